@@ -1,0 +1,50 @@
+from setuptools import find_namespace_packages, setup
+
+with open("README.rst") as f:
+    readme = f.read()
+with open("CHANGES.rst") as f:
+    changes = f.read()
+
+setup(
+    name="collective.recipe.clockserver",
+    version="1.0.0.dev0",
+    description=(
+        "zc.buildout recipe: periodic Zope jobs as <clock-server> blocks, "
+        "crontab entries or a WSGI clock, with credentials kept in secret.cfg"
+    ),
+    long_description=readme + "\n\n" + changes,
+    long_description_content_type="text/x-rst",
+    classifiers=[
+        "Framework :: Buildout",
+        "Framework :: Buildout :: Recipe",
+        "Framework :: Zope",
+        "Framework :: Plone",
+        "License :: OSI Approved :: Zope Public License",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+    ],
+    keywords="buildout recipe zope plone clock-server cron zeopack",
+    license="ZPL 2.1",
+    python_requires=">=3.10",
+    package_dir={"": "src"},
+    packages=find_namespace_packages("src", include=["collective.*"]),
+    package_data={"collective.recipe.clockserver": ["*.xml"]},
+    include_package_data=True,
+    zip_safe=False,
+    install_requires=[
+        "setuptools",
+        "zc.buildout>=3",
+        "zc.recipe.egg>=2.0.7",
+        "z3c.recipe.usercrontab>=1.5",
+        "ZConfig>=3.5",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={
+        "zc.buildout": [
+            "default = collective.recipe.clockserver.recipe:Recipe",
+        ],
+        "zc.buildout.uninstall": [
+            "default = collective.recipe.clockserver.recipe:uninstall",
+        ],
+    },
+)

@@ -1,0 +1,1 @@
+"""zc.buildout recipe for periodic Zope jobs."""
