@@ -1,0 +1,32 @@
+"""The one exception the pure modules raise for a user's mistake.
+
+The buildout layer (recipe.py) turns it into a ``zc.buildout.UserError``
+that names the part; the pure modules stay free of buildout.
+"""
+
+
+class ConfigError(ValueError):
+    """A mistake in the part's options that the user can fix.
+
+    ``option`` is the option name (``jobs``, ``zeopack``, ...), ``value``
+    the offending value or line, ``problem`` what is wrong and ``fix`` what
+    to write instead.
+    """
+
+    def __init__(self, option, value, problem, fix=""):
+        super().__init__(option, value, problem, fix)
+        self.option = option
+        self.value = value
+        self.problem = problem
+        self.fix = fix
+
+    def message(self, part):
+        text = "[%s] %s: %s" % (part, self.option, self.problem)
+        if self.value is not None:
+            text += "\n    %s" % self.value
+        if self.fix:
+            text += "\n" + self.fix
+        return text
+
+    def __str__(self):
+        return self.message("?")

@@ -1,0 +1,178 @@
+"""The ``jobs`` option: one ``METHOD PERIOD [key=value ...]`` per line."""
+
+import dataclasses
+import re
+import shlex
+
+from .errors import ConfigError
+
+UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+KEYS = ("name", "host", "credentials", "times")
+PERIOD_FIX = (
+    "Write the period in seconds (3600) or with units s m h d w, "
+    "e.g. 90s, 15m, 1h30m, 1d, 1w."
+)
+_PERIOD_PART = re.compile(r"(\d+)([wdhms])")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One periodic call of a Zope method."""
+
+    name: str
+    method: str
+    period: int
+    host: str | None = None
+    credentials: str | None = None
+    times: str | None = None
+    line: str = ""
+
+
+def parse_period(text):
+    """``'1h30m'`` -> ``5400``; a plain number is seconds.
+
+    Raises ValueError with the reason when the text is not a positive
+    whole number of seconds.
+    """
+    text = text.strip()
+    if text.isdigit():
+        seconds = int(text)
+    else:
+        parts = _PERIOD_PART.findall(text)
+        units = [unit for _, unit in parts]
+        if (
+            not parts
+            or "".join(n + u for n, u in parts) != text
+            or len(set(units)) != len(units)
+        ):
+            raise ValueError("%r is not a period" % text)
+        seconds = sum(int(n) * UNITS[u] for n, u in parts)
+    if seconds <= 0:
+        raise ValueError("a period must be more than 0 seconds, not %r" % text)
+    return seconds
+
+
+def derive_name(method):
+    """A job name from its method: ``/site/@@view?days=1`` -> ``site-view-days-1``."""
+    name = re.sub(r"[^A-Za-z0-9._]+", "-", method).strip("-._")
+    return name or "root"
+
+
+def _split(line):
+    try:
+        return shlex.split(line)
+    except ValueError as e:
+        raise ConfigError(
+            "jobs", line, "cannot split the line: %s" % e,
+            "Close the quote, or quote values that contain spaces: "
+            "times='0 1 * * 6'.",
+        )
+
+
+def parse_line(line):
+    """One ``jobs`` line -> (method, period, {key: value}) without names resolved."""
+    words = _split(line)
+    if len(words) < 2:
+        raise ConfigError(
+            "jobs", line, "a job needs a method and a period",
+            "Write one job per line: METHOD PERIOD [key=value ...], "
+            "e.g. /Plone/@@update-feeds 1h",
+        )
+    method, period_text, *pairs = words
+    if not method.startswith("/"):
+        raise ConfigError(
+            "jobs", line,
+            "the method %r is not a path from the Zope root" % method,
+            "Start the method with '/', e.g. /%s" % method.lstrip("./"),
+        )
+    if any(c.isspace() for c in method):
+        raise ConfigError(
+            "jobs", line, "the method %r contains white space" % method,
+            "Quote-encode spaces in the method as %20.",
+        )
+    try:
+        period = parse_period(period_text)
+    except ValueError:
+        raise ConfigError(
+            "jobs", line, "bad period %r" % period_text, PERIOD_FIX
+        ) from None
+    keys = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in KEYS:
+            raise ConfigError(
+                "jobs", line, "unknown job key %r" % (key if sep else pair),
+                "Known keys: %s (as key=value)." % ", ".join(
+                    k + "=" for k in KEYS),
+            )
+        if key in keys:
+            raise ConfigError(
+                "jobs", line, "the key %s= is given twice" % key,
+                "Give each key once.",
+            )
+        if not value:
+            raise ConfigError(
+                "jobs", line, "the key %s= has no value" % key,
+                "Give it a value, or leave the key out.",
+            )
+        keys[key] = value
+    name = keys.get("name")
+    if name is not None and not _NAME.match(name):
+        raise ConfigError(
+            "jobs", line, "the job name %r is not usable" % name,
+            "Use letters, digits, '.', '_' and '-' only, starting with a "
+            "letter or digit.",
+        )
+    return method, period, keys
+
+
+def parse_jobs(text):
+    """The whole ``jobs`` option -> list of Job, in the order given.
+
+    Blank lines and lines starting with ``#`` are skipped. Explicit names
+    (``name=``) must be unique; a derived name that collides with another
+    gets ``-2``, ``-3``, ... appended.
+    """
+    parsed = []
+    for raw in (text or "").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parsed.append((line, *parse_line(line)))
+
+    taken = {}
+    for line, _, _, keys in parsed:
+        name = keys.get("name")
+        if name is None:
+            continue
+        if name in taken:
+            raise ConfigError(
+                "jobs", line,
+                "duplicate job name %r (also used by: %s)" % (name, taken[name]),
+                "Give each job its own name=.",
+            )
+        taken[name] = line
+
+    jobs = []
+    for line, method, period, keys in parsed:
+        name = keys.get("name")
+        if name is None:
+            base = name = derive_name(method)
+            counter = 1
+            while name in taken:
+                counter += 1
+                name = "%s-%d" % (base, counter)
+            taken[name] = line
+        jobs.append(
+            Job(
+                name=name,
+                method=method,
+                period=period,
+                host=keys.get("host"),
+                credentials=keys.get("credentials"),
+                times=keys.get("times"),
+                line=line,
+            )
+        )
+    return jobs

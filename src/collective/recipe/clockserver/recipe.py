@@ -1,0 +1,324 @@
+"""The buildout layer: options in, files and crontab entries out."""
+
+import dataclasses
+import json
+import logging
+import os
+import sys
+
+import zc.buildout
+import zc.buildout.easy_install
+from zc.buildout.buildout import bool_option
+
+from . import credentials as creds
+from . import crontab
+from . import jobs as joblib
+from . import schedule
+from . import zopeconf
+from .errors import ConfigError
+
+BACKENDS = ("zserver", "runner", "cron")
+ZSERVER_MIN_PERIOD = 30
+INCLUDE_FILE = "clock-server.conf"
+RUNNER_CONFIG = "clock.json"
+DEFAULT_TIMEOUT = 300
+
+
+def _bool(options, name, default):
+    try:
+        return bool_option(options, name, default)
+    except zc.buildout.UserError:
+        raise ConfigError(
+            name, options[name], "not a boolean", "Write true or false."
+        ) from None
+
+
+def parse_address(text):
+    """``8080``, ``host:8080`` or ``http(s)://host:8080`` -> ``scheme://host:port``.
+
+    An address that listens on every interface (``0.0.0.0``, ``[::]``,
+    empty) is called on the loopback interface.
+    """
+    fix = ("Write PORT, HOST:PORT or http(s)://HOST:PORT, "
+           "e.g. address = ${instance:http-address}.")
+    words = text.split()
+    if not words:
+        raise ConfigError("address", text, "the address is empty", fix)
+    value = words[0]
+    scheme = "http"
+    if "://" in value:
+        scheme, _, value = value.partition("://")
+        if scheme not in ("http", "https"):
+            raise ConfigError(
+                "address", text, "unknown scheme %r" % scheme, fix)
+    value = value.rstrip("/")
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = "", value
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            "address", text, "%r is not a port number" % port, fix)
+    if host in ("", "0.0.0.0", "*"):
+        host = "127.0.0.1"
+    elif host in ("[::]", "::"):
+        host = "[::1]"
+    return "%s://%s:%d" % (scheme, host, int(port))
+
+
+@dataclasses.dataclass
+class Settings:
+    """Everything the part means, read and checked in ``__init__``."""
+
+    backend: str
+    enabled: bool
+    calls: list  # [(Job, Credentials)]
+    inline: bool
+    address: str | None
+    timeout: int
+    entries: list  # crontab lines
+    crontab_file: str | None
+    warnings: list
+
+
+class Recipe:
+    """Periodic Zope jobs: ``<clock-server>`` blocks, bin/<part> or cron."""
+
+    def __init__(self, buildout, name, options):
+        self.buildout, self.name, self.options = buildout, name, options
+        b = buildout["buildout"]
+        self.part_dir = os.path.join(b["parts-directory"], name)
+        options["location"] = self.part_dir
+        options["script"] = os.path.join(b["bin-directory"], name)
+        options["crontab-identifier"] = crontab.identifier(b["directory"], name)
+        options.setdefault("zeopack-command",
+                           os.path.join(b["bin-directory"], "zeopack"))
+        try:
+            self.settings = self._read()
+        except ConfigError as e:
+            raise zc.buildout.UserError(e.message(name)) from None
+        s = self.settings
+        self.blocks = ""
+        options["zope-conf-additional"] = ""
+        if s.enabled and s.backend == "zserver" and s.calls:
+            self.blocks = zopeconf.render(s.calls)
+            problem = zopeconf.check(self.blocks, s.calls)
+            if problem:
+                raise zc.buildout.UserError(
+                    "[%s] jobs: %s" % (name, problem))
+            if s.inline:
+                options["zope-conf-additional"] = self.blocks
+                if any(not c.anonymous for _, c in s.calls):
+                    s.warnings.append(
+                        "inline = true puts the password into zope.conf and "
+                        ".installed.cfg; leave inline out to keep it in a "
+                        "mode 0600 file")
+            else:
+                options["zope-conf-additional"] = "%%include %s" % (
+                    self.include_file)
+        options["crontab-entries"] = "\n".join(s.entries)
+        log = logging.getLogger(name)
+        for warning in s.warnings:
+            log.warning("Warning: %s", warning)
+
+    @property
+    def include_file(self):
+        return os.path.join(self.part_dir, INCLUDE_FILE)
+
+    @property
+    def runner_config(self):
+        return os.path.join(self.part_dir, RUNNER_CONFIG)
+
+    # -- reading the options -------------------------------------------------
+
+    def _read(self):
+        options = self.options
+        backend = options.get("backend", "zserver").strip()
+        if backend not in BACKENDS:
+            raise ConfigError(
+                "backend", backend, "unknown backend %r" % backend,
+                "Use zserver (<clock-server> blocks, ZServer/Python 2), "
+                "runner (bin/%s run, WSGI Zope) or cron (crontab entries "
+                "calling bin/%s fire NAME)." % (self.name, self.name),
+            )
+        enabled = _bool(options, "enabled", True)
+        inline = _bool(options, "inline", False)
+        timeout = self._timeout()
+        address = None
+        if backend != "zserver":
+            if not options.get("address", "").strip():
+                raise ConfigError(
+                    "address", None,
+                    "the %s backend needs the address of the Zope instance"
+                    % backend,
+                    "Set address = ${instance:http-address} (PORT, HOST:PORT "
+                    "or http(s)://HOST:PORT).",
+                )
+            address = parse_address(options["address"])
+        default_host = options.get("host", "").strip() or None
+        jobs = joblib.parse_jobs(options.get("jobs", ""))
+        if default_host:
+            jobs = [j if j.host else dataclasses.replace(j, host=default_host)
+                    for j in jobs]
+        warnings = []
+        calls = []
+        if enabled:
+            calls = self._credentials(jobs, backend, warnings)
+        entries = self._entries(jobs, backend) if enabled else []
+        crontab_file = options.get("crontab-file", "").strip() or None
+        if crontab_file:
+            crontab_file = options["crontab-file"] = os.path.join(
+                self.buildout["buildout"]["directory"], crontab_file)
+        return Settings(backend, enabled, calls, inline, address, timeout,
+                        entries, crontab_file, warnings)
+
+    def _timeout(self):
+        text = self.options.get("timeout", str(DEFAULT_TIMEOUT)).strip()
+        try:
+            return joblib.parse_period(text)
+        except ValueError:
+            raise ConfigError(
+                "timeout", text, "bad timeout %r" % text,
+                "Write the seconds a call may take, e.g. timeout = 300 "
+                "(units s m h work too: 5m).",
+            ) from None
+
+    def _credentials(self, jobs, backend, warnings):
+        """Pair each job with its credentials; collect hygiene warnings."""
+        part_section = self.options.get("credentials", "").strip() or None
+        cache = {}
+        calls = []
+        for job in jobs:
+            section = job.credentials or part_section
+            if section is None:
+                found = creds.ANONYMOUS
+            elif section in cache:
+                found = cache[section]
+            else:
+                if job.credentials:
+                    option, line = "jobs", job.line
+                else:
+                    option, line = "credentials", section
+                found = cache[section] = creds.read(
+                    self.buildout, section, option, line)
+            if backend == "zserver":
+                creds.check_zserver_length(found, "jobs", job.line)
+                if job.period < ZSERVER_MIN_PERIOD:
+                    warnings.append(
+                        "job %s runs every %d s; ZServer's clock checks only "
+                        "every 30 s, so periods under 30 s make little sense"
+                        % (job.name, job.period))
+            calls.append((job, found))
+        sources = {c.source for c in cache.values() if c.source}
+        for source in sorted(sources):
+            warnings.extend(creds.hygiene_warnings(source))
+        return calls
+
+    def _entries(self, jobs, backend):
+        """The crontab lines of this part (no secrets in them)."""
+        options = self.options
+        entries = []
+        if backend == "cron":
+            for job in jobs:
+                times = schedule.cron_times(job)
+                entries.append("%s %s fire %s" % (
+                    times, options["script"], job.name))
+        zeopack = options.get("zeopack", "").strip()
+        if zeopack:
+            entries.append(crontab.entry(
+                zeopack, options["zeopack-command"].strip(), "zeopack"))
+        entries.extend(crontab.parse_entries(options.get("crontab", "")))
+        return entries
+
+    # -- installing -----------------------------------------------------------
+
+    def install(self):
+        s = self.settings
+        created = []
+        try:
+            if s.enabled and (s.calls or s.backend != "zserver"):
+                created.extend(self._write_files())
+            if s.entries:
+                crontab.update_crontab(
+                    self.options["crontab-identifier"], s.entries,
+                    s.crontab_file)
+        except crontab.CrontabError as e:
+            raise zc.buildout.UserError(
+                "[%s] crontab: %s" % (self.name, e)) from None
+        return created
+
+    update = install
+
+    def _write_files(self):
+        s = self.settings
+        if not os.path.isdir(self.part_dir):
+            os.makedirs(self.part_dir)
+        os.chmod(self.part_dir, 0o700)
+        if s.backend == "zserver":
+            if not s.inline:
+                write_private(self.include_file, self.blocks)
+            return [self.part_dir]
+        write_private(self.runner_config, json.dumps(
+            runner_config(self.name, s), indent=2) + "\n")
+        return [self.part_dir] + self._script()
+
+    def _script(self):
+        """bin/<part>, generated with zc.recipe.egg's machinery."""
+        import zc.recipe.egg
+
+        egg = zc.recipe.egg.Eggs(
+            self.buildout, self.name,
+            {"eggs": "collective.recipe.clockserver"})
+        _, working_set = egg.working_set()
+        return zc.buildout.easy_install.scripts(
+            [(self.name, "collective.recipe.clockserver.runner", "main")],
+            working_set,
+            sys.executable,
+            self.buildout["buildout"]["bin-directory"],
+            arguments=repr(self.runner_config),
+        )
+
+
+def runner_config(part, settings):
+    """What bin/<part> reads: address, timeout and the resolved jobs."""
+    return {
+        "part": part,
+        "address": settings.address,
+        "timeout": settings.timeout,
+        "jobs": [
+            {
+                "name": job.name,
+                "method": job.method,
+                "period": job.period,
+                "host": job.host,
+                "user": None if c.anonymous else c.user,
+                "password": None if c.anonymous else c.password,
+            }
+            for job, c in settings.calls
+        ],
+    }
+
+
+def write_private(path, text):
+    """Write ``text`` to ``path`` readable by the owner only (mode 0600)."""
+    tmp = "%s.tmp%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def uninstall(name, options):
+    """Remove this part's crontab block; buildout removes its files."""
+    if not options.get("crontab-entries", "").strip():
+        return
+    path = options.get("crontab-file", "").strip() or None
+    try:
+        crontab.remove_from_crontab(options["crontab-identifier"], path)
+    except crontab.CrontabError as e:
+        raise zc.buildout.UserError("[%s] crontab: %s" % (name, e)) from None

@@ -1,0 +1,147 @@
+"""A real bin/buildout in a temporary directory, and a stand-in crontab."""
+
+import dataclasses
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BIN = os.path.dirname(sys.executable)
+BUILDOUT = os.path.join(BIN, "buildout")
+
+FAKE_CRONTAB = """\
+#!/bin/sh
+# Stand-in for crontab(1): keeps the table in $FAKE_CRONTAB_TABLE.
+echo "$*" >> "$FAKE_CRONTAB_TABLE.log"
+case "$1" in
+  -l) if [ -f "$FAKE_CRONTAB_TABLE" ]; then cat "$FAKE_CRONTAB_TABLE";
+      else echo "no crontab for $(id -un)" >&2; exit 1; fi ;;
+  -) if [ -n "$FAKE_CRONTAB_FAIL" ]; then
+       echo "crontab: fake failure" >&2; exit 2; fi
+     cat > "$FAKE_CRONTAB_TABLE" ;;
+  *) echo "fake crontab: unexpected arguments $*" >&2; exit 64 ;;
+esac
+"""
+
+
+@dataclasses.dataclass
+class Result:
+    returncode: int
+    output: str
+
+    @property
+    def ok(self):
+        return self.returncode == 0
+
+
+class Buildout:
+    """A buildout directory; ``run`` calls the real bin/buildout in it."""
+
+    def __init__(self, directory, env):
+        self.directory = str(directory)
+        self.env = env
+
+    def path(self, *names):
+        return os.path.join(self.directory, *names)
+
+    def write(self, name, text, mode=None):
+        path = self.path(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(textwrap.dedent(text).lstrip("\n"))
+        if mode is not None:
+            os.chmod(path, mode)
+        return path
+
+    def read(self, *names):
+        with open(self.path(*names)) as f:
+            return f.read()
+
+    def exists(self, *names):
+        return os.path.exists(self.path(*names))
+
+    def mode(self, *names):
+        return stat.S_IMODE(os.stat(self.path(*names)).st_mode)
+
+    def run(self, config="buildout.cfg", *args):
+        result = subprocess.run(
+            [BUILDOUT, "-o", "-c", config, *args],
+            cwd=self.directory, env=self.env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, timeout=300,
+        )
+        return Result(result.returncode, result.stdout)
+
+    def installed(self):
+        path = self.path(".installed.cfg")
+        return self.read(".installed.cfg") if os.path.exists(path) else ""
+
+    def all_text(self, *exclude):
+        """Every text file below the buildout, for secret hunting."""
+        found = {}
+        for root, dirs, files in os.walk(self.directory):
+            dirs[:] = [d for d in dirs if d not in ("eggs", "develop-eggs")]
+            for name in files:
+                path = os.path.join(root, name)
+                if name in exclude:
+                    continue
+                try:
+                    with open(path) as f:
+                        found[os.path.relpath(path, self.directory)] = f.read()
+                except (UnicodeDecodeError, OSError):
+                    pass
+        return found
+
+
+class FakeCrontab:
+    """crontab(1) stand-in on PATH; the table is a file."""
+
+    def __init__(self, directory):
+        self.bin = os.path.join(directory, "fakebin")
+        os.makedirs(self.bin)
+        self.table = os.path.join(directory, "crontab.table")
+        script = os.path.join(self.bin, "crontab")
+        with open(script, "w") as f:
+            f.write(FAKE_CRONTAB)
+        os.chmod(script, 0o755)
+
+    def env(self, env):
+        env = dict(env)
+        env["PATH"] = self.bin + os.pathsep + env.get("PATH", "")
+        env["FAKE_CRONTAB_TABLE"] = self.table
+        return env
+
+    def set(self, text):
+        with open(self.table, "w") as f:
+            f.write(text)
+
+    def text(self):
+        if not os.path.exists(self.table):
+            return None
+        with open(self.table) as f:
+            return f.read()
+
+    def calls(self):
+        log = self.table + ".log"
+        if not os.path.exists(log):
+            return []
+        with open(log) as f:
+            return f.read().splitlines()
+
+
+@pytest.fixture
+def fake_crontab(tmp_path):
+    return FakeCrontab(str(tmp_path))
+
+
+@pytest.fixture
+def buildout(tmp_path, fake_crontab):
+    """A buildout directory whose crontab is the stand-in (never the user's)."""
+    directory = tmp_path / "buildout"
+    directory.mkdir()
+    env = fake_crontab.env(os.environ)
+    env.pop("PYTHONPATH", None)
+    return Buildout(directory, env)

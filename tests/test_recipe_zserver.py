@@ -1,0 +1,231 @@
+"""The zserver backend through a real bin/buildout run."""
+
+import configparser
+import io
+import os
+import subprocess
+
+import pytest
+import ZConfig
+
+TEST_SCHEMA = os.path.join(os.path.dirname(__file__), "zserver-clock.xml")
+
+# How buildout quotes white space in .installed.cfg.
+SPACEY = [("%(__buildout_space__)s", " "), ("%(__buildout_space_n__)s", "\n")]
+
+BASE = """
+[buildout]
+parts =
+"""
+
+PRODUCTION = """
+[buildout]
+extends = buildout.cfg secret.cfg
+parts += clock
+
+[clock]
+recipe = collective.recipe.clockserver
+credentials = clock-credentials
+host = plonecommunity.mobi
+jobs =
+    /plonecommunity/feed-mega-update                3600
+    /plonecommunity/@@feed-mega-cleanup?days=14     85000
+    /mobipublic/feed-mega-update                    1h     host=mobipublic.com
+    /mobipublic/find-it/events/@@event-cleanup?days=1  84000  host=mobipublic.com  name=event-cleanup
+"""
+
+SECRET = """
+[clock-credentials]
+user = zopeuser
+password = s3cr3t-Pa55
+"""
+
+
+def installed_options(b, part):
+    """A part's options as buildout saved them in .installed.cfg."""
+    parser = configparser.RawConfigParser(strict=False)
+    parser.optionxform = str
+    parser.read_string(b.installed())
+    if not parser.has_section(part):
+        return None
+    options = {}
+    for key, value in parser[part].items():
+        for quoted, plain in SPACEY:
+            value = value.replace(quoted, plain)
+        options[key] = value.replace("$$", "$")
+    return options
+
+
+def parse_zope_conf(text_or_path):
+    """Parse zope.conf text with a schema of ZServer's clock-server section."""
+    schema = ZConfig.loadSchema(TEST_SCHEMA)
+    if os.path.exists(text_or_path):
+        config, _ = ZConfig.loadConfig(schema, text_or_path)
+    else:
+        config, _ = ZConfig.loadConfigFile(schema, io.StringIO(text_or_path))
+    return [
+        {k: getattr(s, k) for k in ("method", "period", "user", "password",
+                                     "host")}
+        for s in config.clock_servers
+    ]
+
+
+def production(b, extra="", secret=SECRET):
+    b.write("buildout.cfg", BASE)
+    b.write("secret.cfg", secret, mode=0o600)
+    b.write("production.cfg", PRODUCTION + extra)
+
+
+def test_production_scenario_blocks(buildout):
+    production(buildout)
+    result = buildout.run("production.cfg")
+    assert result.ok, result.output
+    assert "Installing clock." in result.output
+
+    include = buildout.path("parts", "clock", "clock-server.conf")
+    options = installed_options(buildout, "clock")
+    assert options["zope-conf-additional"] == "%include " + include
+    assert buildout.mode("parts", "clock", "clock-server.conf") == 0o600
+
+    auth = {"user": "zopeuser", "password": "s3cr3t-Pa55"}
+    assert parse_zope_conf(include) == [
+        dict(method="/plonecommunity/feed-mega-update", period=3600,
+             host="plonecommunity.mobi", **auth),
+        dict(method="/plonecommunity/@@feed-mega-cleanup?days=14",
+             period=85000, host="plonecommunity.mobi", **auth),
+        dict(method="/mobipublic/feed-mega-update", period=3600,
+             host="mobipublic.com", **auth),
+        dict(method="/mobipublic/find-it/events/@@event-cleanup?days=1",
+             period=84000, host="mobipublic.com", **auth),
+    ]
+    # The %include line as zope.conf text resolves to the same blocks.
+    zope_conf = buildout.write("zope.conf", options["zope-conf-additional"])
+    assert len(parse_zope_conf(zope_conf)) == 4
+
+
+def test_password_only_in_the_private_file(buildout):
+    production(buildout)
+    assert buildout.run("production.cfg").ok
+    holders = sorted(
+        name for name, text in buildout.all_text().items()
+        if "s3cr3t-Pa55" in text)
+    assert holders == ["parts/clock/clock-server.conf", "secret.cfg"]
+    assert "s3cr3t-Pa55" not in buildout.installed()
+    assert "zopeuser" not in buildout.installed()
+
+
+def test_rerun_is_stable_and_removal_cleans_up(buildout):
+    production(buildout)
+    assert buildout.run("production.cfg").ok
+    first = buildout.read("parts", "clock", "clock-server.conf")
+    installed = installed_options(buildout, "clock")
+    result = buildout.run("production.cfg")
+    assert result.ok, result.output
+    assert "Updating clock." in result.output
+    assert buildout.read("parts", "clock", "clock-server.conf") == first
+    assert installed_options(buildout, "clock") == installed
+
+    buildout.write("production.cfg", "[buildout]\nextends = buildout.cfg\n")
+    result = buildout.run("production.cfg")
+    assert result.ok, result.output
+    assert "Uninstalling clock." in result.output
+    assert not buildout.exists("parts", "clock")
+    assert installed_options(buildout, "clock") is None
+
+
+def test_password_change_reaches_the_file(buildout):
+    production(buildout)
+    assert buildout.run("production.cfg").ok
+    buildout.write("secret.cfg", SECRET.replace("s3cr3t-Pa55", "n3w-pw"),
+                   mode=0o600)
+    result = buildout.run("production.cfg")
+    assert result.ok, result.output
+    blocks = parse_zope_conf(buildout.path("parts", "clock",
+                                           "clock-server.conf"))
+    assert {b["password"] for b in blocks} == {"n3w-pw"}
+
+
+def test_inline_blocks_dollar_escaped(buildout):
+    production(buildout, "inline = true\n",
+               secret=SECRET.replace("s3cr3t-Pa55", "pa$$word"))
+    result = buildout.run("production.cfg")
+    assert result.ok, result.output
+    assert "inline = true puts the password into zope.conf" in result.output
+    text = installed_options(buildout, "clock")["zope-conf-additional"]
+    assert "<clock-server>" in text
+    assert "password pa$$word" in text  # zope.conf writes a $ as $$
+    blocks = parse_zope_conf(text)
+    assert [b["password"] for b in blocks] == ["pa$word"] * 4
+    assert not buildout.exists("parts", "clock", "clock-server.conf")
+
+
+def test_anonymous_jobs(buildout):
+    buildout.write("buildout.cfg", """
+        [buildout]
+        extends = secret.cfg
+        parts = clock
+        [clock]
+        recipe = collective.recipe.clockserver
+        jobs =
+            # a comment line
+            /site/anonymous 2m
+            /site/@@bob-view 1d credentials=other name=bob
+        """)
+    buildout.write("secret.cfg", """
+        [other]
+        user = bob
+        password = b0b
+        """, mode=0o600)
+    result = buildout.run()
+    assert result.ok, result.output
+    blocks = parse_zope_conf(buildout.path("parts", "clock",
+                                           "clock-server.conf"))
+    assert blocks == [
+        dict(method="/site/anonymous", period=120, user=None, password=None,
+             host=None),
+        dict(method="/site/@@bob-view", period=86400, user="bob",
+             password="b0b", host=None),
+    ]
+
+
+def test_disabled_part_emits_nothing(buildout):
+    buildout.write("buildout.cfg", """
+        [buildout]
+        parts = clock
+        [clock]
+        recipe = collective.recipe.clockserver
+        credentials = not-on-this-host
+        enabled = false
+        jobs = /site/update 1h
+        zeopack = 0 1 * * 6
+        """)
+    result = buildout.run()
+    assert result.ok, result.output
+    options = installed_options(buildout, "clock")
+    assert options["zope-conf-additional"] == ""
+    assert options["crontab-entries"] == ""
+    assert not buildout.exists("parts", "clock")
+
+
+def test_warnings_short_period_and_open_secret(buildout):
+    production(buildout, "    /site/often 10s\n")
+    os.chmod(buildout.path("secret.cfg"), 0o644)
+    subprocess.run(["git", "init", "-q"], cwd=buildout.directory, check=True)
+    subprocess.run(["git", "add", "secret.cfg"], cwd=buildout.directory,
+                   check=True)
+    result = buildout.run("production.cfg")
+    assert result.ok, result.output
+    secret = buildout.path("secret.cfg")
+    assert "job site-often runs every 10 s" in result.output
+    assert "%s holds a password and is readable by group or others " \
+           "(mode 644)" % secret in result.output
+    assert "%s holds a password and is tracked by git" % secret \
+        in result.output
+    assert "Traceback" not in result.output
+
+
+def test_no_warning_for_a_private_untracked_secret(buildout):
+    production(buildout)
+    result = buildout.run("production.cfg")
+    assert result.ok
+    assert "Warning" not in result.output
