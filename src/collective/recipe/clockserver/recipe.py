@@ -238,6 +238,9 @@ class Recipe:
             if s.enabled and (s.calls or s.backend != "zserver"):
                 created.extend(self._write_files())
             if s.entries:
+                if s.crontab_file:
+                    os.makedirs(os.path.dirname(s.crontab_file),
+                                exist_ok=True)
                 crontab.update_crontab(
                     self.options["crontab-identifier"], s.entries,
                     s.crontab_file)

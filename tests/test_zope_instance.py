@@ -1,0 +1,87 @@
+"""The real-Zope test infrastructure works: build, start, answer, log, stop."""
+
+import os
+import socket
+
+import pytest
+
+from zopeinstance import (
+    ADMIN_PASSWORD,
+    ADMIN_USER,
+    HOST_ECHO_PATH,
+    PROTECTED_PATH,
+    PUBLIC_PATH,
+    access_log_path,
+    build_zope_buildout,
+    missing_distributions,
+    process_exists,
+    process_group_exists,
+    recipe_parts,
+    start_instance,
+    stop_instance,
+    wait_for_access,
+    zope_available,
+)
+
+if not zope_available():
+    reason = (
+        "Zope test stack not installed (missing: %s); run: pip install -c "
+        "tests/zope-constraints.txt Zope plone.recipe.zope2instance"
+        % ", ".join(missing_distributions() or ["bin/buildout"]))
+    if os.environ.get("CLOCKSERVER_REQUIRE_ZOPE"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason, allow_module_level=True)
+
+
+def test_recipe_parts_lists_sections_with_a_recipe():
+    cfg = """
+[clock]
+recipe = collective.recipe.clockserver
+address = ${instance:http-address}
+credentials = clock-credentials
+
+[clock-credentials]
+user = admin
+password = admin
+"""
+    assert recipe_parts(cfg) == ["clock"]
+
+
+def test_wsgi_zope_answers_logs_and_stops(tmp_path):
+    directory = build_zope_buildout(tmp_path)
+    instance = start_instance(directory)
+    try:
+        assert instance.get(PUBLIC_PATH).status == 200
+
+        manager = instance.get(PROTECTED_PATH + "?probe=manager",
+                               ADMIN_USER, ADMIN_PASSWORD)
+        assert manager.status == 200
+
+        anonymous = instance.get(PROTECTED_PATH + "?probe=anonymous")
+        assert anonymous.status == 401
+        assert anonymous.headers["www-authenticate"].lower().startswith(
+            "basic")
+
+        wrong = instance.get(PROTECTED_PATH + "?probe=wrong",
+                             ADMIN_USER, "wrong")
+        assert wrong.status == 401
+
+        echo = instance.get(HOST_ECHO_PATH, host_header="plonecommunity.mobi")
+        assert (echo.status, echo.body) == (200, b"http://plonecommunity.mobi")
+
+        logged = wait_for_access(
+            directory, lambda e: e["path"] == PROTECTED_PATH + "?probe=manager")
+        assert logged is not None, open(access_log_path(directory)).read()
+        assert (logged["method"], logged["user"], logged["status"]) == (
+            "GET", ADMIN_USER, 200)
+        logged = wait_for_access(
+            directory, lambda e: e["path"] == PROTECTED_PATH + "?probe=wrong")
+        assert (logged["user"], logged["status"]) == ("-", 401)
+    finally:
+        returncode = stop_instance(instance)
+
+    assert returncode is not None
+    assert not process_exists(instance.pid)
+    assert not process_group_exists(instance.pid)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((instance.host, instance.port), timeout=2)
