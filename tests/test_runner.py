@@ -1,0 +1,366 @@
+"""bin/<part> against a real local HTTP server; ``run`` as a real process."""
+
+import base64
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from collective.recipe.clockserver.runner import format_period, main, next_due
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Answers ``?code=&location=&sleep=`` and records every request."""
+
+    def do_GET(self):
+        arrived = time.time()
+        query = parse_qs(urlsplit(self.path).query)
+        self.server.requests.append({
+            "time": arrived,
+            "requestline": self.requestline,
+            "path": self.path,
+            "headers": dict(self.headers.items()),
+        })
+        time.sleep(float(query.get("sleep", ["0"])[0]))
+        code = int(query.get("code", ["200"])[0])
+        try:
+            self.send_response(code)
+            if "location" in query:
+                self.send_header("Location", query["location"][0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        except OSError:  # the client gave up (timeout test)
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    srv = Server(("127.0.0.1", 0), Handler)
+    srv.requests = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.address = "http://127.0.0.1:%d" % srv.server_address[1]
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def requests_to(server, prefix):
+    return [r for r in list(server.requests) if r["path"].startswith(prefix)]
+
+
+def write_config(tmp_path, address, jobs, timeout=5):
+    path = tmp_path / "parts" / "clock" / "clock.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    full = [dict({"host": None, "user": None, "password": None}, **job) for job in jobs]
+    path.write_text(json.dumps(
+        {"part": "clock", "address": address, "timeout": timeout, "jobs": full}))
+    path.chmod(0o600)
+    return str(path)
+
+
+def fire(tmp_path, address, method, timeout=5, **job):
+    """Run ``fire job`` in-process; return its exit status."""
+    config = write_config(tmp_path, address,
+                          [dict(name="job", method=method, period=60, **job)], timeout)
+    return main(config, ["fire", "job"])
+
+
+# -- requests -----------------------------------------------------------------
+
+
+def test_request_line_keeps_the_query_and_default_host(server, tmp_path):
+    assert fire(tmp_path, server.address, "/plone/@@cleanup?days=14&x=1") == 0
+    [request] = requests_to(server, "/plone/@@cleanup")
+    assert request["requestline"].startswith("GET /plone/@@cleanup?days=14&x=1 HTTP/1.")
+    assert request["headers"]["Host"] == server.address.split("://")[1]
+    assert "Authorization" not in request["headers"]
+    assert "Zope Clock Server Client" in request["headers"]["User-Agent"]
+
+
+def test_job_host_is_the_host_header(server, tmp_path):
+    assert fire(tmp_path, server.address, "/hosted", host="plonecommunity.mobi") == 0
+    [request] = requests_to(server, "/hosted")
+    assert request["headers"]["Host"] == "plonecommunity.mobi"
+
+
+@pytest.mark.parametrize("user, password, sent", [
+    ("zopeuser", "secret", True),
+    ("zopeuser", None, False),
+    (None, "secret", False),
+    (None, None, False),
+])
+def test_basic_auth_only_with_user_and_password(server, tmp_path, user, password, sent):
+    method = f"/auth-{user}-{password}"
+    assert fire(tmp_path, server.address, method, user=user, password=password) == 0
+    [request] = requests_to(server, method)
+    header = request["headers"].get("Authorization")
+    if sent:
+        assert header == "Basic " + base64.b64encode(b"zopeuser:secret").decode()
+    else:
+        assert header is None
+
+
+# -- fire -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", [200, 204])
+def test_fire_2xx_is_success_and_quiet(server, tmp_path, capsys, code):
+    assert fire(tmp_path, server.address, f"/ok?code={code}") == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_fire_verbose_reports_success(server, tmp_path, capsys):
+    config = write_config(tmp_path, server.address,
+                          [{"name": "job", "method": "/verbose", "period": 60}])
+    assert main(config, ["fire", "-v", "job"]) == 0
+    assert "job: 200 OK" in capsys.readouterr().out
+
+
+def test_fire_401_says_credentials_refused(server, tmp_path, capsys):
+    assert fire(tmp_path, server.address, "/p?code=401",
+                user="zopeuser", password="secret") == 1
+    err = capsys.readouterr().err
+    assert "401 Unauthorized" in err
+    assert "refused the credentials of user 'zopeuser'" in err
+    assert "secret.cfg" in err
+    assert "secret\n" not in err and ":secret" not in err
+
+
+def test_fire_401_anonymous_says_set_credentials(server, tmp_path, capsys):
+    assert fire(tmp_path, server.address, "/p?code=401") == 1
+    err = capsys.readouterr().err
+    assert "401 Unauthorized" in err and "anonymously" in err
+
+
+@pytest.mark.parametrize("code, text", [
+    (403, "403 Forbidden: Anonymous lacks the permission"),
+    (404, "404 Not Found"),
+    (500, "500 Internal Server Error"),
+])
+def test_fire_other_errors_give_status_and_reason(server, tmp_path, capsys, code, text):
+    assert fire(tmp_path, server.address, f"/p?code={code}") == 1
+    assert text in capsys.readouterr().err
+
+
+def test_fire_302_to_login_form_means_bad_credentials(server, tmp_path, capsys):
+    login = "http://x/acl_users/credentials_cookie_auth/require_login?came_from=y"
+    method = "/login-redirect?code=302&location=" + login.replace("&", "%26")
+    assert fire(tmp_path, server.address, method, user="u", password="p") == 1
+    err = capsys.readouterr().err
+    assert "302 Found" in err
+    assert "login form" in err and "credentials are wrong or missing" in err
+    assert len(requests_to(server, "/login-redirect")) == 1
+    assert requests_to(server, "/acl_users") == []
+
+
+def test_fire_301_is_not_followed(server, tmp_path, capsys):
+    method = "/moved?code=301&location=/elsewhere"
+    assert fire(tmp_path, server.address, method) == 1
+    err = capsys.readouterr().err
+    assert "301 Moved Permanently" in err and "/elsewhere" in err
+    assert "not followed" in err
+    assert requests_to(server, "/elsewhere") == []
+
+
+def test_fire_connection_refused(tmp_path, capsys):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    assert fire(tmp_path, f"http://127.0.0.1:{port}", "/x") == 1
+    err = capsys.readouterr().err
+    assert "nothing listens at http://127.0.0.1:%d" % port in err
+    assert "is the instance running?" in err
+
+
+def test_fire_timeout(server, tmp_path, capsys):
+    started = time.monotonic()
+    assert fire(tmp_path, server.address, "/slow?sleep=1.6", timeout=1) == 1
+    assert time.monotonic() - started < 1.5
+    assert "timed out after 1 s" in capsys.readouterr().err
+
+
+def test_fire_unknown_job_lists_known_names(server, tmp_path, capsys):
+    config = write_config(tmp_path, server.address, [
+        {"name": "feed", "method": "/feed", "period": 60},
+        {"name": "cleanup", "method": "/cleanup", "period": 60},
+    ])
+    assert main(config, ["fire", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown job 'nope'" in err and "feed, cleanup" in err
+
+
+# -- list and config --------------------------------------------------------------
+
+
+def test_list_shows_jobs_but_never_the_password(tmp_path, capsys):
+    config = write_config(tmp_path, "http://127.0.0.1:8080", [
+        {"name": "feed", "method": "/plone/feed", "period": 3600,
+         "host": "plonecommunity.mobi", "user": "zopeuser", "password": "s3cr3t"},
+        {"name": "cleanup", "method": "/plone/@@cleanup?days=14", "period": 85000},
+    ])
+    assert main(config, ["list"]) == 0
+    out = capsys.readouterr().out
+    assert "s3cr3t" not in out
+    feed = next(line for line in out.splitlines() if line.startswith("feed "))
+    assert "3600 (1h)" in feed and "plonecommunity.mobi" in feed and "zopeuser" in feed
+    hour = next_due(3600, time.time())
+    assert time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(hour)) in feed
+    cleanup = next(line for line in out.splitlines() if line.startswith("cleanup "))
+    assert "Anonymous" in cleanup and "127.0.0.1:8080" in cleanup
+    assert "/plone/@@cleanup?days=14" in cleanup
+
+
+def test_next_due_is_aligned_to_the_epoch():
+    assert next_due(3600, 7199.9) == 7200
+    assert next_due(3600, 7200) == 10800
+    assert next_due(1, 5.001) == 6
+    assert next_due(85000, 100) == 85000
+    assert format_period(5430) == "1h30m30s"
+
+
+@pytest.mark.parametrize("content, words", [
+    (None, "does not exist"),
+    ("{not json", "is not valid JSON"),
+    ('{"address": "http://h:1"}', "'jobs' is missing"),
+    ('{"address": "http://h:1", "jobs": [{"name": "a", "method": "x", "period": 1}]}',
+     "must start with /"),
+    ('{"address": "http://h:1", "jobs": [{"name": "a", "method": "/x", "period": 0}]}',
+     "period must be a positive"),
+    ('{"address": "ftp://h:1", "jobs": []}', "is not http(s)://HOST:PORT"),
+    ('{"address": "http://u:pw@h:1", "jobs": []}', "must not hold a user or password"),
+])
+@pytest.mark.parametrize("command", ["run", "list"])
+def test_bad_config_is_a_clear_error(tmp_path, capsys, content, words, command):
+    path = tmp_path / "parts" / "clock" / "clock.json"
+    path.parent.mkdir(parents=True)
+    if content is not None:
+        path.write_text(content)
+    assert main(str(path), [command]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("clock: error: ") and words in err
+    assert "bin/buildout" in err and "Traceback" not in err
+    assert "pw@" not in err
+
+
+def test_config_readable_by_others_warns(tmp_path, capsys):
+    config = write_config(tmp_path, "http://127.0.0.1:8080", [
+        {"name": "a", "method": "/a", "period": 60, "user": "u", "password": "p"}])
+    os.chmod(config, 0o644)
+    assert main(config, ["list"]) == 0
+    assert "readable by group/others (mode 644): chmod 600" in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_2(tmp_path, capsys):
+    config = write_config(tmp_path, "http://127.0.0.1:8080", [])
+    assert main(config, []) == 2
+    assert main(config, ["--help"]) == 0
+    assert "run" in capsys.readouterr().out
+
+
+# -- run --------------------------------------------------------------------------
+
+
+def start_clock(config, stderr, *options):
+    return subprocess.Popen(
+        [sys.executable, "-m", "collective.recipe.clockserver.runner", config, "run",
+         *options],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def wait_for(condition, timeout):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.02)
+
+
+def stop(proc, signum):
+    started = time.monotonic()
+    proc.send_signal(signum)
+    status = proc.wait(timeout=5)
+    return status, time.monotonic() - started
+
+
+def test_run_aligned_slow_job_skips_and_sigterm(server, tmp_path):
+    config = write_config(tmp_path, server.address, [
+        {"name": "fast", "method": "/run-fast", "period": 1},
+        {"name": "slow", "method": "/run-slow?sleep=2.5", "period": 1},
+        {"name": "hourly", "method": "/run-hourly", "period": 3600,
+         "user": "zopeuser", "password": "secret"},
+    ])
+    log_path = tmp_path / "clock.log"
+    with open(log_path, "w") as log:
+        proc = start_clock(config, log)
+    try:
+        wait_for(lambda: requests_to(server, "/run-slow"), 5)
+        first = math.floor(requests_to(server, "/run-slow")[0]["time"])
+        # At first+3 the slow call (2.5 s) is over: the next one starts.
+        wait_for(lambda: len(requests_to(server, "/run-slow")) >= 2, 5)
+        wait_for(lambda: time.time() > first + 3.3, 5)
+        status, took = stop(proc, signal.SIGTERM)  # the slow call is in flight
+    finally:
+        proc.kill()
+    assert status == 0
+    assert took < 1.0
+
+    fast = [r["time"] for r in requests_to(server, "/run-fast")]
+    slow = [r["time"] for r in requests_to(server, "/run-slow")]
+    for arrival in fast + slow:
+        assert arrival % 1 < 0.3  # fired at the whole second
+    assert [math.floor(t) for t in slow] == [first, first + 3]
+    # The fast job went on every second while the slow one was running.
+    assert {first, first + 1, first + 2, first + 3} <= {math.floor(t) for t in fast}
+    assert len(fast) == len({math.floor(t) for t in fast})
+    assert requests_to(server, "/run-hourly") == []
+
+    text = log_path.read_text()
+    assert ('Clock server for "/run-fast" started (user: Anonymous, period: 1)\n'
+            in text)
+    assert ('Clock server for "/run-hourly" started (user: zopeuser, period: 3600)\n'
+            in text)
+    assert text.count("slow: previous call still running") >= 2
+    assert "fast: 200 OK (" in text
+    assert "stopped (SIGTERM)" in text
+    assert "secret" not in text
+
+
+def test_run_stops_on_sigint_and_logs_to_log_file(server, tmp_path):
+    config = write_config(tmp_path, server.address, [
+        {"name": "tick", "method": "/run-int", "period": 1}])
+    log_path = tmp_path / "clock.log"
+    stderr_path = tmp_path / "stderr"
+    with open(stderr_path, "w") as stderr:
+        proc = start_clock(config, stderr, "--log-file", str(log_path))
+    try:
+        wait_for(lambda: requests_to(server, "/run-int"), 5)
+        wait_for(lambda: "tick: 200 OK" in log_path.read_text(), 2)
+        status, took = stop(proc, signal.SIGINT)
+    finally:
+        proc.kill()
+    assert status == 0
+    assert took < 1.0
+    text = log_path.read_text()
+    assert 'Clock server for "/run-int" started (user: Anonymous, period: 1)' in text
+    assert "stopped (SIGINT)" in text and "Traceback" not in text
+    assert stderr_path.read_text() == ""
