@@ -1,0 +1,151 @@
+"""The runner backend through a real bin/buildout run (no Zope needed)."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from collective.recipe.clockserver.errors import ConfigError
+from collective.recipe.clockserver.recipe import parse_address
+from test_recipe_zserver import installed_options
+
+SECRET = """
+[clock-credentials]
+user = zopeuser
+password = s3cr3t-Pa55
+"""
+
+SITE = """
+[buildout]
+extends = secret.cfg
+parts = clock
+
+[clock]
+recipe = collective.recipe.clockserver
+backend = {backend}
+address = 127.0.0.1:8080
+credentials = clock-credentials
+host = www.example.org
+jobs =
+    /site/@@update-feeds  15m
+    /site/@@cleanup       1d   host=other.example.org  name=cleanup
+"""
+
+
+def site(b, backend="runner", extra=""):
+    b.write("secret.cfg", SECRET, mode=0o600)
+    b.write("buildout.cfg", SITE.format(backend=backend) + extra)
+
+
+def test_runner_files_and_outputs(buildout):
+    site(buildout)
+    result = buildout.run()
+    assert result.ok, result.output
+    options = installed_options(buildout, "clock")
+    script = buildout.path("bin", "clock")
+    assert options["script"] == script
+    assert options["zope-conf-additional"] == ""
+    assert options["crontab-entries"] == ""
+
+    config = buildout.path("parts", "clock", "clock.json")
+    assert buildout.mode("parts", "clock") == 0o700
+    assert buildout.mode("parts", "clock", "clock.json") == 0o600
+    with open(config) as f:
+        data = json.load(f)
+    assert data["address"] == "http://127.0.0.1:8080"
+    assert data["timeout"] == 300
+    assert data["jobs"] == [
+        {"name": "site-update-feeds", "method": "/site/@@update-feeds",
+         "period": 900, "host": "www.example.org", "user": "zopeuser",
+         "password": "s3cr3t-Pa55"},
+        {"name": "cleanup", "method": "/site/@@cleanup", "period": 86400,
+         "host": "other.example.org", "user": "zopeuser",
+         "password": "s3cr3t-Pa55"},
+    ]
+    # The script names its config file; the password is not in it.
+    text = buildout.read("bin", "clock")
+    assert repr(config) in text
+    assert "s3cr3t-Pa55" not in text
+    holders = sorted(name for name, text in buildout.all_text().items()
+                     if "s3cr3t-Pa55" in text)
+    assert holders == ["parts/clock/clock.json", "secret.cfg"]
+
+    listing = subprocess.run([script, "list"], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stdout
+    assert "site-update-feeds" in listing.stdout
+    assert "cleanup" in listing.stdout
+    assert "s3cr3t-Pa55" not in listing.stdout
+
+
+def test_password_change_reaches_the_runner_config(buildout):
+    site(buildout)
+    assert buildout.run().ok
+    buildout.write("secret.cfg", SECRET.replace("s3cr3t-Pa55", "n3w"),
+                   mode=0o600)
+    result = buildout.run()
+    assert result.ok, result.output
+    data = json.loads(buildout.read("parts", "clock", "clock.json"))
+    assert {job["password"] for job in data["jobs"]} == {"n3w"}
+
+
+def test_switching_backend_keeps_zope_conf_additional_valid(buildout):
+    site(buildout, backend="zserver")
+    assert buildout.run().ok
+    include = buildout.path("parts", "clock", "clock-server.conf")
+    assert installed_options(buildout, "clock")["zope-conf-additional"] == \
+        "%include " + include
+    assert not buildout.exists("bin", "clock")
+
+    site(buildout, backend="runner")
+    result = buildout.run()
+    assert result.ok, result.output
+    assert installed_options(buildout, "clock")["zope-conf-additional"] == ""
+    assert not os.path.exists(include)
+    assert buildout.exists("bin", "clock")
+
+    site(buildout, backend="zserver")
+    assert buildout.run().ok
+    assert not buildout.exists("bin", "clock")
+    assert os.path.exists(include)
+
+
+def test_disabled_runner_writes_nothing(buildout):
+    site(buildout, extra="enabled = false\n")
+    result = buildout.run()
+    assert result.ok, result.output
+    assert not buildout.exists("bin", "clock")
+    assert not buildout.exists("parts", "clock")
+
+
+def test_timeout_option(buildout):
+    site(buildout, extra="timeout = 2m\n")
+    assert buildout.run().ok
+    data = json.loads(buildout.read("parts", "clock", "clock.json"))
+    assert data["timeout"] == 120
+
+
+@pytest.mark.parametrize("text, address", [
+    ("8080", "http://127.0.0.1:8080"),
+    ("0.0.0.0:8080", "http://127.0.0.1:8080"),
+    ("zope.example.org:8080", "http://zope.example.org:8080"),
+    ("https://zope.example.org:8443/", "https://zope.example.org:8443"),
+    ("[::]:8080", "http://[::1]:8080"),
+    ("127.0.0.1:8080 127.0.0.1:8081", "http://127.0.0.1:8080"),
+])
+def test_parse_address(text, address):
+    assert parse_address(text) == address
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("ftp://host:21", "unknown scheme 'ftp'"),
+    ("host:port", "'port' is not a port number"),
+    ("70000", "'70000' is not a port number"),
+    ("   ", "the address is empty"),
+])
+def test_parse_address_errors(text, problem):
+    with pytest.raises(ConfigError) as info:
+        parse_address(text)
+    assert info.value.problem == problem
+    assert info.value.option == "address"
