@@ -1,10 +1,13 @@
 """A real bin/buildout in a temporary directory, and a stand-in crontab."""
 
 import dataclasses
+import fcntl
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
@@ -16,13 +19,23 @@ BUILDOUT = os.path.join(BIN, "buildout")
 FAKE_CRONTAB = """\
 #!/bin/sh
 # Stand-in for crontab(1): keeps the table in $FAKE_CRONTAB_TABLE.
+# FAKE_CRONTAB_FAIL: "read" makes -l fail, "hang" makes - hang, any other
+# non-empty value makes - fail as crontab does on a bad line.
 echo "$*" >> "$FAKE_CRONTAB_TABLE.log"
 case "$1" in
-  -l) if [ -f "$FAKE_CRONTAB_TABLE" ]; then cat "$FAKE_CRONTAB_TABLE";
+  -l) if [ "$FAKE_CRONTAB_FAIL" = read ]; then
+        echo "crontab: your UID isn't in the passwd file. bailing out." >&2
+        exit 1; fi
+      if [ -f "$FAKE_CRONTAB_TABLE" ]; then cat "$FAKE_CRONTAB_TABLE";
       else echo "no crontab for $(id -un)" >&2; exit 1; fi ;;
-  -) if [ -n "$FAKE_CRONTAB_FAIL" ]; then
-       echo "crontab: fake failure" >&2; exit 2; fi
-     cat > "$FAKE_CRONTAB_TABLE" ;;
+  -) case "$FAKE_CRONTAB_FAIL" in
+       ""|read) cat > "$FAKE_CRONTAB_TABLE" ;;
+       hang) exec sleep 30 ;;
+       *) cat > /dev/null
+          echo '"-":3: bad minute' >&2
+          echo "errors in crontab file, can't install." >&2
+          exit 2 ;;
+     esac ;;
   *) echo "fake crontab: unexpected arguments $*" >&2; exit 64 ;;
 esac
 """
@@ -103,10 +116,10 @@ class FakeCrontab:
         self.bin = os.path.join(directory, "fakebin")
         os.makedirs(self.bin)
         self.table = os.path.join(directory, "crontab.table")
-        script = os.path.join(self.bin, "crontab")
-        with open(script, "w") as f:
+        self.command = os.path.join(self.bin, "crontab")
+        with open(self.command, "w") as f:
             f.write(FAKE_CRONTAB)
-        os.chmod(script, 0o755)
+        os.chmod(self.command, 0o755)
 
     def env(self, env):
         env = dict(env)
@@ -122,6 +135,17 @@ class FakeCrontab:
         if not os.path.exists(self.table):
             return None
         with open(self.table) as f:
+            return f.read()
+
+    def write_bytes(self, data):
+        with open(self.table, "wb") as f:
+            f.write(data)
+
+    def read_bytes(self):
+        """The table byte for byte, or None when there is no crontab."""
+        if not os.path.exists(self.table):
+            return None
+        with open(self.table, "rb") as f:
             return f.read()
 
     def calls(self):
@@ -145,3 +169,56 @@ def buildout(tmp_path, fake_crontab):
     env = fake_crontab.env(os.environ)
     env.pop("PYTHONPATH", None)
     return Buildout(directory, env)
+
+
+class RealCrontab:
+    """The machine's crontab(1) and the current user's crontab."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def run(self, *args, data=None):
+        return subprocess.run([self.command, *args], input=data,
+                              capture_output=True, timeout=30)
+
+    def read_bytes(self):
+        result = self.run("-l")
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def write_bytes(self, data):
+        result = self.run("-", data=data)
+        assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def real_crontab():
+    """The user's real crontab, saved before the test and restored after.
+
+    Tests that use it run one at a time even across processes (an flock),
+    since they all share the one crontab of the user.
+    """
+    command = shutil.which("crontab")
+    if command is None:
+        pytest.skip("no crontab command on this machine")
+    lock_path = os.path.join(tempfile.gettempdir(),
+                             "collective.recipe.clockserver-crontab.lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        crontab = RealCrontab(command)
+        saved = crontab.run("-l")
+        if saved.returncode == 0:
+            original = saved.stdout
+        elif b"no crontab for" in saved.stderr:
+            original = None
+        else:
+            pytest.skip("crontab -l fails here: %r" % saved.stderr)
+        try:
+            yield crontab
+        finally:
+            if original is None:
+                crontab.run("-r")
+                left = crontab.run("-l")
+                assert left.returncode == 1, "could not remove the test crontab"
+            else:
+                crontab.write_bytes(original)

@@ -6,9 +6,7 @@ test) and a crontab-file.
 """
 
 import os
-import shutil
 import stat
-import subprocess
 import textwrap
 
 import pytest
@@ -341,60 +339,20 @@ def test_split_and_join_lines():
 
 # -- a stand-in crontab command --------------------------------------------
 
-FAKE_CRONTAB = """\
-#!/bin/sh
-# Stand-in for crontab(1): stores the crontab in $FAKE_STORE.
-echo "$*" >> "$FAKE_LOG"
-case "$1" in
-  -l)
-    if [ "$FAKE_MODE" = readfail ]; then
-      echo "crontab: your UID isn't in the passwd file. bailing out." >&2
-      exit 1
-    fi
-    if [ -f "$FAKE_STORE" ]; then cat "$FAKE_STORE"; exit 0; fi
-    echo "no crontab for tester" >&2
-    exit 1 ;;
-  -)
-    if [ "$FAKE_MODE" = writefail ]; then
-      cat > /dev/null
-      echo '"-":3: bad minute' >&2
-      echo "errors in crontab file, can't install." >&2
-      exit 2
-    fi
-    if [ "$FAKE_MODE" = hang ]; then exec sleep 30; fi
-    cat > "$FAKE_STORE" ;;
-  *)
-    echo "usage: crontab [-l | -]" >&2
-    exit 1 ;;
-esac
-"""
-
-
-class Fake:
-    def __init__(self, tmp_path, monkeypatch):
-        bindir = tmp_path / "bin"
-        bindir.mkdir()
-        self.command = bindir / "crontab"
-        self.command.write_text(FAKE_CRONTAB)
-        self.command.chmod(0o755)
-        self.store = tmp_path / "store"
-        self.log = tmp_path / "log"
-        self.monkeypatch = monkeypatch
-        monkeypatch.setenv("PATH", "%s%s%s" % (bindir, os.pathsep, os.environ["PATH"]))
-        monkeypatch.setenv("FAKE_STORE", str(self.store))
-        monkeypatch.setenv("FAKE_LOG", str(self.log))
-        monkeypatch.setenv("FAKE_MODE", "")
-
-    def calls(self):
-        return self.log.read_text().splitlines() if self.log.exists() else []
-
-    def mode(self, mode):
-        self.monkeypatch.setenv("FAKE_MODE", mode)
-
 
 @pytest.fixture
-def fake(tmp_path, monkeypatch):
-    return Fake(tmp_path, monkeypatch)
+def fake(fake_crontab, monkeypatch):
+    """conftest's stand-in crontab, first on this process's PATH."""
+    env = fake_crontab.env(os.environ)
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.setenv("FAKE_CRONTAB_TABLE", env["FAKE_CRONTAB_TABLE"])
+    monkeypatch.delenv("FAKE_CRONTAB_FAIL", raising=False)
+    return fake_crontab
+
+
+def fail(monkeypatch, how):
+    """Make the stand-in fail: "read" (-l), "write" (-) or "hang" (-)."""
+    monkeypatch.setenv("FAKE_CRONTAB_FAIL", how)
 
 
 def store(text):
@@ -402,20 +360,20 @@ def store(text):
 
 
 def test_fake_crontab_cycle(fake):
-    fake.store.write_bytes(store(FOREIGN))
+    fake.write_bytes(store(FOREIGN))
     assert update_crontab(IDENT, ENTRIES) is True
-    installed = fake.store.read_bytes()
+    installed = fake.read_bytes()
     assert installed == store(FOREIGN + "\n" + join_lines([START] + ENTRIES + [END]))
     assert fake.calls() == ["-l", "-"]
 
     # Re-runs read but do not write.
     assert update_crontab(IDENT, ENTRIES) is False
     assert update_crontab(IDENT, ENTRIES) is False
-    assert fake.store.read_bytes() == installed
+    assert fake.read_bytes() == installed
     assert fake.calls() == ["-l", "-", "-l", "-l"]
 
     assert remove_from_crontab(IDENT) is True
-    assert fake.store.read_bytes() == store(FOREIGN)
+    assert fake.read_bytes() == store(FOREIGN)
     assert remove_from_crontab(IDENT) is False
     assert fake.calls() == ["-l", "-", "-l", "-l", "-l", "-", "-l"]
 
@@ -424,51 +382,51 @@ def test_fake_crontab_none_yet(fake):
     assert read_crontab() == []
     assert remove_from_crontab(IDENT) is False
     assert update_crontab(IDENT, []) is False
-    assert not fake.store.exists()
+    assert fake.read_bytes() is None
     assert update_crontab(IDENT, ENTRIES) is True
-    assert fake.store.read_text() == join_lines([START] + ENTRIES + [END])
+    assert fake.read_bytes() == store(join_lines([START] + ENTRIES + [END]))
     # Removing the only block installs an empty crontab.
     assert remove_from_crontab(IDENT) is True
-    assert fake.store.read_bytes() == b""
+    assert fake.read_bytes() == b""
     assert fake.calls()[-1] == "-"
 
 
-def test_fake_crontab_write_fails(fake):
-    fake.store.write_bytes(store(FOREIGN))
-    fake.mode("writefail")
+def test_fake_crontab_write_fails(fake, monkeypatch):
+    fake.write_bytes(store(FOREIGN))
+    fail(monkeypatch, "write")
     with pytest.raises(CrontabError) as info:
         update_crontab(IDENT, ENTRIES)
     message = str(info.value)
     assert "%s - failed with exit status 2" % fake.command in message
     assert "bad minute" in message
     assert "errors in crontab file, can't install." in message
-    assert fake.store.read_bytes() == store(FOREIGN)
+    assert fake.read_bytes() == store(FOREIGN)
 
 
-def test_fake_crontab_read_fails(fake):
-    fake.store.write_bytes(store(FOREIGN))
-    fake.mode("readfail")
+def test_fake_crontab_read_fails(fake, monkeypatch):
+    fake.write_bytes(store(FOREIGN))
+    fail(monkeypatch, "read")
     with pytest.raises(CrontabError) as info:
         update_crontab(IDENT, ENTRIES)
     message = str(info.value)
     assert "%s -l failed with exit status 1" % fake.command in message
     assert "UID isn't in the passwd file" in message
     assert fake.calls() == ["-l"]  # nothing written
-    assert fake.store.read_bytes() == store(FOREIGN)
+    assert fake.read_bytes() == store(FOREIGN)
 
 
 def test_fake_crontab_timeout(fake, monkeypatch):
     monkeypatch.setattr(crontab, "TIMEOUT", 0.5)
-    fake.mode("hang")
+    fail(monkeypatch, "hang")
     with pytest.raises(CrontabError) as info:
         write_crontab(["@daily x"])
     assert "%s - did not finish within 0.5 seconds" % fake.command in str(info.value)
-    assert not fake.store.exists()
+    assert fake.read_bytes() is None
 
 
 def test_broken_block_in_crontab_writes_nothing(fake):
     broken = FOREIGN + START + "\n@daily x\n"
-    fake.store.write_bytes(store(broken))
+    fake.write_bytes(store(broken))
     for operation in (
         lambda: update_crontab(IDENT, ENTRIES),
         lambda: remove_from_crontab(IDENT),
@@ -478,7 +436,7 @@ def test_broken_block_in_crontab_writes_nothing(fake):
         assert str(info.value).startswith("the user's crontab: the block of")
         assert "Fix the crontab by hand" in str(info.value)
     assert fake.calls() == ["-l", "-l"]
-    assert fake.store.read_bytes() == store(broken)
+    assert fake.read_bytes() == store(broken)
 
 
 def test_no_crontab_command(tmp_path, monkeypatch):
@@ -497,71 +455,39 @@ def test_no_crontab_command(tmp_path, monkeypatch):
         )
 
 
-# -- the real crontab ------------------------------------------------------
-
-
-@pytest.fixture
-def real_crontab():
-    """Give the test the user's crontab; restore it afterwards."""
-    command = shutil.which("crontab")
-    if command is None:
-        pytest.skip("no crontab command on this machine")
-    saved = subprocess.run([command, "-l"], capture_output=True, timeout=30)
-    if saved.returncode == 0:
-        original = saved.stdout
-    elif b"no crontab for" in saved.stderr:
-        original = None
-    else:
-        pytest.skip("crontab -l fails here: %r" % saved.stderr)
-    try:
-        yield command
-    finally:
-        if original is None:
-            subprocess.run([command, "-r"], capture_output=True, timeout=30)
-            left = subprocess.run([command, "-l"], capture_output=True, timeout=30)
-            assert left.returncode == 1, "could not remove the test crontab"
-        else:
-            subprocess.run([command, "-"], input=original, check=True, timeout=30)
-
-
-def real_text(command):
-    result = subprocess.run([command, "-l"], capture_output=True, timeout=30)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+# -- the real crontab (conftest's real_crontab saves and restores it) --------
 
 
 def test_real_crontab_cycle(real_crontab):
-    command = real_crontab
-    subprocess.run([command, "-"], input=store(FOREIGN), check=True, timeout=30)
-    assert real_text(command) == store(FOREIGN)
+    real_crontab.write_bytes(store(FOREIGN))
+    assert real_crontab.read_bytes() == store(FOREIGN)
     assert read_crontab() == split_lines(FOREIGN)
 
     assert update_crontab(IDENT, ENTRIES) is True
-    installed = real_text(command)
+    installed = real_crontab.read_bytes()
     assert installed == store(FOREIGN + "\n" + join_lines([START] + ENTRIES + [END]))
     assert update_crontab(IDENT, ENTRIES) is False
     assert update_crontab(IDENT, ENTRIES) is False
-    assert real_text(command) == installed
+    assert real_crontab.read_bytes() == installed
 
     assert update_crontab(IDENT, ["@hourly /bin/true"]) is True
-    assert real_text(command) == store(
+    assert real_crontab.read_bytes() == store(
         FOREIGN + "\n" + join_lines([START, "@hourly /bin/true", END])
     )
 
     assert remove_from_crontab(IDENT) is True
-    assert real_text(command) == store(FOREIGN)
+    assert real_crontab.read_bytes() == store(FOREIGN)
     assert remove_from_crontab(IDENT) is False
 
 
 def test_real_crontab_refuses_bad_line(real_crontab):
-    command = real_crontab
-    subprocess.run([command, "-"], input=store(FOREIGN), check=True, timeout=30)
+    real_crontab.write_bytes(store(FOREIGN))
     with pytest.raises(CrontabError) as info:
         # Bypasses validate_times on purpose: crontab itself must refuse it.
         update_crontab(IDENT, ["99 * * * * /bin/true"])
-    assert "%s - failed with exit status" % command in str(info.value)
+    assert "%s - failed with exit status" % real_crontab.command in str(info.value)
     assert "bad minute" in str(info.value)
-    assert real_text(command) == store(FOREIGN)
+    assert real_crontab.read_bytes() == store(FOREIGN)
 
 
 # -- crontab-file ----------------------------------------------------------

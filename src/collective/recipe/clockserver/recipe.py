@@ -144,16 +144,18 @@ class Recipe:
         inline = _bool(options, "inline", False)
         timeout = self._timeout()
         address = None
-        if backend != "zserver":
-            if not options.get("address", "").strip():
-                raise ConfigError(
-                    "address", None,
-                    "the %s backend needs the address of the Zope instance"
-                    % backend,
-                    "Set address = ${instance:http-address} (PORT, HOST:PORT "
-                    "or http(s)://HOST:PORT).",
-                )
+        if options.get("address", "").strip():
+            # Checked on every backend, so a switch of backend finds no
+            # surprise; only runner and cron use it.
             address = parse_address(options["address"])
+        elif backend != "zserver":
+            raise ConfigError(
+                "address", None,
+                "the %s backend needs the address of the Zope instance"
+                % backend,
+                "Set address = ${instance:http-address} (PORT, HOST:PORT "
+                "or http(s)://HOST:PORT).",
+            )
         default_host = options.get("host", "").strip() or None
         jobs = joblib.parse_jobs(options.get("jobs", ""))
         if default_host:
@@ -236,7 +238,9 @@ class Recipe:
         created = []
         try:
             if s.enabled and (s.calls or s.backend != "zserver"):
-                created.extend(self._write_files())
+                # Registered at once, so buildout removes them again if the
+                # crontab step below fails: no password file is left behind.
+                created = self.options.created(*self._write_files())
             if s.entries:
                 if s.crontab_file:
                     os.makedirs(os.path.dirname(s.crontab_file),
@@ -247,7 +251,7 @@ class Recipe:
         except crontab.CrontabError as e:
             raise zc.buildout.UserError(
                 "[%s] crontab: %s" % (self.name, e)) from None
-        return created
+        return list(created)
 
     update = install
 
