@@ -14,7 +14,6 @@ from . import credentials as creds
 from . import crontab
 from . import jobs as joblib
 from . import schedule
-from . import zopeconf
 from .errors import ConfigError
 
 BACKENDS = ("zserver", "runner", "cron")
@@ -100,6 +99,8 @@ class Recipe:
         self.blocks = ""
         options["zope-conf-additional"] = ""
         if s.enabled and s.backend == "zserver" and s.calls:
+            from . import zopeconf  # ZConfig: only the zserver backend needs it
+
             self.blocks = zopeconf.render(s.calls)
             problem = zopeconf.check(self.blocks, s.calls)
             if problem:
