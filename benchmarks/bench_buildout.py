@@ -82,16 +82,23 @@ def jobs(count):
         for i in range(count))
 
 
-def install_from_wheel(root):
-    """A new virtualenv with the package from a wheel; returns its buildout."""
+def install_from_wheel(root, name, extra=()):
+    """A new virtualenv with the package from a wheel; returns its buildout.
+
+    The minimal baseline gets a virtualenv of its own without Zope: the
+    more distributions a virtualenv holds, the longer buildout takes to
+    scan them, which would hide the recipe's own cost.
+    """
     dist = os.path.join(root, "dist")
-    venv = os.path.join(root, "venv")
+    venv = os.path.join(root, name)
     quiet = dict(check=True, stdout=subprocess.DEVNULL)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", dist, TOP], **quiet)
+    if not os.path.isdir(dist):
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q",
+                        "--no-deps", "--no-build-isolation", "-w", dist, TOP],
+                       **quiet)
     subprocess.run([sys.executable, "-m", "venv", venv], **quiet)
     pip = [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q"]
-    subprocess.run(pip + DEPENDENCIES + ZOPE, **quiet)
+    subprocess.run(pip + DEPENDENCIES + list(extra), **quiet)
     subprocess.run(pip + ["--no-deps", os.path.join(dist, os.listdir(dist)[0])],
                    **quiet)
     return os.path.join(venv, "bin", "buildout")
@@ -148,10 +155,11 @@ def main():
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="bench-buildout-")
     try:
-        buildout = install_from_wheel(root)
         print("bin/buildout, median of %d runs, %d jobs "
               "(first install / re-run)" % (args.runs, args.jobs))
         for baseline in args.baselines:
+            buildout = install_from_wheel(
+                root, "venv-" + baseline, ZOPE if baseline == "zope" else ())
             base = timed_runs(
                 buildout, site(root, baseline, baseline), args.runs)
             print("%-30s %8.3f s %8.3f s" % (

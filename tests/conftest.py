@@ -1,5 +1,6 @@
 """A real bin/buildout in a temporary directory, and a stand-in crontab."""
 
+import configparser
 import dataclasses
 import fcntl
 import os
@@ -15,6 +16,9 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
 BUILDOUT = os.path.join(BIN, "buildout")
+
+# How buildout quotes white space in .installed.cfg.
+SPACEY = [("%(__buildout_space__)s", " "), ("%(__buildout_space_n__)s", "\n")]
 
 FAKE_CRONTAB = """\
 #!/bin/sh
@@ -91,6 +95,20 @@ class Buildout:
     def installed(self):
         path = self.path(".installed.cfg")
         return self.read(".installed.cfg") if os.path.exists(path) else ""
+
+    def installed_options(self, part):
+        """A part's options as buildout saved them in .installed.cfg."""
+        parser = configparser.RawConfigParser(strict=False)
+        parser.optionxform = str
+        parser.read_string(self.installed())
+        if not parser.has_section(part):
+            return None
+        options = {}
+        for key, value in parser[part].items():
+            for quoted, plain in SPACEY:
+                value = value.replace(quoted, plain)
+            options[key] = value.replace("$$", "$")
+        return options
 
     def all_text(self, *exclude):
         """Every text file below the buildout, for secret hunting."""

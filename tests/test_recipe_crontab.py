@@ -11,7 +11,6 @@ import shutil
 
 import pytest
 
-from test_recipe_zserver import installed_options
 
 # Somebody's crontab: comments, assignments (z3c.recipe.usercrontab's legacy
 # clean-up would delete WARNING= and BUILDOUT=), blank lines, the block of
@@ -107,12 +106,12 @@ def test_install_rerun_remove(buildout, fake_crontab):
     assert fake_crontab.calls() == ["-l", "-"]
 
     # The output, as recorded and as another part received it.
-    options = installed_options(buildout, "clock")
+    options = buildout.installed_options("clock")
     assert options["crontab-entries"] == "\n".join(entries)
     assert options["crontab-identifier"] == "%s [clock]" % buildout.directory
     assert read_bytes(buildout.path("mirror.cron")) == block(
         buildout, entries, "mirror")
-    assert installed_options(buildout, "mirror")["crontab-entries"] == (
+    assert buildout.installed_options("mirror")["crontab-entries"] == (
         "\n".join(entries))
 
     # Same options: update, read the crontab, write nothing.
@@ -129,7 +128,7 @@ def test_install_rerun_remove(buildout, fake_crontab):
     assert "Uninstalling clock." in result.output
     assert fake_crontab.read_bytes() == FOREIGN
     assert fake_crontab.calls() == ["-l", "-", "-l", "-l", "-"]
-    assert installed_options(buildout, "clock") is None
+    assert buildout.installed_options("clock") is None
     assert read_bytes(buildout.path("mirror.cron")) == b""
 
 
@@ -159,7 +158,7 @@ def test_change_replaces_the_block_and_enabled_false_removes_it(
     changed = changed_entries(buildout)
     text = FOREIGN + b"\n" + block(buildout, changed)
     assert fake_crontab.read_bytes() == text
-    assert installed_options(buildout, "clock")["crontab-entries"] == (
+    assert buildout.installed_options("clock")["crontab-entries"] == (
         "\n".join(changed))
 
     # Stable on a re-run: nothing written.
@@ -182,7 +181,7 @@ def test_change_replaces_the_block_and_enabled_false_removes_it(
     result = buildout.run()
     assert result.ok, result.output
     assert fake_crontab.read_bytes() == FOREIGN
-    assert installed_options(buildout, "clock")["crontab-entries"] == ""
+    assert buildout.installed_options("clock")["crontab-entries"] == ""
 
     # Removing a disabled part has nothing to do in the crontab.
     calls = len(fake_crontab.calls())
@@ -214,7 +213,7 @@ def test_changed_options_move_the_block_to_the_end(buildout, fake_crontab):
 def test_part_without_entries_never_calls_crontab(buildout, fake_crontab):
     buildout.write("buildout.cfg", clock("jobs = /site/update 1h\n"))
     assert buildout.run().ok
-    assert installed_options(buildout, "clock")["crontab-entries"] == ""
+    assert buildout.installed_options("clock")["crontab-entries"] == ""
     buildout.write("buildout.cfg", "[buildout]\nparts =\n")
     assert buildout.run().ok
     assert fake_crontab.calls() == []
@@ -238,7 +237,7 @@ def test_crontab_file(buildout, fake_crontab):
     entries = zeopack_entries(buildout)
     installed = FOREIGN + b"\n" + block(buildout, entries)
     assert read_bytes(path) == installed
-    options = installed_options(buildout, "clock")
+    options = buildout.installed_options("clock")
     assert options["crontab-file"] == path  # relative to the buildout
     assert options["crontab-entries"] == "\n".join(entries)
 
@@ -344,7 +343,7 @@ def test_crontab_missing_or_failing(buildout, fake_crontab, tmp_path,
     assert message in result.output
     assert fake_crontab.calls() == calls
     # Nothing recorded, nothing left, the crontab untouched.
-    assert installed_options(buildout, "clock") is None
+    assert buildout.installed_options("clock") is None
     assert fake_crontab.read_bytes() == FOREIGN
     assert not buildout.exists("parts", "clock")
     assert not buildout.exists("bin", "clock")
@@ -357,7 +356,7 @@ def test_crontab_missing_or_failing(buildout, fake_crontab, tmp_path,
     result = buildout.run()
     assert result.ok, result.output
     assert "Installing clock." in result.output
-    entries = installed_options(buildout, "clock")["crontab-entries"]
+    entries = buildout.installed_options("clock")["crontab-entries"]
     assert entries
     assert fake_crontab.read_bytes() == FOREIGN + b"\n" + block(
         buildout, entries.split("\n"))
@@ -369,7 +368,7 @@ def test_failing_crontab_keeps_the_part_installed_until_removed(
     buildout.write("buildout.cfg", clock("zeopack = 0 1 * * 6\n"))
     assert buildout.run().ok
     installed = fake_crontab.read_bytes()
-    recorded = installed_options(buildout, "clock")
+    recorded = buildout.installed_options("clock")
 
     # Removing the part while crontab fails: an error, and the part stays
     # recorded so that the next run removes its block.
@@ -381,14 +380,14 @@ def test_failing_crontab_keeps_the_part_installed_until_removed(
     assert "[clock] crontab: %s - failed with exit status 2" % (
         fake_crontab.command) in result.output
     assert fake_crontab.read_bytes() == installed
-    assert installed_options(buildout, "clock") == recorded
+    assert buildout.installed_options("clock") == recorded
 
     buildout.env = env
     result = buildout.run()
     assert result.ok, result.output
     assert "Uninstalling clock." in result.output
     assert fake_crontab.read_bytes() == FOREIGN
-    assert installed_options(buildout, "clock") is None
+    assert buildout.installed_options("clock") is None
 
 
 def test_unchanged_rerun_does_not_need_a_writable_crontab(
@@ -422,7 +421,7 @@ def test_broken_block_is_an_error(buildout, fake_crontab):
     assert "Nothing was written." in result.output
     assert fake_crontab.calls() == ["-l"]
     assert fake_crontab.read_bytes() == broken
-    assert installed_options(buildout, "clock") is None
+    assert buildout.installed_options("clock") is None
 
 
 # -- the cron backend -----------------------------------------------------------
@@ -458,7 +457,7 @@ zeopack = 0 1 * * 6
     ]
     text = fake_crontab.read_bytes()
     assert text == FOREIGN + b"\n" + block(buildout, entries)
-    options = installed_options(buildout, "clock")
+    options = buildout.installed_options("clock")
     assert options["crontab-entries"] == "\n".join(entries)
     assert options["script"] == script
     for secret in ("cronuser", "cr0n-Pa55word"):

@@ -8,7 +8,6 @@ import pytest
 
 from collective.recipe.clockserver.errors import ConfigError
 from collective.recipe.clockserver.recipe import parse_address
-from test_recipe_zserver import installed_options
 
 SECRET = """
 [clock-credentials]
@@ -42,7 +41,7 @@ def test_runner_files_and_outputs(buildout):
     site(buildout)
     result = buildout.run()
     assert result.ok, result.output
-    options = installed_options(buildout, "clock")
+    options = buildout.installed_options("clock")
     script = buildout.path("bin", "clock")
     assert options["script"] == script
     assert options["zope-conf-additional"] == ""
@@ -94,14 +93,14 @@ def test_switching_backend_keeps_zope_conf_additional_valid(buildout):
     site(buildout, backend="zserver")
     assert buildout.run().ok
     include = buildout.path("parts", "clock", "clock-server.conf")
-    assert installed_options(buildout, "clock")["zope-conf-additional"] == \
+    assert buildout.installed_options("clock")["zope-conf-additional"] == \
         "%include " + include
     assert not buildout.exists("bin", "clock")
 
     site(buildout, backend="runner")
     result = buildout.run()
     assert result.ok, result.output
-    assert installed_options(buildout, "clock")["zope-conf-additional"] == ""
+    assert buildout.installed_options("clock")["zope-conf-additional"] == ""
     assert not os.path.exists(include)
     assert buildout.exists("bin", "clock")
 

@@ -1,6 +1,5 @@
 """The zserver backend through a real bin/buildout run."""
 
-import configparser
 import io
 import os
 import subprocess
@@ -9,9 +8,6 @@ import pytest
 import ZConfig
 
 TEST_SCHEMA = os.path.join(os.path.dirname(__file__), "zserver-clock.xml")
-
-# How buildout quotes white space in .installed.cfg.
-SPACEY = [("%(__buildout_space__)s", " "), ("%(__buildout_space_n__)s", "\n")]
 
 BASE = """
 [buildout]
@@ -41,21 +37,6 @@ password = s3cr3t-Pa55
 """
 
 
-def installed_options(b, part):
-    """A part's options as buildout saved them in .installed.cfg."""
-    parser = configparser.RawConfigParser(strict=False)
-    parser.optionxform = str
-    parser.read_string(b.installed())
-    if not parser.has_section(part):
-        return None
-    options = {}
-    for key, value in parser[part].items():
-        for quoted, plain in SPACEY:
-            value = value.replace(quoted, plain)
-        options[key] = value.replace("$$", "$")
-    return options
-
-
 def parse_zope_conf(text_or_path):
     """Parse zope.conf text with a schema of ZServer's clock-server section."""
     schema = ZConfig.loadSchema(TEST_SCHEMA)
@@ -83,7 +64,7 @@ def test_production_scenario_blocks(buildout):
     assert "Installing clock." in result.output
 
     include = buildout.path("parts", "clock", "clock-server.conf")
-    options = installed_options(buildout, "clock")
+    options = buildout.installed_options("clock")
     assert options["zope-conf-additional"] == "%include " + include
     assert buildout.mode("parts", "clock", "clock-server.conf") == 0o600
 
@@ -118,19 +99,19 @@ def test_rerun_is_stable_and_removal_cleans_up(buildout):
     production(buildout)
     assert buildout.run("production.cfg").ok
     first = buildout.read("parts", "clock", "clock-server.conf")
-    installed = installed_options(buildout, "clock")
+    installed = buildout.installed_options("clock")
     result = buildout.run("production.cfg")
     assert result.ok, result.output
     assert "Updating clock." in result.output
     assert buildout.read("parts", "clock", "clock-server.conf") == first
-    assert installed_options(buildout, "clock") == installed
+    assert buildout.installed_options("clock") == installed
 
     buildout.write("production.cfg", "[buildout]\nextends = buildout.cfg\n")
     result = buildout.run("production.cfg")
     assert result.ok, result.output
     assert "Uninstalling clock." in result.output
     assert not buildout.exists("parts", "clock")
-    assert installed_options(buildout, "clock") is None
+    assert buildout.installed_options("clock") is None
 
 
 def test_password_change_reaches_the_file(buildout):
@@ -151,7 +132,7 @@ def test_inline_blocks_dollar_escaped(buildout):
     result = buildout.run("production.cfg")
     assert result.ok, result.output
     assert "inline = true puts the password into zope.conf" in result.output
-    text = installed_options(buildout, "clock")["zope-conf-additional"]
+    text = buildout.installed_options("clock")["zope-conf-additional"]
     assert "<clock-server>" in text
     assert "password pa$$word" in text  # zope.conf writes a $ as $$
     blocks = parse_zope_conf(text)
@@ -201,7 +182,7 @@ def test_disabled_part_emits_nothing(buildout):
         """)
     result = buildout.run()
     assert result.ok, result.output
-    options = installed_options(buildout, "clock")
+    options = buildout.installed_options("clock")
     assert options["zope-conf-additional"] == ""
     assert options["crontab-entries"] == ""
     assert not buildout.exists("parts", "clock")

@@ -393,30 +393,27 @@ def _source(path):
     return "the user's crontab" if path is None else "crontab-file %s" % path
 
 
-def update_crontab(ident, entries, path=None):
-    """Put ``entries`` into the block of ``ident``; write only on change.
+def _edit(path, change):
+    """Apply ``change`` to the crontab's lines; write only when they differ.
 
     Returns whether anything was written.
     """
     lines = read_crontab(path)
     try:
-        new = replace_block(lines, ident, entries)
+        new = change(lines)
     except CrontabError as exc:
         raise CrontabError("%s: %s" % (_source(path), exc)) from None
     if new == lines:
         return False
     write_crontab(new, path)
     return True
+
+
+def update_crontab(ident, entries, path=None):
+    """Put ``entries`` into the block of ``ident``; return whether it wrote."""
+    return _edit(path, lambda lines: replace_block(lines, ident, entries))
 
 
 def remove_from_crontab(ident, path=None):
     """Remove the block of ``ident``; return whether there was one."""
-    lines = read_crontab(path)
-    try:
-        new = remove_block(lines, ident)
-    except CrontabError as exc:
-        raise CrontabError("%s: %s" % (_source(path), exc)) from None
-    if new == lines:
-        return False
-    write_crontab(new, path)
-    return True
+    return _edit(path, lambda lines: remove_block(lines, ident))

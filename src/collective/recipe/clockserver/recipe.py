@@ -326,7 +326,11 @@ def uninstall(name, options):
     if not options.get("crontab-entries", "").strip():
         return
     path = options.get("crontab-file", "").strip() or None
+    ident = options["crontab-identifier"]
     try:
-        crontab.remove_from_crontab(options["crontab-identifier"], path)
+        found = crontab.remove_from_crontab(ident, path)
     except crontab.CrontabError as e:
         raise zc.buildout.UserError("[%s] crontab: %s" % (name, e)) from None
+    if not found:
+        logging.getLogger(name).warning(
+            "Warning: the crontab block of %s was already gone", ident)
