@@ -160,8 +160,8 @@ def main():
     print()
     print(f"  {'variant':<24}{'CPU % of a core':>16}{'peak RSS MB':>13}"
           f"{'SIGTERM exit':>14}")
-    for label, figures in ((f"period 1 s (busy)", busy),
-                           (f"period 3600 s (idle)", idle)):
+    for label, figures in (("period 1 s (busy)", busy),
+                           ("period 3600 s (idle)", idle)):
         cpu = 100 * figures["cpu"] / figures["seconds"]
         print(f"  {label:<24}{cpu:>16.2f}{figures['rss']:>13.1f}"
               f"{figures['stop'] * 1000:>10.0f} ms (status {figures['status']})")

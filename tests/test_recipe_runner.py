@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from collective.recipe.clockserver.errors import ConfigError
-from collective.recipe.clockserver.recipe import parse_address
+from collective.recipe.clockserver.address import parse_address
 
 SECRET = """
 [clock-credentials]

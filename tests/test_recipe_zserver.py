@@ -4,7 +4,6 @@ import io
 import os
 import subprocess
 
-import pytest
 import ZConfig
 
 TEST_SCHEMA = os.path.join(os.path.dirname(__file__), "zserver-clock.xml")
