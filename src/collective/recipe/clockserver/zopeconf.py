@@ -67,7 +67,11 @@ def check(text, calls):
     try:
         sections = parse(text)
     except ZConfig.ConfigurationError as e:
-        return "ZConfig rejects the generated text: %s" % e
+        reason = str(e)
+        for _, credentials in calls:  # ZConfig may quote the offending line
+            if credentials.password:
+                reason = reason.replace(credentials.password, "<password>")
+        return "ZConfig rejects the generated text: %s" % reason
     if len(sections) != len(calls):
         return "ZConfig reads %d blocks, expected %d" % (
             len(sections), len(calls))
