@@ -14,6 +14,7 @@ PERIOD_FIX = (
 )
 _PERIOD_PART = re.compile(r"(\d+)([wdhms])")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\Z")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +52,16 @@ def parse_period(text):
     if seconds <= 0:
         raise ValueError("a period must be more than 0 seconds, not %r" % text)
     return seconds
+
+
+def check_host(host, option, line):
+    """A ``Host:`` header value: a host name or IP address, optional port."""
+    if not _HOST.match(host):
+        raise ConfigError(
+            option, line, "%r is not a host name for the Host: header" % host,
+            "Write a host name, optionally with a port: www.example.org, "
+            "www.example.org:8080.",
+        )
 
 
 def derive_name(method):
@@ -119,6 +130,8 @@ def parse_line(line):
                 "Give it a value, or leave the key out.",
             )
         keys[key] = value
+    if "host" in keys:
+        check_host(keys["host"], "jobs", line)
     name = keys.get("name")
     if name is not None and not _NAME.match(name):
         raise ConfigError(

@@ -127,6 +127,8 @@ class Recipe:
                 "or http(s)://HOST:PORT).",
             )
         default_host = options.get("host", "").strip() or None
+        if default_host:
+            joblib.check_host(default_host, "host", default_host)
         jobs = joblib.parse_jobs(options.get("jobs", ""))
         if default_host:
             jobs = [j if j.host else dataclasses.replace(j, host=default_host)
@@ -280,7 +282,7 @@ def write_private(path, text):
     tmp = "%s.tmp%d" % (path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
