@@ -107,7 +107,7 @@ class Buildout:
         for key, value in parser[part].items():
             for quoted, plain in SPACEY:
                 value = value.replace(quoted, plain)
-            options[key] = value.replace("$$", "$")
+            options[key] = value
         return options
 
     def all_text(self, *exclude):

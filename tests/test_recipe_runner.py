@@ -132,6 +132,8 @@ def test_timeout_option(buildout):
     ("https://zope.example.org:8443/", "https://zope.example.org:8443"),
     ("[::]:8080", "http://[::1]:8080"),
     ("127.0.0.1:8080 127.0.0.1:8081", "http://127.0.0.1:8080"),
+    ("[::1]:8080", "http://[::1]:8080"),
+    ("*:8080", "http://127.0.0.1:8080"),
 ])
 def test_parse_address(text, address):
     assert parse_address(text) == address
@@ -139,8 +141,12 @@ def test_parse_address(text, address):
 
 @pytest.mark.parametrize("text, problem", [
     ("ftp://host:21", "unknown scheme 'ftp'"),
-    ("host:port", "'port' is not a port number"),
-    ("70000", "'70000' is not a port number"),
+    ("host:port", "'host:port' is not PORT or HOST:PORT"),
+    ("::1:8080", "'::1:8080' is not PORT or HOST:PORT"),
+    ("8080²", "'8080²' is not PORT or HOST:PORT"),
+    ("http://zope/site:8080", "'zope/site:8080' is not PORT or HOST:PORT"),
+    ("70000", "70000 is not a port number (1-65535)"),
+    ("0", "0 is not a port number (1-65535)"),
     ("   ", "the address is empty"),
 ])
 def test_parse_address_errors(text, problem):
@@ -148,3 +154,88 @@ def test_parse_address_errors(text, problem):
         parse_address(text)
     assert info.value.problem == problem
     assert info.value.option == "address"
+
+
+def test_parse_address_never_repeats_credentials():
+    with pytest.raises(ConfigError) as info:
+        parse_address("http://admin:s3cret@localhost:8080")
+    assert info.value.problem == "the address holds a user name or password"
+    assert "s3cret" not in info.value.message("clock")
+
+
+def test_address_from_an_instance_that_consumes_our_output(buildout):
+    """The two parts reference each other (address and zope-conf-additional),
+    which buildout resolves when the instance comes first in ``parts``."""
+    buildout.write("secret.cfg", SECRET, mode=0o600)
+    buildout.write("buildout.cfg", """
+        [buildout]
+        extends = secret.cfg
+        parts = client2 clock
+
+        [client2]
+        recipe = z3c.recipe.usercrontab
+        http-address = 127.0.0.1:9996
+        times = @reboot
+        command = echo "${clock:zope-conf-additional}"
+        readcrontab = cat ${buildout:directory}/client2.crontab
+        writecrontab = cat > ${buildout:directory}/client2.crontab
+
+        [clock]
+        recipe = collective.recipe.clockserver
+        backend = runner
+        address = ${client2:http-address}
+        credentials = clock-credentials
+        jobs = /site/@@update 1h
+        """)
+    open(buildout.path("client2.crontab"), "w").close()
+    result = buildout.run()
+    assert result.ok, result.output
+    data = json.loads(buildout.read("parts", "clock", "clock.json"))
+    assert data["address"] == "http://127.0.0.1:9996"
+    assert '@reboot\techo ""' in buildout.read("client2.crontab")
+
+
+def test_cron_entries_quote_a_buildout_path_with_spaces(tmp_path, buildout,
+                                                        fake_crontab):
+    from conftest import Buildout
+
+    site = Buildout(tmp_path / "my site", buildout.env)
+    os.makedirs(site.directory)
+    site.write("secret.cfg", SECRET, mode=0o600)
+    site.write("buildout.cfg", SITE.format(backend="cron")
+               + "zeopack = 0 1 * * 6\n")
+    result = site.run()
+    assert result.ok, result.output
+    script = "'%s'" % site.path("bin", "clock")
+    zeopack = "'%s'" % site.path("bin", "zeopack")
+    assert site.installed_options("clock")["crontab-entries"].splitlines() \
+        == ["*/15 * * * * %s fire site-update-feeds" % script,
+            "0 0 * * * %s fire cleanup" % script,
+            "0 1 * * 6 %s" % zeopack]
+    assert script + " fire cleanup" in fake_crontab.text()
+    # What cron runs works: the shell finds bin/clock.
+    listing = subprocess.run(
+        script + " list", shell=True, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=60)
+    assert listing.returncode == 0, listing.stdout
+    assert "cleanup" in listing.stdout
+
+
+def test_disabled_part_reads_all_its_options(buildout):
+    """No 'unused option' warning on the hosts that disable the part."""
+    buildout.write("buildout.cfg", """
+        [buildout]
+        parts = clock
+        [clock]
+        recipe = collective.recipe.clockserver
+        enabled = false
+        credentials = not-on-this-host
+        jobs = /site/update 1h
+        zeopack = 0 1 * * 6
+        crontab = @daily /bin/true
+        crontab-file = var/crontab
+        """)
+    result = buildout.run()
+    assert result.ok, result.output
+    assert "unused option" not in result.output
+    assert not buildout.exists("var", "crontab")

@@ -18,6 +18,7 @@ with ``surrogateescape`` so that any byte comes back out unchanged.
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -200,6 +201,12 @@ def parse_entries(text, option="crontab"):
     return entries
 
 
+def command_path(path):
+    """``path`` as the program of a crontab command: shell-quoted, and
+    ``%`` written ``\\%`` (cron turns a bare ``%`` into a newline)."""
+    return shlex.quote(path).replace("%", "\\%")
+
+
 def identifier(buildout_directory, part):
     """The block's name, exactly as z3c.recipe.usercrontab builds it."""
     return "%s [%s]" % (buildout_directory, part)
@@ -259,6 +266,10 @@ def remove_block(lines, ident):
     start, end = where
     if start > 0 and not lines[start - 1].strip():
         start -= 1
+    elif start == 0 and end + 1 < len(lines) and not lines[end + 1].strip():
+        # The first block of the crontab: the next block's separator would
+        # be left at the top.
+        end += 1
     return lines[:start] + lines[end + 1 :]
 
 

@@ -7,12 +7,13 @@ import shlex
 from .errors import ConfigError
 
 UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+MAX_PERIOD = 365 * 86400
 KEYS = ("name", "host", "credentials", "times")
 PERIOD_FIX = (
     "Write the period in seconds (3600) or with units s m h d w, "
     "e.g. 90s, 15m, 1h30m, 1d, 1w."
 )
-_PERIOD_PART = re.compile(r"(\d+)([wdhms])")
+_PERIOD_PART = re.compile(r"([0-9]+)([wdhms])")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\Z")
 
@@ -33,11 +34,11 @@ class Job:
 def parse_period(text):
     """``'1h30m'`` -> ``5400``; a plain number is seconds.
 
-    Raises ValueError with the reason when the text is not a positive
-    whole number of seconds.
+    Raises ValueError with the reason when the text is not a whole number
+    of seconds from 1 to MAX_PERIOD.
     """
     text = text.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         seconds = int(text)
     else:
         parts = _PERIOD_PART.findall(text)
@@ -47,10 +48,12 @@ def parse_period(text):
             or "".join(n + u for n, u in parts) != text
             or len(set(units)) != len(units)
         ):
-            raise ValueError("%r is not a period" % text)
+            raise ValueError("not seconds or a combination of units")
         seconds = sum(int(n) * UNITS[u] for n, u in parts)
     if seconds <= 0:
-        raise ValueError("a period must be more than 0 seconds, not %r" % text)
+        raise ValueError("a period must be more than 0 seconds")
+    if seconds > MAX_PERIOD:
+        raise ValueError("a period must be at most 365 days")
     return seconds
 
 
@@ -106,9 +109,9 @@ def parse_line(line):
         )
     try:
         period = parse_period(period_text)
-    except ValueError:
+    except ValueError as e:
         raise ConfigError(
-            "jobs", line, "bad period %r" % period_text, PERIOD_FIX
+            "jobs", line, "bad period %r: %s" % (period_text, e), PERIOD_FIX
         ) from None
     keys = {}
     for pair in pairs:

@@ -58,37 +58,38 @@ class Recipe:
         options["location"] = self.part_dir
         options["script"] = os.path.join(b["bin-directory"], name)
         options["crontab-identifier"] = crontab.identifier(b["directory"], name)
-        options.setdefault("zeopack-command",
-                           os.path.join(b["bin-directory"], "zeopack"))
+        options.setdefault("zeopack-command", crontab.command_path(
+            os.path.join(b["bin-directory"], "zeopack")))
         try:
-            self.settings = self._read()
+            self.settings = s = self._read()
+            options["zope-conf-additional"] = self._zope_conf_additional()
         except ConfigError as e:
             raise zc.buildout.UserError(e.message(name)) from None
-        s = self.settings
-        self.blocks = ""
-        options["zope-conf-additional"] = ""
-        if s.enabled and s.backend == "zserver" and s.calls:
-            from . import zopeconf  # ZConfig: only the zserver backend needs it
-
-            self.blocks = zopeconf.render(s.calls)
-            problem = zopeconf.check(self.blocks, s.calls)
-            if problem:
-                raise zc.buildout.UserError(
-                    "[%s] jobs: %s" % (name, problem))
-            if s.inline:
-                options["zope-conf-additional"] = self.blocks
-                if any(not c.anonymous for _, c in s.calls):
-                    s.warnings.append(
-                        "inline = true puts the password into zope.conf and "
-                        ".installed.cfg; leave inline out to keep it in a "
-                        "mode 0600 file")
-            else:
-                options["zope-conf-additional"] = "%%include %s" % (
-                    self.include_file)
         options["crontab-entries"] = "\n".join(s.entries)
         log = logging.getLogger(name)
         for warning in s.warnings:
             log.warning("Warning: %s", warning)
+
+    def _zope_conf_additional(self):
+        """The blocks, the ``%include`` line or nothing; checked with ZConfig."""
+        s = self.settings
+        self.blocks = ""
+        if not (s.enabled and s.backend == "zserver" and s.calls):
+            return ""
+        from . import zopeconf  # ZConfig: only the zserver backend needs it
+
+        self.blocks = zopeconf.render(s.calls)
+        problem = zopeconf.check(self.blocks, s.calls)
+        if problem:
+            raise ConfigError("jobs", None, problem)
+        if not s.inline:
+            return "%%include %s" % zopeconf.escape(self.include_file)
+        if any(not c.anonymous for _, c in s.calls):
+            s.warnings.append(
+                "inline = true puts the password into zope.conf and "
+                ".installed.cfg; leave inline out to keep it in a mode 0600 "
+                "file")
+        return self.blocks
 
     @property
     def include_file(self):
@@ -113,19 +114,7 @@ class Recipe:
         enabled = _bool(options, "enabled", True)
         inline = _bool(options, "inline", False)
         timeout = self._timeout()
-        address = None
-        if options.get("address", "").strip():
-            # Checked on every backend, so a switch of backend finds no
-            # surprise; only runner and cron use it.
-            address = parse_address(options["address"])
-        elif backend != "zserver":
-            raise ConfigError(
-                "address", None,
-                "the %s backend needs the address of the Zope instance"
-                % backend,
-                "Set address = ${instance:http-address} (PORT, HOST:PORT "
-                "or http(s)://HOST:PORT).",
-            )
+        address = self._address(backend)
         default_host = options.get("host", "").strip() or None
         if default_host:
             joblib.check_host(default_host, "host", default_host)
@@ -133,17 +122,41 @@ class Recipe:
         if default_host:
             jobs = [j if j.host else dataclasses.replace(j, host=default_host)
                     for j in jobs]
+        # times= is checked on every backend, used by cron.
+        jobs = [dataclasses.replace(j, times=crontab.validate_times(
+                    j.times, "jobs", j.line)) if j.times else j
+                for j in jobs]
         warnings = []
         calls = []
+        part_credentials = options.get("credentials", "").strip() or None
         if enabled:
-            calls = self._credentials(jobs, backend, warnings)
-        entries = self._entries(jobs, backend) if enabled else []
+            calls = self._credentials(jobs, part_credentials, backend,
+                                      warnings)
+        entries = self._entries(jobs, backend)  # checked even when disabled
+        if not enabled:
+            entries = []
         crontab_file = options.get("crontab-file", "").strip() or None
         if crontab_file:
             crontab_file = options["crontab-file"] = os.path.join(
                 self.buildout["buildout"]["directory"], crontab_file)
         return Settings(backend, enabled, calls, inline, address, timeout,
                         entries, crontab_file, warnings)
+
+    def _address(self, backend):
+        """``address``: checked on every backend (so that switching backend
+        finds no surprise), required by runner and cron."""
+        text = self.options.get("address", "").strip()
+        if text:
+            return parse_address(text)
+        if backend != "zserver":
+            raise ConfigError(
+                "address", None,
+                "the %s backend needs the address of the Zope instance"
+                % backend,
+                "Set address = ${instance:http-address} (PORT, HOST:PORT "
+                "or http(s)://HOST:PORT).",
+            )
+        return None
 
     def _timeout(self):
         text = self.options.get("timeout", str(DEFAULT_TIMEOUT)).strip()
@@ -156,26 +169,28 @@ class Recipe:
                 "(units s m h work too: 5m).",
             ) from None
 
-    def _credentials(self, jobs, backend, warnings):
+    def _credentials(self, jobs, part_section, backend, warnings):
         """Pair each job with its credentials; collect hygiene warnings."""
-        part_section = self.options.get("credentials", "").strip() or None
         cache = {}
+        if part_section:  # read even when every job has its own
+            cache[part_section] = creds.read(
+                self.buildout, part_section, "credentials", part_section)
         calls = []
         for job in jobs:
-            section = job.credentials or part_section
+            if job.credentials:
+                section, option, line = job.credentials, "jobs", job.line
+            else:
+                section, option, line = part_section, "credentials", \
+                    part_section
             if section is None:
                 found = creds.ANONYMOUS
             elif section in cache:
                 found = cache[section]
             else:
-                if job.credentials:
-                    option, line = "jobs", job.line
-                else:
-                    option, line = "credentials", section
                 found = cache[section] = creds.read(
                     self.buildout, section, option, line)
             if backend == "zserver":
-                creds.check_zserver_length(found, "jobs", job.line)
+                creds.check_zserver_length(found, option, line)
                 if job.period < ZSERVER_MIN_PERIOD:
                     warnings.append(
                         "job %s runs every %d s; ZServer's clock checks only "
@@ -192,10 +207,10 @@ class Recipe:
         options = self.options
         entries = []
         if backend == "cron":
+            script = crontab.command_path(options["script"])
             for job in jobs:
                 times = schedule.cron_times(job)
-                entries.append("%s %s fire %s" % (
-                    times, options["script"], job.name))
+                entries.append("%s %s fire %s" % (times, script, job.name))
         zeopack = options.get("zeopack", "").strip()
         if zeopack:
             entries.append(crontab.entry(
@@ -215,8 +230,7 @@ class Recipe:
                 created = self.options.created(*self._write_files())
             if s.entries:
                 if s.crontab_file:
-                    os.makedirs(os.path.dirname(s.crontab_file),
-                                exist_ok=True)
+                    make_directory(os.path.dirname(s.crontab_file))
                 crontab.update_crontab(
                     self.options["crontab-identifier"], s.entries,
                     s.crontab_file)
@@ -275,6 +289,17 @@ def runner_config(part, settings):
             for job, c in settings.calls
         ],
     }
+
+
+def make_directory(path):
+    """The directory of ``crontab-file``, created when missing."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise crontab.CrontabError(
+            "cannot create the directory of crontab-file: %s; set crontab-file "
+            "to a path in a directory that exists or can be created" % e
+        ) from None
 
 
 def write_private(path, text):

@@ -527,7 +527,12 @@ def main(config_path, argv=None):
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     warn_if_exposed(config_path, config, sys.stderr)
-    return args.func(config, args)
+    try:
+        return args.func(config, args)
+    except BrokenPipeError:  # bin/clock list | head
+        # Python would complain again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # python -m collective.recipe.clockserver.runner CONFIG ...
