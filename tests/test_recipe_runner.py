@@ -219,23 +219,3 @@ def test_cron_entries_quote_a_buildout_path_with_spaces(tmp_path, buildout,
         stderr=subprocess.STDOUT, text=True, timeout=60)
     assert listing.returncode == 0, listing.stdout
     assert "cleanup" in listing.stdout
-
-
-def test_disabled_part_reads_all_its_options(buildout):
-    """No 'unused option' warning on the hosts that disable the part."""
-    buildout.write("buildout.cfg", """
-        [buildout]
-        parts = clock
-        [clock]
-        recipe = collective.recipe.clockserver
-        enabled = false
-        credentials = not-on-this-host
-        jobs = /site/update 1h
-        zeopack = 0 1 * * 6
-        crontab = @daily /bin/true
-        crontab-file = var/crontab
-        """)
-    result = buildout.run()
-    assert result.ok, result.output
-    assert "unused option" not in result.output
-    assert not buildout.exists("var", "crontab")

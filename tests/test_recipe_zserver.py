@@ -169,6 +169,8 @@ def test_anonymous_jobs(buildout):
 
 
 def test_disabled_part_emits_nothing(buildout):
+    """A host without secret.cfg; all options are still read (no 'unused
+    option' warning)."""
     buildout.write("buildout.cfg", """
         [buildout]
         parts = clock
@@ -178,13 +180,17 @@ def test_disabled_part_emits_nothing(buildout):
         enabled = false
         jobs = /site/update 1h
         zeopack = 0 1 * * 6
+        crontab = @daily /bin/true
+        crontab-file = var/crontab
         """)
     result = buildout.run()
     assert result.ok, result.output
+    assert "unused option" not in result.output
     options = buildout.installed_options("clock")
     assert options["zope-conf-additional"] == ""
     assert options["crontab-entries"] == ""
     assert not buildout.exists("parts", "clock")
+    assert not buildout.exists("var", "crontab")
 
 
 def test_warnings_short_period_and_open_secret(buildout):
