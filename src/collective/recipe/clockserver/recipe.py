@@ -118,15 +118,22 @@ class Recipe:
         default_host = options.get("host", "").strip() or None
         if default_host:
             joblib.check_host(default_host, "host", default_host)
-        jobs = joblib.parse_jobs(options.get("jobs", ""))
-        if default_host:
-            jobs = [j if j.host else dataclasses.replace(j, host=default_host)
-                    for j in jobs]
-        # times= is checked on every backend, used by cron.
-        jobs = [dataclasses.replace(j, times=crontab.validate_times(
-                    j.times, "jobs", j.line)) if j.times else j
-                for j in jobs]
+        # The part's host fills in; times= is checked on every backend
+        # (normalised), used by cron.
+        jobs = [
+            dataclasses.replace(
+                j, host=j.host or default_host,
+                times=j.times and crontab.validate_times(
+                    j.times, "jobs", j.line))
+            for j in joblib.parse_jobs(options.get("jobs", ""))
+        ]
         warnings = []
+        if enabled and backend == "zserver":
+            warnings.extend(
+                "job %s runs every %d s; ZServer's clock checks only every "
+                "30 s, so periods under 30 s make little sense"
+                % (j.name, j.period)
+                for j in jobs if j.period < ZSERVER_MIN_PERIOD)
         calls = []
         part_credentials = options.get("credentials", "").strip() or None
         if enabled:
@@ -191,11 +198,6 @@ class Recipe:
                     self.buildout, section, option, line)
             if backend == "zserver":
                 creds.check_zserver_length(found, option, line)
-                if job.period < ZSERVER_MIN_PERIOD:
-                    warnings.append(
-                        "job %s runs every %d s; ZServer's clock checks only "
-                        "every 30 s, so periods under 30 s make little sense"
-                        % (job.name, job.period))
             calls.append((job, found))
         sources = {c.source for c in cache.values() if c.source}
         for source in sorted(sources):
