@@ -30,6 +30,16 @@ class Observer:
         """The tick ``due`` of ``job`` was not called, because ``reason``."""
 
 
+def no_claim(job, due):
+    """The default gate: one host, every tick is ours.
+
+    A gate returns None to go ahead, or the reason to skip the tick (e.g.
+    ``claimed by HOST``); the cluster lock (``lock``) is one.  It is asked
+    when the call is about to start, not at the due time.
+    """
+    return None
+
+
 class Worker(threading.Thread):
     """One job's thread: sleeps until the clock wakes it, then calls once.
 
@@ -37,8 +47,9 @@ class Worker(threading.Thread):
     start; one thread per job, so no job waits for another.
     """
 
-    def __init__(self, config, job, log, observer):
+    def __init__(self, config, job, log, observer, claim):
         super().__init__(name=f"clock {job.name}", daemon=True)
+        self.claim = claim
         self.config = config
         self.job = job
         self.log = log
@@ -66,6 +77,10 @@ class Worker(threading.Thread):
             if self.stopping:
                 return
             try:
+                skip = self.claim(self.job, self.due)
+                if skip:
+                    self.observer.skipped(self.job, self.due, skip)
+                    continue
                 self.observer.started(self.job, self.due)
                 outcome = call(self.config, self.job)
                 level = logging.INFO if outcome.ok else logging.WARNING
@@ -87,8 +102,9 @@ class Clock:
     whose previous call still runs skips the tick.
     """
 
-    def __init__(self, config, log=LOG, observer=None):
+    def __init__(self, config, log=LOG, observer=None, claim=no_claim):
         self.config = config
+        self.claim = claim
         self.log = log
         self.observer = observer or Observer()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -102,7 +118,7 @@ class Clock:
             pass
 
     def run(self):
-        workers = [Worker(self.config, job, self.log, self.observer)
+        workers = [Worker(self.config, job, self.log, self.observer, self.claim)
                    for job in self.config.jobs]
         for worker in workers:
             worker.start()
