@@ -174,6 +174,15 @@ class FakeCrontab:
             return f.read().splitlines()
 
 
+@pytest.fixture(autouse=True)
+def private_lock_directory(tmp_path_factory, monkeypatch):
+    """The per-user crontab lock of each test in a directory of its own, so
+    that test suites running at once never wait for each other's lock."""
+    directory = tmp_path_factory.mktemp("locks") / "lock"
+    monkeypatch.setenv("CLOCKSERVER_LOCK_DIR", str(directory))
+    return str(directory)
+
+
 @pytest.fixture
 def fake_crontab(tmp_path):
     return FakeCrontab(str(tmp_path))
