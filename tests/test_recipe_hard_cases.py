@@ -348,3 +348,66 @@ def test_buildouts_at_once_share_the_real_crontab(buildout, tmp_path,
     real_crontab.write_bytes(FOREIGN)
     sites = make_sites(tmp_path, env)
     assert concurrent_rounds(sites, real_crontab.read_bytes, "") == ROUNDS
+
+
+# -- addresses and Host: values, checked in full at build time ----------------
+
+BAD_VALUES = [
+    ("address", "backend = runner\naddress = 70000\njobs = /a 1h\n",
+     "70000 is not a port number (1-65535)"),
+    ("address", "backend = cron\naddress = zope:99999\njobs = /a 1h\n",
+     "99999 is not a port number (1-65535)"),
+    ("address", "backend = runner\naddress = 256.1.1.1:8080\njobs = /a 1h\n",
+     "'256.1.1.1' is not an IPv4 address"),
+    ("address", "backend = runner\naddress = [::g]:8080\njobs = /a 1h\n",
+     "'[::g]' is not an IPv6 address"),
+    ("address", "backend = runner\naddress = zope_1:8080\njobs = /a 1h\n",
+     "'_' is not allowed in a host name"),
+    ("address", "address = -zope-:8080\njobs = /a 1h\n",  # zserver: checked
+     "the label '-zope-' starts or ends with '-'"),
+    ("host", "host = www.example.org:0\njobs = /a 1h\n",
+     "0 is not a port number (1-65535)"),
+    ("host", "host = bücher.example\njobs = /a 1h\n",
+     "is not ASCII; an HTTP header carries ASCII only"),
+    ("host", "host = %s.example.org\njobs = /a 1h\n" % ("a" * 64),
+     "has a label of 64 characters, at most 63 are allowed"),
+    ("jobs", "jobs = /a 1h host=10.0.0.300\n",
+     "'10.0.0.300' is not an IPv4 address"),
+    ("jobs", "jobs = /a 1h host=[2001:db8::1]:65536\n",
+     "65536 is not a port number (1-65535)"),
+    ("jobs", "jobs = /a 1h host=2001:db8::1\n",
+     "an IPv6 address must be written in brackets"),
+]
+
+
+@pytest.mark.parametrize("option, options, problem", BAD_VALUES,
+                         ids=["%s-%d" % (case[0], i)
+                              for i, case in enumerate(BAD_VALUES)])
+def test_bad_address_or_host_is_refused_by_buildout(buildout, option, options,
+                                                    problem):
+    buildout.write("secret.cfg", SECRET, mode=0o600)
+    buildout.write("buildout.cfg", clock(options))
+    result = buildout.run()
+    assert_clean_error(result)
+    assert "Error: [clock] %s: " % option in result.output
+    assert problem in result.output
+    assert ("HOST:PORT" in result.output
+            or "www.example.org:8080" in result.output)  # the fix
+    assert buildout.installed_options("clock") is None
+    assert not buildout.exists("bin", "clock")
+
+
+def test_good_addresses_and_hosts_pass_buildout(buildout):
+    buildout.write("secret.cfg", SECRET, mode=0o600)
+    buildout.write("buildout.cfg", clock(
+        "backend = runner\naddress = http://[::]:65535/\n"
+        "host = www.EXAMPLE.org.\n"
+        "jobs =\n    /a 1h host=192.0.2.1:1\n    /b 1h host=[2001:db8::1]\n"
+        "    /c 1h\n"))
+    result = buildout.run()
+    assert result.ok, result.output
+    import json
+    config = json.loads(buildout.read("parts", "clock", "clock.json"))
+    assert config["address"] == "http://[::1]:65535"
+    assert [job["host"] for job in config["jobs"]] == [
+        "192.0.2.1:1", "[2001:db8::1]", "www.EXAMPLE.org."]
