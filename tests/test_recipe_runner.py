@@ -141,10 +141,13 @@ def test_parse_address(text, address):
 
 @pytest.mark.parametrize("text, problem", [
     ("ftp://host:21", "unknown scheme 'ftp'"),
-    ("host:port", "'host:port' is not PORT or HOST:PORT"),
-    ("::1:8080", "'::1:8080' is not PORT or HOST:PORT"),
-    ("8080²", "'8080²' is not PORT or HOST:PORT"),
-    ("http://zope/site:8080", "'zope/site:8080' is not PORT or HOST:PORT"),
+    ("host:port", "'host:port' is not PORT or HOST:PORT: 'port' is not a "
+                  "port number (1-65535)"),
+    ("::1:8080", "'::1:8080' is not PORT or HOST:PORT: an IPv6 address must "
+                 "be written in brackets, [::1]:8080"),
+    ("8080²", "'8080²' is not PORT or HOST:PORT: no port"),
+    ("http://zope/site:8080", "'zope/site:8080' is not PORT or HOST:PORT: it "
+     "has a path; the address is HOST:PORT only"),
     ("70000", "70000 is not a port number (1-65535)"),
     ("0", "0 is not a port number (1-65535)"),
     ("   ", "the address is empty"),

@@ -144,8 +144,10 @@ class Recipe:
             entries = []
         crontab_file = options.get("crontab-file", "").strip() or None
         if crontab_file:
-            crontab_file = options["crontab-file"] = os.path.join(
-                self.buildout["buildout"]["directory"], crontab_file)
+            written = crontab_file
+            crontab_file = options["crontab-file"] = crontab.expand_path(
+                written, self.buildout["buildout"]["directory"])
+            crontab.check_file(crontab_file, written)
         return Settings(backend, enabled, calls, inline, address, timeout,
                         entries, crontab_file, warnings)
 
@@ -222,7 +224,47 @@ class Recipe:
 
     # -- installing -----------------------------------------------------------
 
-    def install(self):
+    def install(self, updating=False):
+        try:
+            return self._install()
+        except Exception as e:
+            self._purge_after_failure(e, updating)
+            raise
+
+    def update(self):
+        return self.install(updating=True)
+
+    def _purge_after_failure(self, error, updating):
+        """Buildout removes bin/<part> after a failed install or update and
+        forgets the part: take every line of our block(s) out of the
+        crontab, so none keeps calling it. Says so in the error."""
+        s = self.settings
+        if not s.entries:
+            return
+        ident = self.options["crontab-identifier"]
+        try:
+            purged = crontab.purge_from_crontab(ident, s.crontab_file)
+        except crontab.CrontabError as e:
+            if not updating:  # nothing of ours was there to clean
+                return
+            note = (
+                "\nThe crontab could not be cleaned either (%s). If it holds "
+                "the block %r, remove it by hand: its lines call %s, which "
+                "buildout removes after this error." % (
+                    e, crontab.PREPEND % ident, self.options["script"]))
+        else:
+            if not purged:
+                return
+            note = ("\nThe block %r was taken out of the crontab, so that "
+                    "nothing calls files that buildout removes after this "
+                    "error; the next successful run puts it back."
+                    % (crontab.PREPEND % ident))
+        if isinstance(error, zc.buildout.UserError) and error.args:
+            error.args = (str(error) + note,) + error.args[1:]
+        else:
+            logging.getLogger(self.name).error(note.strip())
+
+    def _install(self):
         s = self.settings
         created = []
         try:
@@ -240,8 +282,6 @@ class Recipe:
             raise zc.buildout.UserError(
                 "[%s] crontab: %s" % (self.name, e)) from None
         return list(created)
-
-    update = install
 
     def _write_files(self):
         s = self.settings
