@@ -197,6 +197,7 @@ def _read_head(stream, address):
         status, reason = _status_line(line)
         headers = {}
         size = len(line)
+        count = 0
         while True:
             line = stream.readline("header line")
             if line is None:
@@ -205,7 +206,8 @@ def _read_head(stream, address):
             if not line:
                 break
             size += len(line)
-            if size > MAX_HEAD or len(headers) >= MAX_HEADERS:
+            count += 1
+            if size > MAX_HEAD or count > MAX_HEADERS:
                 raise _Failed(f"{status} {reason}, but its headers are larger than "
                               f"{MAX_HEAD} bytes or {MAX_HEADERS} lines")
             if line[:1] in (b" ", b"\t"):  # obsolete folding: continues a value
