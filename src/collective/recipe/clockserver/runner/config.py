@@ -89,7 +89,8 @@ class Config:
 def load_config(path):
     """Read and check the JSON file the recipe wrote; raise BadConfig."""
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK: a FIFO put in its place must not block the open.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
             if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
                 raise BadConfig(f"{path} is not a regular file{REGENERATE}")
             raw = f.read(MAX_FILE + 1)
