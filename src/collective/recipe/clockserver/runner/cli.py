@@ -194,5 +194,9 @@ def main(config_path, argv=None):
         # Python would complain again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # standard output on a full disk
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        say(f"{prog}: error: cannot write the output: {exc.strerror}")
+        return EXIT_CALL_FAILED
 
 

@@ -338,8 +338,8 @@ def warn_if_exposed(path, config, stream):
     except OSError:
         return
     if mode & 0o077:
-        print(
-            f"{config.part}: warning: {path} holds a password and is readable "
-            f"by group/others (mode {mode:o}): chmod 600 {path}",
-            file=stream,
-        )
+        try:
+            print(f"{config.part}: warning: {path} holds a password and is readable "
+                  f"by group/others (mode {mode:o}): chmod 600 {path}", file=stream)
+        except (OSError, ValueError):  # a full or closed stderr: not worth a traceback
+            pass
