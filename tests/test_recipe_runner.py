@@ -54,6 +54,7 @@ def test_runner_files_and_outputs(buildout):
         data = json.load(f)
     assert data["address"] == "http://127.0.0.1:8080"
     assert data["timeout"] == 300
+    assert data["concurrency"] == 4
     assert data["jobs"] == [
         {"name": "site-update-feeds", "method": "/site/@@update-feeds",
          "period": 900, "host": "www.example.org", "user": "zopeuser",
@@ -123,6 +124,13 @@ def test_timeout_option(buildout):
     assert buildout.run().ok
     data = json.loads(buildout.read("parts", "clock", "clock.json"))
     assert data["timeout"] == 120
+
+
+def test_concurrency_option(buildout):
+    site(buildout, extra="concurrency = 12\n")
+    assert buildout.run().ok
+    data = json.loads(buildout.read("parts", "clock", "clock.json"))
+    assert data["concurrency"] == 12
 
 
 @pytest.mark.parametrize("text, address", [

@@ -22,6 +22,7 @@ ZSERVER_MIN_PERIOD = 30
 INCLUDE_FILE = "clock-server.conf"
 RUNNER_CONFIG = "clock.json"
 DEFAULT_TIMEOUT = 300
+DEFAULT_CONCURRENCY = 4
 
 
 def _bool(options, name, default):
@@ -46,6 +47,7 @@ class Settings:
     entries: list  # crontab lines
     crontab_file: str | None
     warnings: list
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 class Recipe:
@@ -114,6 +116,7 @@ class Recipe:
         enabled = _bool(options, "enabled", True)
         inline = _bool(options, "inline", False)
         timeout = self._timeout()
+        concurrency = self._concurrency()
         address = self._address(backend)
         default_host = options.get("host", "").strip() or None
         if default_host:
@@ -149,7 +152,7 @@ class Recipe:
                 written, self.buildout["buildout"]["directory"])
             crontab.check_file(crontab_file, written)
         return Settings(backend, enabled, calls, inline, address, timeout,
-                        entries, crontab_file, warnings)
+                        entries, crontab_file, warnings, concurrency)
 
     def _address(self, backend):
         """``address``: checked on every backend (so that switching backend
@@ -177,6 +180,18 @@ class Recipe:
                 "Write the seconds a call may take, e.g. timeout = 300 "
                 "(units s m h work too: 5m).",
             ) from None
+
+    def _concurrency(self):
+        """``concurrency``: checked on every backend, used by runner."""
+        text = self.options.get("concurrency", str(DEFAULT_CONCURRENCY)).strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 6
+                and int(text) >= 1):
+            raise ConfigError(
+                "concurrency", text, "bad concurrency %r" % text,
+                "Write the most calls in flight at once, a whole number "
+                "from 1 to 999999, e.g. concurrency = 4 (the default).",
+            )
+        return int(text)
 
     def _credentials(self, jobs, part_section, backend, warnings):
         """Pair each job with its credentials; collect hygiene warnings."""
@@ -320,6 +335,7 @@ def runner_config(part, settings):
         "part": part,
         "address": settings.address,
         "timeout": settings.timeout,
+        "concurrency": settings.concurrency,
         "jobs": [
             {
                 "name": job.name,
