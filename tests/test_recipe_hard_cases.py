@@ -411,3 +411,80 @@ def test_good_addresses_and_hosts_pass_buildout(buildout):
     assert config["address"] == "http://[::1]:65535"
     assert [job["host"] for job in config["jobs"]] == [
         "192.0.2.1:1", "[2001:db8::1]", "www.EXAMPLE.org."]
+
+
+# -- the credentials section: references, hygiene, verbose output --------------
+
+
+@pytest.mark.parametrize("secret, reported", [
+    ("[clock-credentials]\nuser = ${nosuch:user}\npassword = x\n",
+     "The referenced section, 'nosuch', was not defined."),
+    ("[clock-credentials]\nuser = u\npassword = ${other:nokey}\n[other]\n",
+     "Referenced option does not exist: other nokey"),
+])
+def test_reference_to_a_missing_section_is_reported_as_buildout_does(
+        buildout, secret, reported):
+    buildout.write("secret.cfg", secret, mode=0o600)
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         "jobs = /a 1h\n"))
+    result = buildout.run()
+    assert_clean_error(result)
+    assert reported in result.output
+    assert "is not defined" not in result.output  # our own message
+    assert "Create it in secret.cfg" not in result.output
+    assert buildout.installed_options("clock") is None
+
+
+def test_hygiene_warning_names_the_file_that_really_holds_the_password(
+        buildout):
+    """secret.cfg (private) only refers to a password in a world-readable
+    file: the warning is about that file, not secret.cfg."""
+    buildout.write("world.cfg", "[world]\npassword = w0rld-Pa55\n",
+                   mode=0o644)
+    buildout.write("base.cfg", "[base]\nuser = zopeuser\n", mode=0o644)
+    buildout.write("secret.cfg", "[buildout]\nextends = world.cfg base.cfg\n\n"
+                   "[clock-credentials]\nuser = ${base:user}\n"
+                   "password = ${world:password}\n", mode=0o600)
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         "jobs = /a 1h\n"))
+    result = buildout.run()
+    assert result.ok, result.output
+    world = buildout.path("world.cfg")
+    assert ("%s holds a password and is readable by group or others (mode "
+            "644); run: chmod 600 %s" % (world, world)) in result.output
+    assert "secret.cfg holds a password" not in result.output
+    assert "base.cfg holds a password" not in result.output  # the user only
+
+    # Once world.cfg is private, no warning; a password written in
+    # secret.cfg itself is still found there.
+    os.chmod(world, 0o600)
+    result = buildout.run()
+    assert result.ok, result.output
+    assert "holds a password" not in result.output
+    buildout.write("secret.cfg", "[clock-credentials]\nuser = zopeuser\n"
+                   "password = pre-${:user}-post\n", mode=0o640)
+    result = buildout.run()
+    assert result.ok, result.output
+    assert "%s holds a password and is readable" % buildout.path(
+        "secret.cfg") in result.output
+
+
+def test_verbose_buildout_shows_the_credentials_section(buildout):
+    """What ``bin/buildout -vv`` prints, documented as it is: buildout dumps
+    every section a recipe has read ("Configuration data:"), and a recipe
+    has no public way to read a section without that. The password stays
+    out of every file buildout writes; see README, Where the password goes.
+    """
+    buildout.write("secret.cfg", SECRET, mode=0o600)
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         "jobs = /a 1h\n"))
+    quiet = buildout.run()
+    assert quiet.ok, quiet.output
+    assert "cr0n-Pa55word" not in quiet.output
+    verbose = buildout.run("buildout.cfg", "-vv")
+    assert verbose.ok, verbose.output
+    dump = verbose.output.split("Configuration data:", 1)[1]
+    section = dump.split("[clock-credentials]", 1)[1].split("\n[", 1)[0]
+    assert "password = cr0n-Pa55word" in section  # the documented leak
+    # Never in what buildout saves.
+    assert "cr0n-Pa55word" not in buildout.installed()

@@ -216,7 +216,8 @@ class Recipe:
             if backend == "zserver":
                 creds.check_zserver_length(found, option, line)
             calls.append((job, found))
-        sources = {c.source for c in cache.values() if c.source}
+        sources = {path for c in cache.values()
+                   for path in (c.sources or [c.source]) if path}
         for source in sorted(sources):
             warnings.extend(creds.hygiene_warnings(source))
         return calls
