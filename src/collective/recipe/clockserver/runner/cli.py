@@ -10,7 +10,7 @@ import time
 from urllib.parse import urlsplit
 
 from .call import call, describe
-from .clock import LOG, Clock
+from .clock import LOG, Clock, no_claim
 from .config import BadConfig, load_config, warn_if_exposed
 from .timefmt import format_period, local, next_due, utc
 
@@ -38,7 +38,14 @@ def cmd_run(config, args):
     LOG.setLevel(logging.INFO)
     LOG.propagate = False
 
-    clock = Clock(config)
+    try:
+        claim = claim_gate(config)
+    except LockUnavailableAtStart as exc:
+        LOG.removeHandler(handler)
+        handler.close()
+        print(f"{config.part}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    clock = Clock(config, claim=claim)
     stopped_by = []
 
     def on_signal(signum, frame):
@@ -56,11 +63,28 @@ def cmd_run(config, args):
         clock.run()
         LOG.info("stopped (%s)", ", ".join(stopped_by) or "stop()")
     finally:
+        getattr(claim, "close", lambda: None)()
         for sig, old_handler in previous.items():
             signal.signal(sig, old_handler)
         LOG.removeHandler(handler)
         handler.close()
     return EXIT_OK
+
+
+class LockUnavailableAtStart(Exception):
+    """The lock's client library is missing: nothing to wait for."""
+
+
+def claim_gate(config):
+    """The clock's claim gate: the cluster lock when ``lock`` is set."""
+    if not config.lock:
+        return no_claim
+    from .locks import LockUnavailable, gate_for  # imports the client library
+
+    try:
+        return gate_for(config.lock, LOG)
+    except LockUnavailable as exc:
+        raise LockUnavailableAtStart(exc) from None
 
 
 def cmd_fire(config, args):

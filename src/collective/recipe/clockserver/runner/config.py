@@ -1,5 +1,6 @@
 """The mode-0600 JSON file the recipe writes -> Config (jobs, address, timeout)."""
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class Config:
     address: str  # scheme://host:port
     timeout: float
     jobs: tuple
+    # The cluster lock (``lock``): url, user, password, namespace; None: one host.
+    lock: dict | None = field(default=None, repr=False)
 
     def job(self, name):
         for job in self.jobs:
@@ -53,7 +56,9 @@ def load_config(path):
     except ValueError as exc:
         raise BadConfig(f"{path} is not valid JSON ({exc}){regenerate}") from None
     try:
-        return _parse_config(data)
+        config = _parse_config(data)
+        lock = _parse_lock(data)
+        return dataclasses.replace(config, lock=lock) if lock else config
     except BadConfig as exc:
         raise BadConfig(f"{path}: {exc}{regenerate}") from None
 
@@ -87,6 +92,28 @@ def _parse_config(data):
     return Config(str(part), address.rstrip("/"), timeout, jobs)
 
 
+def _parse_lock(data):
+    """The ``lock`` object, its URL checked; None when there is none."""
+    lock = data.get("lock")
+    if lock is None:
+        return None
+    if not isinstance(lock, dict):
+        raise BadConfig("'lock' is not a JSON object")
+    for key in ("url", "user", "password", "namespace"):
+        value = lock.get(key)
+        if value is not None and not isinstance(value, str):
+            raise BadConfig(f"lock: {key} must be a string or null")
+    from .locks import BadLockURL, parse_url  # standard library only
+
+    try:
+        parse_url(lock.get("url") or "")
+    except BadLockURL as exc:
+        raise BadConfig(f"lock: {exc.problem}") from None
+    return {"url": lock["url"], "user": lock.get("user") or None,
+            "password": lock.get("password") or None,
+            "namespace": lock.get("namespace") or data.get("part") or "clock"}
+
+
 def _parse_job(raw, number):
     if not isinstance(raw, dict):
         raise BadConfig(f"job {number} is not a JSON object")
@@ -117,7 +144,8 @@ def _get(data, key, kind, where="the file"):
 
 def warn_if_exposed(path, config, stream):
     """Warn when a file holding a password is readable by group/others."""
-    if not any(job.password for job in config.jobs):
+    if not any(job.password for job in config.jobs) and not (
+            config.lock and config.lock.get("password")):
         return
     try:
         mode = os.stat(path).st_mode & 0o777
