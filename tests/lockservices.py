@@ -313,3 +313,27 @@ class Zeo(Service):
 
     def close(self):
         self.stop()
+
+
+# -- fixtures (a plugin of conftest.py: one server of each per session) ----------
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    service = Postgres()
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    service = Redis(str(tmp_path_factory.mktemp("redis")))
+    yield service
+    service.close()
+
+
+@pytest.fixture(scope="session")
+def zeo_server(tmp_path_factory):
+    service = Zeo(str(tmp_path_factory.mktemp("zeo")))
+    yield service
+    service.close()

@@ -24,8 +24,13 @@ class Lock:
             ) from None
         self.namespace = namespace
         self.holder = holder
-        # The client keeps a thread-safe pool and reconnects by itself.
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # The client keeps a thread-safe pool and reconnects by itself; one
+        # quick retry covers a pooled connection the server dropped.
         self._client = redis.Redis(
+            retry=Retry(NoBackoff(), 1),
             host=url.host, port=url.port, db=int(url.database),
             username=user or url.user, password=password,
             socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,

@@ -18,6 +18,7 @@ from . import LockUnavailable
 
 ROOT_KEY = "collective.recipe.clockserver"
 WAIT_TIMEOUT = 5  # seconds to wait for the ZEO server when (re)connecting
+FIRST_WAIT = WAIT_TIMEOUT  # the first claim waits for the first connection
 RETRIES = 5  # conflicts in a row before giving up on one claim
 
 # ZEO logs its reconnection attempts (with tracebacks) itself; the gate
@@ -41,8 +42,10 @@ class Lock:
         self.url = url
         self.namespace = namespace
         self.holder = holder
+        self._storage = None
         self._db = None
         self._conn = None
+        self._first_wait = FIRST_WAIT
         self._tm = None
         self._mutex = threading.Lock()
 
@@ -53,20 +56,34 @@ class Lock:
         import ZEO
         import ZODB
 
-        address = self.url.host if self.url.host.startswith("/") \
-            else (self.url.host, self.url.port)
-        # Raises ClientDisconnected when no server answers in WAIT_TIMEOUT;
-        # once connected, the storage reconnects by itself after an outage.
-        storage = ZEO.client(address, storage=self.url.database,
-                             wait_timeout=WAIT_TIMEOUT, cache_size=1 << 20)
-        try:
-            self._db = ZODB.DB(storage, pool_size=1)
-        except BaseException:
-            storage.close()
-            raise
+        if self._storage is None:
+            address = self.url.host if self.url.host.startswith("/") \
+                else (self.url.host, self.url.port)
+            # Connects in the background, now and after every outage.
+            self._storage = ZEO.client(
+                address, storage=self.url.database, wait=False,
+                wait_timeout=WAIT_TIMEOUT, cache_size=1 << 20)
+        if not self._storage.is_connected():
+            # Fail at once rather than wait for the server on every tick.
+            deadline = time.monotonic() + self._first_wait
+            self._first_wait = 0.0
+            while not self._storage.is_connected():
+                if time.monotonic() >= deadline:
+                    raise LockUnavailable(
+                        f"no connection to the ZEO server at {self.where} "
+                        f"(storage {self.url.database!r})")
+                time.sleep(0.05)
+        if self._db is None:
+            self._db = ZODB.DB(self._storage, pool_size=1)
         self._tm = transaction.TransactionManager()
         self._conn = self._db.open(transaction_manager=self._tm)
         return self._conn
+
+    @property
+    def where(self):
+        if self.url.host.startswith("/"):
+            return self.url.host
+        return f"{self.url.host}:{self.url.port}"
 
     def claim(self, name, tick, keep_seconds):
         from ZODB.POSException import ConflictError, POSError
@@ -83,8 +100,7 @@ class Lock:
                         self._abort()
                 raise LockUnavailable(f"{RETRIES} write conflicts in a row")
             except (ClientDisconnected, POSError, OSError) as exc:
-                # A storage that connected once reconnects by itself; one
-                # that never did was closed by ZEO.client (self._db is None).
+                # The storage reconnects by itself; the next claim sees it.
                 self._abort()
                 raise LockUnavailable(_one_line(exc)) from None
             except LockUnavailable:
@@ -127,12 +143,14 @@ class Lock:
                 pass
 
     def _drop(self):
-        db, self._db, self._conn, self._tm = self._db, None, None, None
-        if db is not None:
-            try:
-                db.close()
-            except Exception:
-                pass
+        storage, db = self._storage, self._db
+        self._storage = self._db = self._conn = self._tm = None
+        for closable in (db, storage):
+            if closable is not None:
+                try:
+                    closable.close()
+                except Exception:
+                    pass
 
     def close(self):
         with self._mutex:
