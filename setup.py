@@ -38,7 +38,7 @@ setup(
         "ZConfig>=3.5",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "hypothesis"],
         # The lock services' clients (lock = postgresql:// redis:// zeo://);
         # the recipe adds the one that lock names to bin/<part>.
         "postgresql": ["psycopg[binary]>=3.1"],
