@@ -17,8 +17,8 @@ import time
 from . import LockUnavailable
 
 ROOT_KEY = "collective.recipe.clockserver"
-WAIT_TIMEOUT = 5  # seconds to wait for the ZEO server when (re)connecting
-FIRST_WAIT = WAIT_TIMEOUT  # the first claim waits for the first connection
+WAIT_TIMEOUT = 1  # seconds a claim waits for a lost connection to come back
+FIRST_WAIT = 3  # seconds the first claim waits for the first connection
 RETRIES = 5  # conflicts in a row before giving up on one claim
 
 # ZEO logs its reconnection attempts (with tracebacks) itself; the gate
@@ -102,6 +102,10 @@ class Lock:
             except (ClientDisconnected, POSError, OSError) as exc:
                 # The storage reconnects by itself; the next claim sees it.
                 self._abort()
+                if isinstance(exc, ClientDisconnected):
+                    raise LockUnavailable(
+                        f"lost the connection to the ZEO server at {self.where}"
+                        + (f" ({_one_line(exc)})" if str(exc) else "")) from None
                 raise LockUnavailable(_one_line(exc)) from None
             except LockUnavailable:
                 self._abort()
