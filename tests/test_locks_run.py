@@ -143,3 +143,62 @@ def test_service_down_at_start_going_away_and_back(engine_name, request, server,
     assert process.returncode == 0
     if lock["password"]:
         assert lock["password"] not in text
+
+
+def test_run_without_the_client_library_says_so(tmp_path, server):
+    config = write_config(str(tmp_path), server.address,
+                          [{"name": "tick", "method": "/nolib", "period": 1}],
+                          {"url": "redis://127.0.0.1:1/0", "namespace": "x"})
+    hide = "import sys; sys.modules['redis'] = None; " + RUNNER
+    result = subprocess.run([sys.executable, "-c", hide, config, "run"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "redis-py is not installed" in lines[0]
+    assert "run bin/buildout again" in lines[0]
+    assert [p for _, p in server.requests if p == "/nolib"] == []
+
+
+@pytest.mark.parametrize("lock, problem", [
+    ({"url": "mysql://db/x"}, "lock: unknown lock service 'mysql'"),
+    ({"url": "redis://:pw@cache"}, "lock: the URL holds a password"),
+    ("redis://cache", "'lock' must be an object"),
+    ({"url": "redis://cache", "password": 5}, "lock: password must be a string"),
+])
+def test_damaged_lock_in_the_config_file(tmp_path, lock, problem):
+    config = write_config(str(tmp_path), "http://127.0.0.1:8080",
+                          [{"name": "tick", "method": "/x", "period": 60}], lock)
+    result = subprocess.run([sys.executable, "-c", RUNNER, config, "list"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert problem in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_reload_adds_and_removes_the_lock(tmp_path, server, redis_server):
+    namespace = f"reload-{os.getpid()}"
+    jobs = [{"name": "tick", "method": "/reload", "period": 1}]
+    lock = {"url": redis_server.url(), "user": None,
+            "password": redis_server.PASSWORD, "namespace": namespace}
+    config = write_config(str(tmp_path), server.address, jobs, None)
+    log = str(tmp_path / "run.log")
+    process = start_run(config, log)
+    client = redis_server.client()
+    keys = lambda: client.keys(f'clockserver:\\["{namespace}"*')  # noqa: E731
+    try:
+        assert wait_until(lambda: "Clock server for" in read(log)), read(log)
+        write_config(str(tmp_path), server.address, jobs, lock)
+        process.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: len(keys()) >= 2), read(log)
+        assert f"lock: none (one host) -> {lock['url']} namespace {namespace}" \
+            in read(log)
+        write_config(str(tmp_path), server.address, jobs, None)
+        process.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "-> none (one host)" in read(log)), read(log)
+    finally:
+        stop(process)
+    text = read(log)
+    assert "Traceback" not in text
+    assert redis_server.PASSWORD not in text

@@ -57,7 +57,8 @@ def cmd_run(config, args):
         say(f"{config.part}: error: {exc}")
         return EXIT_USAGE
     path = args.config_path
-    clock = Clock(config, reload=lambda: load_config(path), claim=claim)
+    follow = getattr(claim, "follow", lambda new: new)  # a reload may change lock
+    clock = Clock(config, reload=lambda: follow(load_config(path)), claim=claim)
     stopped_by = []
 
     def on_signal(signum, frame):
@@ -88,18 +89,16 @@ def cmd_run(config, args):
 
 
 def claim_gate(config, log):
-    """The clock's claim gate: the cluster lock when ``lock`` is set.
+    """The clock's claim gate: the cluster lock when ``lock`` is set (and
+    after a reload that sets it), else every tick is ours.
 
     Raises ValueError when the lock's client library is not installed.
     """
-    from .clock import no_claim
-
-    if not config.lock:
-        return no_claim
-    from .locks import LockUnavailable, gate_for  # imports the client library
+    # Standard library; the client library is imported only for a lock.
+    from .locks import ClusterGate, LockUnavailable
 
     try:
-        return gate_for(config.lock, log)
+        return ClusterGate(config.lock, log)
     except LockUnavailable as exc:
         raise ValueError(str(exc)) from None
 

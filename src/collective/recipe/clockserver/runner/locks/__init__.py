@@ -312,6 +312,50 @@ class ClaimGate:
             pass
 
 
+class ClusterGate:
+    """The claim gate of ``run``: the lock of the config, following reloads.
+
+    ``follow(config)`` (called with each config that SIGHUP loads) opens the
+    new lock when ``lock`` changed, so a reload can add, change or remove
+    it; raise LockUnavailable when its client library is missing (the
+    reload then fails and the old config and lock stay).
+    """
+
+    def __init__(self, settings, log):
+        self.log = log
+        self.settings = settings
+        self.gate = gate_for(settings, log) if settings else None
+
+    def __call__(self, job, due):
+        gate = self.gate
+        return None if gate is None else gate(job, due)
+
+    def follow(self, config):
+        self.follow_settings(config.lock)
+        return config
+
+    def follow_settings(self, settings):
+        if settings == self.settings:
+            return
+        new = gate_for(settings, self.log) if settings else None
+        old, self.gate = self.gate, new
+        self.log.info("lock: %s -> %s", _describe(self.settings),
+                      _describe(settings))
+        self.settings = settings
+        if old is not None:
+            old.close()
+
+    def close(self):
+        if self.gate is not None:
+            self.gate.close()
+
+
+def _describe(settings):
+    if not settings:
+        return "none (one host)"
+    return f"{settings['url']} namespace {settings['namespace']}"
+
+
 def gate_for(settings, log):
     """The claim gate for a config's ``lock`` settings (a dict from the
     JSON file: url, user, password, namespace)."""
