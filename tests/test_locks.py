@@ -361,3 +361,18 @@ def test_bad_urls(url, problem):
         parse_url(url)
     assert problem in info.value.problem
     assert "Secr3t" not in info.value.problem + info.value.fix
+
+
+def test_claim_once_for_cron_started_runs(engine):
+    from collective.recipe.clockserver.runner.locks import claim_once
+
+    url, user, password, service = engine
+    settings = {"url": url, "user": user, "password": password,
+                "namespace": unique("once")}
+    assert claim_once(settings, "backup", 120, 60, "web1") == (None, None)
+    assert claim_once(settings, "backup", 120, 60, "web2") == ("claimed by web1", None)
+    down = dict(settings, url=url.replace(":%d/" % service.port, ":%d/" % free_port()))
+    skip, why = claim_once(down, "backup", 180, 60, "web1")
+    assert skip == UNREACHABLE and why
+    if password:
+        assert password not in why

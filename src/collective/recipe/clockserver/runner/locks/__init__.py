@@ -350,6 +350,29 @@ class ClusterGate:
             self.gate.close()
 
 
+def claim_once(settings, name, due, interval, host=None):
+    """One claim for a cron-started ``fire``/``exec``: ``(None, None)`` to
+    go ahead, ``("claimed by HOST", None)``, or ``(UNREACHABLE, why)``."""
+    try:
+        lock = open_lock(parse_url(settings["url"]), settings.get("user"),
+                         settings.get("password"), settings.get("namespace")
+                         or "clock", host)
+    except LockUnavailable as exc:  # the client library is missing
+        return UNREACHABLE, str(exc)
+    try:
+        won, holder = lock.claim(name, int(due), keep_seconds(interval))
+    except LockUnavailable as exc:
+        return UNREACHABLE, str(exc)
+    except Exception as exc:  # a client library's surprise: never call
+        return UNREACHABLE, f"{type(exc).__name__}: {exc}"
+    finally:
+        try:
+            lock.close()
+        except Exception:
+            pass
+    return (None, None) if won else (f"claimed by {holder}", None)
+
+
 def _describe(settings):
     if not settings:
         return "none (one host)"
