@@ -188,3 +188,14 @@ def test_lock_options_without_lock_warn(buildout):
     result = buildout.run()
     assert result.ok, result.output
     assert "lock-namespace has no effect without lock" in result.output
+
+
+def test_disabled_part_checks_the_url_but_needs_no_credentials(buildout):
+    site(buildout, "enabled = false\nlock = redis://cache\n"
+                   "lock-credentials = not-on-this-host\nlock-namespace = s")
+    result = buildout.run()
+    assert result.ok, result.output
+    site(buildout, "enabled = false\nlock = mysql://db/x")
+    result = buildout.run()
+    assert not result.ok
+    assert "[clock] lock: unknown lock service 'mysql'" in result.output

@@ -32,8 +32,11 @@ class LockSettings:
                 "password": self.password, "namespace": self.namespace}
 
 
-def read(sections, part, options, warnings):
-    """The part's lock settings, or None without ``lock``."""
+def read(sections, part, options, warnings, credentials=True):
+    """The part's lock settings, or None without ``lock``.
+
+    ``credentials=False`` (a disabled part) checks the URL and namespace but
+    does not read the lock-credentials section."""
     text = options.get("lock", "").strip()
     section = options.get("lock-credentials", "").strip() or None
     namespace = options.get("lock-namespace", "").strip()
@@ -47,14 +50,14 @@ def read(sections, part, options, warnings):
     except BadLockURL as e:
         raise ConfigError("lock", mask(text), e.problem, e.fix) from None
     user = password = None
-    if section:
+    if section and credentials:
         user, password = read_credentials(sections, section, url.engine)
         source = creds.source_of(sections, section)
         if source and password:
             warnings.extend(creds.hygiene_warnings(source))
     if namespace:
         check_namespace(namespace)
-    else:
+    elif credentials:
         namespace = part
         warnings.append(
             "lock-namespace is not set: the part name %r names these jobs in "

@@ -147,8 +147,12 @@ class Recipe:
         entries = self._entries(jobs, backend)  # checked even when disabled
         if not enabled:
             entries = []
-        lock = (cluster.read(self.buildout, self.name, options, warnings)
-                if enabled else None)
+        # A host with enabled = false needs no lock-credentials section, but
+        # its lock URL is checked all the same.
+        lock = cluster.read(self.buildout, self.name, options, warnings,
+                            credentials=enabled)
+        if not enabled:
+            lock = None
         if lock and backend == "zserver" and not entries:
             warnings.append(
                 "lock has no effect here: ZServer calls the jobs itself and "

@@ -36,7 +36,7 @@ PG_PARAMETERS = frozenset((
     "keepalives", "keepalives_idle", "keepalives_interval",
     "keepalives_count", "tcp_user_timeout", "krbsrvname", "service",
 ))
-KEEP_MIN = 300  # seconds a claim is kept at least (and two intervals)
+KEEP_MIN = 60  # seconds a claim is kept at least (and two intervals)
 UNREACHABLE = "lock service unreachable"
 
 
