@@ -55,6 +55,7 @@ class Recipe:
 
     def __init__(self, buildout, name, options):
         self.buildout, self.name, self.options = buildout, name, options
+        self._credentials_later = None
         b = buildout["buildout"]
         self.part_dir = os.path.join(b["parts-directory"], name)
         options["location"] = self.part_dir
@@ -139,7 +140,15 @@ class Recipe:
                 for j in jobs if j.period < ZSERVER_MIN_PERIOD)
         calls = []
         part_credentials = options.get("credentials", "").strip() or None
-        if enabled:
+        if enabled and dumps_configuration() and not inline:
+            # bin/buildout -vv prints every section read so far: read the
+            # credentials when installing (their sections must exist now).
+            for section, option, line in self._credential_sections(
+                    jobs, part_credentials):
+                creds.check_defined(self.buildout, section, option, line)
+            self._credentials_later = (jobs, part_credentials, backend)
+            calls = [(job, creds.ANONYMOUS) for job in jobs]  # until then
+        elif enabled:
             calls = self._credentials(jobs, part_credentials, backend,
                                       warnings)
         entries = self._entries(jobs, backend)  # checked even when disabled
@@ -193,6 +202,29 @@ class Recipe:
             )
         return int(text)
 
+    @staticmethod
+    def _credential_sections(jobs, part_section):
+        """(section, option, line) of every credentials section named."""
+        if part_section:
+            yield part_section, "credentials", part_section
+        for job in jobs:
+            if job.credentials:
+                yield job.credentials, "jobs", job.line
+
+    def _read_credentials_now(self):
+        """Read the credentials that ``bin/buildout -vv`` made us put off."""
+        later, self._credentials_later = self._credentials_later, None
+        if later is None:
+            return
+        warnings = []
+        try:
+            self.settings.calls = self._credentials(*later, warnings)
+            self._zope_conf_additional()  # the blocks, now with credentials
+        except ConfigError as e:
+            raise zc.buildout.UserError(e.message(self.name)) from None
+        for warning in warnings:
+            logging.getLogger(self.name).warning("Warning: %s", warning)
+
     def _credentials(self, jobs, part_section, backend, warnings):
         """Pair each job with its credentials; collect hygiene warnings."""
         cache = {}
@@ -242,6 +274,7 @@ class Recipe:
 
     def install(self, updating=False):
         try:
+            self._read_credentials_now()
             return self._install()
         except Exception as e:
             self._purge_after_failure(e, updating)
@@ -348,6 +381,12 @@ def runner_config(part, settings):
             for job, c in settings.calls
         ],
     }
+
+
+def dumps_configuration():
+    """Whether bin/buildout will print every section read ("Configuration
+    data:", at -vv): buildout sets the root logger below DEBUG then."""
+    return logging.getLogger().getEffectiveLevel() < logging.DEBUG
 
 
 def make_directory(path):
