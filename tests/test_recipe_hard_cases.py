@@ -520,3 +520,19 @@ def test_verbose_buildout_still_refuses_bad_credentials(buildout):
            "has a user but no password" in result.output
     assert buildout.installed_options("clock") is None
     assert not buildout.exists("parts", "clock")
+
+
+def test_hygiene_warning_follows_a_macro(buildout):
+    """``[clock-credentials] <= world``: the password is world.cfg's."""
+    buildout.write("world.cfg", "[world]\nuser = zopeuser\n"
+                   "password = w0rld-Pa55\n", mode=0o604)
+    buildout.write("secret.cfg", "[buildout]\nextends = world.cfg\n\n"
+                   "[clock-credentials]\n<= world\n", mode=0o600)
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         "jobs = /a 1h\n"))
+    result = buildout.run()
+    assert result.ok, result.output
+    world = buildout.path("world.cfg")
+    assert "%s holds a password and is readable by group or others (mode " \
+           "604)" % world in result.output
+    assert "secret.cfg holds a password" not in result.output
