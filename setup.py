@@ -37,7 +37,14 @@ setup(
         "z3c.recipe.usercrontab>=1.5",
         "ZConfig>=3.5",
     ],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    extras_require={
+        "test": ["pytest", "hypothesis"],
+        # The lock services' clients (lock = postgresql:// redis:// zeo://);
+        # the recipe adds the one that lock names to bin/<part>.
+        "postgresql": ["psycopg[binary]>=3.1"],
+        "redis": ["redis>=4.2"],
+        "zeo": ["ZEO>=5.2"],
+    },
     entry_points={
         "zc.buildout": [
             "default = collective.recipe.clockserver.recipe:Recipe",

@@ -10,6 +10,7 @@ import zc.buildout
 import zc.buildout.easy_install
 from zc.buildout.buildout import bool_option
 
+from . import cluster
 from . import credentials as creds
 from .address import parse_address
 from . import crontab
@@ -48,6 +49,7 @@ class Settings:
     crontab_file: str | None
     warnings: list
     concurrency: int = DEFAULT_CONCURRENCY
+    lock: cluster.LockSettings | None = None  # lock, lock-credentials
 
 
 class Recipe:
@@ -154,6 +156,16 @@ class Recipe:
         entries = self._entries(jobs, backend)  # checked even when disabled
         if not enabled:
             entries = []
+        # A host with enabled = false needs no lock-credentials section, but
+        # its lock URL is checked all the same.
+        lock = cluster.read(self.buildout, self.name, options, warnings,
+                            credentials=enabled)
+        if not enabled:
+            lock = None
+        if lock and backend == "zserver" and not entries:
+            warnings.append(
+                "lock has no effect here: ZServer calls the jobs itself and "
+                "the part has no crontab entries to claim")
         crontab_file = options.get("crontab-file", "").strip() or None
         if crontab_file:
             written = crontab_file
@@ -161,7 +173,7 @@ class Recipe:
                 written, self.buildout["buildout"]["directory"])
             crontab.check_file(crontab_file, written)
         return Settings(backend, enabled, calls, inline, address, timeout,
-                        entries, crontab_file, warnings, concurrency)
+                        entries, crontab_file, warnings, concurrency, lock)
 
     def _address(self, backend):
         """``address``: checked on every backend (so that switching backend
@@ -350,8 +362,7 @@ class Recipe:
         import zc.recipe.egg
 
         egg = zc.recipe.egg.Eggs(
-            self.buildout, self.name,
-            {"eggs": "collective.recipe.clockserver"})
+            self.buildout, self.name, {"eggs": script_eggs(self.settings)})
         _, working_set = egg.working_set()
         return zc.buildout.easy_install.scripts(
             [(self.name, "collective.recipe.clockserver.runner", "main")],
@@ -362,9 +373,17 @@ class Recipe:
         )
 
 
+def script_eggs(settings):
+    """bin/<part>'s working set: the package, with the extra that brings
+    the lock service's client library when ``lock`` names one."""
+    if settings.lock:
+        return "collective.recipe.clockserver[%s]" % settings.lock.extra
+    return "collective.recipe.clockserver"
+
+
 def runner_config(part, settings):
     """What bin/<part> reads: address, timeout and the resolved jobs."""
-    return {
+    config = {
         "part": part,
         "address": settings.address,
         "timeout": settings.timeout,
@@ -381,6 +400,9 @@ def runner_config(part, settings):
             for job, c in settings.calls
         ],
     }
+    if settings.lock:  # with its password: the file is mode 0600
+        config["lock"] = settings.lock.config()
+    return config
 
 
 def dumps_configuration():

@@ -49,8 +49,16 @@ def cmd_run(config, args):
     LOG.setLevel(logging.INFO)
     LOG.propagate = False
 
+    try:
+        claim = claim_gate(config, LOG)
+    except ValueError as exc:  # the lock's client library is missing
+        LOG.removeHandler(handler)
+        handler.close()
+        say(f"{config.part}: error: {exc}")
+        return EXIT_USAGE
     path = args.config_path
-    clock = Clock(config, reload=lambda: load_config(path))
+    follow = getattr(claim, "follow", lambda new: new)  # a reload may change lock
+    clock = Clock(config, reload=lambda: follow(load_config(path)), claim=claim)
     stopped_by = []
 
     def on_signal(signum, frame):
@@ -72,11 +80,27 @@ def cmd_run(config, args):
         clock.run()
         LOG.info("stopped (%s)", ", ".join(stopped_by) or "stop()")
     finally:
+        getattr(claim, "close", lambda: None)()
         for sig, old_handler in previous.items():
             signal.signal(sig, old_handler)
         LOG.removeHandler(handler)
         handler.close()
     return EXIT_OK
+
+
+def claim_gate(config, log):
+    """The clock's claim gate: the cluster lock when ``lock`` is set (and
+    after a reload that sets it), else every tick is ours.
+
+    Raises ValueError when the lock's client library is not installed.
+    """
+    # Standard library; the client library is imported only for a lock.
+    from .locks import ClusterGate, LockUnavailable
+
+    try:
+        return ClusterGate(config.lock, log)
+    except LockUnavailable as exc:
+        raise ValueError(str(exc)) from None
 
 
 def cmd_fire(config, args):
@@ -194,5 +218,9 @@ def main(config_path, argv=None):
         # Python would complain again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # standard output on a full disk
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        say(f"{prog}: error: cannot write the output: {exc.strerror}")
+        return EXIT_CALL_FAILED
 
 

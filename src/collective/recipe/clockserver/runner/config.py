@@ -66,12 +66,15 @@ class Job:
 class Config:
     """The whole file: the part, where to call, the jobs."""
 
-    def __init__(self, part, address, timeout, jobs, concurrency=DEFAULT_CONCURRENCY):
+    def __init__(self, part, address, timeout, jobs, concurrency=DEFAULT_CONCURRENCY,
+                 lock=None):
         self.part = part
         self.address = address  # scheme://host:port, checked
         self.timeout = timeout  # seconds a whole call may take
         self.jobs = tuple(jobs)
         self.concurrency = concurrency  # the most calls in flight at once
+        # The cluster lock: {url, user, password, namespace}; None: one host.
+        self.lock = lock
         self.scheme, self.host, self.port, self.netloc = split_address(address)
 
     def job(self, name):
@@ -174,7 +177,30 @@ def parse_config(data):
         part = "clock"
     elif not isinstance(part, str) or _CONTROL.search(part):
         raise BadConfig(f"'part' must be a name, not {_show(part)}")
-    return Config(part, address.rstrip("/"), timeout, jobs, concurrency)
+    return Config(part, address.rstrip("/"), timeout, jobs, concurrency,
+                  _parse_lock(data, part))
+
+
+def _parse_lock(data, part):
+    """The ``lock`` object, its URL checked; None when there is none."""
+    lock = data.get("lock")
+    if lock is None:
+        return None
+    if not isinstance(lock, dict):
+        raise BadConfig(f"'lock' must be an object, not {_kind(lock)}")
+    for key in ("url", "user", "password", "namespace"):
+        value = lock.get(key)
+        if value is not None and not isinstance(value, str):
+            raise BadConfig(f"lock: {key} must be a string or null, not {_kind(value)}")
+    from .locks import BadLockURL, parse_url  # standard library only
+
+    try:
+        parse_url(lock.get("url") or "")
+    except BadLockURL as exc:
+        raise BadConfig(f"lock: {_one_line(exc.problem)}") from None
+    return {"url": lock["url"], "user": lock.get("user") or None,
+            "password": lock.get("password") or None,
+            "namespace": lock.get("namespace") or part}
 
 
 def _parse_job(raw, number):
@@ -331,15 +357,16 @@ def _is_ipv6(text):
 
 def warn_if_exposed(path, config, stream):
     """Warn when a file holding a password is readable by group/others."""
-    if not any(job.password for job in config.jobs):
+    if not any(job.password for job in config.jobs) and not (
+            config.lock and config.lock.get("password")):
         return
     try:
         mode = os.stat(path).st_mode & 0o777
     except OSError:
         return
     if mode & 0o077:
-        print(
-            f"{config.part}: warning: {path} holds a password and is readable "
-            f"by group/others (mode {mode:o}): chmod 600 {path}",
-            file=stream,
-        )
+        try:
+            print(f"{config.part}: warning: {path} holds a password and is readable "
+                  f"by group/others (mode {mode:o}): chmod 600 {path}", file=stream)
+        except (OSError, ValueError):  # a full or closed stderr: not worth a traceback
+            pass
