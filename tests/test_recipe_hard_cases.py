@@ -536,3 +536,35 @@ def test_hygiene_warning_follows_a_macro(buildout):
     assert "%s holds a password and is readable by group or others (mode " \
            "604)" % world in result.output
     assert "secret.cfg holds a password" not in result.output
+
+
+LOCK_PART = ("backend = runner\naddress = 8080\njobs = /a 1h\n"
+             "lock = redis://cache.example.org/2\n"
+             "lock-credentials = lock-credentials\nlock-namespace = site\n")
+
+
+def test_verbose_buildout_does_not_show_the_lock_password(buildout):
+    buildout.write("secret.cfg", SECRET + "\n[lock-credentials]\n"
+                   "user = clock\npassword = L0ck-s3cret-pw\n", mode=0o600)
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         + LOCK_PART))
+    result = buildout.run("buildout.cfg", "-vv")
+    assert result.ok, result.output
+    assert "Configuration data:" in result.output
+    for secret in ("L0ck-s3cret-pw", "cr0n-Pa55word"):
+        assert secret not in result.output
+    import json
+    config = json.loads(buildout.read("parts", "clock", "clock.json"))
+    assert "L0ck-s3cret-pw" in json.dumps(config["lock"])
+    assert config["jobs"][0]["password"] == "cr0n-Pa55word"
+
+
+def test_reference_to_a_missing_section_in_lock_credentials(buildout):
+    buildout.write("secret.cfg", "[lock-credentials]\nuser = clock\n"
+                   "password = ${nosuch:password}\n", mode=0o600)
+    buildout.write("buildout.cfg", clock(LOCK_PART))
+    result = buildout.run()
+    assert_clean_error(result)
+    assert "The referenced section, 'nosuch', was not defined." in (
+        result.output)
+    assert "is not defined" not in result.output

@@ -98,7 +98,7 @@ def read_credentials(sections, section, engine):
             "a ZEO server has no users or passwords",
             "Remove lock-credentials; keep the ZEO server on a private "
             "address (or a Unix socket), as for the site's own storage.")
-    if section not in sections:
+    if section not in sections.keys():  # not ``in``: see credentials.read
         raise ConfigError(
             "lock-credentials", section,
             "the lock-credentials section [%s] is not defined" % section,

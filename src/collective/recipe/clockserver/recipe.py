@@ -58,6 +58,7 @@ class Recipe:
     def __init__(self, buildout, name, options):
         self.buildout, self.name, self.options = buildout, name, options
         self._credentials_later = None
+        self._lock_later = False
         b = buildout["buildout"]
         self.part_dir = os.path.join(b["parts-directory"], name)
         options["location"] = self.part_dir
@@ -142,7 +143,10 @@ class Recipe:
                 for j in jobs if j.period < ZSERVER_MIN_PERIOD)
         calls = []
         part_credentials = options.get("credentials", "").strip() or None
-        if enabled and dumps_configuration() and not inline:
+        # bin/buildout -vv prints every section read so far: then the
+        # secret sections are read when installing (see install).
+        later = enabled and dumps_configuration() and not inline
+        if later:
             # bin/buildout -vv prints every section read so far: read the
             # credentials when installing (their sections must exist now).
             for section, option, line in self._credential_sections(
@@ -159,7 +163,8 @@ class Recipe:
         # A host with enabled = false needs no lock-credentials section, but
         # its lock URL is checked all the same.
         lock = cluster.read(self.buildout, self.name, options, warnings,
-                            credentials=enabled)
+                            credentials=enabled and not later)
+        self._lock_later = bool(later and lock)
         if not enabled:
             lock = None
         if lock and backend == "zserver" and not entries:
@@ -232,6 +237,9 @@ class Recipe:
         try:
             self.settings.calls = self._credentials(*later, warnings)
             self._zope_conf_additional()  # the blocks, now with credentials
+            if self._lock_later:
+                self.settings.lock = cluster.read(
+                    self.buildout, self.name, self.options, warnings)
         except ConfigError as e:
             raise zc.buildout.UserError(e.message(self.name)) from None
         for warning in warnings:
