@@ -568,3 +568,23 @@ def test_reference_to_a_missing_section_in_lock_credentials(buildout):
     assert "The referenced section, 'nosuch', was not defined." in (
         result.output)
     assert "is not defined" not in result.output
+
+
+def test_failed_update_at_install_time_credentials_still_takes_the_block_out(
+        buildout, fake_crontab):
+    """-vv reads the credentials while updating: a reference to a missing
+    section then fails the update; buildout's own message stays intact."""
+    buildout.write("secret.cfg", SECRET, mode=0o600)
+    fake_crontab.write_bytes(FOREIGN)
+    buildout.write("buildout.cfg", clock(CRON_PART))
+    assert buildout.run().ok
+    buildout.write("secret.cfg", "[clock-credentials]\nuser = ${nosuch:u}\n"
+                   "password = p\n", mode=0o600)
+    result = buildout.run("buildout.cfg", "-vv")
+    assert_clean_error(result)
+    assert "Updating clock." in result.output
+    assert "Error: The referenced section, 'nosuch', was not defined." in (
+        result.output)
+    assert "was taken out of the crontab" in result.output
+    assert fake_crontab.read_bytes() == FOREIGN
+    assert not buildout.exists("bin", "clock")

@@ -328,8 +328,10 @@ class Recipe:
                     "nothing calls files that buildout removes after this "
                     "error; the next successful run puts it back."
                     % (crontab.PREPEND % ident))
-        if isinstance(error, zc.buildout.UserError) and error.args:
-            error.args = (str(error) + note,) + error.args[1:]
+        if type(error) is zc.buildout.UserError and error.args:
+            # Ours: one message. (Subclasses such as MissingSection format
+            # their arguments themselves: the note is logged instead.)
+            error.args = (str(error) + note,)
         else:
             logging.getLogger(self.name).error(note.strip())
 
