@@ -52,9 +52,9 @@ def read(sections, part, options, warnings, credentials=True):
     user = password = None
     if section and credentials:
         user, password = read_credentials(sections, section, url.engine)
-        source = creds.source_of(sections, section)
-        if source and password:
-            warnings.extend(creds.hygiene_warnings(source))
+        if password:  # every file that holds it, through ${...} too
+            for source in creds.sources_of(sections, section):
+                warnings.extend(creds.hygiene_warnings(source))
     if namespace:
         check_namespace(namespace)
     elif credentials:
@@ -98,7 +98,7 @@ def read_credentials(sections, section, engine):
             "a ZEO server has no users or passwords",
             "Remove lock-credentials; keep the ZEO server on a private "
             "address (or a Unix socket), as for the site's own storage.")
-    if section not in sections:
+    if section not in sections.keys():  # not ``in``: see credentials.read
         raise ConfigError(
             "lock-credentials", section,
             "the lock-credentials section [%s] is not defined" % section,

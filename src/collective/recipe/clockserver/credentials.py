@@ -44,6 +44,17 @@ def snippet(section):
     )
 
 
+def check_defined(sections, name, option="credentials", line=None):
+    """Raise ConfigError (with the snippet) unless section ``name`` exists;
+    without reading it."""
+    if name not in sections.keys():
+        raise ConfigError(
+            option, line if line is not None else name,
+            "the credentials section [%s] is not defined" % name,
+            snippet(name),
+        )
+
+
 def read(sections, name, option="credentials", line=None):
     """Read ``user`` and ``password`` from the section called ``name``.
 
@@ -55,12 +66,7 @@ def read(sections, name, option="credentials", line=None):
     # reference in it to a missing section (``${nosuch:user}``) would look
     # like a missing credentials section. Reading it below lets buildout
     # report that reference itself, naming ``nosuch``.
-    if name not in sections.keys():
-        raise ConfigError(
-            option, where,
-            "the credentials section [%s] is not defined" % name,
-            snippet(name),
-        )
+    check_defined(sections, name, option, line)
     section = sections[name]
     user = section.get("user", "").strip() or None
     password = section.get("password", "").strip() or None

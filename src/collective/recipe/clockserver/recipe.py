@@ -57,6 +57,8 @@ class Recipe:
 
     def __init__(self, buildout, name, options):
         self.buildout, self.name, self.options = buildout, name, options
+        self._credentials_later = None
+        self._lock_later = False
         b = buildout["buildout"]
         self.part_dir = os.path.join(b["parts-directory"], name)
         options["location"] = self.part_dir
@@ -141,7 +143,18 @@ class Recipe:
                 for j in jobs if j.period < ZSERVER_MIN_PERIOD)
         calls = []
         part_credentials = options.get("credentials", "").strip() or None
-        if enabled:
+        # bin/buildout -vv prints every section read so far: then the
+        # secret sections are read when installing (see install).
+        later = enabled and dumps_configuration() and not inline
+        if later:
+            # bin/buildout -vv prints every section read so far: read the
+            # credentials when installing (their sections must exist now).
+            for section, option, line in self._credential_sections(
+                    jobs, part_credentials):
+                creds.check_defined(self.buildout, section, option, line)
+            self._credentials_later = (jobs, part_credentials, backend)
+            calls = [(job, creds.ANONYMOUS) for job in jobs]  # until then
+        elif enabled:
             calls = self._credentials(jobs, part_credentials, backend,
                                       warnings)
         entries = self._entries(jobs, backend)  # checked even when disabled
@@ -150,7 +163,8 @@ class Recipe:
         # A host with enabled = false needs no lock-credentials section, but
         # its lock URL is checked all the same.
         lock = cluster.read(self.buildout, self.name, options, warnings,
-                            credentials=enabled)
+                            credentials=enabled and not later)
+        self._lock_later = bool(later and lock)
         if not enabled:
             lock = None
         if lock and backend == "zserver" and not entries:
@@ -205,6 +219,32 @@ class Recipe:
             )
         return int(text)
 
+    @staticmethod
+    def _credential_sections(jobs, part_section):
+        """(section, option, line) of every credentials section named."""
+        if part_section:
+            yield part_section, "credentials", part_section
+        for job in jobs:
+            if job.credentials:
+                yield job.credentials, "jobs", job.line
+
+    def _read_credentials_now(self):
+        """Read the credentials that ``bin/buildout -vv`` made us put off."""
+        later, self._credentials_later = self._credentials_later, None
+        if later is None:
+            return
+        warnings = []
+        try:
+            self.settings.calls = self._credentials(*later, warnings)
+            self._zope_conf_additional()  # the blocks, now with credentials
+            if self._lock_later:
+                self.settings.lock = cluster.read(
+                    self.buildout, self.name, self.options, warnings)
+        except ConfigError as e:
+            raise zc.buildout.UserError(e.message(self.name)) from None
+        for warning in warnings:
+            logging.getLogger(self.name).warning("Warning: %s", warning)
+
     def _credentials(self, jobs, part_section, backend, warnings):
         """Pair each job with its credentials; collect hygiene warnings."""
         cache = {}
@@ -254,6 +294,7 @@ class Recipe:
 
     def install(self, updating=False):
         try:
+            self._read_credentials_now()
             return self._install()
         except Exception as e:
             self._purge_after_failure(e, updating)
@@ -287,8 +328,10 @@ class Recipe:
                     "nothing calls files that buildout removes after this "
                     "error; the next successful run puts it back."
                     % (crontab.PREPEND % ident))
-        if isinstance(error, zc.buildout.UserError) and error.args:
-            error.args = (str(error) + note,) + error.args[1:]
+        if type(error) is zc.buildout.UserError and error.args:
+            # Ours: one message. (Subclasses such as MissingSection format
+            # their arguments themselves: the note is logged instead.)
+            error.args = (str(error) + note,)
         else:
             logging.getLogger(self.name).error(note.strip())
 
@@ -370,6 +413,12 @@ def runner_config(part, settings):
     if settings.lock:  # with its password: the file is mode 0600
         config["lock"] = settings.lock.config()
     return config
+
+
+def dumps_configuration():
+    """Whether bin/buildout will print every section read ("Configuration
+    data:", at -vv): buildout sets the root logger below DEBUG then."""
+    return logging.getLogger().getEffectiveLevel() < logging.DEBUG
 
 
 def make_directory(path):
