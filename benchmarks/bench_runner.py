@@ -38,6 +38,7 @@ script calling itself.
 """
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -51,6 +52,7 @@ import tempfile
 import threading
 import time
 
+print = functools.partial(print, flush=True)  # noqa: A001 - progress shows in a log
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
@@ -220,6 +222,7 @@ class HttpServer:
         port_file = os.path.join(workdir, "http-port")
         self.proc = subprocess.Popen([PYTHON, __file__, "--child-http-server",
                                       self.stamps.path, port_file])
+        self.pid = self.proc.pid
         while not os.path.exists(port_file):
             time.sleep(0.05)
         with open(port_file) as f:
@@ -265,6 +268,7 @@ jobs = / 1h
                    PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.instance = zopeinstance.start_instance(self.dir, env=env, timeout=120)
         self.address = self.instance.url
+        self.pid = self.instance.pid
         self.script = os.path.join(self.dir, "bin", "bench")
         self.config = os.path.join(self.dir, "parts", "bench", "clock.json")
 
@@ -283,15 +287,18 @@ def write_runner_config(path, address, jobs, concurrency, timeout=30):
 # -- 1. punctuality -----------------------------------------------------------------------
 
 
-def scheduler_row(label, command, stamps, prefix, jobs, seconds, log=None):
+def scheduler_row(label, command, target, prefix, jobs, seconds):
     """Run a scheduler process for a window; figures from the server's stamps."""
+    stamps = target.stamps
     proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=log or subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL)
     try:
         time.sleep(3.2)  # start-up and the first ticks are not measured
         start, cpu_start = time.time(), cpu_seconds(proc.pid)
+        server_start = cpu_seconds(target.pid)
         time.sleep(seconds)
         end, cpu_end = time.time(), cpu_seconds(proc.pid)
+        server_cpu = cpu_seconds(target.pid) - server_start
         rss = peak_rss_mb(proc.pid)
     finally:
         stop(proc)
@@ -304,10 +311,23 @@ def scheduler_row(label, command, stamps, prefix, jobs, seconds, log=None):
         if second in due_seconds:
             late.append((stamp - second) * 1000)
             delivered.add((second, path))
-    cpu = cpu_end - cpu_start
     return {"label": label, "late": late, "delivered": len(delivered),
-            "expected": jobs * len(due_seconds), "cpu_pct": 100 * cpu / (end - start),
-            "cpu_ms_per_call": 1000 * cpu / max(1, len(delivered)), "rss": rss}
+            "expected": jobs * len(due_seconds), "cpu": cpu_end - cpu_start,
+            "seconds": end - start, "rss": rss, "server_cpu": server_cpu}
+
+
+def merge(rows):
+    """One row from the rounds of one scheduler: pooled calls, summed time."""
+    first = rows[0]
+    cpu = sum(row["cpu"] for row in rows)
+    delivered = sum(row["delivered"] for row in rows)
+    return {"label": first["label"], "late": [ms for row in rows for ms in row["late"]],
+            "delivered": delivered, "expected": sum(row["expected"] for row in rows),
+            "cpu_pct": 100 * cpu / sum(row["seconds"] for row in rows),
+            "cpu_ms_per_call": 1000 * cpu / max(1, delivered),
+            "rss": max(row["rss"] for row in rows),
+            "server_ms_per_call": 1000 * sum(row["server_cpu"] for row in rows)
+            / max(1, delivered)}
 
 
 def cron_row(script, config, address, stamps, prefix, jobs, bursts=2, gap=10):
@@ -335,26 +355,43 @@ def cron_row(script, config, address, stamps, prefix, jobs, bursts=2, gap=10):
             f"CPU % over {window} s"}
 
 
-def punctuality(target, name, script, config, workdir, jobs, seconds):
-    rows = []
-    for concurrency, label in ((4, "bin/<part> run, concurrency 4"),
-                               (jobs, f"bin/<part> run, unbounded ({jobs})")):
-        prefix = target.prefix(f"p-{name}-run{concurrency}")
-        write_runner_config(config, target.address, [
-            {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
-            for i in range(jobs)], concurrency)
-        rows.append(scheduler_row(label, [script, "run"], target.stamps, prefix, jobs,
-                                  seconds))
-    for workers in (4, jobs):
-        prefix = target.prefix(f"p-{name}-aps{workers}")
-        aps_config = os.path.join(workdir, f"aps-{name}-{workers}.json")
-        write_runner_config(aps_config, target.address, [
-            {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
-            for i in range(jobs)], workers)
-        rows.append(scheduler_row(
-            f"APScheduler 3, {workers} threads",
-            [PYTHON, __file__, "--child-apscheduler", aps_config, str(workers)],
-            target.stamps, prefix, jobs, seconds))
+def punctuality(target, name, script, config, workdir, jobs, seconds, rounds=2):
+    """Each scheduler for ``rounds`` windows of ``seconds``, interleaved
+    (A B C D, then D C B A) so that load from elsewhere falls on all."""
+    def runner_row(concurrency, label, round_):
+        def measure():
+            prefix = target.prefix(f"p-{name}-run{concurrency}-{round_}")
+            write_runner_config(config, target.address, [
+                {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
+                for i in range(jobs)], concurrency)
+            return scheduler_row(label, [script, "run"], target, prefix, jobs, seconds)
+        return measure
+
+    def aps_row(workers, round_):
+        def measure():
+            prefix = target.prefix(f"p-{name}-aps{workers}-{round_}")
+            aps_config = os.path.join(workdir, f"aps-{name}-{workers}.json")
+            write_runner_config(aps_config, target.address, [
+                {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
+                for i in range(jobs)], workers)
+            return scheduler_row(
+                f"APScheduler 3, {workers} threads",
+                [PYTHON, __file__, "--child-apscheduler", aps_config, str(workers)],
+                target, prefix, jobs, seconds)
+        return measure
+
+    results = {}
+    for round_ in range(rounds):
+        order = [("run4", runner_row(4, "bin/<part> run, concurrency 4", round_)),
+                 ("aps4", aps_row(4, round_)),
+                 ("run-all", runner_row(jobs, f"bin/<part> run, unbounded ({jobs})",
+                                        round_)),
+                 ("aps-all", aps_row(jobs, round_))]
+        if round_ % 2:
+            order.reverse()
+        for key, measure in order:
+            results.setdefault(key, []).append(measure())
+    rows = [merge(results[key]) for key in ("run4", "run-all", "aps4", "aps-all")]
     rows.append(cron_row(script, config, target.address, target.stamps,
                          target.prefix(f"p-{name}-cron"), jobs))
     return rows
@@ -363,14 +400,17 @@ def punctuality(target, name, script, config, workdir, jobs, seconds):
 def print_punctuality(title, rows):
     print(title)
     header = (f"  {'scheduler':<34}{'delivered':>12}{'p50 ms':>9}{'p99 ms':>9}"
-              f"{'max ms':>9}{'CPU %':>8}{'CPU ms/call':>13}{'RSS MB':>8}")
+              f"{'max ms':>9}{'CPU %':>8}{'CPU ms/call':>13}{'RSS MB':>8}"
+              f"{'server ms/call':>16}")
     print(header)
     print("  " + "-" * (len(header) - 2))
     for row in rows:
         print(f"  {row['label']:<34}{row['delivered']:>6}/{row['expected']:<5}"
               f"{percentile(row['late'], .5):>9.1f}{percentile(row['late'], .99):>9.1f}"
               f"{max(row['late'], default=float('nan')):>9.1f}{row['cpu_pct']:>8.1f}"
-              f"{row['cpu_ms_per_call']:>13.2f}{row['rss']:>8.1f}")
+              f"{row['cpu_ms_per_call']:>13.2f}{row['rss']:>8.1f}"
+              + (f"{row['server_ms_per_call']:>16.2f}" if "server_ms_per_call" in row
+                 else f"{'-':>16}"))
     for row in rows:
         if row.get("note"):
             print(f"  ({row['label']}: {row['note']})")

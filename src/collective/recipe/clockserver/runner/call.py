@@ -137,7 +137,8 @@ def call(config, job):
     stage = "connecting"
     status = reason = location = None
     try:
-        sock = socket.create_connection((config.host, config.port),
+        # A bytes host skips the idna codec (and its imports): it is checked ASCII.
+        sock = socket.create_connection((config.host.encode("ascii"), config.port),
                                         timeout=max(0.001, deadline - time.monotonic()))
         if config.scheme == "https":
             sock = _tls(sock, config.host, deadline)

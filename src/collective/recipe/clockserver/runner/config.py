@@ -11,7 +11,6 @@ cost a fifth of its start-up.
 
 import json
 import os
-import re
 import socket
 import stat
 
@@ -22,9 +21,19 @@ DEFAULT_CONCURRENCY = 4
 MAX_FILE = 16 * 1024 * 1024  # bytes; the recipe writes a few KB per 100 jobs
 REGENERATE = "; run bin/buildout to write it again"
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# No regular expressions: compiling them would cost fire's start-up more
+# than the checks themselves.
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+_CONTROL_CHARS = {code: "?" for code in (*range(0x20), *range(0x7f, 0xa0))}
+
+
+def _has_control(text):
+    """True when ``text`` holds a control character (C0, DEL or C1)."""
+    return text.translate(_CONTROL_CHARS) != text
+
+
+def _no_control(text):
+    return text.translate(_CONTROL_CHARS)
 
 
 class BadConfig(Exception):
@@ -143,7 +152,7 @@ def _shorten(text, size=40):
 
 
 def _one_line(exc):
-    return _CONTROL.sub("?", str(exc))
+    return _no_control(str(exc))
 
 
 def parse_config(data):
@@ -175,7 +184,7 @@ def parse_config(data):
     part = data.get("part")
     if part is None or part == "":
         part = "clock"
-    elif not isinstance(part, str) or _CONTROL.search(part):
+    elif not isinstance(part, str) or _has_control(part):
         raise BadConfig(f"'part' must be a name, not {_show(part)}")
     return Config(part, address.rstrip("/"), timeout, jobs, concurrency,
                   _parse_lock(data, part))
@@ -208,10 +217,10 @@ def _parse_job(raw, number):
     if not isinstance(raw, dict):
         raise BadConfig(f"{where} is not a JSON object but {_kind(raw)}")
     name = _get(raw, "name", str, where)
-    if _CONTROL.search(name):
+    if _has_control(name):
         raise BadConfig(f"{where}: the name {name!r} holds control characters")
     method = _get(raw, "method", str, where)
-    if not method.startswith("/") or _CONTROL.search(method):
+    if not method.startswith("/") or _has_control(method):
         raise BadConfig(f"{where}: method {method!r} must start with / "
                         "and hold no control characters")
     period = _get(raw, "period", int, where)
@@ -229,7 +238,7 @@ def _parse_job(raw, number):
         if problem:
             raise BadConfig(f"{where}: host {optional['host']!r} {problem}")
     for key in ("user", "password"):
-        if optional[key] and _CONTROL.search(optional[key]):
+        if optional[key] and _has_control(optional[key]):
             raise BadConfig(f"{where}: the {key} holds control characters")
     return Job(name, method, period, **optional)
 
@@ -260,7 +269,7 @@ def _kind(value):
 
 def _show(value):
     text = repr(value) if isinstance(value, str) else json.dumps(value)
-    return _shorten(_CONTROL.sub("?", text))
+    return _shorten(_no_control(text))
 
 
 # -- addresses and hosts: the recipe's rules (address.py, jobs.py), twinned ------
@@ -330,8 +339,11 @@ def check_host_name(host):
     """
     if not host.isascii() or len(host.rstrip(".")) > 253:
         return False
-    if _HOST_NAME.match(host) is None:
-        return False
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    for label in labels:
+        if (not 0 < len(label) <= 63 or not _LABEL_CHARS.issuperset(label)
+                or label[0] == "-" or label[-1] == "-"):
+            return False
     last = host.rstrip(".").rsplit(".", 1)[-1]
     if last.isdigit():
         return _is_ipv4(host)
