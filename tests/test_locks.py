@@ -13,7 +13,7 @@ import pytest
 from collective.recipe.clockserver.runner.locks import (
     UNREACHABLE, BadLockURL, ClaimGate, LockUnavailable, open_lock, parse_url)
 
-from lockservices import Postgres, Redis, Zeo, free_port
+from lockservices import free_port
 
 ENGINES = ("postgresql", "redis", "zeo")
 
@@ -376,3 +376,40 @@ def test_claim_once_for_cron_started_runs(engine):
     assert skip == UNREACHABLE and why
     if password:
         assert password not in why
+
+
+def test_postgresql_hosts_with_other_roles_share_one_table(postgres):
+    """A host whose role differs finds the table another host created (in
+    that role's schema), is told which GRANT it needs, then shares claims."""
+    namespace = unique("roles")
+    first = open_lock(postgres.url(), "clock", postgres.CLOCK_PASSWORD, namespace, "web1")
+    assert first.claim("job", 1, 60) == (True, "web1")
+    role = unique("second").replace("-", "_")
+    with postgres.superuser("site") as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw-{role}'")
+        conn.execute(f"GRANT CREATE ON DATABASE site TO {role}")
+    second = open_lock(postgres.url(), role, f"pw-{role}", namespace, "web2")
+    with pytest.raises(LockUnavailable) as info:
+        second.claim("job", 1, 60)
+    assert "GRANT SELECT, INSERT, DELETE ON clock.clockserver_claims" in str(info.value)
+    with postgres.superuser("site") as conn:
+        conn.execute(f"GRANT USAGE ON SCHEMA clock TO {role}")
+        conn.execute(f"GRANT SELECT, INSERT ON clock.clockserver_claims TO {role}")
+    assert second.claim("job", 1, 60) == (False, "web1")
+    assert second.claim("job", 2, 60) == (True, "web2")  # prunes without DELETE
+    assert first.claim("job", 2, 60) == (False, "web2")
+    first.close()
+    second.close()
+
+
+def test_namespaces_and_names_never_run_together(engine):
+    url, user, password, _ = engine
+    base = unique("sep")
+    a = open_lock(url, user, password, base + ":a", "web1")
+    b = open_lock(url, user, password, base, "web2")
+    assert a.claim('b"c', 5, 60)[0]
+    assert b.claim('a:b"c', 5, 60)[0]  # not the claim above
+    assert b.claim("ünïcode näme", 5, 60)[0]
+    assert not a.claim('b"c', 5, 60)[0]
+    a.close()
+    b.close()

@@ -60,15 +60,19 @@ class Lock:
                 raise LockUnavailable(_one_line(exc)) from None
 
     def _claim(self, name, tick, keep_seconds):
+        import psycopg
         from psycopg import sql
 
         conn = self._connection()
         table = self._prepared_table(conn)
         now = time.monotonic()
         if self._pruned is None or now - self._pruned >= PRUNE_EVERY:
-            conn.execute(sql.SQL("DELETE FROM {} WHERE expires_at < now()")
-                         .format(table))
             self._pruned = now
+            try:
+                conn.execute(sql.SQL("DELETE FROM {} WHERE expires_at < now()")
+                             .format(table))
+            except psycopg.errors.InsufficientPrivilege:
+                pass  # another host's role prunes; claims still work
         row = conn.execute(
             sql.SQL("INSERT INTO {} (namespace, name, tick, holder, expires_at) "
                     "VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s)) "
@@ -118,11 +122,28 @@ class Lock:
         return self._table
 
     def _table_schema(self, conn):
-        row = conn.execute(
-            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n "
-            "ON n.oid = c.relnamespace WHERE c.oid = to_regclass(%s)",
-            (TABLE,)).fetchone()
-        return row[0] if row else None
+        """The schema of the claims table, wherever a host created it: every
+        host must use the same table, whatever its role and search_path."""
+        rows = conn.execute(
+            "SELECT n.nspname, has_schema_privilege(n.oid, 'USAGE') "
+            "AND has_table_privilege(c.oid, 'SELECT') "
+            "AND has_table_privilege(c.oid, 'INSERT'), "
+            "c.oid = to_regclass(%s) AS visible "
+            "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = %s AND c.relkind IN ('r', 'p') "
+            "ORDER BY visible DESC, n.nspname", (TABLE, TABLE)).fetchall()
+        if not rows:
+            return None
+        for schema, usable, _ in rows:
+            if usable:
+                return schema
+        schema = rows[0][0]
+        user = conn.execute("SELECT current_user").fetchone()[0]
+        raise LockUnavailable(
+            f"the claims table {schema}.{TABLE} exists (another host created "
+            f"it) but user {user!r} may not use it; as its owner run: GRANT "
+            f"USAGE ON SCHEMA {schema} TO {user}; GRANT SELECT, INSERT, DELETE "
+            f"ON {schema}.{TABLE} TO {user};")
 
     def _create(self, conn):
         import psycopg
