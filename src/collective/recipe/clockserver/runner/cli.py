@@ -17,10 +17,16 @@ from .timefmt import format_period, local, next_due, utc
 EXIT_OK = 0
 EXIT_CALL_FAILED = 1  # fire: the call did not answer 2xx
 EXIT_USAGE = 2  # bad config file, unknown job, bad arguments
+EXIT_TEMPFAIL = 75  # fire/exec skipped: the previous run of the name still runs
 
 
 def cmd_run(config, args):
     """The clock: log the ZServer start lines, then tick until a signal."""
+    if config.backend == "zserver":
+        print(f"{config.part}: error: ZServer calls the jobs of this part "
+              "(backend = zserver); bin/<part> run is for backend = runner",
+              file=sys.stderr)
+        return EXIT_USAGE
     if args.log_file:
         try:
             handler = logging.handlers.WatchedFileHandler(args.log_file)
@@ -38,7 +44,11 @@ def cmd_run(config, args):
     LOG.setLevel(logging.INFO)
     LOG.propagate = False
 
-    clock = Clock(config)
+    from .monitor import ClockMonitor
+
+    monitor = ClockMonitor(config, LOG)
+    clock = Clock(config, observer=monitor, claim=monitor.gate(),
+                  catch_up=monitor.catch_up)
     stopped_by = []
 
     def on_signal(signum, frame):
@@ -53,7 +63,11 @@ def cmd_run(config, args):
             LOG.info('Clock server for "%s" started (user: %s, period: %s)',
                      job.method, job.user if job.authenticated else "Anonymous",
                      job.period)
-        clock.run()
+        monitor.start()
+        try:
+            clock.run()
+        finally:
+            monitor.stop()
         LOG.info("stopped (%s)", ", ".join(stopped_by) or "stop()")
     finally:
         for sig, old_handler in previous.items():
@@ -61,6 +75,26 @@ def cmd_run(config, args):
         LOG.removeHandler(handler)
         handler.close()
     return EXIT_OK
+
+
+def _scheduled_tick(config, name, scheduled):
+    """The tick a cron-started run serves: the latest time <= now that its
+    schedule matches (None by hand, and for @reboot)."""
+    if not scheduled:
+        return None
+    from . import crontimes
+
+    thing = config.entry(name) or config.job(name)
+    times = getattr(thing, "times", None)
+    if times:
+        return crontimes.previous(times, time.time())
+    if thing is not None and getattr(thing, "period", None):
+        return (int(time.time()) // thing.period) * thing.period
+    return None
+
+
+def _stderr(text):
+    print(text, file=sys.stderr)
 
 
 def cmd_fire(config, args):
@@ -71,14 +105,103 @@ def cmd_fire(config, args):
         print(f"{config.part}: unknown job {args.name!r}; known jobs: {known}",
               file=sys.stderr)
         return EXIT_USAGE
+    if config.backend == "zserver":
+        _stderr(f"{config.part}: {job.name}: ZServer calls this job itself "
+                "(backend = zserver); fire is for the runner and cron backends")
+        return EXIT_USAGE
+    from .monitor import Monitor
+
+    monitor = Monitor(config, lambda text: _stderr(f"{config.part}: warning: {text}"))
+    due = _scheduled_tick(config, job.name, args.scheduled)
+    token, skip = monitor.begin(job.name, due, "fire", args.scheduled)
+    if skip:
+        monitor.write_metrics()
+        _stderr(f"{config.part}: {job.name}: skipped, the previous run is still running")
+        return EXIT_TEMPFAIL
+    monitor.ping(job.name, "start")
     outcome = call(config, job)
-    line = f"{config.part}: {job.name}: {describe(outcome, job)} ({outcome.duration:.3f} s)"
+    reason = describe(outcome, job)
+    monitor.finish(job.name, token, "ok" if outcome.ok else "failed", outcome.duration,
+                   reason=reason, http_status=outcome.status, by="fire", due=due,
+                   start=time.time() - outcome.duration, scheduled=args.scheduled)
+    monitor.write_metrics()
+    monitor.ping(job.name, "success" if outcome.ok else "fail")
+    line = f"{config.part}: {job.name}: {reason} ({outcome.duration:.3f} s)"
     if outcome.ok:
         if args.verbose:
             print(line)
         return EXIT_OK
     print(line, file=sys.stderr)
     return EXIT_CALL_FAILED
+
+
+def cmd_exec(config, args):
+    """Run a command as the monitored run of NAME: output passes through,
+    the exit status is the command's; recorded like any run."""
+    from . import execute
+    from .monitor import Monitor
+    from .records import valid_name
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        _stderr(f"{config.part}: exec {args.name}: no command given "
+                "(exec NAME -- COMMAND [ARG...])")
+        return EXIT_USAGE
+    if not valid_name(args.name):
+        _stderr(f"{config.part}: exec: {args.name!r} is not a usable name (letters, "
+                "digits, '.', '_' and '-')")
+        return EXIT_USAGE
+    monitor = Monitor(config, lambda text: _stderr(f"{config.part}: warning: {text}"))
+    if config.entry(args.name) is None and config.job(args.name) is None:
+        _stderr(f"{config.part}: warning: {args.name!r} is no job or entry of this "
+                "part; recording it all the same")
+    due = _scheduled_tick(config, args.name, args.scheduled)
+    token, skip = monitor.begin(args.name, due, "exec", args.scheduled)
+    if skip:
+        monitor.write_metrics()
+        _stderr(f"{config.part}: {args.name}: skipped, the previous run is still running")
+        return EXIT_TEMPFAIL
+    monitor.ping(args.name, "start")
+    done = execute.run(command, config.part, args.name)
+    monitor.finish(args.name, token, "ok" if done.status == 0 else "failed", done.duration,
+                   reason=done.reason, exit_status=done.status, output=done.output,
+                   by="exec", due=due, start=time.time() - done.duration,
+                   scheduled=args.scheduled)
+    monitor.write_metrics()
+    monitor.ping(args.name, "success" if done.status == 0 else "fail")
+    return done.status
+
+
+def cmd_status(config, args):
+    """The plugin line, then one row per job and entry (see status.py)."""
+    from . import status
+
+    names = None
+    if args.name:
+        known = [w.name for w in status.watched(config)]
+        if args.name not in known:
+            print(status.unknown_line(
+                f"{args.name!r} is no monitored job or entry of {config.part}; known: "
+                + (", ".join(known) or "(none)")))
+            return status.UNKNOWN
+        names = [args.name]
+    try:
+        infos = status.collect(config, names)
+    except status.Unreadable as exc:
+        print(status.unknown_line(str(exc)))
+        return status.UNKNOWN
+    if args.json:
+        print(status.as_json(config, infos))
+        return status.exit_status(infos)
+    print(status.plugin_line(infos))
+    for line in status.table(infos):
+        print(line)
+    if names:
+        for line in status.runs_table(infos[0]):
+            print(line)
+    return status.exit_status(infos)
 
 
 def cmd_list(config, args):
@@ -120,7 +243,30 @@ def make_parser(prog):
     fire.add_argument("name", metavar="NAME", help="the job's name (see list)")
     fire.add_argument("-v", "--verbose", action="store_true",
                       help="also report a successful call")
+    fire.add_argument("--scheduled", action="store_true",
+                      help="started by cron: record the tick its schedule matched")
     fire.set_defaults(func=cmd_fire)
+    exec_ = commands.add_parser(
+        "exec", help="run a command as a monitored crontab entry",
+        usage="%(prog)s [--scheduled] NAME -- COMMAND [ARG...]",
+        description="Run COMMAND, pass its output through, record the run under NAME "
+                    "and exit with the command's status. Exit 75 without running it "
+                    "when the previous run of NAME still runs on this host.")
+    exec_.add_argument("--scheduled", action="store_true",
+                       help="started by cron: record the tick its schedule matched")
+    exec_.add_argument("name", metavar="NAME", help="the entry's name (see status)")
+    exec_.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
+                       help="the command and its arguments, after --")
+    exec_.set_defaults(func=cmd_exec)
+    status_ = commands.add_parser(
+        "status", help="did every job run? (a Nagios/Icinga check)",
+        description="One line in the monitoring-plugin format, then a row per job and "
+                    "entry. Exit 0 OK, 1 WARNING (failing), 2 CRITICAL (overdue, or "
+                    "failed 3 times in a row), 3 UNKNOWN (records unreadable).")
+    status_.add_argument("name", metavar="NAME", nargs="?",
+                         help="show this name's last runs")
+    status_.add_argument("--json", action="store_true", help="the same data as JSON")
+    status_.set_defaults(func=cmd_status)
     list_ = commands.add_parser("list", help="show the jobs and their next fire times")
     list_.set_defaults(func=cmd_list)
     return parser
@@ -137,6 +283,9 @@ def main(config_path, argv=None):
     try:
         config = load_config(config_path)
     except BadConfig as exc:
+        if args.command == "status":  # a check: exit 2 would mean CRITICAL
+            print(f"CLOCK UNKNOWN - {exc}".replace("|", "/"))
+            return 3
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     warn_if_exposed(config_path, config, sys.stderr)

@@ -102,8 +102,9 @@ class Clock:
     whose previous call still runs skips the tick.
     """
 
-    def __init__(self, config, log=LOG, observer=None, claim=no_claim):
+    def __init__(self, config, log=LOG, observer=None, claim=no_claim, catch_up=None):
         self.config = config
+        self.catch_up = catch_up  # job -> a missed tick to call at start, or None
         self.claim = claim
         self.log = log
         self.observer = observer or Observer()
@@ -122,6 +123,11 @@ class Clock:
                    for job in self.config.jobs]
         for worker in workers:
             worker.start()
+            missed = self.catch_up(worker.job) if self.catch_up else None
+            if missed is not None:
+                self.log.info("%s: catching up the tick due at %s", worker.job.name,
+                              utc(missed))
+                worker.fire(missed)
         now = time.time()
         heap = [(next_due(w.job.period, now), index) for index, w in enumerate(workers)]
         heapq.heapify(heap)
