@@ -40,7 +40,7 @@ setup(
         # pip picks 2.7 on Python 3.10.
         "cronsim>=2.6",
     ],
-    extras_require={"test": ["pytest", "prometheus_client"]},
+    extras_require={"test": ["pytest", "hypothesis", "prometheus_client"]},
     entry_points={
         "zc.buildout": [
             "default = collective.recipe.clockserver.recipe:Recipe",

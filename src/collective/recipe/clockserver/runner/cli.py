@@ -1,73 +1,90 @@
-"""bin/<part>: the commands run, fire and list, and main()."""
+"""bin/<part>: the commands run, fire, exec, list and status, and main().
 
-import argparse
-import logging
-import logging.handlers
+cron starts ``fire`` once per call, so its start-up counts: main() reads
+fire's arguments without argparse (which, with what it imports, would cost
+as much as the call itself) and fire imports only ``config`` and ``call``.
+Everything else, and every usage error, goes through argparse.
+"""
+
 import os
-import signal
 import sys
-import time
-from urllib.parse import urlsplit
 
-from .call import call, describe
-from .clock import LOG, Clock
 from .config import BadConfig, load_config, warn_if_exposed
-from .timefmt import format_period, local, next_due, utc
 
 EXIT_OK = 0
 EXIT_CALL_FAILED = 1  # fire: the call did not answer 2xx
 EXIT_USAGE = 2  # bad config file, unknown job, bad arguments
 EXIT_TEMPFAIL = 75  # fire/exec skipped: the previous run of the name still runs
+EXIT_STATUS_UNKNOWN = 3  # status: the monitoring-plugin UNKNOWN
+FIRE_FLAGS = {"-v": "verbose", "--verbose": "verbose",  # flag -> attribute (fast path)
+              "--scheduled": "scheduled"}
+
+
+def say(text, stream=None):
+    """Print a line; a full disk or a closed stream must not change the exit
+    status (nor give a traceback)."""
+    stream = stream or sys.stderr
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def cmd_run(config, args):
-    """The clock: log the ZServer start lines, then tick until a signal."""
+    """The clock: log the ZServer start lines, then tick until a signal;
+    SIGHUP re-reads the config file."""
+    import logging
+    import signal
+
+    from .clock import LOG, Clock
+    from .logfile import LineHandler
+
     if config.backend == "zserver":
-        print(f"{config.part}: error: ZServer calls the jobs of this part "
-              "(backend = zserver); bin/<part> run is for backend = runner",
-              file=sys.stderr)
+        say(f"{config.part}: error: ZServer calls the jobs of this part (backend = "
+            "zserver); run is for backend = runner")
         return EXIT_USAGE
-    if args.log_file:
-        try:
-            handler = logging.handlers.WatchedFileHandler(args.log_file)
-        except OSError as exc:
-            print(f"{config.part}: error: cannot write the log file {args.log_file}: "
-                  f"{exc.strerror}", file=sys.stderr)
-            return EXIT_USAGE
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    part = config.part.replace("%", "%%")
-    handler.setFormatter(logging.Formatter(f"%(asctime)s %(levelname)s [{part}] %(message)s"))
+    try:
+        handler = LineHandler(args.log_file, config.part)
+    except OSError as exc:
+        say(f"{config.part}: error: cannot write the log file {args.log_file}: "
+            f"{exc.strerror}")
+        return EXIT_USAGE
     for old in LOG.handlers[:]:
         LOG.removeHandler(old)
     LOG.addHandler(handler)
     LOG.setLevel(logging.INFO)
     LOG.propagate = False
 
-    from .monitor import ClockMonitor
+    from .recording import ClockRecorder
 
-    monitor = ClockMonitor(config, LOG)
-    clock = Clock(config, observer=monitor, claim=monitor.gate(),
-                  catch_up=monitor.catch_up)
+    path = args.config_path
+    recorder = ClockRecorder(config, LOG)
+    clock = Clock(config, reload=lambda: load_config(path), observer=recorder,
+                  claim=recorder.gate(), catch_up=recorder.catch_up)
     stopped_by = []
 
     def on_signal(signum, frame):
         stopped_by.append(signal.Signals(signum).name)
         clock.stop()
 
+    def on_hangup(signum, frame):
+        clock.request_reload()
+
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     try:
-        LOG.info("calling %s (timeout %g s), %d job(s)", config.address,
-                 config.timeout, len(config.jobs))
+        LOG.info("calling %s (timeout %g s, concurrency %d), %d job(s)", config.address,
+                 config.timeout, config.concurrency, len(config.jobs))
         for job in config.jobs:
             LOG.info('Clock server for "%s" started (user: %s, period: %s)',
                      job.method, job.user if job.authenticated else "Anonymous",
                      job.period)
-        monitor.start()
+        recorder.start()
         try:
             clock.run()
         finally:
-            monitor.stop()
+            recorder.stop()
         LOG.info("stopped (%s)", ", ".join(stopped_by) or "stop()")
     finally:
         for sig, old_handler in previous.items():
@@ -77,46 +94,29 @@ def cmd_run(config, args):
     return EXIT_OK
 
 
-def _scheduled_tick(config, name, scheduled):
-    """The tick a cron-started run serves: the latest time <= now that its
-    schedule matches (None by hand, and for @reboot)."""
-    if not scheduled:
-        return None
-    from . import crontimes
-
-    thing = config.entry(name) or config.job(name)
-    times = getattr(thing, "times", None)
-    if times:
-        return crontimes.previous(times, time.time())
-    if thing is not None and getattr(thing, "period", None):
-        return (int(time.time()) // thing.period) * thing.period
-    return None
-
-
-def _stderr(text):
-    print(text, file=sys.stderr)
-
-
 def cmd_fire(config, args):
     """One call now: exit 0 on 2xx, else 1 with the reason on stderr."""
+    from .call import call, describe, escape
+
     job = config.job(args.name)
     if job is None:
         known = ", ".join(job.name for job in config.jobs) or "(none)"
-        print(f"{config.part}: unknown job {args.name!r}; known jobs: {known}",
-              file=sys.stderr)
+        say(escape(f"{config.part}: unknown job {args.name!r}; known jobs: {known}"))
         return EXIT_USAGE
     if config.backend == "zserver":
-        _stderr(f"{config.part}: {job.name}: ZServer calls this job itself "
-                "(backend = zserver); fire is for the runner and cron backends")
+        say(escape(f"{config.part}: {job.name}: ZServer calls this job itself (backend "
+                   "= zserver); fire is for the runner and cron backends"))
         return EXIT_USAGE
-    from .monitor import Monitor
+    import time
 
-    monitor = Monitor(config, lambda text: _stderr(f"{config.part}: warning: {text}"))
-    due = _scheduled_tick(config, job.name, args.scheduled)
+    from .monitor import Monitor, scheduled_tick
+
+    monitor = Monitor(config, lambda text: say(escape(f"{config.part}: warning: {text}")))
+    due = scheduled_tick(config, job.name, args.scheduled)
     token, skip = monitor.begin(job.name, due, "fire", args.scheduled)
     if skip:
         monitor.write_metrics()
-        _stderr(f"{config.part}: {job.name}: skipped, the previous run is still running")
+        say(escape(f"{config.part}: {job.name}: skipped, the previous run is still running"))
         return EXIT_TEMPFAIL
     monitor.ping(job.name, "start")
     outcome = call(config, job)
@@ -126,42 +126,45 @@ def cmd_fire(config, args):
                    start=time.time() - outcome.duration, scheduled=args.scheduled)
     monitor.write_metrics()
     monitor.ping(job.name, "success" if outcome.ok else "fail")
-    line = f"{config.part}: {job.name}: {reason} ({outcome.duration:.3f} s)"
+    line = escape(f"{config.part}: {job.name}: ") + f"{reason} ({outcome.duration:.3f} s)"
     if outcome.ok:
         if args.verbose:
-            print(line)
+            say(line, sys.stdout)
         return EXIT_OK
-    print(line, file=sys.stderr)
+    say(line)
     return EXIT_CALL_FAILED
 
 
 def cmd_exec(config, args):
     """Run a command as the monitored run of NAME: output passes through,
     the exit status is the command's; recorded like any run."""
+    import time
+
     from . import execute
-    from .monitor import Monitor
+    from .call import escape
+    from .monitor import Monitor, scheduled_tick
     from .records import valid_name
 
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        _stderr(f"{config.part}: exec {args.name}: no command given "
-                "(exec NAME -- COMMAND [ARG...])")
+        say(escape(f"{config.part}: exec {args.name}: no command given "
+                   "(exec NAME -- COMMAND [ARG...])"))
         return EXIT_USAGE
     if not valid_name(args.name):
-        _stderr(f"{config.part}: exec: {args.name!r} is not a usable name (letters, "
-                "digits, '.', '_' and '-')")
+        say(escape(f"{config.part}: exec: {args.name!r} is not a usable name (letters, "
+                   "digits, '.', '_' and '-')"))
         return EXIT_USAGE
-    monitor = Monitor(config, lambda text: _stderr(f"{config.part}: warning: {text}"))
+    monitor = Monitor(config, lambda text: say(escape(f"{config.part}: warning: {text}")))
     if config.entry(args.name) is None and config.job(args.name) is None:
-        _stderr(f"{config.part}: warning: {args.name!r} is no job or entry of this "
-                "part; recording it all the same")
-    due = _scheduled_tick(config, args.name, args.scheduled)
+        say(escape(f"{config.part}: warning: {args.name!r} is no job or entry of this "
+                   "part; recording it all the same"))
+    due = scheduled_tick(config, args.name, args.scheduled)
     token, skip = monitor.begin(args.name, due, "exec", args.scheduled)
     if skip:
         monitor.write_metrics()
-        _stderr(f"{config.part}: {args.name}: skipped, the previous run is still running")
+        say(escape(f"{config.part}: {args.name}: skipped, the previous run is still running"))
         return EXIT_TEMPFAIL
     monitor.ping(args.name, "start")
     done = execute.run(command, config.part, args.name)
@@ -206,10 +209,14 @@ def cmd_status(config, args):
 
 def cmd_list(config, args):
     """A table of the jobs and when each fires next (never the password)."""
+    import time
+
+    from .timefmt import format_period, local, next_due, utc
+
     now = time.time()
     print(f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
-          f"(timeout {config.timeout:g} s)")
-    default_host = urlsplit(config.address).netloc
+          f"(timeout {config.timeout:g} s, concurrency {config.concurrency})")
+    default_host = config.netloc
     rows = [("NAME", "PERIOD", "NEXT (UTC)", "NEXT (LOCAL)", "HOST", "USER", "METHOD")]
     for job in config.jobs:
         due = next_due(job.period, now)
@@ -223,13 +230,15 @@ def cmd_list(config, args):
 
 
 def make_parser(prog):
+    import argparse
+
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Call Zope methods periodically, like ZServer's clock server.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
-        "run", help="run the clock until SIGTERM/SIGINT",
+        "run", help="run the clock until SIGTERM/SIGINT (SIGHUP re-reads the config)",
         description="Fire each job at epoch multiples of its period (3600: the top "
                     "of each UTC hour); log one line per call.")
     run.add_argument("--log-file", metavar="PATH",
@@ -272,21 +281,45 @@ def make_parser(prog):
     return parser
 
 
+def quick_fire_args(argv):
+    """``fire [-v] NAME`` read without argparse, or None: argparse then
+    reads (and explains) whatever else was given."""
+    from types import SimpleNamespace
+
+    if not argv or argv[0] != "fire":
+        return None
+    args = SimpleNamespace(command="fire", func=cmd_fire, name=None,
+                           **dict.fromkeys(FIRE_FLAGS.values(), False))
+    for word in argv[1:]:
+        if word in FIRE_FLAGS:
+            setattr(args, FIRE_FLAGS[word], True)
+        elif word.startswith("-") or args.name is not None:
+            return None
+        else:
+            args.name = word
+    return args if args.name is not None else None
+
+
 def main(config_path, argv=None):
     """Entry point of bin/<part>; returns the exit status."""
     prog = os.path.basename(os.path.dirname(os.path.abspath(config_path))) or "clock"
-    parser = make_parser(prog)
-    try:
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    except SystemExit as exc:  # --help, or a usage error already printed
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    argv = sys.argv[1:] if argv is None else argv
+    args = quick_fire_args(argv)
+    if args is None:
+        try:
+            args = make_parser(prog).parse_args(argv)
+        except SystemExit as exc:  # --help, or a usage error already printed
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    args.config_path = config_path
     try:
         config = load_config(config_path)
     except BadConfig as exc:
+        from .call import escape
+
         if args.command == "status":  # a check: exit 2 would mean CRITICAL
-            print(f"CLOCK UNKNOWN - {exc}".replace("|", "/"))
-            return 3
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+            print(escape(f"CLOCK UNKNOWN - {exc}").replace("|", "/"))
+            return EXIT_STATUS_UNKNOWN
+        say(escape(f"{prog}: error: {exc}"))
         return EXIT_USAGE
     warn_if_exposed(config_path, config, sys.stderr)
     try:

@@ -1,56 +1,98 @@
-"""The mode-0600 JSON file the recipe writes -> Config (jobs, address, timeout)."""
+"""The mode-0600 JSON file the recipe writes -> Config (jobs, address, timeout).
+
+Whatever the file holds (hand-edited, damaged, odd JSON numbers), loading
+gives a Config or raises BadConfig with one line saying what is wrong.
+Addresses and hosts are checked by the recipe's rules (port 1-65535, IPv4
+and IPv6 literals, RFC 1123 host names), twinned here on purpose: the
+runner imports nothing from the recipe.  Plain classes, not dataclasses:
+``fire`` starts once per call from cron and ``dataclasses`` alone would
+cost a fifth of its start-up.
+"""
 
 import json
 import os
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+import re
+import socket
+import stat
+
+MAX_PERIOD = 365 * 86400  # as the recipe's jobs.MAX_PERIOD
+MAX_TIMEOUT = MAX_PERIOD
+DEFAULT_TIMEOUT = 300
+DEFAULT_CONCURRENCY = 4
+MAX_FILE = 16 * 1024 * 1024  # bytes; the recipe writes a few KB per 100 jobs
+REGENERATE = "; run bin/buildout to write it again"
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class BadConfig(Exception):
     """The config file is missing or malformed; the message says why."""
 
 
-@dataclass(frozen=True)
 class Job:
-    name: str
-    method: str  # path from the Zope root, may carry ?query
-    period: int  # seconds; ticks at epoch multiples
-    host: str | None = None  # Host: header; None = the address's host:port
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    times: str | None = None  # cron backend: the crontab schedule that fires it
-    grace: float | None = None  # seconds; None: the part's grace
-    catch_up: bool | None = None  # None: the part's catch-up
+    """One job: what to call, how often, as whom.  Treat as immutable."""
+
+    __slots__ = ("name", "method", "period", "host", "user", "password",
+                 "times", "grace", "catch_up")
+
+    def __init__(self, name, method, period, host=None, user=None, password=None,
+                 times=None, grace=None, catch_up=None):
+        self.name = name
+        self.method = method  # path from the Zope root, may carry ?query
+        self.period = period  # seconds; ticks at epoch multiples
+        self.host = host  # Host: header; None = the address's host:port
+        self.user = user
+        self.password = password
+        # Run records (records8): the cron schedule that fires it (cron
+        # backend), grace= in seconds and catch-up=; None: the part's.
+        self.times = times
+        self.grace = grace
+        self.catch_up = catch_up
 
     @property
     def authenticated(self):
         """True when a Basic Authorization header is sent (as ZServer)."""
         return bool(self.user and self.password)
 
+    def _key(self):
+        return (self.name, self.method, self.period, self.host, self.user, self.password,
+                self.times, self.grace, self.catch_up)
 
-@dataclass(frozen=True)
-class Entry:
-    """A monitored crontab entry (``exec NAME -- COMMAND``)."""
+    def __eq__(self, other):
+        return isinstance(other, Job) and self._key() == other._key()
 
-    name: str
-    times: str
-    grace: float | None = None
+    def __hash__(self):
+        return hash(self._key())
+
+    def __repr__(self):  # never the password
+        return (f"Job(name={self.name!r}, method={self.method!r}, period={self.period!r}, "
+                f"host={self.host!r}, user={self.user!r})")
 
 
-@dataclass(frozen=True)
 class Config:
-    part: str
-    address: str | None  # scheme://host:port; None on zserver without one
-    timeout: float
-    jobs: tuple
-    # Run records and monitoring (see records.py, status.py).
-    backend: str = "runner"
-    state_directory: str | None = None
-    metrics_file: str | None = None
-    grace: float | None = None  # None: one interval, at most 1h
-    catch_up: bool = False
-    entries: tuple = ()
-    pings: dict = field(default_factory=dict, repr=False)  # name -> URL (secret)
+    """The whole file: the part, where to call, the jobs."""
+
+    def __init__(self, part, address, timeout, jobs, concurrency=DEFAULT_CONCURRENCY,
+                 **monitoring):
+        self.part = part
+        self.address = address  # scheme://host:port, checked; None: zserver
+        self.timeout = timeout  # seconds a whole call may take
+        self.jobs = tuple(jobs)
+        self.concurrency = concurrency  # the most calls in flight at once
+        if address is None:
+            self.scheme = self.host = self.port = self.netloc = None
+        else:
+            self.scheme, self.host, self.port, self.netloc = split_address(address)
+        # Run records, status, metrics, pings (records8; see monitor.py).
+        self.backend = monitoring.get("backend", "runner")
+        self.state_directory = monitoring.get("state_directory")
+        self.metrics_file = monitoring.get("metrics_file")
+        self.grace = monitoring.get("grace")  # None: one interval, at most 1h
+        self.catch_up = monitoring.get("catch_up", False)
+        self.entries = tuple(monitoring.get("entries", ()))
+        self.pings = dict(monitoring.get("pings") or {})  # name -> URL (secret)
 
     def job(self, name):
         for job in self.jobs:
@@ -66,140 +108,322 @@ class Config:
 
     @property
     def secrets(self):
-        """What must never appear in a record, a log or an output tail."""
+        """What must never appear in a record or an output tail."""
         found = {job.password for job in self.jobs if job.password}
         for url in self.pings.values():
             found.add(url)
             found.add(url.rstrip("/").rsplit("/", 1)[-1])  # the check's key
         return tuple(sorted(s for s in found if len(s) >= 4))
 
+    def __repr__(self):
+        return (f"Config(part={self.part!r}, address={self.address!r}, "
+                f"timeout={self.timeout!r}, concurrency={self.concurrency!r}, "
+                f"jobs={self.jobs!r})")
+
+
+class Entry:
+    """A monitored crontab entry (``exec NAME -- COMMAND``)."""
+
+    __slots__ = ("name", "times", "grace")
+
+    def __init__(self, name, times, grace=None):
+        self.name = name
+        self.times = times
+        self.grace = grace
+
+    def __repr__(self):
+        return f"Entry(name={self.name!r}, times={self.times!r})"
+
 
 def load_config(path):
     """Read and check the JSON file the recipe wrote; raise BadConfig."""
-    regenerate = "; run bin/buildout to write it again"
     try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+        # O_NONBLOCK: a FIFO put in its place must not block the open.
+        with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise BadConfig(f"{path} is not a regular file{REGENERATE}")
+            raw = f.read(MAX_FILE + 1)
     except FileNotFoundError:
-        raise BadConfig(f"{path} does not exist{regenerate}") from None
+        raise BadConfig(f"{path} does not exist{REGENERATE}") from None
+    except IsADirectoryError:
+        raise BadConfig(f"{path} is not a regular file{REGENERATE}") from None
     except OSError as exc:
         raise BadConfig(f"cannot read {path}: {exc.strerror} "
                         "(run it as the user that ran bin/buildout)") from None
-    except ValueError as exc:
-        raise BadConfig(f"{path} is not valid JSON ({exc}){regenerate}") from None
+    if len(raw) > MAX_FILE:
+        raise BadConfig(f"{path} is larger than {MAX_FILE // 1048576} MB{REGENERATE}")
     try:
-        return _parse_config(data)
+        data = json.loads(raw.decode("utf-8"), parse_constant=_constant,
+                          parse_float=_float, parse_int=_int)
     except BadConfig as exc:
-        raise BadConfig(f"{path}: {exc}{regenerate}") from None
+        raise BadConfig(f"{path} is not valid: {exc}{REGENERATE}") from None
+    except RecursionError:
+        raise BadConfig(f"{path} is not valid: nested too deeply{REGENERATE}") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise BadConfig(f"{path} is not valid JSON ({_one_line(exc)}){REGENERATE}") from None
+    try:
+        return parse_config(data)
+    except BadConfig as exc:
+        raise BadConfig(f"{path}: {exc}{REGENERATE}") from None
 
 
-def _parse_config(data):
+def _constant(name):
+    raise BadConfig(f"{name} is not a number JSON allows")
+
+
+def _float(text):
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise BadConfig(f"the number {_shorten(text)} is out of range")
+    return value
+
+
+def _int(text):
+    if len(text.lstrip("-")) > 18:
+        raise BadConfig(f"the number {_shorten(text)} is out of range")
+    return int(text)
+
+
+def _shorten(text, size=40):
+    return text if len(text) <= size else text[:size] + "..."
+
+
+def _one_line(exc):
+    return _CONTROL.sub("?", str(exc))
+
+
+def parse_config(data):
+    """A decoded JSON value -> Config; anything else raises BadConfig."""
     if not isinstance(data, dict):
-        raise BadConfig("expected a JSON object")
+        raise BadConfig(f"expected a JSON object, not {_kind(data)}")
     backend = data.get("backend", "runner")
     if backend not in ("runner", "cron", "zserver"):
-        raise BadConfig(f"unknown backend {backend!r}")
+        raise BadConfig(f"unknown backend {_show(backend)}")
     if backend == "zserver" and not data.get("address"):
-        address = None
+        address = None  # ZServer calls the jobs; bin/<part> only records entries
     else:
-        address = _parse_address(_get(data, "address", str))
-    timeout = data.get("timeout", 300)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise BadConfig(f"timeout must be a positive number of seconds, not {timeout!r}")
+        address = _get(data, "address", str)
+        if "://" not in address:
+            address = "http://" + address
+        split_address(address)  # raises BadConfig
+    timeout = data.get("timeout", DEFAULT_TIMEOUT)
+    if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+            or not 0 < timeout <= MAX_TIMEOUT):
+        raise BadConfig(f"timeout must be a positive number of seconds up to "
+                        f"{MAX_TIMEOUT} (365 days), not {_show(timeout)}")
+    concurrency = data.get("concurrency", DEFAULT_CONCURRENCY)
+    if concurrency is None:
+        concurrency = DEFAULT_CONCURRENCY
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise BadConfig(f"concurrency must be a whole number of 1 or more, "
+                        f"not {_show(concurrency)}")
     raw_jobs = _get(data, "jobs", list)
     jobs = tuple(_parse_job(raw, number) for number, raw in enumerate(raw_jobs, 1))
-    entries = tuple(_parse_entry(raw, number)
-                    for number, raw in enumerate(data.get("entries") or [], 1))
-    names = [job.name for job in jobs] + [entry.name for entry in entries]
-    for name in names:
-        if names.count(name) > 1:
-            raise BadConfig(f"job name {name!r} is used twice")
-    part = data.get("part") or "clock"
+    raw_entries = data.get("entries") or []
+    if not isinstance(raw_entries, list):
+        raise BadConfig(f"'entries' must be a list, not {_kind(raw_entries)}")
+    entries = tuple(_parse_entry(raw, number) for number, raw in enumerate(raw_entries, 1))
+    seen = set()
+    for job in jobs + entries:
+        if job.name in seen:
+            raise BadConfig(f"job name {job.name!r} is used twice")
+        seen.add(job.name)
+    part = data.get("part")
+    if part is None or part == "":
+        part = "clock"
+    elif not isinstance(part, str) or _CONTROL.search(part):
+        raise BadConfig(f"'part' must be a name, not {_show(part)}")
     pings = data.get("pings") or {}
     if not isinstance(pings, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v.startswith(("http://", "https://"))
-            for k, v in pings.items()):
-        raise BadConfig("pings must map names to http(s) URLs")
+            isinstance(value, str) and value.startswith(("http://", "https://"))
+            and not _CONTROL.search(value) for value in pings.values()):
+        raise BadConfig("'pings' must map names to http(s) URLs")
     metrics_file = data.get("metrics-file") or None
     if metrics_file is not None and not (
             isinstance(metrics_file, str) and metrics_file.endswith(".prom")):
-        raise BadConfig("metrics-file must be a path ending in .prom")
-    return Config(str(part), address, timeout, jobs, backend=backend,
-                  state_directory=_optional(data, "state-directory", str),
-                  metrics_file=metrics_file,
-                  grace=_seconds(data.get("grace"), "grace"),
-                  catch_up=bool(data.get("catch-up", False)),
-                  entries=entries, pings=dict(pings))
-
-
-def _optional(data, key, kind):
-    value = data.get(key)
-    if value is not None and not isinstance(value, kind):
-        raise BadConfig(f"{key!r} has the wrong type")
-    return value
+        raise BadConfig(f"'metrics-file' must be a path ending in .prom, not "
+                        f"{_show(metrics_file)}")
+    state_directory = data.get("state-directory") or None
+    if state_directory is not None and not isinstance(state_directory, str):
+        raise BadConfig(f"'state-directory' must be a path, not {_kind(state_directory)}")
+    return Config(part, address and address.rstrip("/"), timeout, jobs, concurrency,
+                  backend=backend, state_directory=state_directory,
+                  metrics_file=metrics_file, grace=_seconds(data.get("grace"), "grace"),
+                  catch_up=data.get("catch-up") is True, entries=entries, pings=pings)
 
 
 def _seconds(value, what):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise BadConfig(f"{what} must be a number of seconds, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 <= value <= MAX_PERIOD):
+        raise BadConfig(f"{what} must be a number of seconds, not {_show(value)}")
     return value
 
 
 def _parse_entry(raw, number):
     where = f"entry {number}"
     if not isinstance(raw, dict):
-        raise BadConfig(f"{where} is not a JSON object")
-    return Entry(_get(raw, "name", str, where), _get(raw, "times", str, where),
-                 _seconds(raw.get("grace"), f"{where}: grace"))
-
-
-def _parse_address(address):
-    if "://" not in address:
-        address = "http://" + address
-    url = urlsplit(address)
-    if "@" in url.netloc:
-        raise BadConfig("the address must not hold a user or password: "
-                        "they belong in the credentials section (secret.cfg)")
-    if url.scheme not in ("http", "https") or not url.hostname or url.path not in ("", "/"):
-        raise BadConfig(f"address {address!r} is not http(s)://HOST:PORT")
-    try:
-        url.port
-    except ValueError:
-        raise BadConfig(f"address {address!r} has a bad port") from None
-    return address.rstrip("/")
+        raise BadConfig(f"{where} is not a JSON object but {_kind(raw)}")
+    name = _get(raw, "name", str, where)
+    times = _get(raw, "times", str, where)
+    if _CONTROL.search(name) or _CONTROL.search(times):
+        raise BadConfig(f"{where}: name and times must hold no control characters")
+    return Entry(name, times, _seconds(raw.get("grace"), f"{where}: grace"))
 
 
 def _parse_job(raw, number):
-    if not isinstance(raw, dict):
-        raise BadConfig(f"job {number} is not a JSON object")
     where = f"job {number}"
+    if not isinstance(raw, dict):
+        raise BadConfig(f"{where} is not a JSON object but {_kind(raw)}")
     name = _get(raw, "name", str, where)
+    if _CONTROL.search(name):
+        raise BadConfig(f"{where}: the name {name!r} holds control characters")
     method = _get(raw, "method", str, where)
-    if not method.startswith("/"):
-        raise BadConfig(f"{where}: method {method!r} must start with /")
+    if not method.startswith("/") or _CONTROL.search(method):
+        raise BadConfig(f"{where}: method {method!r} must start with / "
+                        "and hold no control characters")
     period = _get(raw, "period", int, where)
-    if isinstance(period, bool) or period <= 0:
-        raise BadConfig(f"{where}: period must be a positive number of seconds")
+    if not 0 < period <= MAX_PERIOD:
+        raise BadConfig(f"{where}: period must be a positive number of seconds "
+                        f"up to {MAX_PERIOD} (365 days), not {period}")
     optional = {}
     for key in ("host", "user", "password", "times"):
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
-            raise BadConfig(f"{where}: {key} must be a string or null")
+            raise BadConfig(f"{where}: {key} must be a string or null, not {_kind(value)}")
         optional[key] = value or None
+    if optional["host"]:
+        problem = check_host_port(optional["host"])
+        if problem:
+            raise BadConfig(f"{where}: host {optional['host']!r} {problem}")
+    for key in ("user", "password"):
+        if optional[key] and _CONTROL.search(optional[key]):
+            raise BadConfig(f"{where}: the {key} holds control characters")
     catch_up = raw.get("catch-up")
-    return Job(name, method, period, times=optional.pop("times", None),
-               grace=_seconds(raw.get("grace"), f"{where}: grace"),
-               catch_up=None if catch_up is None else bool(catch_up), **optional)
+    return Job(name, method, period, grace=_seconds(raw.get("grace"), f"{where}: grace"),
+               catch_up=None if catch_up is None else catch_up is True, **optional)
 
 
-def _get(data, key, kind, where="the file"):
+def _get(data, key, kind, where=None):
     value = data.get(key)
-    if not isinstance(value, kind) or (kind is str and not value):
-        what = {str: "a string", int: "an integer", list: "a list"}[kind]
-        raise BadConfig(f"{where}: {key!r} is missing or not {what}")
+    if kind is int:
+        good = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        good = isinstance(value, kind) and (kind is not str or value)
+    if not good:
+        what = {str: "a string", int: "a whole number", list: "a list"}[kind]
+        prefix = f"{where}: " if where else ""
+        if value is None:
+            raise BadConfig(f"{prefix}{key!r} is missing (it must be {what})")
+        raise BadConfig(f"{prefix}{key!r} must be {what}, not {_kind(value)}")
     return value
+
+
+def _kind(value):
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {_show(value)}"
+    return {dict: "an object", list: "a list", str: "a string",
+            type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _show(value):
+    text = repr(value) if isinstance(value, str) else json.dumps(value)
+    return _shorten(_CONTROL.sub("?", text))
+
+
+# -- addresses and hosts: the recipe's rules (address.py, jobs.py), twinned ------
+
+
+def split_address(address):
+    """``scheme://host[:port]`` -> (scheme, host, port, netloc) or BadConfig.
+
+    ``host`` comes without IPv6 brackets (for connecting), ``netloc`` as
+    written (the default ``Host:`` header).
+    """
+    scheme, sep, rest = address.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        raise BadConfig(f"address {_shorten(address)!r} is not http(s)://HOST:PORT")
+    if "@" in rest:  # never repeat it: it may hold a password
+        raise BadConfig("the address must not hold a user or password: "
+                        "they belong in the credentials section (secret.cfg)")
+    netloc = rest[:-1] if rest.endswith("/") else rest
+    if any(char in netloc for char in "/?#"):
+        raise BadConfig(f"address {_shorten(address)!r} is not http(s)://HOST:PORT")
+    problem = check_host_port(netloc)
+    if problem:
+        raise BadConfig(f"address {_shorten(address)!r}: {problem}")
+    host, port = _split_port(netloc)
+    port = int(port) if port else (443 if scheme == "https" else 80)
+    return scheme, host.strip("[]"), port, netloc
+
+
+def check_host_port(text):
+    """None when ``text`` is HOST or HOST:PORT by the recipe's rules,
+    otherwise what is wrong with it."""
+    host, port = _split_port(text)
+    if port is not None:
+        if not (port.isascii() and port.isdigit() and len(port) <= 10
+                and 0 < int(port) <= 65535):
+            return f"has a port {_shorten(port)!r} outside 1-65535"
+    if host.startswith("["):
+        if not host.endswith("]") or not _is_ipv6(host[1:-1]):
+            return f"has {_shorten(host)!r}, which is not an IPv6 address"
+        return None
+    if not host:
+        return "has no host"
+    if not check_host_name(host):
+        return (f"has {_shorten(host)!r}, which is neither a host name "
+                "nor an IPv4 address")
+    return None
+
+
+def _split_port(text):
+    """'h:80' -> ('h', '80'); '[::1]:80' -> ('[::1]', '80'); 'h' -> ('h', None)."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end != -1 and text[end + 1:].startswith(":"):
+            return text[:end + 1], text[end + 2:]
+        return text, None
+    if ":" in text:
+        host, _, port = text.rpartition(":")
+        return host, port
+    return text, None
+
+
+def check_host_name(host):
+    """True for an RFC 1123 host name or a dotted-quad IPv4 address.
+
+    A name whose last label is all digits must be an IPv4 address
+    (``999.1.1.1`` and ``1.2.3`` are neither).
+    """
+    if not host.isascii() or len(host.rstrip(".")) > 253:
+        return False
+    if _HOST_NAME.match(host) is None:
+        return False
+    last = host.rstrip(".").rsplit(".", 1)[-1]
+    if last.isdigit():
+        return _is_ipv4(host)
+    return True
+
+
+def _is_ipv4(text):
+    parts = text.split(".")
+    return len(parts) == 4 and all(
+        part.isdigit() and len(part) <= 3 and int(part) <= 255
+        and (part == "0" or not part.startswith("0")) for part in parts)
+
+
+def _is_ipv6(text):
+    if not text.isascii() or "%" in text:
+        return False
+    try:
+        socket.inet_pton(socket.AF_INET6, text)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 def warn_if_exposed(path, config, stream):
@@ -216,5 +440,3 @@ def warn_if_exposed(path, config, stream):
             f"by group/others (mode {mode:o}): chmod 600 {path}",
             file=stream,
         )
-
-

@@ -19,9 +19,7 @@ import json
 import os
 import re
 import socket
-import tempfile
 import time
-import uuid
 
 KEEP = 20  # runs kept per name
 OUTPUT_LIMIT = 2048  # bytes of a command's last output kept in a record
@@ -205,7 +203,9 @@ class Records:
 
     def _save(self, name, record):
         data = json.dumps(record, indent=1, sort_keys=True).encode("utf-8")
-        fd, temp = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".tmp")
+        # Unique per process and thread; the name's lock is held anyway.
+        temp = os.path.join(self.directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
@@ -232,7 +232,7 @@ class Records:
         Returns ``(token, None)``, or ``(None, "still running")`` after
         recording the skip (unless ``record_skip`` is false).
         """
-        token = uuid.uuid4().hex
+        token = os.urandom(12).hex()
         now = time.time()
 
         def change(record):
