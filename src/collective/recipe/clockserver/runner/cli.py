@@ -214,6 +214,11 @@ def cmd_list(config, args):
     from .timefmt import format_period, local, next_due, utc
 
     now = time.time()
+    if config.backend == "zserver":
+        names = ", ".join(entry.name for entry in config.entries) or "(none)"
+        print(f"{config.part}: ZServer calls the {len(config.jobs)} job(s) of this part "
+              f"itself; monitored crontab entries: {names} (see status)")
+        return EXIT_OK
     print(f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
           f"(timeout {config.timeout:g} s, concurrency {config.concurrency})")
     default_host = config.netloc
