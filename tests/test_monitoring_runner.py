@@ -556,3 +556,48 @@ def test_many_concurrent_fire_and_exec_lose_no_record(server, part_factory):
         assert record["running"] == []
     print("concurrent processes:", len(processes),
           "skipped for overlap:", sum(c.count(75) for c in codes.values()))
+
+
+def test_run_rewrites_metrics_even_when_nothing_runs(server, tmp_path, monkeypatch):
+    """In-process, with the minute shortened: the file is replaced again
+    and again although no job is due."""
+    import logging
+
+    from collective.recipe.clockserver.runner import recording
+    from collective.recipe.clockserver.runner.config import parse_config
+
+    metrics = str(tmp_path / "clock.prom")
+    config = parse_config({"part": "clock", "address": server.address,
+                           "state-directory": str(tmp_path / "state"),
+                           "metrics-file": metrics,
+                           "jobs": [{"name": "weekly", "method": "/w", "period": 604800}]})
+    monkeypatch.setattr(recording, "METRICS_EVERY", 0.2)
+    monkeypatch.setattr(recording, "METRICS_GAP", 0.0)
+    recorder = recording.ClockRecorder(config, logging.getLogger("test"))
+    recorder.start()
+    try:
+        seen = set()
+        wait_for(lambda: seen.add(os.stat(metrics).st_ino) or len(seen) >= 3,
+                 "three rewrites", timeout=20)
+    finally:
+        recorder.stop()
+    families = parse_metrics(metrics)
+    assert sample(families, "clockserver_overdue", name="weekly") == 0
+    assert sample(families, "clockserver_runs", name="weekly", result="ok") == 0
+
+
+def test_sighup_reload_records_added_jobs(server, part_factory):
+    part = part_factory(server.address, [{"name": "a", "method": "/a", "period": 1}])
+    process = part.start()
+    wait_for(lambda: runs(part, "a", "ok"), "a run of a")
+    with open(part.config) as f:
+        data = json.load(f)
+    data["jobs"].append(dict(data["jobs"][0], name="b", method="/b"))
+    data["pings"] = {"b": server.address + "/ping/fff-b"}
+    with open(part.config, "w") as f:
+        json.dump(data, f)
+    process.send_signal(signal.SIGHUP)
+    wait_for(lambda: runs(part, "b", "ok"), "a run of the added job")
+    wait_for(lambda: "/ping/fff-b" in pinged(server), "its ping")
+    part.stop(process)
+    assert part.record("b")["first_seen"] <= runs(part, "b", "ok")[0]["start"]

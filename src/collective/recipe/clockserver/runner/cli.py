@@ -60,7 +60,8 @@ def cmd_run(config, args):
 
     path = args.config_path
     recorder = ClockRecorder(config, LOG)
-    clock = Clock(config, reload=lambda: load_config(path), observer=recorder,
+    clock = Clock(config, reload=lambda: recorder.reloaded(load_config(path)),
+                  observer=recorder,
                   claim=recorder.gate(), catch_up=recorder.catch_up)
     stopped_by = []
 

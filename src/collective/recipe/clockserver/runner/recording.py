@@ -11,6 +11,7 @@ from .monitor import Monitor
 from .records import Unreadable
 
 METRICS_EVERY = 60  # seconds: `run` rewrites metrics-file at least this often
+METRICS_GAP = 1.0  # seconds between two rewrites: runs ending together share one
 
 
 class ClockRecorder(Observer):
@@ -24,6 +25,7 @@ class ClockRecorder(Observer):
         self._catch_ups = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._dirty = threading.Event()  # a run ended: rewrite the metrics
         self._thread = None
 
     def start(self):
@@ -31,20 +33,39 @@ class ClockRecorder(Observer):
 
         self.monitor.seen([w.name for w in watched(self.config)])
         self.monitor.write_metrics()
-        if self.config.metrics_file:
-            self._thread = threading.Thread(target=self._metrics_loop,
-                                            name="clock metrics", daemon=True)
-            self._thread.start()
+        self._thread = threading.Thread(target=self._metrics_loop,
+                                        name="clock metrics", daemon=True)
+        self._thread.start()
+
+    def reloaded(self, config):
+        """SIGHUP: the clock got a new config; records, metrics and pings
+        follow it (new names are noted as seen)."""
+        from .status import watched
+
+        self.config = config
+        self.monitor = Monitor(config, self.monitor.log)
+        self.monitor.seen([w.name for w in watched(config)])
+        self._dirty.set()
+        return config
 
     def stop(self):
         self._stop.set()
+        self._dirty.set()
         if self._thread is not None:
             self._thread.join(5)
         self.monitor.write_metrics()
 
     def _metrics_loop(self):
-        while not self._stop.wait(METRICS_EVERY):
+        """Rewrite metrics-file soon after runs end (at most once a second,
+        so a hundred jobs ending together cost one rewrite) and at least
+        once a minute, so clockserver_overdue stays current."""
+        while not self._stop.is_set():
+            self._dirty.wait(METRICS_EVERY)
+            if self._stop.is_set():
+                return
+            self._dirty.clear()
             self.monitor.write_metrics()
+            self._stop.wait(METRICS_GAP)
 
     # -- catch-up ---------------------------------------------------------------
 
@@ -110,11 +131,11 @@ class ClockRecorder(Observer):
             reason=describe(outcome, job), http_status=outcome.status, by="run",
             due=due, start=time.time() - outcome.duration, scheduled=True,
             catch_up=catch_up)
-        self.monitor.write_metrics()
+        self._dirty.set()
         self.monitor.ping(job.name, "success" if outcome.ok else "fail")
 
     def skipped(self, job, due, reason):
         with self._lock:
             self._catch_ups.discard((job.name, due))
         self.monitor.skip(job.name, due, reason, "run", True)
-        self.monitor.write_metrics()
+        self._dirty.set()

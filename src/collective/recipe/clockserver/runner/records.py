@@ -209,9 +209,7 @@ class Records:
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temp, self.path(name))
+            os.replace(temp, self.path(name))  # atomic: readers see old or new
         except BaseException:
             try:
                 os.unlink(temp)
