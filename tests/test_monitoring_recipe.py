@@ -91,6 +91,23 @@ def test_bad_monitoring_options(buildout, fake_crontab, options, fragments):
     assert fake_crontab.text() == FOREIGN
 
 
+@pytest.mark.parametrize("option, value, fragment", [
+    ("state-directory", "secret.cfg/records", "[clock] state-directory: cannot create"),
+    ("metrics-file", "secret.cfg/m/clock.prom",
+     "[clock] metrics-file: cannot create the directory"),
+])
+def test_unusable_paths_are_clear_errors(buildout, fake_crontab, option, value, fragment):
+    fake_crontab.set(FOREIGN)
+    buildout.write("secret.cfg", SECRET, mode=0o600)
+    buildout.write("buildout.cfg", part(
+        "%s = %s\ncrontab = 0 3 * * * /bin/backup\n" % (option, value)))
+    result = buildout.run()
+    assert_clean_error(result)
+    assert fragment in result.output
+    assert "[clock]" not in buildout.installed()
+    assert fake_crontab.text() == FOREIGN
+
+
 def test_bad_ping_url_is_refused_without_showing_it(buildout):
     buildout.write("secret.cfg", "[p]\nbackup = ftp://x/1f0c-ping-uuid\n", mode=0o600)
     buildout.write("buildout.cfg", part(

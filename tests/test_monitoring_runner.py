@@ -199,7 +199,12 @@ def test_run_records_and_status_at_each_step(server, part_factory):
 
     text = part.status()
     assert text.returncode == 2
-    first, header, *rows = text.stdout.splitlines()
+    first, header, *rest = text.stdout.splitlines()
+    blank = rest.index("")
+    rows, why = rest[:blank], rest[blank + 1:]
+    assert any(line.startswith("broken: failing: 500 Internal Server Error") for line in why)
+    assert any(line.startswith("hangs: overdue: ") for line in why)
+    assert all("|" not in line for line in why)
     assert first.startswith("CLOCK CRITICAL - ")
     assert "| " in first and "overdue=1" in first and "failing=1" in first
     assert header.split() == ["NAME", "SCHEDULE", "LAST", "RUN", "(UTC)", "RESULT",
@@ -601,3 +606,15 @@ def test_sighup_reload_records_added_jobs(server, part_factory):
     wait_for(lambda: "/ping/fff-b" in pinged(server), "its ping")
     part.stop(process)
     assert part.record("b")["first_seen"] <= runs(part, "b", "ok")[0]["start"]
+
+
+def test_a_fifo_in_place_of_a_record_does_not_hang(server, part_factory):
+    part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}])
+    Records(part.state).make()
+    os.mkfifo(os.path.join(part.state, "j.json"))
+    result = part.run("status", timeout=30)
+    assert result.returncode == 3
+    assert "not a regular file" in result.stdout
+    # A run moves it aside and starts a new record.
+    assert part.run("fire", "j", timeout=30).returncode == 0
+    assert part.status().returncode == 0

@@ -205,6 +205,9 @@ def cmd_status(config, args):
     if names:
         for line in status.runs_table(infos[0]):
             print(line)
+    else:
+        for line in status.reasons(infos):
+            print(line)
     return status.exit_status(infos)
 
 

@@ -19,10 +19,12 @@ import json
 import os
 import re
 import socket
+import stat
 import time
 
 KEEP = 20  # runs kept per name
 OUTPUT_LIMIT = 2048  # bytes of a command's last output kept in a record
+MAX_RECORD = 4 * 1024 * 1024  # bytes: 20 runs with 2 KB of output each are ~60 KB
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 MASK = "*****"
 RESULTS = ("ok", "failed", "skipped")
@@ -291,12 +293,20 @@ class Records:
 
     def _parse(self, name, path):
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            # O_NONBLOCK: a FIFO put in a record's place must not hang status.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            with open(fd, "rb") as f:
+                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                    raise Unreadable(f"{path} is not a regular file")
+                data = f.read(MAX_RECORD + 1)
         except FileNotFoundError:
             raise
+        except IsADirectoryError:
+            raise Unreadable(f"{path} is not a regular file") from None
         except OSError as exc:
             raise Unreadable(f"cannot read {path}: {exc.strerror}") from None
+        if len(data) > MAX_RECORD:
+            raise Unreadable(f"{path} is too large to be a record")
         try:
             record = json.loads(data)
         except ValueError as exc:

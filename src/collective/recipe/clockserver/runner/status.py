@@ -273,6 +273,14 @@ def table(infos):
     return _rows(rows)
 
 
+def reasons(infos):
+    """Why each name that is not fine is in its state (after the table)."""
+    lines = [f"{info['name']}: {info['state']}: {clean(info['reason'])}"
+             for info in infos
+             if info["state"] in ("overdue", "failing", "unknown") and info["reason"]]
+    return [""] + lines if lines else []
+
+
 def runs_table(info):
     """``status NAME``: the last runs, newest first, then runs in progress."""
     lines = []
