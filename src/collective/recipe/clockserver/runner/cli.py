@@ -145,6 +145,9 @@ def cmd_fire(config, args):
         monitor.write_metrics()
         say(escape(f"{config.part}: {job.name}: skipped, the previous run is still running"))
         return EXIT_TEMPFAIL
+    skipped = claim_tick(config, monitor, job.name, due, token, "fire", args.scheduled)
+    if skipped is not None:
+        return skipped
     monitor.ping(job.name, "start")
     outcome = call(config, job)
     reason = describe(outcome, job)
@@ -160,6 +163,29 @@ def cmd_fire(config, args):
         return EXIT_OK
     say(line)
     return EXIT_CALL_FAILED
+
+
+def claim_tick(config, monitor, name, due, token, by, scheduled):
+    """With ``lock``, a cron-started run claims its tick across the cluster
+    (by hand, and for ``@reboot``, no claim is taken).  Returns None to go
+    ahead, else the exit status after recording the skip: 0 (silent) when
+    another host has the tick, 75 when the lock service is unreachable."""
+    if not (scheduled and config.lock and due is not None):
+        return None
+    from .call import escape
+    from .locks import UNREACHABLE, claim_once
+    from .monitor import interval_of
+
+    reason, why = claim_once(config.lock, name, due, interval_of(config, name, due))
+    if reason is None:
+        return None
+    monitor.cancel(name, token)
+    monitor.skip(name, due, reason, by, scheduled)
+    monitor.write_metrics()
+    if reason == UNREACHABLE:
+        say(escape(f"{config.part}: {name}: skipped, the lock service is unreachable ({why})"))
+        return EXIT_TEMPFAIL
+    return EXIT_OK
 
 
 def cmd_exec(config, args):
@@ -193,6 +219,9 @@ def cmd_exec(config, args):
         monitor.write_metrics()
         say(escape(f"{config.part}: {args.name}: skipped, the previous run is still running"))
         return EXIT_TEMPFAIL
+    skipped = claim_tick(config, monitor, args.name, due, token, "exec", args.scheduled)
+    if skipped is not None:
+        return skipped
     monitor.ping(args.name, "start")
     done = execute.run(command, config.part, args.name)
     monitor.finish(args.name, token, "ok" if done.status == 0 else "failed", done.duration,
