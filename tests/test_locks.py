@@ -182,7 +182,13 @@ def test_postgresql_creates_its_table_once_when_hosts_race(postgres):
 
 
 def test_postgresql_user_who_may_create_nowhere_is_told_what_to_run(postgres):
-    lock = open_lock(postgres.url(), "nocreate", postgres.NOCREATE_PASSWORD, "ns")
+    database = unique("nocreate").replace("-", "_")
+    with postgres.superuser() as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    with postgres.superuser(database) as conn:
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    lock = open_lock(postgres.url(database), "nocreate", postgres.NOCREATE_PASSWORD,
+                     "ns")
     with pytest.raises(LockUnavailable) as info:
         lock.claim("job", 1, 60)
     message = str(info.value)
