@@ -121,6 +121,40 @@ def claim_gate(config, log):
         raise ValueError(str(exc)) from None
 
 
+def cluster_claim(config, monitor, name, due, token, by, scheduled):
+    """A cron-started ``fire``/``exec`` with ``lock`` claims its scheduled
+    tick.  None: go ahead.  Otherwise the skip is recorded and this is the
+    exit status: 0 (silent) when another host has the tick, 75 with one
+    line on stderr when the lock service cannot be reached."""
+    if not (scheduled and config.lock and due is not None):
+        return None  # by hand (or @reboot): no claim
+    from .call import escape
+    from .locks import UNREACHABLE, claim_once
+
+    skip, why = claim_once(config.lock, name, due, _interval(config, name, due))
+    if skip is None:
+        return None
+    monitor.cancel(name, token)
+    monitor.skip(name, due, skip, by, scheduled)
+    monitor.write_metrics()
+    if skip == UNREACHABLE:
+        say(escape(f"{config.part}: {name}: skipped, lock service "
+                   f"{config.lock['url']} unreachable ({why})"))
+        return EXIT_TEMPFAIL
+    return EXIT_OK
+
+
+def _interval(config, name, due):
+    """Seconds between this name's ticks (how long its claims are kept)."""
+    thing = config.entry(name) or config.job(name)
+    times = getattr(thing, "times", None)
+    if times:
+        from . import crontimes
+
+        return crontimes.interval(times, due) or 60
+    return getattr(thing, "period", None) or 60
+
+
 def cmd_fire(config, args):
     """One call now: exit 0 on 2xx, else 1 with the reason on stderr."""
     from .call import call, describe, escape
@@ -145,6 +179,9 @@ def cmd_fire(config, args):
         monitor.write_metrics()
         say(escape(f"{config.part}: {job.name}: skipped, the previous run is still running"))
         return EXIT_TEMPFAIL
+    skipped = cluster_claim(config, monitor, job.name, due, token, "fire", args.scheduled)
+    if skipped is not None:
+        return skipped
     monitor.ping(job.name, "start")
     outcome = call(config, job)
     reason = describe(outcome, job)
@@ -193,6 +230,10 @@ def cmd_exec(config, args):
         monitor.write_metrics()
         say(escape(f"{config.part}: {args.name}: skipped, the previous run is still running"))
         return EXIT_TEMPFAIL
+    skipped = cluster_claim(config, monitor, args.name, due, token, "exec",
+                            args.scheduled)
+    if skipped is not None:
+        return skipped
     monitor.ping(args.name, "start")
     done = execute.run(command, config.part, args.name)
     monitor.finish(args.name, token, "ok" if done.status == 0 else "failed", done.duration,
