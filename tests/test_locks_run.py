@@ -108,8 +108,10 @@ def test_service_down_at_start_going_away_and_back(engine_name, request, server,
     """No call while the service is down, no traceback, recovery."""
     lock, service = lock_of(engine_name, request, f"outage-{os.getpid()}")
     method = f"/outage-{engine_name}"
+    state = str(tmp_path / "state")
     config = write_config(str(tmp_path / "host"), server.address,
-                          [{"name": "tick", "method": method, "period": 1}], lock)
+                          [{"name": "tick", "method": method, "period": 1}], lock,
+                          **{"state-directory": state})
     log = str(tmp_path / "run.log")
     calls = lambda: [t for t, path in list(server.requests) if path == method]  # noqa
     service.stop()
@@ -143,6 +145,9 @@ def test_service_down_at_start_going_away_and_back(engine_name, request, server,
     assert "Traceback" not in text
     assert text.count("reachable again after") == 2
     assert process.returncode == 0
+    reasons = {run["reason"] for run in records_of(state, "tick")
+               if run["result"] == "skipped"}
+    assert "lock service unreachable" in reasons  # recorded as the contract says
     if lock["password"]:
         assert lock["password"] not in text
 
