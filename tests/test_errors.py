@@ -117,8 +117,8 @@ CASES = [
               "the credentials section [nosuch] is not defined"]),
     ("crontab-file-directory", "crontab-file = secret.cfg/crontab\n"
      "zeopack = 0 1 * * 6\n", SECRET,
-     ["[clock] crontab: cannot create the directory of crontab-file",
-      "secret.cfg"]),
+     ["[clock] crontab-file:", "secret.cfg/crontab cannot be used: Not a "
+      "directory", "Set crontab-file to a regular file"]),
     ("huge-period", "jobs = /a 1000000000w\n", SECRET,
      ["[clock] jobs:", "bad period '1000000000w'", "at most"]),
     ("bad-timeout", "backend = runner\naddress = 8080\ntimeout = soon\n"

@@ -149,10 +149,13 @@ def test_parse_address(text, address):
 
 @pytest.mark.parametrize("text, problem", [
     ("ftp://host:21", "unknown scheme 'ftp'"),
-    ("host:port", "'host:port' is not PORT or HOST:PORT"),
-    ("::1:8080", "'::1:8080' is not PORT or HOST:PORT"),
-    ("8080²", "'8080²' is not PORT or HOST:PORT"),
-    ("http://zope/site:8080", "'zope/site:8080' is not PORT or HOST:PORT"),
+    ("host:port", "'host:port' is not PORT or HOST:PORT: 'port' is not a "
+                  "port number (1-65535)"),
+    ("::1:8080", "'::1:8080' is not PORT or HOST:PORT: an IPv6 address must "
+                 "be written in brackets, [::1]:8080"),
+    ("8080²", "'8080²' is not PORT or HOST:PORT: no port"),
+    ("http://zope/site:8080", "'zope/site:8080' is not PORT or HOST:PORT: it "
+     "has a path; the address is HOST:PORT only"),
     ("70000", "70000 is not a port number (1-65535)"),
     ("0", "0 is not a port number (1-65535)"),
     ("   ", "the address is empty"),
@@ -217,10 +220,10 @@ def test_cron_entries_quote_a_buildout_path_with_spaces(tmp_path, buildout,
     script = "'%s'" % site.path("bin", "clock")
     zeopack = "'%s'" % site.path("bin", "zeopack")
     assert site.installed_options("clock")["crontab-entries"].splitlines() \
-        == ["*/15 * * * * %s fire site-update-feeds" % script,
-            "0 0 * * * %s fire cleanup" % script,
-            "0 1 * * 6 %s" % zeopack]
-    assert script + " fire cleanup" in fake_crontab.text()
+        == ["*/15 * * * * %s fire --scheduled site-update-feeds" % script,
+            "0 0 * * * %s fire --scheduled cleanup" % script,
+            "0 1 * * 6 %s exec --scheduled zeopack -- %s" % (script, zeopack)]
+    assert script + " fire --scheduled cleanup" in fake_crontab.text()
     # What cron runs works: the shell finds bin/clock.
     listing = subprocess.run(
         script + " list", shell=True, stdout=subprocess.PIPE,

@@ -4,18 +4,18 @@ import dataclasses
 import re
 import shlex
 
+from . import address
 from .errors import ConfigError
 
 UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 MAX_PERIOD = 365 * 86400
-KEYS = ("name", "host", "credentials", "times")
+KEYS = ("name", "host", "credentials", "times", "grace", "catch-up")
 PERIOD_FIX = (
     "Write the period in seconds (3600) or with units s m h d w, "
     "e.g. 90s, 15m, 1h30m, 1d, 1w."
 )
 _PERIOD_PART = re.compile(r"([0-9]+)([wdhms])")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\Z")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +29,8 @@ class Job:
     credentials: str | None = None
     times: str | None = None
     line: str = ""
+    grace: str | None = None  # checked by settings.py
+    catch_up: str | None = None
 
 
 def parse_period(text):
@@ -58,13 +60,9 @@ def parse_period(text):
 
 
 def check_host(host, option, line):
-    """A ``Host:`` header value: a host name or IP address, optional port."""
-    if not _HOST.match(host):
-        raise ConfigError(
-            option, line, "%r is not a host name for the Host: header" % host,
-            "Write a host name, optionally with a port: www.example.org, "
-            "www.example.org:8080.",
-        )
+    """A ``Host:`` header value: a host name or IP address, optional port
+    (see address.check_host)."""
+    return address.check_host(host, option, line)
 
 
 def derive_name(method):
@@ -191,6 +189,8 @@ def parse_jobs(text):
                 credentials=keys.get("credentials"),
                 times=keys.get("times"),
                 line=line,
+                grace=keys.get("grace"),
+                catch_up=keys.get("catch-up"),
             )
         )
     return jobs
