@@ -271,16 +271,22 @@ jobs = / 1h
         self.pid = self.instance.pid
         self.script = os.path.join(self.dir, "bin", "bench")
         self.config = os.path.join(self.dir, "parts", "bench", "clock.json")
+        with open(self.config) as f:  # runs are recorded as in a real install
+            BASE.update(json.load(f))
 
     def stop(self):
         self.zi.stop_instance(self.instance)
 
 
+BASE = {}  # the recipe's own clock.json (state directory...): kept in every config
+
+
 def write_runner_config(path, address, jobs, concurrency, timeout=30):
     with open(path, "w") as f:
-        json.dump({"part": "bench", "address": address, "timeout": timeout,
-                   "concurrency": concurrency, "jobs": [
-                       dict(job, host=None, user=None, password=None) for job in jobs]}, f)
+        json.dump(dict(BASE, part="bench", address=address, timeout=timeout,
+                       concurrency=concurrency, jobs=[
+                           dict(job, host=None, user=None, password=None)
+                           for job in jobs]), f)
     os.chmod(path, 0o600)
 
 
