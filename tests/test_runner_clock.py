@@ -318,3 +318,23 @@ def test_log_file_reopened_after_rotation(server, tmp_path):
     assert status == 0
     assert "stopped (SIGTERM)" in run.log()
     assert "Clock server for" in (tmp_path / "clock.log.1").read_text()
+
+
+def test_catch_up_call_is_not_reported_as_a_late_start(server, tmp_path, caplog):
+    """A catch-up call is due long ago by design; only a call that waited
+    for a slot logs its delay."""
+    config = load_config(write_config(tmp_path / "clock.json", server.address, [
+        {"name": "missed", "method": "/missed", "period": 3600}]))
+    due = math.floor(time.time() / 3600) * 3600
+    clock = Clock(config, catch_up=lambda job: due)
+    thread = threading.Thread(target=clock.run)
+    with caplog.at_level("INFO", logger="collective.recipe.clockserver.runner"):
+        thread.start()
+        try:
+            wait_for(lambda: "missed: 200 OK" in caplog.text, 10, "the catch-up call")
+        finally:
+            clock.stop()
+            thread.join(10)
+    assert len(arrivals(server, "/missed")) == 1
+    assert "catching up the tick due at" in caplog.text
+    assert "started" not in caplog.text.replace("Clock server", "")
