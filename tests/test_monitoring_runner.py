@@ -618,3 +618,62 @@ def test_a_fifo_in_place_of_a_record_does_not_hang(server, part_factory):
     # A run moves it aside and starts a new record.
     assert part.run("fire", "j", timeout=30).returncode == 0
     assert part.status().returncode == 0
+
+
+# -- the cluster lock for cron-started fire/exec -----------------------------------------
+
+
+def outside_a_minute_boundary():
+    """Wait until the current minute has a few seconds left, so that the
+    test and the process compute the same tick."""
+    while time.time() % 60 > 55:
+        time.sleep(0.2)
+    return int(time.time()) // 60 * 60
+
+
+def test_cron_started_exec_and_fire_claim_their_tick(server, part_factory, zeo_server,
+                                                     tmp_path):
+    from collective.recipe.clockserver.runner.locks import claim_once
+
+    lock = {"url": zeo_server.url(), "namespace": "records-%d" % os.getpid()}
+    marker = tmp_path / "ran"
+    part = part_factory(server.address, [{"name": "f", "method": "/claimed", "period": 60,
+                                          "times": "* * * * *"}],
+                        backend="cron", lock=lock,
+                        entries=[{"name": "backup", "times": "* * * * *"}])
+    due = outside_a_minute_boundary()
+    # Another host has this minute's tick of both names.
+    assert claim_once(lock, "backup", due, 60, host="web9") == (None, None)
+    assert claim_once(lock, "f", due, 60, host="web9") == (None, None)
+    result = part.run("exec", "--scheduled", "backup", "--", "touch", str(marker))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert not marker.exists()
+    [run] = runs(part, "backup")
+    assert (run["result"], run["reason"], run["due"]) == ("skipped", "claimed by web9", due)
+    result = part.run("fire", "--scheduled", "f")
+    assert (result.returncode, result.stderr) == (0, "")
+    assert not [p for _, p in server.requests if p == "/claimed"]
+    assert runs(part, "f")[0]["reason"] == "claimed by web9"
+    # By hand: no claim, the command runs.
+    assert part.run("exec", "backup", "--", "touch", str(marker)).returncode == 0
+    assert marker.exists()
+    # Claimed by another host counts as served: nothing is overdue or failing.
+    assert part.status().returncode == 0
+
+
+def test_cron_started_exec_with_the_lock_service_down(part_factory, tmp_path):
+    from lockservices import free_port
+
+    marker = tmp_path / "ran"
+    part = part_factory("http://127.0.0.1:1", [],
+                        lock={"url": "zeo://127.0.0.1:%d/1" % free_port()},
+                        entries=[{"name": "backup", "times": "* * * * *"}])
+    result = part.run("exec", "--scheduled", "backup", "--", "touch", str(marker))
+    assert result.returncode == 75
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "lock service is unreachable" in lines[0]
+    assert not marker.exists()
+    [run] = runs(part, "backup")
+    assert (run["result"], run["reason"]) == ("skipped", "lock service unreachable")
+    status = part.status()
+    assert status.returncode == 1 and "backup: failing: lock service unreachable" in status.stdout

@@ -130,29 +130,19 @@ def cluster_claim(config, monitor, name, due, token, by, scheduled):
         return None  # by hand (or @reboot): no claim
     from .call import escape
     from .locks import UNREACHABLE, claim_once
+    from .monitor import interval_of
 
-    skip, why = claim_once(config.lock, name, due, _interval(config, name, due))
+    skip, why = claim_once(config.lock, name, due, interval_of(config, name, due))
     if skip is None:
         return None
     monitor.cancel(name, token)
     monitor.skip(name, due, skip, by, scheduled)
     monitor.write_metrics()
     if skip == UNREACHABLE:
-        say(escape(f"{config.part}: {name}: skipped, lock service "
-                   f"{config.lock['url']} unreachable ({why})"))
+        say(escape(f"{config.part}: {name}: skipped, the lock service is "
+                   f"unreachable ({config.lock['url']}: {why})"))
         return EXIT_TEMPFAIL
     return EXIT_OK
-
-
-def _interval(config, name, due):
-    """Seconds between this name's ticks (how long its claims are kept)."""
-    thing = config.entry(name) or config.job(name)
-    times = getattr(thing, "times", None)
-    if times:
-        from . import crontimes
-
-        return crontimes.interval(times, due) or 60
-    return getattr(thing, "period", None) or 60
 
 
 def cmd_fire(config, args):

@@ -31,6 +31,17 @@ def scheduled_tick(config, name, scheduled):
     return None
 
 
+def interval_of(config, name, after):
+    """Seconds between two ticks of ``name`` (for how long a claim is kept)."""
+    thing = config.entry(name) or config.job(name)
+    times = getattr(thing, "times", None)
+    if times:
+        from . import crontimes
+
+        return crontimes.interval(times, after) or 60
+    return getattr(thing, "period", None) or 60
+
+
 class Monitor:
     """The records, metrics file and pings of one part."""
 
