@@ -38,6 +38,7 @@ GRACE = 0.2  # seconds in-flight calls get to finish after SIGTERM/SIGINT
 MAX_SLEEP = 10.0  # re-read the wall clock at least this often (clock jumps)
 USER_AGENT = "Zope Clock Server Client (collective.recipe.clockserver)"
 LOGIN_MARKERS = ("login", "acl_users")  # also matches require_login
+CSRF_CONFIRM_MARKER = "@@confirm-action"  # plone.protect's redirect
 LOG = logging.getLogger("collective.recipe.clockserver.runner")
 
 
@@ -267,7 +268,14 @@ def describe(outcome, job):
                     "set credentials (a section in secret.cfg) for the part or the job")
     elif 300 <= status < 400:
         location = outcome.location or "(no Location header)"
-        if any(marker in location.lower() for marker in LOGIN_MARKERS):
+        # Checked first: the confirm URL carries the original one, which may
+        # hold a login marker.
+        if CSRF_CONFIRM_MARKER in urlsplit(location).path:
+            hint = ("Plone's CSRF protection (plone.protect) aborted what this GET "
+                    "wrote and redirected to @@confirm-action: the view must call "
+                    "alsoProvides(request, IDisableCSRFProtection) (from "
+                    "plone.protect.interfaces) before it writes")
+        elif any(marker in location.lower() for marker in LOGIN_MARKERS):
             who = f"user {job.user!r}" if job.authenticated else "anonymous"
             hint = (f"redirected to a login form ({location}): the credentials are "
                     f"wrong or missing ({who}); check the credentials section in secret.cfg")
