@@ -37,7 +37,7 @@ setup(
         "z3c.recipe.usercrontab>=1.5",
         "ZConfig>=3.5",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "hypothesis"]},
     entry_points={
         "zc.buildout": [
             "default = collective.recipe.clockserver.recipe:Recipe",

@@ -174,6 +174,15 @@ class FakeCrontab:
             return f.read().splitlines()
 
 
+@pytest.fixture(autouse=True)
+def private_lock_directory(tmp_path_factory, monkeypatch):
+    """The per-user crontab lock of each test in a directory of its own, so
+    that test suites running at once never wait for each other's lock."""
+    directory = tmp_path_factory.mktemp("locks") / "lock"
+    monkeypatch.setenv("CLOCKSERVER_LOCK_DIR", str(directory))
+    return str(directory)
+
+
 @pytest.fixture
 def fake_crontab(tmp_path):
     return FakeCrontab(str(tmp_path))
@@ -214,8 +223,13 @@ def real_crontab():
     """The user's real crontab, saved before the test and restored after.
 
     Tests that use it run one at a time even across processes (an flock),
-    since they all share the one crontab of the user.
+    since they all share the one crontab of the user. They run only when
+    asked: CLOCKSERVER_REAL_CRONTAB=1 (CI sets it), so that ./run-tests
+    never touches the crontab of the person running it.
     """
+    if os.environ.get("CLOCKSERVER_REAL_CRONTAB") != "1":
+        pytest.skip("the real crontab is used only with "
+                    "CLOCKSERVER_REAL_CRONTAB=1 (CI sets it)")
     command = shutil.which("crontab")
     if command is None:
         pytest.skip("no crontab command on this machine")

@@ -325,8 +325,8 @@ def test_broken_block_raises(lines, where):
             operation()
         message = str(info.value)
         assert where in message
-        assert "Fix the crontab by hand" in message
-        assert "Nothing was written" in message
+        assert message.endswith("each must appear exactly once, start "
+                                "before end.")
 
 
 def test_split_and_join_lines():
@@ -429,14 +429,15 @@ def test_fake_crontab_timeout(fake, monkeypatch):
 def test_broken_block_in_crontab_writes_nothing(fake):
     broken = FOREIGN + START + "\n@daily x\n"
     fake.write_bytes(store(broken))
-    for operation in (
-        lambda: update_crontab(IDENT, ENTRIES),
-        lambda: remove_from_crontab(IDENT),
+    for operation, fix in (
+        (lambda: update_crontab(IDENT, ENTRIES), False),
+        (lambda: remove_from_crontab(IDENT), True),
     ):
         with pytest.raises(CrontabError) as info:
             operation()
         assert str(info.value).startswith("the user's crontab: the block of")
-        assert "Fix the crontab by hand" in str(info.value)
+        # Removing says what to do; the recipe purges after a failed update.
+        assert ("Fix the crontab by hand" in str(info.value)) is fix
     assert fake.calls() == ["-l", "-l"]
     assert fake.read_bytes() == store(broken)
 
@@ -510,7 +511,8 @@ def test_crontab_file_cycle(tmp_path):
     assert remove_from_crontab(IDENT, str(path)) is True
     assert path.read_bytes() == store(FOREIGN)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert sorted(os.listdir(tmp_path)) == ["clock.cron"]  # no temp files left
+    # No temp files left; the lock file stays (see crontab.locked).
+    assert sorted(os.listdir(tmp_path)) == [".clock.cron.lock", "clock.cron"]
 
 
 def test_crontab_file_new_and_emptied(tmp_path):
@@ -547,10 +549,84 @@ def test_crontab_file_missing_directory(tmp_path):
     assert not path.parent.exists()
 
 
-def test_crontab_file_unreadable(tmp_path):
-    with pytest.raises(CrontabError) as info:
-        read_crontab(str(tmp_path))
-    assert str(info.value).startswith("cannot read crontab-file %s: " % tmp_path)
+def test_crontab_file_unusable(tmp_path):
+    """A path that cannot even be looked at (here a symlink loop)."""
+    path = tmp_path / "loop.cron"
+    path.symlink_to(path)
+    for operation in (lambda: read_crontab(str(path)),
+                      lambda: update_crontab(IDENT, ENTRIES, str(path))):
+        with pytest.raises(CrontabError) as info:
+            operation()
+        assert str(info.value).startswith(
+            "crontab-file: %s cannot be used: Too many levels of symbolic "
+            "links" % path)
+    assert path.is_symlink()
+
+
+def special_files(tmp_path):
+    """A directory, a FIFO, a socket, symlinks to them, a character device."""
+    found = {"directory": tmp_path / "dir", "FIFO": tmp_path / "fifo"}
+    found["directory"].mkdir()
+    os.mkfifo(found["FIFO"])
+    found["symlink to a FIFO"] = tmp_path / "to-fifo"
+    found["symlink to a FIFO"].symlink_to(found["FIFO"])
+    found["symlink to a directory"] = tmp_path / "to-dir"
+    found["symlink to a directory"].symlink_to(found["directory"])
+    found["symlink to /dev/null"] = tmp_path / "to-null"
+    found["symlink to /dev/null"].symlink_to("/dev/null")
+    return found
+
+
+@pytest.mark.parametrize("kind, words", [
+    ("directory", "is a directory"),
+    ("FIFO", "is a FIFO (named pipe)"),
+    ("symlink to a FIFO", "is a FIFO (named pipe)"),
+    ("symlink to a directory", "is a directory"),
+    ("symlink to /dev/null", "(a symlink to /dev/null) is a character device"),
+])
+def test_special_crontab_files_are_refused_and_left_alone(tmp_path, kind,
+                                                          words):
+    path = special_files(tmp_path)[kind]
+    before = os.lstat(path)
+    for operation in (
+        lambda: read_crontab(str(path)),
+        lambda: write_crontab(["@daily x"], str(path)),
+        lambda: update_crontab(IDENT, ENTRIES, str(path)),
+        lambda: remove_from_crontab(IDENT, str(path)),
+    ):
+        with pytest.raises(CrontabError) as info:
+            operation()  # a FIFO would block a plain open(): it must not
+        assert "crontab-file: %s " % path in str(info.value)
+        assert "%s, not a regular file" % words in str(info.value)
+        assert "it was left as it is" in str(info.value)
+    after = os.lstat(path)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert os.stat("/dev/null").st_mode == os.stat(os.devnull).st_mode
+    with pytest.raises(ConfigError) as info:
+        crontab.check_file(str(path), "var/x")
+    assert info.value.option == "crontab-file"
+    assert info.value.value == "var/x"
+
+
+def test_symlink_to_a_regular_or_missing_file_is_followed(tmp_path):
+    target = tmp_path / "real.cron"
+    link = tmp_path / "link.cron"
+    link.symlink_to(target)
+    assert crontab.file_problem(str(link)) is None  # dangling: created
+    assert update_crontab(IDENT, ENTRIES, str(link)) is True
+    assert link.is_symlink()
+    assert target.read_text() == join_lines([START] + ENTRIES + [END])
+    # The lock is beside the file the link resolves to.
+    assert crontab.lock_path(str(link)) == str(tmp_path / ".real.cron.lock")
+
+
+def test_expand_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert crontab.expand_path("~/cron/clock", "/srv/site") == str(
+        tmp_path / "cron" / "clock")
+    assert crontab.expand_path("var/crontab ", "/srv/site") == (
+        "/srv/site/var/crontab")
+    assert crontab.expand_path("/etc/x", "/srv/site") == "/etc/x"
 
 
 def test_crontab_file_broken_block_writes_nothing(tmp_path):

@@ -117,13 +117,27 @@ CASES = [
               "the credentials section [nosuch] is not defined"]),
     ("crontab-file-directory", "crontab-file = secret.cfg/crontab\n"
      "zeopack = 0 1 * * 6\n", SECRET,
-     ["[clock] crontab: cannot create the directory of crontab-file",
-      "secret.cfg"]),
+     ["[clock] crontab-file:", "secret.cfg/crontab cannot be used: Not a "
+      "directory", "Set crontab-file to a regular file"]),
     ("huge-period", "jobs = /a 1000000000w\n", SECRET,
      ["[clock] jobs:", "bad period '1000000000w'", "at most"]),
     ("bad-timeout", "backend = runner\naddress = 8080\ntimeout = soon\n"
      "jobs = /a 1h\n", SECRET,
      ["[clock] timeout:", "bad timeout 'soon'", "timeout = 300"]),
+    ("concurrency-0", "backend = runner\naddress = 8080\nconcurrency = 0\n"
+     "jobs = /a 1h\n", SECRET,
+     ["[clock] concurrency:", "bad concurrency '0'", "concurrency = 4"]),
+    ("concurrency-negative", "concurrency = -1\njobs = /a 1h\n", SECRET,
+     ["[clock] concurrency:", "bad concurrency '-1'", "a whole number"]),
+    ("concurrency-word", "backend = runner\naddress = 8080\n"
+     "concurrency = many\njobs = /a 1h\n", SECRET,
+     ["[clock] concurrency:", "bad concurrency 'many'"]),
+    ("concurrency-float", "backend = runner\naddress = 8080\n"
+     "concurrency = 2.5\njobs = /a 1h\n", SECRET,
+     ["[clock] concurrency:", "bad concurrency '2.5'"]),
+    ("concurrency-empty", "backend = runner\naddress = 8080\n"
+     "concurrency =\njobs = /a 1h\n", SECRET,
+     ["[clock] concurrency:", "bad concurrency ''"]),
     ("bad-boolean", "inline = maybe\njobs = /a 1h\n", SECRET,
      ["[clock] inline:", "not a boolean", "true or false"]),
     ("zeopack-hour-25", "zeopack = 0 25 * * 6\n", SECRET,

@@ -54,6 +54,7 @@ def test_runner_files_and_outputs(buildout):
         data = json.load(f)
     assert data["address"] == "http://127.0.0.1:8080"
     assert data["timeout"] == 300
+    assert data["concurrency"] == 4
     assert data["jobs"] == [
         {"name": "site-update-feeds", "method": "/site/@@update-feeds",
          "period": 900, "host": "www.example.org", "user": "zopeuser",
@@ -125,6 +126,13 @@ def test_timeout_option(buildout):
     assert data["timeout"] == 120
 
 
+def test_concurrency_option(buildout):
+    site(buildout, extra="concurrency = 12\n")
+    assert buildout.run().ok
+    data = json.loads(buildout.read("parts", "clock", "clock.json"))
+    assert data["concurrency"] == 12
+
+
 @pytest.mark.parametrize("text, address", [
     ("8080", "http://127.0.0.1:8080"),
     ("0.0.0.0:8080", "http://127.0.0.1:8080"),
@@ -141,10 +149,13 @@ def test_parse_address(text, address):
 
 @pytest.mark.parametrize("text, problem", [
     ("ftp://host:21", "unknown scheme 'ftp'"),
-    ("host:port", "'host:port' is not PORT or HOST:PORT"),
-    ("::1:8080", "'::1:8080' is not PORT or HOST:PORT"),
-    ("8080²", "'8080²' is not PORT or HOST:PORT"),
-    ("http://zope/site:8080", "'zope/site:8080' is not PORT or HOST:PORT"),
+    ("host:port", "'host:port' is not PORT or HOST:PORT: 'port' is not a "
+                  "port number (1-65535)"),
+    ("::1:8080", "'::1:8080' is not PORT or HOST:PORT: an IPv6 address must "
+                 "be written in brackets, [::1]:8080"),
+    ("8080²", "'8080²' is not PORT or HOST:PORT: no port"),
+    ("http://zope/site:8080", "'zope/site:8080' is not PORT or HOST:PORT: it "
+     "has a path; the address is HOST:PORT only"),
     ("70000", "70000 is not a port number (1-65535)"),
     ("0", "0 is not a port number (1-65535)"),
     ("   ", "the address is empty"),

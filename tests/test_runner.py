@@ -15,7 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from collective.recipe.clockserver.runner import format_period, main, next_due
+from collective.recipe.clockserver.runner import main
+from collective.recipe.clockserver.runner.timefmt import format_period, next_due
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -1,22 +1,148 @@
-"""The ``address`` option: where the Zope instance listens."""
+"""Where the Zope instance listens (``address``) and ``Host:`` header values
+(the part's ``host``, a job's ``host=``), checked in full at build time.
 
+A host is a name after RFC 1123 (labels of 1-63 letters, digits and
+hyphens, no hyphen at either end, at most 253 characters, one final dot
+allowed), an IPv4 address (four decimal octets 0-255) or an IPv6 address
+in brackets; a port is 1-65535. Everything is ASCII, so it fits an HTTP
+header as it stands.
+"""
+
+import ipaddress
 import re
 
 from .errors import ConfigError
 
 FIX = ("Write PORT, HOST:PORT or http(s)://HOST:PORT (IPv6 in brackets: "
        "[::1]:8080), e.g. address = ${instance:http-address}.")
-_HOST_PORT = re.compile(
-    r"(?:(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]*|\*):)?(?P<port>[0-9]+)\Z")
+HOST_FIX = (
+    "Write a host name (letters, digits and '-', dot-separated labels of 1-63 "
+    "characters), an IPv4 address or an IPv6 address in brackets, "
+    "optionally with :PORT (1-65535): www.example.org, "
+    "www.example.org:8080, 192.0.2.1, [2001:db8::1]:8080."
+)
+MAX_NAME = 253
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\Z")
+_DIGITS = re.compile(r"[0-9]+\Z")
 # Listening on every interface: call the instance on the loopback interface.
-_LOOPBACK = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "*": "127.0.0.1",
-             "[::]": "[::1]"}
+_ANY = {"", "*"}
+
+
+def host_problem(host):
+    """What is wrong with ``host`` (without a port), or None."""
+    if not host:
+        return "the host is empty"
+    if not host.isascii():
+        try:
+            suggestion = " (write %s)" % host.encode("idna").decode("ascii")
+        except UnicodeError:
+            suggestion = ""
+        return ("%r is not ASCII; an HTTP header carries ASCII only: write an "
+                "internationalised name in its xn-- form%s"
+                % (host, suggestion))
+    if host.startswith("[") or host.endswith("]"):
+        if not (host.startswith("[") and host.endswith("]")):
+            return "%r: unbalanced brackets around an IPv6 address" % host
+        inner = host[1:-1]
+        if "%" in inner:
+            return "%r: IPv6 zone indexes (%%eth0) are not supported" % host
+        try:
+            ipaddress.IPv6Address(inner)
+        except ValueError as e:
+            return "%r is not an IPv6 address (%s)" % (host, e)
+        return None
+    if ":" in host:
+        return "%r: an IPv6 address must be written in brackets, [%s]" % (
+            host, host)
+    name = host[:-1] if host.endswith(".") else host
+    labels = name.split(".")
+    if _DIGITS.match(labels[-1]):  # all-numeric top label: an IPv4 address
+        if name != host:
+            return "%r: an IPv4 address has no final dot" % host
+        try:
+            ipaddress.IPv4Address(name)
+        except ValueError as e:
+            return "%r is not an IPv4 address (%s)" % (host, e)
+        return None
+    if len(name) > MAX_NAME:
+        return "the host name is %d characters long, at most %d are allowed" % (
+            len(name), MAX_NAME)
+    for label in labels:
+        if not label:
+            return "%r has an empty label (two dots in a row, or a dot at the " \
+                   "start)" % host
+        if len(label) > 63:
+            return "%r has a label of %d characters, at most 63 are allowed" % (
+                host, len(label))
+        if not _LABEL.match(label):
+            if label.startswith("-") or label.endswith("-"):
+                return "%r: the label %r starts or ends with '-'" % (
+                    host, label)
+            bad = next(c for c in label
+                       if not (c.isalnum() or c == "-"))
+            return "%r: %r is not allowed in a host name (letters, digits, " \
+                   "'-' and '.' only)" % (host, bad)
+    return None
+
+
+def port_problem(text):
+    """What is wrong with a port number written as ``text``, or None."""
+    if not _DIGITS.match(text):
+        return "%r is not a port number (1-65535)" % text
+    if len(text) > 5 or not 0 < int(text) < 65536:
+        return "%s is not a port number (1-65535)" % text
+    return None
+
+
+def split_host_port(text):
+    """``host``, ``host:port``, ``[v6]``, ``[v6]:port`` -> (host, port or
+    None), without checking either. Raises ValueError for a stray colon."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError("'[' without ']'")
+        host, rest = text[:end + 1], text[end + 1:]
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            raise ValueError("after ']' only :PORT may follow")
+        return host, rest[1:]
+    if text.count(":") > 1:
+        raise ValueError("an IPv6 address must be written in brackets, "
+                         "[::1]:8080")
+    host, sep, port = text.partition(":")
+    return host, (port if sep else None)
+
+
+def check_host(value, option, line):
+    """A ``Host:`` header value, a host with an optional port; returned as
+    given. Anything else raises ConfigError naming ``option``/``line``."""
+    def refuse(reason):
+        raise ConfigError(
+            option, line,
+            "%r is not a host name for the Host: header: %s" % (value, reason),
+            HOST_FIX)
+
+    if not isinstance(value, str) or not value:
+        refuse("it is empty")
+    if "/" in value:
+        refuse("a Host: value has no scheme and no path")
+    try:
+        host, port = split_host_port(value)
+    except ValueError as e:
+        refuse(str(e))
+    problem = host_problem(host) or (port is not None and port_problem(port))
+    if problem:
+        refuse(problem)
+    return value
 
 
 def parse_address(text):
     """``8080``, ``host:8080`` or ``http(s)://host:8080`` -> ``scheme://host:port``.
 
-    Only the first word counts (``http-address`` may list several).
+    Only the first word counts (``http-address`` may list several). A port
+    alone, ``*``, ``0.0.0.0`` or ``[::]`` (listening everywhere) mean the
+    loopback address.
     """
     words = text.split()
     if not words:
@@ -27,19 +153,53 @@ def parse_address(text):
             "address", None, "the address holds a user name or password",
             "Put them into the credentials section (secret.cfg) and write "
             "address = HOST:PORT.")
+
+    def refuse(problem):
+        raise ConfigError("address", text, problem, FIX)
+
+    def refuse_form(reason):
+        refuse("%r is not PORT or HOST:PORT: %s" % (value, reason))
+
     scheme = "http"
     if "://" in value:
         scheme, _, value = value.partition("://")
         if scheme not in ("http", "https"):
-            raise ConfigError(
-                "address", text, "unknown scheme %r" % scheme, FIX)
-    match = _HOST_PORT.match(value.rstrip("/"))
-    if match is None:
-        raise ConfigError(
-            "address", text, "%r is not PORT or HOST:PORT" % value, FIX)
-    port = int(match.group("port"))
-    if not 0 < port < 65536:
-        raise ConfigError(
-            "address", text, "%d is not a port number (1-65535)" % port, FIX)
-    host = match.group("host") or ""
-    return "%s://%s:%d" % (scheme, _LOOPBACK.get(host, host), port)
+            refuse("unknown scheme %r" % scheme)
+    hostport = value[:-1] if value.endswith("/") else value
+    if "/" in hostport or "?" in hostport or "#" in hostport:
+        refuse_form("it has a path; the address is HOST:PORT only")
+    if _DIGITS.match(hostport):
+        host, port = "", hostport
+    else:
+        try:
+            host, port = split_host_port(hostport)
+        except ValueError as e:
+            refuse_form(str(e))
+        if port is None:
+            refuse_form("no port")
+    if not _DIGITS.match(port):
+        refuse_form("%r is not a port number (1-65535)" % port)
+    problem = port_problem(port)
+    if problem:
+        refuse(problem)
+    if host in _ANY:
+        host = "127.0.0.1"
+    else:
+        problem = host_problem(host)
+        if problem:
+            refuse_form(problem)
+        host = _loopback_for_any(host)
+    return "%s://%s:%d" % (scheme, host, int(port))
+
+
+def _loopback_for_any(host):
+    """``0.0.0.0`` -> ``127.0.0.1``, ``[::]`` -> ``[::1]``; others as given."""
+    try:
+        if host.startswith("["):
+            if ipaddress.IPv6Address(host[1:-1]).is_unspecified:
+                return "[::1]"
+        elif ipaddress.IPv4Address(host).is_unspecified:
+            return "127.0.0.1"
+    except ValueError:
+        pass
+    return host

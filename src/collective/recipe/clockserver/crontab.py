@@ -14,14 +14,26 @@ a failing ``crontab`` raises ``CrontabError``.
 
 Crontab text is handled as lines without their ``\\n``, decoded as UTF-8
 with ``surrogateescape`` so that any byte comes back out unchanged.
+
+Every read-modify-write of a crontab holds an exclusive ``flock`` (see
+``locked``): beside a ``crontab-file``, ``.<name>.lock``; for the user's
+crontab, ``crontab.lock`` in a per-user directory,
+``/tmp/collective.recipe.clockserver-<uid>`` (``CLOCKSERVER_LOCK_DIR``
+overrides it). Two buildouts that edit one crontab at the same time then
+take turns instead of overwriting each other's blocks.
 """
 
+import contextlib
+import errno
+import fcntl
 import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
+import time
 
 from z3c.recipe.usercrontab.usercrontab import APPEND, PREPEND
 
@@ -63,6 +75,12 @@ ITEM = re.compile(r"^(?:(\*)|([0-9a-z]+)(?:-([0-9a-z]+))?)(?:/([0-9]+))?$")
 ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\s*=")
 ENTRY = re.compile(r"^(\S+(?:\s+\S+){4})\s+(\S.*)$")
 TIMEOUT = 30  # seconds for one run of the crontab command
+LOCK_WAIT = 120  # seconds to wait for another process's crontab edit
+LOCK_DIRECTORY = "/tmp/collective.recipe.clockserver-%d"
+FILE_FIX = (
+    "Set crontab-file to a regular file, or to a path that does not exist "
+    "yet (e.g. crontab-file = var/crontab); it was left as it is."
+)
 
 
 class CrontabError(Exception):
@@ -226,9 +244,7 @@ def find_block(lines, ident):
         return starts[0], ends[0]
     raise CrontabError(
         "the block of %s is broken: %r found on lines %s and %r on lines %s; "
-        "each must appear exactly once, start before end. Fix the crontab by "
-        "hand (crontab -e, or edit the crontab-file), then run buildout "
-        "again. Nothing was written."
+        "each must appear exactly once, start before end."
         % (ident, start_marker, _numbers(starts), end_marker, _numbers(ends))
     )
 
@@ -271,6 +287,43 @@ def remove_block(lines, ident):
         # be left at the top.
         end += 1
     return lines[:start] + lines[end + 1 :]
+
+
+def purge_blocks(lines, ident):
+    """Return ``lines`` without anything that belongs to ``ident``.
+
+    For when buildout has removed (or is removing) ``bin/<part>``: no line
+    of ours may stay, even when the markers are broken (a block duplicated
+    by hand, a marker deleted). Every line from a start marker to the next
+    end marker goes, with the blank line before it; a start marker without
+    an end marker goes with the entry lines right after it (up to the
+    first blank line or comment); a stray end marker goes. Every other
+    line stays as it is.
+    """
+    start_marker, end_marker = PREPEND % ident, APPEND % ident
+    ends = [i for i, line in enumerate(lines) if line.strip() == end_marker]
+    kept = []
+    i = 0
+    while i < len(lines):
+        text = lines[i].strip()
+        if text == start_marker:
+            if kept and not kept[-1].strip():
+                kept.pop()
+            end = next((e for e in ends if e > i), None)
+            if end is not None:
+                i = end + 1
+                continue
+            i += 1
+            while (i < len(lines) and lines[i].strip()
+                   and not lines[i].strip().startswith("#")):
+                i += 1
+            continue
+        if text != end_marker:
+            kept.append(lines[i])
+        i += 1
+    if kept and not kept[0].strip() and lines[0].strip() == start_marker:
+        kept.pop(0)  # the separator the first block would leave at the top
+    return kept
 
 
 def split_lines(text):
@@ -333,20 +386,92 @@ def _failed(args, result):
     )
 
 
+def _kind(mode):
+    """What a non-regular file is, in words."""
+    for test, kind in (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def file_problem(path):
+    """Why ``path`` cannot serve as a crontab-file, or None.
+
+    A regular file, a missing one, or a symlink to either is fine (a
+    symlink is followed). Nothing is opened: opening a device or a FIFO
+    can block or have effects of its own.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return "%s cannot be used: %s" % (path, exc.strerror or exc)
+    if stat.S_ISREG(mode):
+        return None
+    target = ""
+    if os.path.islink(path):
+        target = " (a symlink to %s)" % os.path.realpath(path)
+    return "%s%s is %s, not a regular file" % (path, target, _kind(mode))
+
+
+def check_file(path, value=None):
+    """Raise ConfigError (option ``crontab-file``) unless ``path`` is a
+    regular file or missing; ``value`` is the option as written."""
+    problem = file_problem(path)
+    if problem:
+        raise ConfigError(
+            "crontab-file", path if value is None else value, problem, FILE_FIX)
+
+
+def expand_path(value, directory):
+    """``crontab-file`` as written -> absolute path: ``~`` is the home
+    directory, a relative path is relative to ``directory``."""
+    return os.path.normpath(
+        os.path.join(directory, os.path.expanduser(value.strip())))
+
+
+def _refuse(path):
+    problem = file_problem(path)
+    if problem:
+        raise CrontabError(
+            "crontab-file: %s; set crontab-file to a regular file, or to a "
+            "path that does not exist yet; it was left as it is" % problem)
+
+
 def read_crontab(path=None):
     """Return the lines of the user's crontab, or of the file ``path``.
 
-    No crontab yet, or no such file, reads as no lines.
+    No crontab yet, or no such file, reads as no lines. A ``path`` that is
+    not a regular file raises CrontabError and is not opened for long.
     """
     if path is not None:
+        _refuse(path)
         try:
-            with open(path, "rb") as f:
-                return split_lines(_decode(f.read()))
+            # O_NONBLOCK: should the path turn into a FIFO after the check,
+            # the open does not hang; fstat then refuses it.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY
+                         | os.O_CLOEXEC)
         except FileNotFoundError:
             return []
         except OSError as exc:
             message = "cannot read crontab-file %s: %s" % (path, exc)
             raise CrontabError(message) from None
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                _refuse(path)
+                raise CrontabError("crontab-file %s is not a regular file" % path)
+            try:
+                return split_lines(_decode(f.read()))
+            except OSError as exc:
+                message = "cannot read crontab-file %s: %s" % (path, exc)
+                raise CrontabError(message) from None
     args = [_crontab_command(), "-l"]
     result = _run(args)
     if result.returncode == 0:
@@ -360,7 +485,8 @@ def write_crontab(lines, path=None):
     """Install ``lines`` as the user's crontab, or write them to ``path``.
 
     The file is replaced atomically and keeps its mode (new files: 0644);
-    its directory must exist.
+    its directory must exist. A symlink is followed: its target is
+    replaced. Anything but a regular file (or a missing one) is refused.
     """
     data = join_lines(lines).encode("utf-8", "surrogateescape")
     if path is None:
@@ -369,6 +495,7 @@ def write_crontab(lines, path=None):
         if result.returncode != 0:
             raise _failed(args, result)
         return
+    _refuse(path)
     _write_file(os.path.realpath(path), data)
 
 
@@ -400,24 +527,119 @@ def _write_file(path, data):
         raise CrontabError("cannot write crontab-file %s: %s" % (path, exc)) from None
 
 
+# -- the lock -------------------------------------------------------------------
+
+
+def lock_path(path=None):
+    """The lock file that serialises edits of the crontab ``path``.
+
+    A crontab-file: ``.<name>.lock`` beside the file it resolves to (so
+    two paths that reach one file through symlinks share one lock). The
+    user's crontab: ``crontab.lock`` in the per-user lock directory.
+    """
+    if path is not None:
+        real = os.path.realpath(path)
+        directory, name = os.path.split(real)
+        return os.path.join(directory, ".%s.lock" % name)
+    return os.path.join(_user_lock_directory(), "crontab.lock")
+
+
+def _user_lock_directory():
+    """``CLOCKSERVER_LOCK_DIR``, else /tmp/collective.recipe.clockserver-<uid>.
+
+    Created mode 0700; an existing one must be a real directory owned by
+    this user and closed to others (as tmux checks its socket directory),
+    so another user cannot plant or hold our lock.
+    """
+    directory = os.environ.get("CLOCKSERVER_LOCK_DIR") or (
+        LOCK_DIRECTORY % os.getuid())
+    try:
+        os.mkdir(directory, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise CrontabError(
+            "cannot create the crontab lock directory %s: %s"
+            % (directory, exc.strerror or exc)) from None
+    info = os.lstat(directory)
+    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
+            or info.st_mode & 0o077):
+        raise CrontabError(
+            "the crontab lock directory %s is not a directory of yours closed "
+            "to others (mode 0700); remove it, or set CLOCKSERVER_LOCK_DIR to "
+            "a directory of your own" % directory)
+    return directory
+
+
+@contextlib.contextmanager
+def locked(path=None, wait=LOCK_WAIT):
+    """Hold the exclusive lock of crontab ``path`` (None: the user's).
+
+    The lock file is never removed (removing it would let a third process
+    lock a new file while the first still holds the old one). Waits up to
+    ``wait`` seconds for another holder, then raises CrontabError.
+    """
+    name = lock_path(path)
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW
+                     | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise CrontabError(
+            "cannot open the crontab lock file %s: %s"
+            % (name, exc.strerror or exc)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CrontabError("the crontab lock file %s is not a regular file"
+                               % name)
+        deadline = time.monotonic() + wait
+        pause = 0.005
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise CrontabError("cannot lock %s: %s" % (
+                        name, exc.strerror or exc)) from None
+            if time.monotonic() >= deadline:
+                raise CrontabError(
+                    "another process (another buildout?) has held the lock "
+                    "%s for more than %d seconds; run buildout again when it "
+                    "is done" % (name, wait))
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        yield name
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _source(path):
     return "the user's crontab" if path is None else "crontab-file %s" % path
 
 
-def _edit(path, change):
-    """Apply ``change`` to the crontab's lines; write only when they differ.
+BROKEN_FIX = (" Fix the crontab by hand (crontab -e, or edit the "
+              "crontab-file), then run buildout again. Nothing was written.")
 
-    Returns whether anything was written.
+
+def _edit(path, change, fix=""):
+    """Apply ``change`` to the crontab's lines under the crontab's lock;
+    write only when they differ. Returns whether anything was written.
     """
-    lines = read_crontab(path)
-    try:
-        new = change(lines)
-    except CrontabError as exc:
-        raise CrontabError("%s: %s" % (_source(path), exc)) from None
-    if new == lines:
-        return False
-    write_crontab(new, path)
-    return True
+    lock = locked(path)
+    if path is not None and not os.path.isdir(
+            os.path.dirname(os.path.realpath(path))):
+        # No directory, no file: nothing to lock; a write says what is wrong.
+        lock = contextlib.nullcontext()
+    with lock:
+        lines = read_crontab(path)
+        try:
+            new = change(lines)
+        except CrontabError as exc:
+            raise CrontabError("%s: %s%s" % (_source(path), exc, fix)) from None
+        if new == lines:
+            return False
+        write_crontab(new, path)
+        return True
 
 
 def update_crontab(ident, entries, path=None):
@@ -427,4 +649,10 @@ def update_crontab(ident, entries, path=None):
 
 def remove_from_crontab(ident, path=None):
     """Remove the block of ``ident``; return whether there was one."""
-    return _edit(path, lambda lines: remove_block(lines, ident))
+    return _edit(path, lambda lines: remove_block(lines, ident), BROKEN_FIX)
+
+
+def purge_from_crontab(ident, path=None):
+    """Remove every line of ``ident``'s block(s), broken or not (see
+    ``purge_blocks``); return whether anything was removed."""
+    return _edit(path, lambda lines: purge_blocks(lines, ident))

@@ -4,6 +4,7 @@ import dataclasses
 import re
 import shlex
 
+from . import address
 from .errors import ConfigError
 
 UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -15,7 +16,6 @@ PERIOD_FIX = (
 )
 _PERIOD_PART = re.compile(r"([0-9]+)([wdhms])")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?\Z")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,13 +58,9 @@ def parse_period(text):
 
 
 def check_host(host, option, line):
-    """A ``Host:`` header value: a host name or IP address, optional port."""
-    if not _HOST.match(host):
-        raise ConfigError(
-            option, line, "%r is not a host name for the Host: header" % host,
-            "Write a host name, optionally with a port: www.example.org, "
-            "www.example.org:8080.",
-        )
+    """A ``Host:`` header value: a host name or IP address, optional port
+    (see address.check_host)."""
+    return address.check_host(host, option, line)
 
 
 def derive_name(method):

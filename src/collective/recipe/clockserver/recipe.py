@@ -22,6 +22,7 @@ ZSERVER_MIN_PERIOD = 30
 INCLUDE_FILE = "clock-server.conf"
 RUNNER_CONFIG = "clock.json"
 DEFAULT_TIMEOUT = 300
+DEFAULT_CONCURRENCY = 4
 
 
 def _bool(options, name, default):
@@ -46,6 +47,7 @@ class Settings:
     entries: list  # crontab lines
     crontab_file: str | None
     warnings: list
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 class Recipe:
@@ -114,6 +116,7 @@ class Recipe:
         enabled = _bool(options, "enabled", True)
         inline = _bool(options, "inline", False)
         timeout = self._timeout()
+        concurrency = self._concurrency()
         address = self._address(backend)
         default_host = options.get("host", "").strip() or None
         if default_host:
@@ -144,10 +147,12 @@ class Recipe:
             entries = []
         crontab_file = options.get("crontab-file", "").strip() or None
         if crontab_file:
-            crontab_file = options["crontab-file"] = os.path.join(
-                self.buildout["buildout"]["directory"], crontab_file)
+            written = crontab_file
+            crontab_file = options["crontab-file"] = crontab.expand_path(
+                written, self.buildout["buildout"]["directory"])
+            crontab.check_file(crontab_file, written)
         return Settings(backend, enabled, calls, inline, address, timeout,
-                        entries, crontab_file, warnings)
+                        entries, crontab_file, warnings, concurrency)
 
     def _address(self, backend):
         """``address``: checked on every backend (so that switching backend
@@ -175,6 +180,18 @@ class Recipe:
                 "Write the seconds a call may take, e.g. timeout = 300 "
                 "(units s m h work too: 5m).",
             ) from None
+
+    def _concurrency(self):
+        """``concurrency``: checked on every backend, used by runner."""
+        text = self.options.get("concurrency", str(DEFAULT_CONCURRENCY)).strip()
+        if not (text.isascii() and text.isdigit() and len(text) <= 6
+                and int(text) >= 1):
+            raise ConfigError(
+                "concurrency", text, "bad concurrency %r" % text,
+                "Write the most calls in flight at once, a whole number "
+                "from 1 to 999999, e.g. concurrency = 4 (the default).",
+            )
+        return int(text)
 
     def _credentials(self, jobs, part_section, backend, warnings):
         """Pair each job with its credentials; collect hygiene warnings."""
@@ -222,7 +239,47 @@ class Recipe:
 
     # -- installing -----------------------------------------------------------
 
-    def install(self):
+    def install(self, updating=False):
+        try:
+            return self._install()
+        except Exception as e:
+            self._purge_after_failure(e, updating)
+            raise
+
+    def update(self):
+        return self.install(updating=True)
+
+    def _purge_after_failure(self, error, updating):
+        """Buildout removes bin/<part> after a failed install or update and
+        forgets the part: take every line of our block(s) out of the
+        crontab, so none keeps calling it. Says so in the error."""
+        s = self.settings
+        if not s.entries:
+            return
+        ident = self.options["crontab-identifier"]
+        try:
+            purged = crontab.purge_from_crontab(ident, s.crontab_file)
+        except crontab.CrontabError as e:
+            if not updating:  # nothing of ours was there to clean
+                return
+            note = (
+                "\nThe crontab could not be cleaned either (%s). If it holds "
+                "the block %r, remove it by hand: its lines call %s, which "
+                "buildout removes after this error." % (
+                    e, crontab.PREPEND % ident, self.options["script"]))
+        else:
+            if not purged:
+                return
+            note = ("\nThe block %r was taken out of the crontab, so that "
+                    "nothing calls files that buildout removes after this "
+                    "error; the next successful run puts it back."
+                    % (crontab.PREPEND % ident))
+        if isinstance(error, zc.buildout.UserError) and error.args:
+            error.args = (str(error) + note,) + error.args[1:]
+        else:
+            logging.getLogger(self.name).error(note.strip())
+
+    def _install(self):
         s = self.settings
         created = []
         try:
@@ -240,8 +297,6 @@ class Recipe:
             raise zc.buildout.UserError(
                 "[%s] crontab: %s" % (self.name, e)) from None
         return list(created)
-
-    update = install
 
     def _write_files(self):
         s = self.settings
@@ -279,6 +334,7 @@ def runner_config(part, settings):
         "part": part,
         "address": settings.address,
         "timeout": settings.timeout,
+        "concurrency": settings.concurrency,
         "jobs": [
             {
                 "name": job.name,

@@ -1,0 +1,347 @@
+"""One HTTP call of a job's method -> Outcome, and what an outcome means.
+
+A small HTTP/1.1 client on a plain socket rather than http.client, for two
+reasons: ``timeout`` bounds the whole call (connect to the last byte; a
+server that trickles its answer is cut off), and ``fire`` starts fast
+(http.client pulls in the email package; ssl is imported only for https).
+The answer must be complete: a body shorter than its Content-Length, a
+chunked body cut off or a connection closed early is a failure.  Whatever
+the server sends, no exception escapes ``call()`` and its texts are
+escaped (``escape``) before they reach a log line.
+"""
+
+import binascii
+import socket
+import time
+
+USER_AGENT = "Zope Clock Server Client (collective.recipe.clockserver)"
+LOGIN_MARKERS = ("login", "acl_users")  # also matches require_login
+CSRF_CONFIRM_MARKER = "@@confirm-action"  # plone.protect's redirect
+MAX_LINE = 8192  # bytes in a status, header or chunk-size line
+MAX_HEAD = 65536  # bytes of status line and headers together
+MAX_HEADERS = 100
+CHUNK = 65536
+
+# Control characters (C0, DEL, C1) and the Unicode line separators: a
+# server's text must never start a new log line or move the cursor.
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))}
+_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
+
+
+def escape(text):
+    """``text`` with control characters written as ``\\xNN``."""
+    return text.translate(_ESCAPES)
+
+
+class Outcome:
+    """What one call gave: an HTTP answer, or an error text (or both, when
+    the answer was cut off)."""
+
+    __slots__ = ("duration", "status", "reason", "location", "error")
+
+    def __init__(self, duration, status=None, reason="", location=None, error=None):
+        self.duration = duration
+        self.status = status
+        self.reason = reason
+        self.location = location
+        self.error = error
+
+    @property
+    def ok(self):
+        return self.error is None and self.status is not None and 200 <= self.status < 300
+
+    def __eq__(self, other):
+        return isinstance(other, Outcome) and all(
+            getattr(self, name) == getattr(other, name) for name in self.__slots__)
+
+    def __repr__(self):
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Outcome({fields})"
+
+
+class _Failed(Exception):
+    """The call failed; the message is the error text (already escaped)."""
+
+
+class _Deadline:
+    """A socket whose every wait is bounded by one deadline for the call."""
+
+    def __init__(self, sock, deadline, timeout):
+        self.sock = sock
+        self.deadline = deadline
+        self.timeout = timeout
+        self.buffer = b""
+        self.eof = False
+
+    def _arm(self):
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        self.sock.settimeout(left)
+
+    def send(self, data):
+        while data:
+            self._arm()
+            data = data[self.sock.send(data):]
+
+    def _fill(self):
+        """Receive more bytes; False at the end of the stream."""
+        if self.eof:
+            return False
+        self._arm()
+        data = self.sock.recv(CHUNK)
+        if not data:
+            self.eof = True
+            return False
+        self.buffer += data
+        return True
+
+    def readline(self, what):
+        """One line without its CRLF; None when the stream ends first."""
+        while True:
+            end = self.buffer.find(b"\n")
+            if end != -1:
+                line, self.buffer = self.buffer[:end], self.buffer[end + 1:]
+                if len(line) > MAX_LINE:
+                    raise _Failed(f"the answer has a {what} longer than {MAX_LINE} bytes")
+                return line.rstrip(b"\r")
+            if len(self.buffer) > MAX_LINE:
+                raise _Failed(f"the answer has a {what} longer than {MAX_LINE} bytes")
+            if not self._fill():
+                return None
+
+    def skip(self, size):
+        """Read and drop up to ``size`` bytes; how many there were."""
+        done = 0
+        while done < size:
+            if not self.buffer and not self._fill():
+                break
+            taken = min(size - done, len(self.buffer))
+            self.buffer = self.buffer[taken:]
+            done += taken
+        return done
+
+    def skip_to_end(self):
+        done = len(self.buffer)
+        self.buffer = b""
+        while self._fill():
+            done += len(self.buffer)
+            self.buffer = b""
+        return done
+
+
+def call(config, job):
+    """GET the job's method once; never raises for network or HTTP trouble."""
+    started = time.monotonic()
+    deadline = started + config.timeout
+    sock = None
+    stage = ["connecting"]
+    status = reason = location = None
+    try:
+        sock = socket.create_connection((config.host, config.port),
+                                        timeout=max(0.001, deadline - time.monotonic()))
+        if config.scheme == "https":
+            sock = _tls(sock, config.host, deadline)
+        stream = _Deadline(sock, deadline, config.timeout)
+        stage[0] = "sending the request"
+        stream.send(_request(config, job))
+        stage[0] = "waiting for the answer"
+        status, reason, headers = _read_head(stream, config.address)
+        location = headers.get("location")
+        stage[0] = "receiving the answer"
+        _read_body(stream, status, headers, stage)
+        return Outcome(time.monotonic() - started, status, reason, location)
+    except Exception as exc:  # noqa: BLE001 - whatever happens is an outcome
+        error = _error_text(exc, config, stage[0])
+        if status is not None:
+            error = f"{status} {reason}".rstrip() + f", but {error}"
+        return Outcome(time.monotonic() - started, status, reason or "", location, error)
+    finally:
+        if sock is not None:
+            sock.close()
+
+
+def _tls(sock, host, deadline):
+    import ssl  # only https needs it
+
+    context = ssl.create_default_context()
+    sock.settimeout(max(0.001, deadline - time.monotonic()))
+    return context.wrap_socket(sock, server_hostname=host)
+
+
+def _request(config, job):
+    # Printable ASCII passes unchanged; spaces and non-ASCII get %-quoted
+    # (as urllib.parse.quote(method, safe=string.punctuation)).
+    path = "".join(char if "!" <= char <= "~" else _quote(char) for char in job.method)
+    lines = [f"GET {path} HTTP/1.1", f"Host: {job.host or config.netloc}"]
+    if job.authenticated:
+        token = binascii.b2a_base64(f"{job.user}:{job.password}".encode("utf-8"),
+                                    newline=False)
+        lines.append("Authorization: Basic " + token.decode("ascii"))
+    lines += [f"User-Agent: {USER_AGENT}", "Connection: close", "", ""]
+    return "\r\n".join(lines).encode("ascii")
+
+
+def _quote(char):
+    return "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+
+
+def _read_head(stream, address):
+    """Status line and headers -> (status, reason, {lower name: value})."""
+    while True:  # 1xx answers come before the real one
+        line = stream.readline("status line")
+        if line is None:
+            if stream.buffer == b"" and stream.eof:
+                raise _Failed(f"{address} closed the connection without an answer")
+            raise _Failed(f"{address} closed the connection in the middle of the "
+                          "status line")
+        status, reason = _status_line(line)
+        headers = {}
+        size = len(line)
+        count = 0
+        while True:
+            line = stream.readline("header line")
+            if line is None:
+                raise _Failed(f"{status} {reason}, but the answer was cut off "
+                              "in its headers")
+            if not line:
+                break
+            size += len(line)
+            count += 1
+            if size > MAX_HEAD or count > MAX_HEADERS:
+                raise _Failed(f"{status} {reason}, but its headers are larger than "
+                              f"{MAX_HEAD} bytes or {MAX_HEADERS} lines")
+            if line[:1] in (b" ", b"\t"):  # obsolete folding: continues a value
+                continue
+            name, colon, value = line.partition(b":")
+            if colon:
+                name = name.strip().lower().decode("latin-1")
+                value = value.strip().decode("latin-1")
+                if name in headers and name in ("content-length", "transfer-encoding"):
+                    value = headers[name] + ", " + value
+                headers[name] = value
+        if status >= 200 or status == 101:
+            return status, reason, headers
+
+
+def _status_line(line):
+    version, _, rest = line.partition(b" ")
+    code, _, reason = rest.partition(b" ")
+    if (not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit()
+            or code.startswith(b"0")):
+        shown = escape(line[:60].decode("latin-1")) + ("..." if len(line) > 60 else "")
+        raise _Failed(f"the answer is not HTTP: it starts with '{shown}'")
+    return int(code), escape(reason.strip().decode("latin-1"))
+
+
+def _read_body(stream, status, headers, stage):
+    """Read (and drop) the whole body; _Failed when it is cut off."""
+    if status < 200 or status in (204, 304):
+        return
+    encoding = headers.get("transfer-encoding")
+    if encoding is not None:
+        codings = [part.strip().lower() for part in encoding.split(",")]
+        if codings[-1] == "chunked":
+            return _read_chunked(stream, stage)
+        stream.skip_to_end()  # no length: the body ends with the connection
+        return
+    length = headers.get("content-length")
+    if length is None:
+        stream.skip_to_end()
+        return
+    values = {part.strip() for part in length.split(",")}
+    value = values.pop() if len(values) == 1 else ""
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise _Failed(f"the answer has a bad Content-Length: '{escape(length[:40])}'")
+    expected = int(value)
+    got = stream.skip(expected)
+    if got < expected:
+        raise _Failed(f"the answer was cut off: {got} of {expected} bytes of the body "
+                      "received (Content-Length)")
+
+
+def _read_chunked(stream, stage):
+    received = 0
+    while True:
+        line = stream.readline("chunk-size line")
+        if line is None:
+            raise _Failed(f"the answer was cut off: the connection closed in the middle "
+                          f"of a chunked body, after {received} bytes")
+        size_text = line.split(b";", 1)[0].strip()
+        try:
+            if not size_text or len(size_text) > 16:
+                raise ValueError
+            size = int(size_text, 16)
+        except ValueError:
+            raise _Failed("the answer has a bad chunk size: "
+                          f"'{escape(line[:40].decode('latin-1'))}'") from None
+        if size == 0:
+            # Trailers up to an empty line; the end of the stream will do.
+            while stream.readline("trailer line"):
+                pass
+            return
+        got = stream.skip(size)
+        received += got
+        if got < size or stream.readline("chunk end") is None:
+            raise _Failed(f"the answer was cut off: the connection closed in the middle "
+                          f"of a chunked body, after {received} bytes")
+
+
+def _error_text(exc, config, stage):
+    if isinstance(exc, _Failed):
+        return str(exc)
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return f"timed out after {config.timeout:g} s (the timeout option) {stage}"
+    if isinstance(exc, ConnectionRefusedError):
+        return (f"connection refused: nothing listens at {config.address} "
+                "(is the instance running?)")
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host of {config.address}: {escape(str(exc.strerror))}"
+    if type(exc).__module__ == "ssl":
+        return f"TLS error talking to {config.address}: {escape(str(exc))}"
+    if isinstance(exc, ConnectionResetError):
+        return f"{config.address} reset the connection {stage}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{escape(exc.strerror)} {stage} ({config.address})"
+    return f"{type(exc).__name__}: {escape(str(exc))} {stage}"
+
+
+def describe(outcome, job):
+    """One line saying what happened and, for failures, what to check."""
+    if outcome.error:
+        return escape(outcome.error)
+    status = outcome.status
+    text = escape(f"{status} {outcome.reason}".rstrip())
+    if 200 <= status < 300:
+        return text
+    if status == 401:
+        if job.authenticated:
+            hint = (f"Zope refused the credentials of user {job.user!r}: "
+                    "check the credentials section in secret.cfg")
+        else:
+            hint = ("the method needs a login and this job calls it anonymously: "
+                    "set credentials (a section in secret.cfg) for the part or the job")
+    elif 300 <= status < 400:
+        location = escape(outcome.location or "(no Location header)")
+        # Checked first: the confirm URL's query carries the original URL,
+        # which may hold a login marker.
+        if CSRF_CONFIRM_MARKER in location.split("?", 1)[0]:
+            hint = ("Plone's CSRF protection (plone.protect) aborted what this GET "
+                    "wrote and redirected to @@confirm-action: the view must call "
+                    "alsoProvides(request, IDisableCSRFProtection) (from "
+                    "plone.protect.interfaces) before it writes")
+        elif any(marker in location.lower() for marker in LOGIN_MARKERS):
+            who = f"user {job.user!r}" if job.authenticated else "anonymous"
+            hint = (f"redirected to a login form ({location}): the credentials are "
+                    f"wrong or missing ({who}); check the credentials section in secret.cfg")
+        else:
+            hint = (f"redirected to {location}; redirects are not followed: "
+                    "point the job's method, host or the address at the final URL")
+    elif status == 403:
+        who = f"user {job.user!r}" if job.authenticated else "Anonymous"
+        hint = f"{who} lacks the permission to call {escape(job.method)}"
+    elif status == 404:
+        hint = f"nothing at {escape(job.method)} (check the method and the host)"
+    else:
+        return text
+    return f"{text}: {hint}"

@@ -1,0 +1,295 @@
+"""The tick loop of ``bin/<part> run``: epoch-aligned ticks, a bounded pool
+of calls, reload on request.
+
+The main thread keeps one heap of due times and sleeps in select() until
+the earliest is due.  A due tick becomes a queued call (its job is then
+"in flight": the job's next tick is skipped while it waits or runs);
+``concurrency`` pool threads take queued calls earliest-due first.  So at
+most ``concurrency`` calls are in flight, calls due together start in
+order of their due time (then of the jobs' order), and a job never
+overlaps itself.
+"""
+
+import heapq
+import logging
+import select
+import socket
+import threading
+import time
+
+from .call import call, describe, escape
+from .timefmt import next_due, utc
+
+GRACE = 0.2  # seconds in-flight calls get to finish after SIGTERM/SIGINT
+MAX_SLEEP = 10.0  # re-read the wall clock at least this often (clock jumps)
+LATE = 1.0  # a call that starts this many seconds after its tick logs it
+LOG = logging.getLogger("collective.recipe.clockserver.runner")
+
+
+class Observer:
+    """What the clock tells about each tick; records, metrics and pings
+    subclass it.  Called from worker threads: implementations must be
+    thread-safe and must not raise."""
+
+    def started(self, job, due):
+        """A call of ``job`` for the tick ``due`` (epoch seconds) starts."""
+
+    def finished(self, job, due, outcome):
+        """The call of ``job`` for ``due`` ended with ``outcome``."""
+
+    def skipped(self, job, due, reason):
+        """The tick ``due`` of ``job`` was not called, because ``reason``."""
+
+
+def no_claim(job, due):
+    """The default gate: one host, every tick is ours.
+
+    A gate returns None to go ahead, or the reason to skip the tick (e.g.
+    ``claimed by HOST``); the cluster lock (``lock``) is one.  It is asked
+    when the call is about to start (after a concurrency slot freed), not
+    at the due time.
+    """
+    return None
+
+
+class _Call:
+    """A tick of a job, from its due time until its call is over."""
+
+    __slots__ = ("job", "due", "order", "queued", "started")
+
+    def __init__(self, job, due, order):
+        self.job = job
+        self.due = due
+        self.order = order
+        self.queued = time.monotonic()
+        self.started = None  # monotonic, once a pool thread took it
+
+    def __lt__(self, other):  # the pool's queue: earliest due, then job order
+        return (self.due, self.order) < (other.due, other.order)
+
+
+class Clock:
+    """Fire every job at epoch multiples of its period until stopped.
+
+    ``reload`` (optional) returns a fresh Config (or raises with the
+    reason); ``request_reload()`` makes the loop apply it, like ``stop()``
+    safe from a signal handler.
+    """
+
+    def __init__(self, config, log=LOG, observer=None, claim=no_claim, reload=None):
+        self.config = config
+        self.claim = claim
+        self.log = log
+        self.observer = observer or Observer()
+        self._reload = reload
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_w.setblocking(False)
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._queue = []  # heap of _Call waiting for a pool thread
+        self._in_flight = {}  # job name -> _Call, queued or running
+        self._threads = set()
+        self._idle = 0
+        self._stopping = False
+        self._schedule = {}  # job name -> next due time
+        self._heap = []  # (due, order, name); stale entries are skipped
+
+    # -- requests (signal handlers, other threads) ----------------------------
+
+    def stop(self):
+        """Make run() return; safe from signal handlers and other threads."""
+        self._poke(b"x")
+
+    def request_reload(self):
+        """Re-read the config at the next turn of the loop (SIGHUP)."""
+        self._poke(b"h")
+
+    def _poke(self, byte):
+        try:
+            self._wake_w.send(byte)
+        except OSError:  # buffer full or closed: a wake-up is pending anyway
+            pass
+
+    # -- the main loop -------------------------------------------------------------
+
+    def run(self):
+        now = time.time()
+        for order, job in enumerate(self.config.jobs):
+            self._plan(job, order, next_due(job.period, now))
+        try:
+            while True:
+                if self._heap:
+                    delay = self._heap[0][0] - time.time()
+                else:
+                    delay = None
+                if delay is None or delay > 0:
+                    timeout = MAX_SLEEP if delay is None else min(delay, MAX_SLEEP)
+                    if select.select([self._wake_r], [], [], timeout)[0]:
+                        requests = self._wake_r.recv(4096)
+                        if b"x" in requests:
+                            break
+                        if b"h" in requests:
+                            self._apply_reload()
+                    continue
+                due, order, name = heapq.heappop(self._heap)
+                if self._schedule.get(name) != due:
+                    continue  # removed or rescheduled by a reload
+                job = self._job(name)
+                self._plan(job, order, next_due(job.period, max(due, time.time())))
+                self._tick(job, due, order)
+        finally:
+            self._finish()
+
+    def _plan(self, job, order, due):
+        self._schedule[job.name] = due
+        heapq.heappush(self._heap, (due, order, job.name))
+
+    def _job(self, name):
+        for job in self.config.jobs:
+            if job.name == name:
+                return job
+        raise KeyError(name)
+
+    def _tick(self, job, due, order):
+        with self._lock:
+            busy = self._in_flight.get(job.name)
+            if busy is None:
+                self._in_flight[job.name] = entry = _Call(job, due, order)
+                heapq.heappush(self._queue, entry)
+                # Threads woken but not yet running still count as idle.
+                if len(self._queue) <= self._idle:
+                    self._ready.notify()
+                elif len(self._threads) < self.config.concurrency:
+                    self._start_thread()
+                return
+        if busy.started is None:
+            what, since = "waiting for a free call slot", busy.queued
+        else:
+            what, since = "running", busy.started
+        self.observer.skipped(job, due, "still running")
+        self.log.warning("%s: previous call still %s (%.1f s), skipping the tick due at %s",
+                         job.name, what, time.monotonic() - since, utc(due))
+
+    # -- the pool ------------------------------------------------------------------
+
+    def _start_thread(self):
+        """Called with the lock held."""
+        thread = threading.Thread(target=self._serve, daemon=True,
+                                  name=f"clock call {len(self._threads) + 1}")
+        self._threads.add(thread)
+        thread.start()
+
+    def _serve(self):
+        me = threading.current_thread()
+        while True:
+            with self._lock:
+                while not self._queue and not self._stopping:
+                    if len(self._threads) > self.config.concurrency:  # lowered by reload
+                        self._threads.discard(me)
+                        return
+                    self._idle += 1
+                    self._ready.wait()
+                    self._idle -= 1
+                if self._stopping:
+                    self._threads.discard(me)
+                    return
+                entry = heapq.heappop(self._queue)
+                entry.started = time.monotonic()
+                concurrency = self.config.concurrency
+            try:
+                self._call(entry, concurrency)
+            except Exception:  # a bug must not kill the pool
+                self.log.exception("%s: unexpected error", entry.job.name)
+            finally:
+                with self._lock:
+                    self._in_flight.pop(entry.job.name, None)
+
+    def _call(self, entry, concurrency):
+        job, due = entry.job, entry.due
+        late = time.time() - due
+        if late > LATE:
+            self.log.warning("%s: started %.1f s late (due at %s; waited %.1f s for one of "
+                             "the %d call slots, the concurrency option)", job.name, late,
+                             utc(due), entry.started - entry.queued, concurrency)
+        skip = self.claim(job, due)
+        if skip:
+            self.observer.skipped(job, due, skip)
+            return
+        self.observer.started(job, due)
+        outcome = call(self.config, job)
+        level = logging.INFO if outcome.ok else logging.WARNING
+        self.log.log(level, "%s: %s (%.3f s)", job.name, describe(outcome, job),
+                     outcome.duration)
+        self.observer.finished(job, due, outcome)
+
+    # -- reload --------------------------------------------------------------------
+
+    def _apply_reload(self):
+        if self._reload is None:
+            return
+        old = self.config
+        try:
+            new = self._reload()
+        except Exception as exc:  # BadConfig, or anything else: keep running
+            self.log.error("reload failed, still running the %d job(s) loaded before: %s",
+                           len(old.jobs), escape(str(exc)))
+            return
+        before = {job.name: job for job in old.jobs}
+        after = {job.name: job for job in new.jobs}
+        added = [name for name in after if name not in before]
+        removed = [name for name in before if name not in after]
+        changed = [name for name in after if name in before and after[name] != before[name]]
+        now = time.time()
+        with self._lock:
+            self.config = new
+            if self._idle and len(self._threads) > new.concurrency:
+                self._ready.notify_all()  # extra idle threads leave
+            for _ in range(min(len(self._queue), new.concurrency - len(self._threads))):
+                self._start_thread()  # raised: queued calls need not wait
+        for name in removed:
+            del self._schedule[name]
+        for order, job in enumerate(new.jobs):
+            if job.name in added or (job.name in changed
+                                     and job.period != before[job.name].period):
+                self._plan(job, order, next_due(job.period, now))
+        for job in new.jobs:
+            if job.name in added:
+                self.log.info('Clock server for "%s" started (user: %s, period: %s)',
+                              job.method, job.user if job.authenticated else "Anonymous",
+                              job.period)
+        settings = [f"{key} {getattr(old, key)} -> {getattr(new, key)}"
+                    for key in ("address", "timeout", "concurrency")
+                    if getattr(old, key) != getattr(new, key)]
+        parts = [f"{label} {', '.join(names)}" for label, names in (
+            ("added", added), ("removed", removed), ("changed", changed)) if names]
+        parts += settings
+        unchanged = len(new.jobs) - len(added) - len(changed)
+        running = [name for name in removed if name in self._in_flight]
+        if running:
+            parts.append(f"{', '.join(running)} will stop after the call in flight")
+        self.log.info("reloaded the config: %s; %d job(s) unchanged",
+                      "; ".join(parts) or "no change", unchanged)
+
+    # -- the end -------------------------------------------------------------------
+
+    def _finish(self):
+        with self._lock:
+            self._stopping = True
+            queued = [entry.job.name for entry in sorted(self._queue)]
+            self._queue.clear()
+            threads = list(self._threads)
+            self._ready.notify_all()
+        if queued:
+            self.log.warning("not starting the calls still waiting for a slot: %s",
+                             ", ".join(queued))
+        deadline = time.monotonic() + GRACE
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            abandoned = sorted(entry.job.name for entry in self._in_flight.values()
+                               if entry.started is not None)
+        if abandoned:
+            self.log.warning("not waiting for calls still running: %s",
+                             ", ".join(abandoned))
+        self._wake_r.close()
+        self._wake_w.close()
