@@ -11,6 +11,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import stat
 import subprocess
@@ -33,6 +34,7 @@ from plonesite import (
 from zeoserver import free_port, start_zeo, stop_zeo
 from zopeinstance import (
     access_log_entries,
+    process_exists,
     start_instance,
     stop_instance,
     wait_for_access,
@@ -309,3 +311,72 @@ def test_run_calls_client2_on_time_and_status_shows_it(site):
     rows = {line.split()[0] for line in shown.stdout.splitlines() if line.strip()}
     assert {"tick", "tock"} <= rows, shown.stdout
     assert site.password not in out + err + shown.stdout + shown.stderr
+
+
+# -- the documented command: ./run-example --live ------------------------------
+
+
+def copy_checkout(destination):
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    shutil.copytree(top, destination, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", ".venv-plone", "bin", "parts", "eggs", "develop-eggs",
+        "var", ".installed.cfg", "secret.cfg", "*.egg-info", "__pycache__",
+        ".pytest_cache", ".hypothesis", "*.log"))
+    return destination
+
+
+def stopped_pids(output):
+    match = re.search(r"Stopped every process this command started \(PIDs ([\d ]+)\)",
+                      output)
+    assert match, output
+    return [int(pid) for pid in match.group(1).split()]
+
+
+def test_run_example_live_then_ctrl_c(tmp_path):
+    checkout = copy_checkout(tmp_path / "checkout")
+    env = dict(os.environ, CLOCKSERVER_PLONE_VENV=PLONE_VENV, TICKS="12")
+    env.pop("PYTHONPATH", None)
+    ports = ["zeoserver:zeo-address=127.0.0.1:%d" % free_port(),
+             "client1:http-address=127.0.0.1:%d" % free_port(),
+             "client2:http-address=127.0.0.1:%d" % free_port()]
+    command = [str(checkout / "run-example"), "--live", *ports]
+    result = subprocess.run(command, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, timeout=600)
+    out = result.stdout
+    assert result.returncode == 0, out
+    assert "Created example/secret.cfg from secret.cfg.example" in out
+    assert "Created the Plone site /Plone" in out
+    assert "demo: 200 OK" in out
+    assert re.search(r'zopeuser \[[^]]+\] "GET /Plone/%40%40clock-demo\?job=demo ', out)
+    assert "==> bin/clock status" in out or "==> bin/clock list" in out
+    assert "0 1 * * 6 " in out and "zeopack: packed." in out
+    assert "The password is only in ../secret.cfg and parts/clock/clock.json" in out
+    pids = stopped_pids(out)
+    assert len(pids) == 3
+    assert not any(process_exists(pid) for pid in pids)
+
+    # Again, interrupted while the clock runs, as Ctrl-C does: SIGINT to the
+    # whole foreground process group.
+    log_path = tmp_path / "interrupted.out"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            command, env=dict(env, TICKS="60"), stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 300
+        while "==> bin/clock run" not in log_path.read_text():
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        os.killpg(process.pid, signal.SIGINT)
+        assert process.wait(60) == 130, log_path.read_text()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    out = log_path.read_text()
+    assert "The Plone site /Plone exists" in out
+    pids = stopped_pids(out)
+    assert len(pids) == 3
+    assert not any(process_exists(pid) for pid in pids)
