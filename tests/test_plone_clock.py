@@ -127,6 +127,11 @@ class Site:
                 if "job=%s" % job in e["path"]]
 
 
+def has_status(site):
+    """Whether this runner has ``status`` (issue 8); ``list`` until then."""
+    return site.clock("clock", "status", "--help").returncode == 0
+
+
 def csrf_log_line(site, view):
     """What plone.protect logs (at INFO) when it aborts a view's write."""
     return "%s on url %s/%s/@@%s" % (CSRF_LOG_LINE, site.client2.url, SITE_ID, view)
@@ -206,6 +211,11 @@ def test_zeopack_is_a_crontab_entry_that_packs(site):
     assert result.returncode == 0, result.stdout
     with open(site.path("var", "log", "zeoserver.log")) as f:
         assert "pack" in f.read().lower()
+    if has_status(site):  # a monitored entry: recorded like a job
+        assert " exec --scheduled zeopack -- " in entry
+        shown = site.clock("clock", "status", "zeopack")
+        assert shown.returncode == 0, shown.stdout + shown.stderr
+        assert "zeopack" in shown.stdout and "ok" in shown.stdout
 
 
 # -- what Plone does to clock calls ------------------------------------------
@@ -272,11 +282,6 @@ def test_job_with_its_own_host(site):
     state = site.state()["host"]
     assert state["writes"] == 1 and state["user"] == USER
     assert state["url"] == "http://www.example.net/%s" % SITE_ID
-
-
-def has_status(site):
-    """Whether this runner has ``status`` (issue 8); ``list`` until then."""
-    return site.clock("clock", "status", "--help").returncode == 0
 
 
 def test_run_calls_client2_on_time_and_status_shows_it(site):
