@@ -36,8 +36,18 @@ setup(
         "zc.recipe.egg>=2.0.7",
         "z3c.recipe.usercrontab>=1.5",
         "ZConfig>=3.5",
+        # Cron expressions for status and ticks; 2.8 needs Python 3.11,
+        # pip picks 2.7 on Python 3.10.
+        "cronsim>=2.6",
     ],
-    extras_require={"test": ["pytest", "hypothesis"]},
+    extras_require={
+        "test": ["pytest", "hypothesis", "prometheus_client"],
+        # The lock services' clients (lock = postgresql:// redis:// zeo://);
+        # the recipe adds the one that lock names to bin/<part>.
+        "postgresql": ["psycopg[binary]>=3.1"],
+        "redis": ["redis>=4.2"],
+        "zeo": ["ZEO>=5.2"],
+    },
     entry_points={
         "zc.buildout": [
             "default = collective.recipe.clockserver.recipe:Recipe",

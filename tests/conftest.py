@@ -13,6 +13,9 @@ import textwrap
 
 import pytest
 
+# PostgreSQL, Redis and ZEO servers for the lock tests (session fixtures).
+pytest_plugins = ["lockservices"]
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.path.dirname(sys.executable)
 BUILDOUT = os.path.join(BIN, "buildout")

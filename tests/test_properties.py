@@ -422,3 +422,44 @@ def test_crontab_file_keeps_every_byte_outside_the_block(data, entries):
         crontab.remove_from_crontab(IDENT, path)
         with open(path, "rb") as f:
             assert f.read() == complete
+
+
+# -- the recipe and bin/<part> agree -------------------------------------------
+# bin/<part> checks its config file again (it may be edited by hand): what
+# the recipe accepts, the runner must accept too, or a built part would
+# refuse to start.
+
+from collective.recipe.clockserver.runner import config as runner_config  # noqa: E402
+
+
+@MANY
+@given(st.one_of(user_text, st.tuples(valid_hosts, st.one_of(
+    st.none(), ports)).map(lambda hp: host_port(*hp))))
+@example("a.")
+@example("[::ffff:1.2.3.4]:80")
+@example("0.0.0.0")
+def test_runner_accepts_every_host_the_recipe_accepts(text):
+    try:
+        check_host(text, "host", text)
+    except ConfigError:
+        recipe_ok = False
+    else:
+        recipe_ok = True
+    runner_ok = runner_config.check_host_port(text) is None
+    if recipe_ok:
+        assert runner_ok, runner_config.check_host_port(text)
+    if text and runner_ok:  # and the other way round
+        assert recipe_ok, text
+
+
+@MANY
+@given(st.one_of(user_text, st.tuples(
+    st.sampled_from(["", "http://", "https://"]), valid_hosts, ports).map(
+        lambda t: "%s%s:%d" % t)))
+def test_runner_accepts_every_address_the_recipe_writes(text):
+    try:
+        address = parse_address(text)
+    except ConfigError:
+        return
+    scheme, host, port, netloc = runner_config.split_address(address)
+    assert "%s://%s" % (scheme, netloc) == address

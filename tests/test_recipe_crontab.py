@@ -38,7 +38,10 @@ password = cr0n-Pa55word
 
 
 def clock(options, parts="clock", extra=""):
-    """buildout.cfg with a [clock] part holding ``options``."""
+    """buildout.cfg with a [clock] part holding ``options``; the plain
+    crontab lines (monitor = false) unless ``options`` say otherwise."""
+    if "monitor =" not in options:
+        options = "monitor = false\n" + options
     return (
         "[buildout]\nparts = %s\n\n[clock]\n"
         "recipe = collective.recipe.clockserver\n%s\n%s" % (
@@ -77,6 +80,7 @@ crontab =
 MIRROR = """
 [mirror]
 recipe = collective.recipe.clockserver
+monitor = false
 crontab-file = mirror.cron
 crontab = ${clock:crontab-entries}
 """
@@ -454,12 +458,12 @@ zeopack = 0 1 * * 6
     assert result.ok, result.output
     script = buildout.path("bin", "clock")
     entries = [
-        "*/15 * * * * %s fire site-a" % script,
-        "0 * * * * %s fire site-b" % script,
-        "0 */6 * * * %s fire site-c" % script,
-        "0 0 * * * %s fire site-d" % script,
-        "0 0 * * 0 %s fire site-e" % script,
-        "5 4 * * * %s fire site-f" % script,
+        "*/15 * * * * %s fire --scheduled site-a" % script,
+        "0 * * * * %s fire --scheduled site-b" % script,
+        "0 */6 * * * %s fire --scheduled site-c" % script,
+        "0 0 * * * %s fire --scheduled site-d" % script,
+        "0 0 * * 0 %s fire --scheduled site-e" % script,
+        "5 4 * * * %s fire --scheduled site-f" % script,
         "0 1 * * 6 %s" % buildout.path("bin", "zeopack"),
     ]
     text = fake_crontab.read_bytes()

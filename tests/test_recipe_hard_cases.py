@@ -26,6 +26,10 @@ password = cr0n-Pa55word
 
 
 def clock(options, parts="clock"):
+    # The plain crontab lines (monitor = false): these tests are about the
+    # crontab itself, not about the exec wrapping.
+    if "monitor =" not in options:
+        options = "monitor = false\n" + options
     return ("[buildout]\nextends = secret.cfg\nparts = %s\n\n[clock]\n"
             "recipe = collective.recipe.clockserver\n%s" % (parts, options))
 
@@ -411,3 +415,180 @@ def test_good_addresses_and_hosts_pass_buildout(buildout):
     assert config["address"] == "http://[::1]:65535"
     assert [job["host"] for job in config["jobs"]] == [
         "192.0.2.1:1", "[2001:db8::1]", "www.EXAMPLE.org."]
+
+
+# -- the credentials section: references, hygiene, verbose output --------------
+
+
+@pytest.mark.parametrize("secret, reported", [
+    ("[clock-credentials]\nuser = ${nosuch:user}\npassword = x\n",
+     "The referenced section, 'nosuch', was not defined."),
+    ("[clock-credentials]\nuser = u\npassword = ${other:nokey}\n[other]\n",
+     "Referenced option does not exist: other nokey"),
+])
+def test_reference_to_a_missing_section_is_reported_as_buildout_does(
+        buildout, secret, reported):
+    buildout.write("secret.cfg", secret, mode=0o600)
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         "jobs = /a 1h\n"))
+    result = buildout.run()
+    assert_clean_error(result)
+    assert reported in result.output
+    assert "is not defined" not in result.output  # our own message
+    assert "Create it in secret.cfg" not in result.output
+    assert buildout.installed_options("clock") is None
+
+
+def test_hygiene_warning_names_the_file_that_really_holds_the_password(
+        buildout):
+    """secret.cfg (private) only refers to a password in a world-readable
+    file: the warning is about that file, not secret.cfg."""
+    buildout.write("world.cfg", "[world]\npassword = w0rld-Pa55\n",
+                   mode=0o644)
+    buildout.write("base.cfg", "[base]\nuser = zopeuser\n", mode=0o644)
+    buildout.write("secret.cfg", "[buildout]\nextends = world.cfg base.cfg\n\n"
+                   "[clock-credentials]\nuser = ${base:user}\n"
+                   "password = ${world:password}\n", mode=0o600)
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         "jobs = /a 1h\n"))
+    result = buildout.run()
+    assert result.ok, result.output
+    world = buildout.path("world.cfg")
+    assert ("%s holds a password and is readable by group or others (mode "
+            "644); run: chmod 600 %s" % (world, world)) in result.output
+    assert "secret.cfg holds a password" not in result.output
+    assert "base.cfg holds a password" not in result.output  # the user only
+
+    # Once world.cfg is private, no warning; a password written in
+    # secret.cfg itself is still found there.
+    os.chmod(world, 0o600)
+    result = buildout.run()
+    assert result.ok, result.output
+    assert "holds a password" not in result.output
+    buildout.write("secret.cfg", "[clock-credentials]\nuser = zopeuser\n"
+                   "password = pre-${:user}-post\n", mode=0o640)
+    result = buildout.run()
+    assert result.ok, result.output
+    assert "%s holds a password and is readable" % buildout.path(
+        "secret.cfg") in result.output
+
+
+def test_verbose_buildout_does_not_show_the_password(buildout):
+    """``bin/buildout -vv`` prints every section a recipe has read
+    ("Configuration data:"). At that verbosity the recipe reads the
+    credentials only when it installs the part, after the dump."""
+    buildout.write("secret.cfg", SECRET, mode=0o600)
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         "backend = runner\naddress = 8080\n"
+                                         "jobs = /a 1h\n"))
+    for args in [("-vv",), ("-vvv",), ("-v",), ()]:
+        result = buildout.run("buildout.cfg", *args)
+        assert result.ok, result.output
+        if args[:1] in (("-vv",), ("-vvv",)):
+            assert "Configuration data:" in result.output
+        assert "cr0n-Pa55word" not in result.output
+        assert "[clock-credentials]" not in result.output
+    # What bin/<part> got is complete all the same.
+    import json
+    config = json.loads(buildout.read("parts", "clock", "clock.json"))
+    assert config["jobs"][0]["password"] == "cr0n-Pa55word"
+    assert "cr0n-Pa55word" not in buildout.installed()
+
+    # zserver, not inline: the blocks in the 0600 file carry the password.
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         "jobs = /a 1h\n"))
+    result = buildout.run("buildout.cfg", "-vv")
+    assert result.ok, result.output
+    assert "cr0n-Pa55word" not in result.output
+    assert "password cr0n-Pa55word" in buildout.read(
+        "parts", "clock", "clock-server.conf")
+
+
+def test_verbose_buildout_still_refuses_bad_credentials(buildout):
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         "jobs = /a 1h\n"))
+    # A missing section: refused when buildout reads the part, as always.
+    buildout.write("secret.cfg", "[other]\n", mode=0o600)
+    result = buildout.run("buildout.cfg", "-vv")
+    assert_clean_error(result)
+    assert "the credentials section [clock-credentials] is not defined" in (
+        result.output)
+    assert "Create it in secret.cfg" in result.output
+    assert buildout.installed_options("clock") is None
+    # A user without password: refused when the part is installed.
+    buildout.write("secret.cfg", "[clock-credentials]\nuser = u\n",
+                   mode=0o600)
+    result = buildout.run("buildout.cfg", "-vv")
+    assert_clean_error(result)
+    assert "[clock] credentials: the credentials section [clock-credentials] " \
+           "has a user but no password" in result.output
+    assert buildout.installed_options("clock") is None
+    assert not buildout.exists("parts", "clock")
+
+
+def test_hygiene_warning_follows_a_macro(buildout):
+    """``[clock-credentials] <= world``: the password is world.cfg's."""
+    buildout.write("world.cfg", "[world]\nuser = zopeuser\n"
+                   "password = w0rld-Pa55\n", mode=0o604)
+    buildout.write("secret.cfg", "[buildout]\nextends = world.cfg\n\n"
+                   "[clock-credentials]\n<= world\n", mode=0o600)
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         "jobs = /a 1h\n"))
+    result = buildout.run()
+    assert result.ok, result.output
+    world = buildout.path("world.cfg")
+    assert "%s holds a password and is readable by group or others (mode " \
+           "604)" % world in result.output
+    assert "secret.cfg holds a password" not in result.output
+
+
+LOCK_PART = ("backend = runner\naddress = 8080\njobs = /a 1h\n"
+             "lock = redis://cache.example.org/2\n"
+             "lock-credentials = lock-credentials\nlock-namespace = site\n")
+
+
+def test_verbose_buildout_does_not_show_the_lock_password(buildout):
+    buildout.write("secret.cfg", SECRET + "\n[lock-credentials]\n"
+                   "user = clock\npassword = L0ck-s3cret-pw\n", mode=0o600)
+    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+                                         + LOCK_PART))
+    result = buildout.run("buildout.cfg", "-vv")
+    assert result.ok, result.output
+    assert "Configuration data:" in result.output
+    for secret in ("L0ck-s3cret-pw", "cr0n-Pa55word"):
+        assert secret not in result.output
+    import json
+    config = json.loads(buildout.read("parts", "clock", "clock.json"))
+    assert "L0ck-s3cret-pw" in json.dumps(config["lock"])
+    assert config["jobs"][0]["password"] == "cr0n-Pa55word"
+
+
+def test_reference_to_a_missing_section_in_lock_credentials(buildout):
+    buildout.write("secret.cfg", "[lock-credentials]\nuser = clock\n"
+                   "password = ${nosuch:password}\n", mode=0o600)
+    buildout.write("buildout.cfg", clock(LOCK_PART))
+    result = buildout.run()
+    assert_clean_error(result)
+    assert "The referenced section, 'nosuch', was not defined." in (
+        result.output)
+    assert "is not defined" not in result.output
+
+
+def test_failed_update_at_install_time_credentials_still_takes_the_block_out(
+        buildout, fake_crontab):
+    """-vv reads the credentials while updating: a reference to a missing
+    section then fails the update; buildout's own message stays intact."""
+    buildout.write("secret.cfg", SECRET, mode=0o600)
+    fake_crontab.write_bytes(FOREIGN)
+    buildout.write("buildout.cfg", clock(CRON_PART))
+    assert buildout.run().ok
+    buildout.write("secret.cfg", "[clock-credentials]\nuser = ${nosuch:u}\n"
+                   "password = p\n", mode=0o600)
+    result = buildout.run("buildout.cfg", "-vv")
+    assert_clean_error(result)
+    assert "Updating clock." in result.output
+    assert "Error: The referenced section, 'nosuch', was not defined." in (
+        result.output)
+    assert "was taken out of the crontab" in result.output
+    assert fake_crontab.read_bytes() == FOREIGN
+    assert not buildout.exists("bin", "clock")

@@ -220,10 +220,10 @@ def test_cron_entries_quote_a_buildout_path_with_spaces(tmp_path, buildout,
     script = "'%s'" % site.path("bin", "clock")
     zeopack = "'%s'" % site.path("bin", "zeopack")
     assert site.installed_options("clock")["crontab-entries"].splitlines() \
-        == ["*/15 * * * * %s fire site-update-feeds" % script,
-            "0 0 * * * %s fire cleanup" % script,
-            "0 1 * * 6 %s" % zeopack]
-    assert script + " fire cleanup" in fake_crontab.text()
+        == ["*/15 * * * * %s fire --scheduled site-update-feeds" % script,
+            "0 0 * * * %s fire --scheduled cleanup" % script,
+            "0 1 * * 6 %s exec --scheduled zeopack -- %s" % (script, zeopack)]
+    assert script + " fire --scheduled cleanup" in fake_crontab.text()
     # What cron runs works: the shell finds bin/clock.
     listing = subprocess.run(
         script + " list", shell=True, stdout=subprocess.PIPE,

@@ -125,9 +125,12 @@ def test_concurrency_limits_calls_and_queues_by_due_time(server, tmp_path):
     first = {f"/j{i}": arrivals(server, f"/j{i}")[0] for i in range(6)}
     due = math.floor(first["/j0"])
     assert due % 5 == 0
-    # Started in the jobs' order (all due together), two by two.
-    order = sorted(first, key=first.get)
-    assert order == [f"/j{i}" for i in range(6)]
+    # Started in the jobs' order (all due together), two by two: each round
+    # of two starts after the round before it (within a round the two
+    # threads race, so no order is promised there).
+    rounds = [[first[f"/j{i}"], first[f"/j{i + 1}"]] for i in (0, 2, 4)]
+    for earlier, later in zip(rounds, rounds[1:]):
+        assert max(earlier) < min(later)
     assert first["/j4"] - due >= 1.2 and first["/j5"] - due >= 1.2
     text = run.log()
     assert "calling %s (timeout 30 s, concurrency 2), 6 job(s)" % server.address in text

@@ -6,6 +6,7 @@ and a server's control characters never reach the output raw.
 """
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -158,3 +159,72 @@ def test_run_against_faulty_servers(tmp_path, faults):
     for line in text.splitlines():
         assert line[:4].isdigit() and " [clock] " in line, line
     assert "stopped (SIGTERM)" in text
+
+
+# -- https ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory):
+    """A local https server with a self-signed certificate for 127.0.0.1."""
+    import shutil
+    import ssl
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a certificate")
+    directory = tmp_path_factory.mktemp("tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", str(key), "-out", str(cert), "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            pass
+
+    server = Server(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.address = "https://127.0.0.1:%d" % server.server_address[1]
+    server.cert = str(cert)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("trusted", [True, False])
+def test_fire_https(tmp_path, tls_server, trusted):
+    config = write_config(tmp_path, tls_server.address,
+                          [{"name": "job", "method": "/tls", "period": 60}], timeout=10)
+    env = dict(os.environ)
+    env.pop("SSL_CERT_DIR", None)
+    if trusted:
+        env["SSL_CERT_FILE"] = tls_server.cert  # what ssl's default context trusts
+    result = subprocess.run(runner(config, "fire", "-v", "job"), capture_output=True,
+                            text=True, timeout=30, env=env)
+    if trusted:
+        assert result.returncode == 0, result.stderr
+        assert "clock: job: 200 OK (" in result.stdout
+    else:
+        assert result.returncode == 1
+        assert result.stderr.count("\n") == 1
+        assert f"TLS error talking to {tls_server.address}" in result.stderr
+        assert "certificate verify failed" in result.stderr

@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -20,7 +21,8 @@ class Credentials:
     user: str | None = None
     password: str | None = None
     section: str | None = None
-    source: str | None = None  # the file that set the password, if known
+    source: str | None = None  # the file that holds the password, if known
+    sources: tuple = ()  # every file that holds part of it (references)
 
     def __repr__(self):  # never show the password in a traceback or log
         return "Credentials(user=%r, section=%r)" % (self.user, self.section)
@@ -42,6 +44,17 @@ def snippet(section):
     )
 
 
+def check_defined(sections, name, option="credentials", line=None):
+    """Raise ConfigError (with the snippet) unless section ``name`` exists;
+    without reading it."""
+    if name not in sections.keys():
+        raise ConfigError(
+            option, line if line is not None else name,
+            "the credentials section [%s] is not defined" % name,
+            snippet(name),
+        )
+
+
 def read(sections, name, option="credentials", line=None):
     """Read ``user`` and ``password`` from the section called ``name``.
 
@@ -49,12 +62,11 @@ def read(sections, name, option="credentials", line=None):
     ``option``/``line`` say where the section was named, for messages.
     """
     where = line if line is not None else name
-    if name not in sections:
-        raise ConfigError(
-            option, where,
-            "the credentials section [%s] is not defined" % name,
-            snippet(name),
-        )
+    # keys(), not ``in``: buildout's ``in`` reads the section, and a
+    # reference in it to a missing section (``${nosuch:user}``) would look
+    # like a missing credentials section. Reading it below lets buildout
+    # report that reference itself, naming ``nosuch``.
+    check_defined(sections, name, option, line)
     section = sections[name]
     user = section.get("user", "").strip() or None
     password = section.get("password", "").strip() or None
@@ -90,19 +102,59 @@ def read(sections, name, option="credentials", line=None):
             "user and password in [%s] must be single lines" % name,
             "Write each on one line.",
         )
-    return Credentials(user, password, name, source_of(sections, name))
+    sources = sources_of(sections, name)
+    return Credentials(user, password, name, sources[0] if sources else None,
+                       tuple(sources))
+
+
+_REFERENCE = re.compile(r"\$\{([^}:]*):([^}]*)\}")
+
+
+def sources_of(sections, name, key="password", seen=None):
+    """The files that hold the text of ``[name] key``, as buildout's
+    annotations (its record of where each option came from) say.
+
+    A value that only refers to other options (``password =
+    ${world:password}``) is followed to the files that define those; a
+    section built with ``<=`` is followed to its base sections. Empty when
+    buildout does not say.
+    """
+    seen = set() if seen is None else seen
+    if (name, key) in seen:
+        return []
+    seen.add((name, key))
+    annotated = getattr(sections, "_annotated", None) or {}
+    try:
+        section = annotated[name]
+    except (KeyError, TypeError):
+        return []
+    entry = section.get(key) if hasattr(section, "get") else None
+    if entry is None:  # maybe inherited: [creds] <= base
+        bases = getattr(section.get("<"), "value", "") if hasattr(
+            section, "get") else ""
+        found = []
+        for base in (bases or "").split():
+            found += sources_of(sections, base, key, seen)
+        return _unique(found)
+    value = getattr(entry, "value", "")
+    source = getattr(entry, "source", None)
+    found = []
+    literal = _REFERENCE.sub("", value.replace("$$", "")).strip()
+    if literal and isinstance(source, str) and os.path.isfile(source):
+        found.append(os.path.abspath(source))
+    for section_name, option in _REFERENCE.findall(value):
+        found += sources_of(sections, section_name or name, option, seen)
+    return _unique(found)
+
+
+def _unique(paths):
+    return list(dict.fromkeys(paths))
 
 
 def source_of(sections, name, key="password"):
-    """The file that set ``[name] key``, or None when buildout does not say."""
-    annotated = getattr(sections, "_annotated", None) or {}
-    try:
-        source = annotated[name][key].source
-    except (KeyError, AttributeError, TypeError):
-        return None
-    if isinstance(source, str) and os.path.isfile(source):
-        return os.path.abspath(source)
-    return None
+    """The first file that holds ``[name] key`` (see sources_of), or None."""
+    found = sources_of(sections, name, key)
+    return found[0] if found else None
 
 
 def check_zserver_length(credentials, option, line):

@@ -584,6 +584,13 @@ def locked(path=None, wait=LOCK_WAIT):
         fd = os.open(name, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW
                      | os.O_CLOEXEC, 0o644)
     except OSError as exc:
+        if path is not None and exc.errno in (errno.EACCES, errno.EPERM,
+                                              errno.EROFS):
+            # A read-only directory: the crontab-file cannot be replaced
+            # there either, so an edit that writes fails anyway and one
+            # that only reads needs no lock.
+            yield None
+            return
         raise CrontabError(
             "cannot open the crontab lock file %s: %s"
             % (name, exc.strerror or exc)) from None
@@ -604,7 +611,7 @@ def locked(path=None, wait=LOCK_WAIT):
             if time.monotonic() >= deadline:
                 raise CrontabError(
                     "another process (another buildout?) has held the lock "
-                    "%s for more than %d seconds; run buildout again when it "
+                    "%s for more than %g seconds; run buildout again when it "
                     "is done" % (name, wait))
             time.sleep(pause)
             pause = min(pause * 2, 0.1)

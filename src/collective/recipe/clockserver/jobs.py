@@ -9,7 +9,7 @@ from .errors import ConfigError
 
 UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 MAX_PERIOD = 365 * 86400
-KEYS = ("name", "host", "credentials", "times")
+KEYS = ("name", "host", "credentials", "times", "grace", "catch-up")
 PERIOD_FIX = (
     "Write the period in seconds (3600) or with units s m h d w, "
     "e.g. 90s, 15m, 1h30m, 1d, 1w."
@@ -29,6 +29,8 @@ class Job:
     credentials: str | None = None
     times: str | None = None
     line: str = ""
+    grace: str | None = None  # checked by settings.py
+    catch_up: str | None = None
 
 
 def parse_period(text):
@@ -187,6 +189,8 @@ def parse_jobs(text):
                 credentials=keys.get("credentials"),
                 times=keys.get("times"),
                 line=line,
+                grace=keys.get("grace"),
+                catch_up=keys.get("catch-up"),
             )
         )
     return jobs

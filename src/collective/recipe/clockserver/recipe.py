@@ -10,11 +10,13 @@ import zc.buildout
 import zc.buildout.easy_install
 from zc.buildout.buildout import bool_option
 
+from . import cluster
 from . import credentials as creds
 from .address import parse_address
 from . import crontab
 from . import jobs as joblib
 from . import schedule
+from . import settings as monitoring
 from .errors import ConfigError
 
 BACKENDS = ("zserver", "runner", "cron")
@@ -48,6 +50,23 @@ class Settings:
     crontab_file: str | None
     warnings: list
     concurrency: int = DEFAULT_CONCURRENCY
+    lock: cluster.LockSettings | None = None  # lock, lock-credentials
+    # Run records (settings.py): Monitoring, the named entries, ping URLs.
+    monitoring: object = None  # settings.Monitoring
+    named_entries: list = dataclasses.field(default_factory=list)
+    pings: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    @property
+    def watched(self):
+        """The names bin/<part> records: jobs (not on zserver) and entries."""
+        jobs = [] if self.backend == "zserver" else [j.name for j, _ in self.calls]
+        return jobs + [e.name for e in self.named_entries]
+
+    @property
+    def needs_script(self):
+        """runner/cron, and zserver whose crontab entries are monitored."""
+        return self.enabled and (self.backend != "zserver" or bool(
+            self.monitoring.monitor and self.named_entries))
 
 
 class Recipe:
@@ -55,6 +74,9 @@ class Recipe:
 
     def __init__(self, buildout, name, options):
         self.buildout, self.name, self.options = buildout, name, options
+        self._credentials_later = None
+        self._lock_later = False
+        self._pings_later = None
         b = buildout["buildout"]
         self.part_dir = os.path.join(b["parts-directory"], name)
         options["location"] = self.part_dir
@@ -68,6 +90,7 @@ class Recipe:
         except ConfigError as e:
             raise zc.buildout.UserError(e.message(name)) from None
         options["crontab-entries"] = "\n".join(s.entries)
+        options["state-directory"] = s.monitoring.state_directory
         log = logging.getLogger(name)
         for warning in s.warnings:
             log.warning("Warning: %s", warning)
@@ -130,6 +153,8 @@ class Recipe:
                     j.times, "jobs", j.line))
             for j in joblib.parse_jobs(options.get("jobs", ""))
         ]
+        watch = monitoring.read(options, self.name,
+                                self.buildout["buildout"]["directory"], jobs)
         warnings = []
         if enabled and backend == "zserver":
             warnings.extend(
@@ -139,20 +164,62 @@ class Recipe:
                 for j in jobs if j.period < ZSERVER_MIN_PERIOD)
         calls = []
         part_credentials = options.get("credentials", "").strip() or None
-        if enabled:
+        # bin/buildout -vv prints every section read so far: then the
+        # secret sections are read when installing (see install).
+        later = enabled and dumps_configuration() and not inline
+        if later:
+            # bin/buildout -vv prints every section read so far: read the
+            # credentials when installing (their sections must exist now).
+            for section, option, line in self._credential_sections(
+                    jobs, part_credentials):
+                creds.check_defined(self.buildout, section, option, line)
+            self._credentials_later = (jobs, part_credentials, backend)
+            calls = [(job, creds.ANONYMOUS) for job in jobs]  # until then
+        elif enabled:
             calls = self._credentials(jobs, part_credentials, backend,
                                       warnings)
-        entries = self._entries(jobs, backend)  # checked even when disabled
+        entries, named = self._entries(jobs, backend, watch.monitor)  # checked even when disabled
         if not enabled:
-            entries = []
+            entries, named = [], []
+        # A host with enabled = false needs no lock-credentials section, but
+        # its lock URL is checked all the same.
+        lock = cluster.read(self.buildout, self.name, options, warnings,
+                            credentials=enabled and not later)
+        self._lock_later = bool(later and lock)
+        if not enabled:
+            lock = None
+        if lock and backend == "zserver" and not entries:
+            warnings.append(
+                "lock has no effect here: ZServer calls the jobs itself and "
+                "the part has no crontab entries to claim")
         crontab_file = options.get("crontab-file", "").strip() or None
         if crontab_file:
             written = crontab_file
             crontab_file = options["crontab-file"] = crontab.expand_path(
                 written, self.buildout["buildout"]["directory"])
             crontab.check_file(crontab_file, written)
-        return Settings(backend, enabled, calls, inline, address, timeout,
-                        entries, crontab_file, warnings, concurrency)
+        found = Settings(backend, enabled, calls, inline, address, timeout,
+                         entries, crontab_file, warnings, concurrency, lock,
+                         monitoring=watch, named_entries=named)
+        if enabled and watch.pings_section:
+            names = [j.name for j in jobs] + [e.name for e in named]
+            if later:  # the URLs are secrets: kept out of -vv's dump too
+                monitoring.check_pings_defined(
+                    self.buildout, watch.pings_section, names)
+                self._pings_later = (watch.pings_section, names)
+            else:
+                warnings.extend(
+                    self._read_pings(found, watch.pings_section, names))
+        return found
+
+    def _read_pings(self, settings, section, names):
+        """Read the ping URLs into ``settings``; return the warnings."""
+        settings.pings = monitoring.read_pings(self.buildout, section, names)
+        if settings.backend != "zserver":
+            return []
+        return ["pings: ZServer calls %s itself; nothing records or pings it"
+                % name for name in sorted(settings.pings)
+                if name not in settings.watched]
 
     def _address(self, backend):
         """``address``: checked on every backend (so that switching backend
@@ -193,6 +260,35 @@ class Recipe:
             )
         return int(text)
 
+    @staticmethod
+    def _credential_sections(jobs, part_section):
+        """(section, option, line) of every credentials section named."""
+        if part_section:
+            yield part_section, "credentials", part_section
+        for job in jobs:
+            if job.credentials:
+                yield job.credentials, "jobs", job.line
+
+    def _read_credentials_now(self):
+        """Read the credentials that ``bin/buildout -vv`` made us put off."""
+        later, self._credentials_later = self._credentials_later, None
+        if later is None:
+            return
+        warnings = []
+        try:
+            self.settings.calls = self._credentials(*later, warnings)
+            self._zope_conf_additional()  # the blocks, now with credentials
+            if self._pings_later:
+                warnings.extend(
+                    self._read_pings(self.settings, *self._pings_later))
+            if self._lock_later:
+                self.settings.lock = cluster.read(
+                    self.buildout, self.name, self.options, warnings)
+        except ConfigError as e:
+            raise zc.buildout.UserError(e.message(self.name)) from None
+        for warning in warnings:
+            logging.getLogger(self.name).warning("Warning: %s", warning)
+
     def _credentials(self, jobs, part_section, backend, warnings):
         """Pair each job with its credentials; collect hygiene warnings."""
         cache = {}
@@ -216,31 +312,45 @@ class Recipe:
             if backend == "zserver":
                 creds.check_zserver_length(found, option, line)
             calls.append((job, found))
-        sources = {c.source for c in cache.values() if c.source}
+        sources = {path for c in cache.values()
+                   for path in (c.sources or [c.source]) if path}
         for source in sorted(sources):
             warnings.extend(creds.hygiene_warnings(source))
         return calls
 
-    def _entries(self, jobs, backend):
-        """The crontab lines of this part (no secrets in them)."""
+    def _entries(self, jobs, backend, monitor):
+        """The crontab lines of this part (no secrets in them), and the
+        named entries that ``monitor`` wraps in ``bin/<part> exec``."""
         options = self.options
         entries = []
-        if backend == "cron":
-            script = crontab.command_path(options["script"])
-            for job in jobs:
+        script = crontab.command_path(options["script"])
+        for job in jobs:
+            if job.times:
+                _check_matches(job.times, "jobs", job.line)
+            if backend == "cron":
                 times = schedule.cron_times(job)
-                entries.append("%s %s fire %s" % (times, script, job.name))
+                entries.append("%s %s fire --scheduled %s" % (times, script, job.name))
         zeopack = options.get("zeopack", "").strip()
+        zeopack_line = None
         if zeopack:
-            entries.append(crontab.entry(
-                zeopack, options["zeopack-command"].strip(), "zeopack"))
-        entries.extend(crontab.parse_entries(options.get("crontab", "")))
-        return entries
+            zeopack_line = crontab.entry(
+                zeopack, options["zeopack-command"].strip(), "zeopack")
+            _check_matches(monitoring.split_entry(zeopack_line)[0], "zeopack", zeopack)
+        lines = crontab.parse_entries(options.get("crontab", ""))
+        named = monitoring.name_entries(lines, [j.name for j in jobs], zeopack_line)
+        for entry, line in zip(named[1:] if zeopack_line else named, lines):
+            _check_matches(entry.times, "crontab", line)
+        if monitor:
+            entries.extend(monitoring.monitored_line(e, script) for e in named)
+        else:
+            entries.extend(([zeopack_line] if zeopack_line else []) + lines)
+        return entries, named
 
     # -- installing -----------------------------------------------------------
 
     def install(self, updating=False):
         try:
+            self._read_credentials_now()
             return self._install()
         except Exception as e:
             self._purge_after_failure(e, updating)
@@ -274,8 +384,10 @@ class Recipe:
                     "nothing calls files that buildout removes after this "
                     "error; the next successful run puts it back."
                     % (crontab.PREPEND % ident))
-        if isinstance(error, zc.buildout.UserError) and error.args:
-            error.args = (str(error) + note,) + error.args[1:]
+        if type(error) is zc.buildout.UserError and error.args:
+            # Ours: one message. (Subclasses such as MissingSection format
+            # their arguments themselves: the note is logged instead.)
+            error.args = (str(error) + note,)
         else:
             logging.getLogger(self.name).error(note.strip())
 
@@ -283,7 +395,9 @@ class Recipe:
         s = self.settings
         created = []
         try:
-            if s.enabled and (s.calls or s.backend != "zserver"):
+            if s.needs_script:
+                self._state_directory()
+            if s.enabled and (s.calls or s.needs_script):
                 # Registered at once, so buildout removes them again if the
                 # crontab step below fails: no password file is left behind.
                 created = self.options.created(*self._write_files())
@@ -298,15 +412,41 @@ class Recipe:
                 "[%s] crontab: %s" % (self.name, e)) from None
         return list(created)
 
+    def _state_directory(self):
+        """Create the state directory and note when each name was first
+        seen; it is not registered, so records outlive the part."""
+        from .runner.records import Records
+
+        s = self.settings
+        records = Records(s.monitoring.state_directory)
+        try:
+            records.make()
+            records.seen(s.watched)
+        except OSError as e:
+            raise zc.buildout.UserError(
+                "[%s] state-directory: cannot create %s: %s\n    Point "
+                "state-directory at a directory this user may write."
+                % (self.name, s.monitoring.state_directory,
+                   e.strerror or e)) from None
+        metrics = s.monitoring.metrics_file
+        if metrics and not os.path.isdir(os.path.dirname(metrics)):
+            try:
+                os.makedirs(os.path.dirname(metrics))
+            except OSError as e:
+                raise zc.buildout.UserError(
+                    "[%s] metrics-file: cannot create the directory of %s: %s"
+                    % (self.name, metrics, e.strerror or e)) from None
+
     def _write_files(self):
         s = self.settings
         if not os.path.isdir(self.part_dir):
             os.makedirs(self.part_dir)
         os.chmod(self.part_dir, 0o700)
         if s.backend == "zserver":
-            if not s.inline:
+            if s.calls and not s.inline:
                 write_private(self.include_file, self.blocks)
-            return [self.part_dir]
+            if not s.needs_script:
+                return [self.part_dir]
         write_private(self.runner_config, json.dumps(
             runner_config(self.name, s), indent=2) + "\n")
         return [self.part_dir] + self._script()
@@ -316,8 +456,7 @@ class Recipe:
         import zc.recipe.egg
 
         egg = zc.recipe.egg.Eggs(
-            self.buildout, self.name,
-            {"eggs": "collective.recipe.clockserver"})
+            self.buildout, self.name, {"eggs": script_eggs(self.settings)})
         _, working_set = egg.working_set()
         return zc.buildout.easy_install.scripts(
             [(self.name, "collective.recipe.clockserver.runner", "main")],
@@ -328,9 +467,17 @@ class Recipe:
         )
 
 
+def script_eggs(settings):
+    """bin/<part>'s working set: the package, with the extra that brings
+    the lock service's client library when ``lock`` names one."""
+    if settings.lock:
+        return "collective.recipe.clockserver[%s]" % settings.lock.extra
+    return "collective.recipe.clockserver"
+
+
 def runner_config(part, settings):
     """What bin/<part> reads: address, timeout and the resolved jobs."""
-    return {
+    config = {
         "part": part,
         "address": settings.address,
         "timeout": settings.timeout,
@@ -347,6 +494,58 @@ def runner_config(part, settings):
             for job, c in settings.calls
         ],
     }
+    for entry, (job, _) in zip(config["jobs"], settings.calls):
+        entry.update(job_monitoring(settings, job))
+    config.update(monitoring_config(settings))
+    if settings.lock:  # with its password: the file is mode 0600
+        config["lock"] = settings.lock.config()
+    return config
+
+
+def monitoring_config(settings):
+    """The run-record keys of the runner's config (see runner/config.py)."""
+    watch = settings.monitoring
+    return {
+        "backend": settings.backend,
+        "state-directory": watch.state_directory,
+        "metrics-file": watch.metrics_file,
+        "grace": watch.grace,
+        "catch-up": watch.catch_up,
+        "entries": [{"name": e.name, "times": e.times}
+                    for e in settings.named_entries] if watch.monitor else [],
+        "pings": settings.pings,
+    }
+
+
+def job_monitoring(settings, job):
+    """Per job: the cron schedule that fires it, grace= and catch-up=."""
+    watch = settings.monitoring
+    found = {}
+    if settings.backend == "cron":
+        found["times"] = schedule.cron_times(job)
+    if job.name in watch.job_grace:
+        found["grace"] = watch.job_grace[job.name]
+    if job.name in watch.job_catch_up:
+        found["catch-up"] = watch.job_catch_up[job.name]
+    return found
+
+
+def _check_matches(times, option, line):
+    """Refuse a cron schedule that never comes (``0 0 31 2 *``)."""
+    from .runner.crontimes import problem
+
+    found = problem(times)
+    if found:
+        raise ConfigError(
+            option, line, "the schedule %r %s" % (times, found),
+            "Cron would never run it: check the day-of-month against the months "
+            "(February has at most 29 days; April, June, September and November 30).")
+
+
+def dumps_configuration():
+    """Whether bin/buildout will print every section read ("Configuration
+    data:", at -vv): buildout sets the root logger below DEBUG then."""
+    return logging.getLogger().getEffectiveLevel() < logging.DEBUG
 
 
 def make_directory(path):

@@ -135,24 +135,25 @@ def call(config, job):
     started = time.monotonic()
     deadline = started + config.timeout
     sock = None
-    stage = ["connecting"]
+    stage = "connecting"
     status = reason = location = None
     try:
-        sock = socket.create_connection((config.host, config.port),
+        # A bytes host skips the idna codec (and its imports): it is checked ASCII.
+        sock = socket.create_connection((config.host.encode("ascii"), config.port),
                                         timeout=max(0.001, deadline - time.monotonic()))
         if config.scheme == "https":
             sock = _tls(sock, config.host, deadline)
         stream = _Deadline(sock, deadline, config.timeout)
-        stage[0] = "sending the request"
+        stage = "sending the request"
         stream.send(_request(config, job))
-        stage[0] = "waiting for the answer"
+        stage = "waiting for the answer"
         status, reason, headers = _read_head(stream, config.address)
         location = headers.get("location")
-        stage[0] = "receiving the answer"
-        _read_body(stream, status, headers, stage)
+        stage = "receiving the answer"
+        _read_body(stream, status, headers)
         return Outcome(time.monotonic() - started, status, reason, location)
     except Exception as exc:  # noqa: BLE001 - whatever happens is an outcome
-        error = _error_text(exc, config, stage[0])
+        error = _error_text(exc, config, stage)
         if status is not None:
             error = f"{status} {reason}".rstrip() + f", but {error}"
         return Outcome(time.monotonic() - started, status, reason or "", location, error)
@@ -234,7 +235,7 @@ def _status_line(line):
     return int(code), escape(reason.strip().decode("latin-1"))
 
 
-def _read_body(stream, status, headers, stage):
+def _read_body(stream, status, headers):
     """Read (and drop) the whole body; _Failed when it is cut off."""
     if status < 200 or status in (204, 304):
         return
@@ -242,7 +243,7 @@ def _read_body(stream, status, headers, stage):
     if encoding is not None:
         codings = [part.strip().lower() for part in encoding.split(",")]
         if codings[-1] == "chunked":
-            return _read_chunked(stream, stage)
+            return _read_chunked(stream)
         stream.skip_to_end()  # no length: the body ends with the connection
         return
     length = headers.get("content-length")
@@ -260,7 +261,7 @@ def _read_body(stream, status, headers, stage):
                       "received (Content-Length)")
 
 
-def _read_chunked(stream, stage):
+def _read_chunked(stream):
     received = 0
     while True:
         line = stream.readline("chunk-size line")

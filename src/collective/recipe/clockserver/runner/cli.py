@@ -1,4 +1,4 @@
-"""bin/<part>: the commands run, fire and list, and main().
+"""bin/<part>: the commands run, fire, exec, list and status, and main().
 
 cron starts ``fire`` once per call, so its start-up counts: main() reads
 fire's arguments without argparse (which, with what it imports, would cost
@@ -14,7 +14,10 @@ from .config import BadConfig, load_config, warn_if_exposed
 EXIT_OK = 0
 EXIT_CALL_FAILED = 1  # fire: the call did not answer 2xx
 EXIT_USAGE = 2  # bad config file, unknown job, bad arguments
-FIRE_FLAGS = {"-v": "verbose", "--verbose": "verbose"}  # flag -> attribute (fast path)
+EXIT_TEMPFAIL = 75  # fire/exec skipped: the previous run of the name still runs
+EXIT_STATUS_UNKNOWN = 3  # status: the monitoring-plugin UNKNOWN
+FIRE_FLAGS = {"-v": "verbose", "--verbose": "verbose",  # flag -> attribute (fast path)
+              "--scheduled": "scheduled"}
 
 
 def say(text, stream=None):
@@ -37,6 +40,10 @@ def cmd_run(config, args):
     from .clock import LOG, Clock
     from .logfile import LineHandler
 
+    if config.backend == "zserver":
+        say(f"{config.part}: error: ZServer calls the jobs of this part (backend = "
+            "zserver); run is for backend = runner")
+        return EXIT_USAGE
     try:
         handler = LineHandler(args.log_file, config.part)
     except OSError as exc:
@@ -49,8 +56,23 @@ def cmd_run(config, args):
     LOG.setLevel(logging.INFO)
     LOG.propagate = False
 
+    try:
+        claim = claim_gate(config, LOG)
+    except ValueError as exc:  # the lock's client library is missing
+        LOG.removeHandler(handler)
+        handler.close()
+        say(f"{config.part}: error: {exc}")
+        return EXIT_USAGE
+    from .recording import ClockRecorder
+
     path = args.config_path
-    clock = Clock(config, reload=lambda: load_config(path))
+    follow = getattr(claim, "follow", lambda new: new)  # a reload may change lock
+    recorder = ClockRecorder(config, LOG)
+    # The recorder's gate refuses overlap on this host first, then asks the
+    # cluster lock.
+    clock = Clock(config, reload=lambda: recorder.reloaded(follow(load_config(path))),
+                  observer=recorder, claim=recorder.gate(claim),
+                  catch_up=recorder.catch_up)
     stopped_by = []
 
     def on_signal(signum, frame):
@@ -69,14 +91,34 @@ def cmd_run(config, args):
             LOG.info('Clock server for "%s" started (user: %s, period: %s)',
                      job.method, job.user if job.authenticated else "Anonymous",
                      job.period)
-        clock.run()
+        recorder.start()
+        try:
+            clock.run()
+        finally:
+            recorder.stop()
         LOG.info("stopped (%s)", ", ".join(stopped_by) or "stop()")
     finally:
+        getattr(claim, "close", lambda: None)()
         for sig, old_handler in previous.items():
             signal.signal(sig, old_handler)
         LOG.removeHandler(handler)
         handler.close()
     return EXIT_OK
+
+
+def claim_gate(config, log):
+    """The clock's claim gate: the cluster lock when ``lock`` is set (and
+    after a reload that sets it), else every tick is ours.
+
+    Raises ValueError when the lock's client library is not installed.
+    """
+    # Standard library; the client library is imported only for a lock.
+    from .locks import ClusterGate, LockUnavailable
+
+    try:
+        return ClusterGate(config.lock, log)
+    except LockUnavailable as exc:
+        raise ValueError(str(exc)) from None
 
 
 def cmd_fire(config, args):
@@ -88,15 +130,111 @@ def cmd_fire(config, args):
         known = ", ".join(job.name for job in config.jobs) or "(none)"
         say(escape(f"{config.part}: unknown job {args.name!r}; known jobs: {known}"))
         return EXIT_USAGE
+    if config.backend == "zserver":
+        say(escape(f"{config.part}: {job.name}: ZServer calls this job itself (backend "
+                   "= zserver); fire is for the runner and cron backends"))
+        return EXIT_USAGE
+    import time
+
+    from .monitor import Monitor, scheduled_tick
+
+    monitor = Monitor(config, lambda text: say(escape(f"{config.part}: warning: {text}")))
+    due = scheduled_tick(config, job.name, args.scheduled)
+    token, skip = monitor.begin(job.name, due, "fire", args.scheduled)
+    if skip:
+        monitor.write_metrics()
+        say(escape(f"{config.part}: {job.name}: skipped, the previous run is still running"))
+        return EXIT_TEMPFAIL
+    monitor.ping(job.name, "start")
     outcome = call(config, job)
-    line = escape(f"{config.part}: {job.name}: ") + \
-        f"{describe(outcome, job)} ({outcome.duration:.3f} s)"
+    reason = describe(outcome, job)
+    monitor.finish(job.name, token, "ok" if outcome.ok else "failed", outcome.duration,
+                   reason=reason, http_status=outcome.status, by="fire", due=due,
+                   start=time.time() - outcome.duration, scheduled=args.scheduled)
+    monitor.write_metrics()
+    monitor.ping(job.name, "success" if outcome.ok else "fail")
+    line = escape(f"{config.part}: {job.name}: ") + f"{reason} ({outcome.duration:.3f} s)"
     if outcome.ok:
         if args.verbose:
             say(line, sys.stdout)
         return EXIT_OK
     say(line)
     return EXIT_CALL_FAILED
+
+
+def cmd_exec(config, args):
+    """Run a command as the monitored run of NAME: output passes through,
+    the exit status is the command's; recorded like any run."""
+    import time
+
+    from . import execute
+    from .call import escape
+    from .monitor import Monitor, scheduled_tick
+    from .records import valid_name
+
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        say(escape(f"{config.part}: exec {args.name}: no command given "
+                   "(exec NAME -- COMMAND [ARG...])"))
+        return EXIT_USAGE
+    if not valid_name(args.name):
+        say(escape(f"{config.part}: exec: {args.name!r} is not a usable name (letters, "
+                   "digits, '.', '_' and '-')"))
+        return EXIT_USAGE
+    monitor = Monitor(config, lambda text: say(escape(f"{config.part}: warning: {text}")))
+    if config.entry(args.name) is None and config.job(args.name) is None:
+        say(escape(f"{config.part}: warning: {args.name!r} is no job or entry of this "
+                   "part; recording it all the same"))
+    due = scheduled_tick(config, args.name, args.scheduled)
+    token, skip = monitor.begin(args.name, due, "exec", args.scheduled)
+    if skip:
+        monitor.write_metrics()
+        say(escape(f"{config.part}: {args.name}: skipped, the previous run is still running"))
+        return EXIT_TEMPFAIL
+    monitor.ping(args.name, "start")
+    done = execute.run(command, config.part, args.name)
+    monitor.finish(args.name, token, "ok" if done.status == 0 else "failed", done.duration,
+                   reason=done.reason, exit_status=done.status, output=done.output,
+                   by="exec", due=due, start=time.time() - done.duration,
+                   scheduled=args.scheduled)
+    monitor.write_metrics()
+    monitor.ping(args.name, "success" if done.status == 0 else "fail")
+    return done.status
+
+
+def cmd_status(config, args):
+    """The plugin line, then one row per job and entry (see status.py)."""
+    from . import status
+
+    names = None
+    if args.name:
+        known = [w.name for w in status.watched(config)]
+        if args.name not in known:
+            print(status.unknown_line(
+                f"{args.name!r} is no monitored job or entry of {config.part}; known: "
+                + (", ".join(known) or "(none)")))
+            return status.UNKNOWN
+        names = [args.name]
+    try:
+        infos = status.collect(config, names)
+    except status.Unreadable as exc:
+        print(status.unknown_line(str(exc)))
+        return status.UNKNOWN
+    if args.json:
+        print(status.as_json(config, infos))
+        return status.exit_status(infos)
+    print(status.plugin_line(infos))
+    for line in status.table(infos):
+        print(line)
+    if names:
+        for line in status.runs_table(infos[0]):
+            print(line)
+    else:
+        for line in status.reasons(infos):
+            print(line)
+    return status.exit_status(infos)
 
 
 def cmd_list(config, args):
@@ -106,6 +244,11 @@ def cmd_list(config, args):
     from .timefmt import format_period, local, next_due, utc
 
     now = time.time()
+    if config.backend == "zserver":
+        names = ", ".join(entry.name for entry in config.entries) or "(none)"
+        print(f"{config.part}: ZServer calls the {len(config.jobs)} job(s) of this part "
+              f"itself; monitored crontab entries: {names} (see status)")
+        return EXIT_OK
     print(f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
           f"(timeout {config.timeout:g} s, concurrency {config.concurrency})")
     default_host = config.netloc
@@ -144,7 +287,30 @@ def make_parser(prog):
     fire.add_argument("name", metavar="NAME", help="the job's name (see list)")
     fire.add_argument("-v", "--verbose", action="store_true",
                       help="also report a successful call")
+    fire.add_argument("--scheduled", action="store_true",
+                      help="started by cron: record the tick its schedule matched")
     fire.set_defaults(func=cmd_fire)
+    exec_ = commands.add_parser(
+        "exec", help="run a command as a monitored crontab entry",
+        usage="%(prog)s [--scheduled] NAME -- COMMAND [ARG...]",
+        description="Run COMMAND, pass its output through, record the run under NAME "
+                    "and exit with the command's status. Exit 75 without running it "
+                    "when the previous run of NAME still runs on this host.")
+    exec_.add_argument("--scheduled", action="store_true",
+                       help="started by cron: record the tick its schedule matched")
+    exec_.add_argument("name", metavar="NAME", help="the entry's name (see status)")
+    exec_.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
+                       help="the command and its arguments, after --")
+    exec_.set_defaults(func=cmd_exec)
+    status_ = commands.add_parser(
+        "status", help="did every job run? (a Nagios/Icinga check)",
+        description="One line in the monitoring-plugin format, then a row per job and "
+                    "entry. Exit 0 OK, 1 WARNING (failing), 2 CRITICAL (overdue, or "
+                    "failed 3 times in a row), 3 UNKNOWN (records unreadable).")
+    status_.add_argument("name", metavar="NAME", nargs="?",
+                         help="show this name's last runs")
+    status_.add_argument("--json", action="store_true", help="the same data as JSON")
+    status_.set_defaults(func=cmd_status)
     list_ = commands.add_parser("list", help="show the jobs and their next fire times")
     list_.set_defaults(func=cmd_list)
     return parser
@@ -185,6 +351,9 @@ def main(config_path, argv=None):
     except BadConfig as exc:
         from .call import escape
 
+        if args.command == "status":  # a check: exit 2 would mean CRITICAL
+            print(escape(f"CLOCK UNKNOWN - {exc}").replace("|", "/"))
+            return EXIT_STATUS_UNKNOWN
         say(escape(f"{prog}: error: {exc}"))
         return EXIT_USAGE
     warn_if_exposed(config_path, config, sys.stderr)
@@ -194,5 +363,9 @@ def main(config_path, argv=None):
         # Python would complain again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # standard output on a full disk
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        say(f"{prog}: error: cannot write the output: {exc.strerror}")
+        return EXIT_CALL_FAILED
 
 

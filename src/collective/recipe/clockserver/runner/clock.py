@@ -76,8 +76,10 @@ class Clock:
     safe from a signal handler.
     """
 
-    def __init__(self, config, log=LOG, observer=None, claim=no_claim, reload=None):
+    def __init__(self, config, log=LOG, observer=None, claim=no_claim, reload=None,
+                 catch_up=None):
         self.config = config
+        self.catch_up = catch_up  # job -> a missed tick to call at start, or None
         self.claim = claim
         self.log = log
         self.observer = observer or Observer()
@@ -116,6 +118,10 @@ class Clock:
         now = time.time()
         for order, job in enumerate(self.config.jobs):
             self._plan(job, order, next_due(job.period, now))
+            missed = self.catch_up(job) if self.catch_up else None
+            if missed is not None:  # catch-up: the last tick, once, at once
+                self.log.info("%s: catching up the tick due at %s", job.name, utc(missed))
+                self._tick(job, missed, order)
         try:
             while True:
                 if self._heap:

@@ -11,7 +11,6 @@ cost a fifth of its start-up.
 
 import json
 import os
-import re
 import socket
 import stat
 
@@ -22,9 +21,19 @@ DEFAULT_CONCURRENCY = 4
 MAX_FILE = 16 * 1024 * 1024  # bytes; the recipe writes a few KB per 100 jobs
 REGENERATE = "; run bin/buildout to write it again"
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?\Z")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# No regular expressions: compiling them would cost fire's start-up more
+# than the checks themselves.
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+_CONTROL_CHARS = {code: "?" for code in (*range(0x20), *range(0x7f, 0xa0))}
+
+
+def _has_control(text):
+    """True when ``text`` holds a control character (C0, DEL or C1)."""
+    return text.translate(_CONTROL_CHARS) != text
+
+
+def _no_control(text):
+    return text.translate(_CONTROL_CHARS)
 
 
 class BadConfig(Exception):
@@ -34,15 +43,22 @@ class BadConfig(Exception):
 class Job:
     """One job: what to call, how often, as whom.  Treat as immutable."""
 
-    __slots__ = ("name", "method", "period", "host", "user", "password")
+    __slots__ = ("name", "method", "period", "host", "user", "password",
+                 "times", "grace", "catch_up")
 
-    def __init__(self, name, method, period, host=None, user=None, password=None):
+    def __init__(self, name, method, period, host=None, user=None, password=None,
+                 times=None, grace=None, catch_up=None):
         self.name = name
         self.method = method  # path from the Zope root, may carry ?query
         self.period = period  # seconds; ticks at epoch multiples
         self.host = host  # Host: header; None = the address's host:port
         self.user = user
         self.password = password
+        # Run records (records8): the cron schedule that fires it (cron
+        # backend), grace= in seconds and catch-up=; None: the part's.
+        self.times = times
+        self.grace = grace
+        self.catch_up = catch_up
 
     @property
     def authenticated(self):
@@ -50,7 +66,8 @@ class Job:
         return bool(self.user and self.password)
 
     def _key(self):
-        return (self.name, self.method, self.period, self.host, self.user, self.password)
+        return (self.name, self.method, self.period, self.host, self.user, self.password,
+                self.times, self.grace, self.catch_up)
 
     def __eq__(self, other):
         return isinstance(other, Job) and self._key() == other._key()
@@ -66,13 +83,27 @@ class Job:
 class Config:
     """The whole file: the part, where to call, the jobs."""
 
-    def __init__(self, part, address, timeout, jobs, concurrency=DEFAULT_CONCURRENCY):
+    def __init__(self, part, address, timeout, jobs, concurrency=DEFAULT_CONCURRENCY,
+                 lock=None, **monitoring):
         self.part = part
-        self.address = address  # scheme://host:port, checked
+        self.address = address  # scheme://host:port, checked; None: zserver
         self.timeout = timeout  # seconds a whole call may take
         self.jobs = tuple(jobs)
         self.concurrency = concurrency  # the most calls in flight at once
-        self.scheme, self.host, self.port, self.netloc = split_address(address)
+        # The cluster lock: {url, user, password, namespace}; None: one host.
+        self.lock = lock
+        if address is None:
+            self.scheme = self.host = self.port = self.netloc = None
+        else:
+            self.scheme, self.host, self.port, self.netloc = split_address(address)
+        # Run records, status, metrics, pings (records8; see monitor.py).
+        self.backend = monitoring.get("backend", "runner")
+        self.state_directory = monitoring.get("state_directory")
+        self.metrics_file = monitoring.get("metrics_file")
+        self.grace = monitoring.get("grace")  # None: one interval, at most 1h
+        self.catch_up = monitoring.get("catch_up", False)
+        self.entries = tuple(monitoring.get("entries", ()))
+        self.pings = dict(monitoring.get("pings") or {})  # name -> URL (secret)
 
     def job(self, name):
         for job in self.jobs:
@@ -80,10 +111,39 @@ class Config:
                 return job
         return None
 
+    def entry(self, name):
+        for entry in self.entries:
+            if entry.name == name:
+                return entry
+        return None
+
+    @property
+    def secrets(self):
+        """What must never appear in a record or an output tail."""
+        found = {job.password for job in self.jobs if job.password}
+        for url in self.pings.values():
+            found.add(url)
+            found.add(url.rstrip("/").rsplit("/", 1)[-1])  # the check's key
+        return tuple(sorted(s for s in found if len(s) >= 4))
+
     def __repr__(self):
         return (f"Config(part={self.part!r}, address={self.address!r}, "
                 f"timeout={self.timeout!r}, concurrency={self.concurrency!r}, "
                 f"jobs={self.jobs!r})")
+
+
+class Entry:
+    """A monitored crontab entry (``exec NAME -- COMMAND``)."""
+
+    __slots__ = ("name", "times", "grace")
+
+    def __init__(self, name, times, grace=None):
+        self.name = name
+        self.times = times
+        self.grace = grace
+
+    def __repr__(self):
+        return f"Entry(name={self.name!r}, times={self.times!r})"
 
 
 def load_config(path):
@@ -140,17 +200,23 @@ def _shorten(text, size=40):
 
 
 def _one_line(exc):
-    return _CONTROL.sub("?", str(exc))
+    return _no_control(str(exc))
 
 
 def parse_config(data):
     """A decoded JSON value -> Config; anything else raises BadConfig."""
     if not isinstance(data, dict):
         raise BadConfig(f"expected a JSON object, not {_kind(data)}")
-    address = _get(data, "address", str)
-    if "://" not in address:
-        address = "http://" + address
-    split_address(address)  # raises BadConfig
+    backend = data.get("backend", "runner")
+    if backend not in ("runner", "cron", "zserver"):
+        raise BadConfig(f"unknown backend {_show(backend)}")
+    if backend == "zserver" and not data.get("address"):
+        address = None  # ZServer calls the jobs; bin/<part> only records entries
+    else:
+        address = _get(data, "address", str)
+        if "://" not in address:
+            address = "http://" + address
+        split_address(address)  # raises BadConfig
     timeout = data.get("timeout", DEFAULT_TIMEOUT)
     if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
             or not 0 < timeout <= MAX_TIMEOUT):
@@ -164,17 +230,80 @@ def parse_config(data):
                         f"not {_show(concurrency)}")
     raw_jobs = _get(data, "jobs", list)
     jobs = tuple(_parse_job(raw, number) for number, raw in enumerate(raw_jobs, 1))
+    raw_entries = data.get("entries") or []
+    if not isinstance(raw_entries, list):
+        raise BadConfig(f"'entries' must be a list, not {_kind(raw_entries)}")
+    entries = tuple(_parse_entry(raw, number) for number, raw in enumerate(raw_entries, 1))
     seen = set()
-    for job in jobs:
+    for job in jobs + entries:
         if job.name in seen:
             raise BadConfig(f"job name {job.name!r} is used twice")
         seen.add(job.name)
     part = data.get("part")
     if part is None or part == "":
         part = "clock"
-    elif not isinstance(part, str) or _CONTROL.search(part):
+    elif not isinstance(part, str) or _has_control(part):
         raise BadConfig(f"'part' must be a name, not {_show(part)}")
-    return Config(part, address.rstrip("/"), timeout, jobs, concurrency)
+    pings = data.get("pings") or {}
+    if not isinstance(pings, dict) or not all(
+            isinstance(value, str) and value.startswith(("http://", "https://"))
+            and not _has_control(value) for value in pings.values()):
+        raise BadConfig("'pings' must map names to http(s) URLs")
+    metrics_file = data.get("metrics-file") or None
+    if metrics_file is not None and not (
+            isinstance(metrics_file, str) and metrics_file.endswith(".prom")):
+        raise BadConfig(f"'metrics-file' must be a path ending in .prom, not "
+                        f"{_show(metrics_file)}")
+    state_directory = data.get("state-directory") or None
+    if state_directory is not None and not isinstance(state_directory, str):
+        raise BadConfig(f"'state-directory' must be a path, not {_kind(state_directory)}")
+    return Config(part, address and address.rstrip("/"), timeout, jobs, concurrency,
+                  _parse_lock(data, part),
+                  backend=backend, state_directory=state_directory,
+                  metrics_file=metrics_file, grace=_seconds(data.get("grace"), "grace"),
+                  catch_up=data.get("catch-up") is True, entries=entries, pings=pings)
+
+
+def _seconds(value, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 <= value <= MAX_PERIOD):
+        raise BadConfig(f"{what} must be a number of seconds, not {_show(value)}")
+    return value
+
+
+def _parse_entry(raw, number):
+    where = f"entry {number}"
+    if not isinstance(raw, dict):
+        raise BadConfig(f"{where} is not a JSON object but {_kind(raw)}")
+    name = _get(raw, "name", str, where)
+    times = _get(raw, "times", str, where)
+    if _has_control(name) or _has_control(times):
+        raise BadConfig(f"{where}: name and times must hold no control characters")
+    return Entry(name, times, _seconds(raw.get("grace"), f"{where}: grace"))
+
+
+def _parse_lock(data, part):
+    """The ``lock`` object, its URL checked; None when there is none."""
+    lock = data.get("lock")
+    if lock is None:
+        return None
+    if not isinstance(lock, dict):
+        raise BadConfig(f"'lock' must be an object, not {_kind(lock)}")
+    for key in ("url", "user", "password", "namespace"):
+        value = lock.get(key)
+        if value is not None and not isinstance(value, str):
+            raise BadConfig(f"lock: {key} must be a string or null, not {_kind(value)}")
+    from .locks import BadLockURL, parse_url  # standard library only
+
+    try:
+        parse_url(lock.get("url") or "")
+    except BadLockURL as exc:
+        raise BadConfig(f"lock: {_one_line(exc.problem)}") from None
+    return {"url": lock["url"], "user": lock.get("user") or None,
+            "password": lock.get("password") or None,
+            "namespace": lock.get("namespace") or part}
 
 
 def _parse_job(raw, number):
@@ -182,10 +311,10 @@ def _parse_job(raw, number):
     if not isinstance(raw, dict):
         raise BadConfig(f"{where} is not a JSON object but {_kind(raw)}")
     name = _get(raw, "name", str, where)
-    if _CONTROL.search(name):
+    if _has_control(name):
         raise BadConfig(f"{where}: the name {name!r} holds control characters")
     method = _get(raw, "method", str, where)
-    if not method.startswith("/") or _CONTROL.search(method):
+    if not method.startswith("/") or _has_control(method):
         raise BadConfig(f"{where}: method {method!r} must start with / "
                         "and hold no control characters")
     period = _get(raw, "period", int, where)
@@ -193,7 +322,7 @@ def _parse_job(raw, number):
         raise BadConfig(f"{where}: period must be a positive number of seconds "
                         f"up to {MAX_PERIOD} (365 days), not {period}")
     optional = {}
-    for key in ("host", "user", "password"):
+    for key in ("host", "user", "password", "times"):
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
             raise BadConfig(f"{where}: {key} must be a string or null, not {_kind(value)}")
@@ -203,9 +332,11 @@ def _parse_job(raw, number):
         if problem:
             raise BadConfig(f"{where}: host {optional['host']!r} {problem}")
     for key in ("user", "password"):
-        if optional[key] and _CONTROL.search(optional[key]):
+        if optional[key] and _has_control(optional[key]):
             raise BadConfig(f"{where}: the {key} holds control characters")
-    return Job(name, method, period, **optional)
+    catch_up = raw.get("catch-up")
+    return Job(name, method, period, grace=_seconds(raw.get("grace"), f"{where}: grace"),
+               catch_up=None if catch_up is None else catch_up is True, **optional)
 
 
 def _get(data, key, kind, where=None):
@@ -234,7 +365,7 @@ def _kind(value):
 
 def _show(value):
     text = repr(value) if isinstance(value, str) else json.dumps(value)
-    return _shorten(_CONTROL.sub("?", text))
+    return _shorten(_no_control(text))
 
 
 # -- addresses and hosts: the recipe's rules (address.py, jobs.py), twinned ------
@@ -304,8 +435,11 @@ def check_host_name(host):
     """
     if not host.isascii() or len(host.rstrip(".")) > 253:
         return False
-    if _HOST_NAME.match(host) is None:
-        return False
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    for label in labels:
+        if (not 0 < len(label) <= 63 or not _LABEL_CHARS.issuperset(label)
+                or label[0] == "-" or label[-1] == "-"):
+            return False
     last = host.rstrip(".").rsplit(".", 1)[-1]
     if last.isdigit():
         return _is_ipv4(host)
@@ -331,15 +465,16 @@ def _is_ipv6(text):
 
 def warn_if_exposed(path, config, stream):
     """Warn when a file holding a password is readable by group/others."""
-    if not any(job.password for job in config.jobs):
+    if not any(job.password for job in config.jobs) and not (
+            config.lock and config.lock.get("password")):
         return
     try:
         mode = os.stat(path).st_mode & 0o777
     except OSError:
         return
     if mode & 0o077:
-        print(
-            f"{config.part}: warning: {path} holds a password and is readable "
-            f"by group/others (mode {mode:o}): chmod 600 {path}",
-            file=stream,
-        )
+        try:
+            print(f"{config.part}: warning: {path} holds a password and is readable "
+                  f"by group/others (mode {mode:o}): chmod 600 {path}", file=stream)
+        except (OSError, ValueError):  # a full or closed stderr: not worth a traceback
+            pass

@@ -1,0 +1,134 @@
+"""The options ``lock``, ``lock-credentials`` and ``lock-namespace``.
+
+Pure: reads a mapping of sections, raises ConfigError, returns a
+LockSettings whose ``config()`` goes into bin/<part>'s mode-0600 JSON file
+(the only place the lock password is written).
+"""
+
+import dataclasses
+
+from . import credentials as creds
+from .errors import ConfigError
+from .runner.locks import BadLockURL, LockURL, mask, parse_url
+
+EXTRAS = {"postgresql": "postgresql", "redis": "redis", "zeo": "zeo"}
+MAX_NAMESPACE = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class LockSettings:
+    url: LockURL
+    namespace: str
+    user: str | None = None
+    password: str | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def extra(self):
+        """The package extra that brings the engine's client library."""
+        return EXTRAS[self.url.engine]
+
+    def config(self):
+        return {"url": self.url.text, "user": self.user,
+                "password": self.password, "namespace": self.namespace}
+
+
+def read(sections, part, options, warnings, credentials=True):
+    """The part's lock settings, or None without ``lock``.
+
+    ``credentials=False`` (a disabled part) checks the URL and namespace but
+    does not read the lock-credentials section."""
+    text = options.get("lock", "").strip()
+    section = options.get("lock-credentials", "").strip() or None
+    namespace = options.get("lock-namespace", "").strip()
+    if not text:
+        for name in ("lock-credentials", "lock-namespace"):
+            if options.get(name, "").strip():
+                warnings.append("%s has no effect without lock" % name)
+        return None
+    try:
+        url = parse_url(text)
+    except BadLockURL as e:
+        raise ConfigError("lock", mask(text), e.problem, e.fix) from None
+    user = password = None
+    if section and credentials:
+        user, password = read_credentials(sections, section, url.engine)
+        if password:  # every file that holds it, through ${...} too
+            for source in creds.sources_of(sections, section):
+                warnings.extend(creds.hygiene_warnings(source))
+    if namespace:
+        check_namespace(namespace)
+    elif credentials:
+        namespace = part
+        warnings.append(
+            "lock-namespace is not set: the part name %r names these jobs in "
+            "the lock service %s; two sites that share the service must not "
+            "share a namespace: set lock-namespace = <your site's name>"
+            % (part, url.text))
+    return LockSettings(url, namespace, user, password)
+
+
+def check_namespace(namespace):
+    if len(namespace) > MAX_NAMESPACE or any(
+            c.isspace() or not c.isprintable() for c in namespace):
+        raise ConfigError(
+            "lock-namespace", namespace,
+            "a namespace is one word of at most %d characters" % MAX_NAMESPACE,
+            "Write the site's name, e.g. lock-namespace = plonecommunity.")
+
+
+def snippet(section, engine):
+    if engine == "postgresql":
+        body = ("user = clock\npassword = <the password>\n"
+                "# or only the user: libpq then reads ~/.pgpass")
+    elif engine == "redis":
+        body = ("password = <the password>\n"
+                "# user = clock  (only for a Redis ACL user)")
+    else:
+        body = "user = ...\npassword = ..."
+    return ("Create it in secret.cfg (chmod 600, never committed), which "
+            "production.cfg extends:\n\n    [%s]\n    %s\n"
+            % (section, body.replace("\n", "\n    ")))
+
+
+def read_credentials(sections, section, engine):
+    """(user, password) from ``section`` by the engine's rules."""
+    if engine == "zeo":
+        raise ConfigError(
+            "lock-credentials", section,
+            "a ZEO server has no users or passwords",
+            "Remove lock-credentials; keep the ZEO server on a private "
+            "address (or a Unix socket), as for the site's own storage.")
+    if section not in sections.keys():  # not ``in``: see credentials.read
+        raise ConfigError(
+            "lock-credentials", section,
+            "the lock-credentials section [%s] is not defined" % section,
+            snippet(section, engine))
+    values = sections[section]
+    user = values.get("user", "").strip() or None
+    password = values.get("password", "").strip() or None
+    if not user and not password:
+        raise ConfigError(
+            "lock-credentials", section,
+            "the lock-credentials section [%s] has neither user nor password"
+            % section, snippet(section, engine))
+    if "\n" in (user or "") or "\n" in (password or ""):
+        raise ConfigError(
+            "lock-credentials", section,
+            "user and password in [%s] must be single lines" % section,
+            "Write each on one line.")
+    if engine == "postgresql" and password and not user:
+        raise ConfigError(
+            "lock-credentials", section,
+            "the lock-credentials section [%s] has a password but no user"
+            % section,
+            "Add 'user = ...' to [%s]: PostgreSQL needs the role the "
+            "password belongs to." % section)
+    if engine == "redis" and user and not password:
+        raise ConfigError(
+            "lock-credentials", section,
+            "the lock-credentials section [%s] has a user but no password"
+            % section,
+            "Add 'password = ...' to [%s]: Redis authenticates a user by "
+            "password (without a user, the password is requirepass's)."
+            % section)
+    return user, password

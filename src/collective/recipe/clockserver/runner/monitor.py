@@ -1,0 +1,128 @@
+"""Recording a run: records, the metrics file and pings, for ``fire``,
+``exec`` and (through recording.py) ``run``.
+
+Nothing here may stop a job from running: a record or metrics file that
+cannot be written is logged, and the call goes ahead.  Imports stay lazy:
+cron starts ``fire`` once per call.
+"""
+
+import os
+import threading
+
+from .records import Records, Unreadable
+
+
+def scheduled_tick(config, name, scheduled):
+    """The tick a cron-started run serves: the latest time <= now that its
+    schedule matches; None by hand and for ``@reboot``."""
+    if not scheduled:
+        return None
+    import time
+
+    thing = config.entry(name) or config.job(name)
+    times = getattr(thing, "times", None)
+    if times:
+        from . import crontimes
+
+        return crontimes.previous(times, time.time())
+    period = getattr(thing, "period", None)
+    if period:
+        return (int(time.time()) // period) * period
+    return None
+
+
+class Monitor:
+    """The records, metrics file and pings of one part."""
+
+    def __init__(self, config, log):
+        self.config = config
+        self.log = log  # log(text): one line, warnings and errors
+        self.records = Records(config.state_directory, config.secrets) \
+            if config.state_directory else None
+        self._metrics_lock = threading.Lock()
+
+    # -- records, never raising ----------------------------------------------
+
+    def _safely(self, what, function, *args, **kwargs):
+        if self.records is None:
+            return None
+        try:
+            return function(*args, **kwargs)
+        except (OSError, ValueError) as exc:
+            text = getattr(exc, "strerror", None) or str(exc)
+            self.log(f"cannot record {what} in {self.config.state_directory}: {text}")
+            return None
+
+    def seen(self, names):
+        self._safely("the names", self.records and self.records.seen, names)
+
+    def begin(self, name, due, by, scheduled, catch_up=False, record_skip=True):
+        """``(token, None)`` or ``(None, "still running")``."""
+        got = self._safely(f"the start of {name}", self.records and self.records.begin,
+                           name, due, by, scheduled, catch_up, record_skip)
+        return got or (None, None)
+
+    def finish(self, name, token, result, duration, **details):
+        self._safely(f"the run of {name}", self.records and self.records.finish,
+                     name, token, result, duration, **details)
+
+    def cancel(self, name, token):
+        if token:
+            self._safely(f"the run of {name}", self.records.cancel, name, token)
+
+    def skip(self, name, due, reason, by, scheduled):
+        self._safely(f"the skip of {name}", self.records and self.records.skip,
+                     name, due, reason, by, scheduled)
+
+    def ping(self, name, event):
+        if self.config.pings.get(name):
+            from . import pings
+
+            pings.ping(self.config, name, event, self.log)
+
+    # -- metrics ----------------------------------------------------------------
+
+    def write_metrics(self):
+        """Rewrite metrics-file atomically (mode 0644); never raises."""
+        path = self.config.metrics_file
+        if not path or self.records is None:
+            return
+        from . import status  # only parts with a metrics file need it
+
+        with self._metrics_lock:
+            lock = None
+            try:
+                self.records.make()
+                lock = os.open(os.path.join(self.records.directory, ".locks", "metrics.lock"),
+                               os.O_RDWR | os.O_CREAT, 0o600)
+                import fcntl
+
+                fcntl.flock(lock, fcntl.LOCK_EX)  # the newest snapshot wins
+                text = status.metrics_text(self.config, status.collect(self.config))
+                _write_public(path, text)
+            except (OSError, Unreadable, ValueError) as exc:
+                text = getattr(exc, "strerror", None) or str(exc)
+                self.log(f"cannot write metrics-file {path}: {text}")
+            finally:
+                if lock is not None:
+                    os.close(lock)
+
+
+def _write_public(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}."
+                                   f"{threading.get_ident()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(temp, 0o644)  # node_exporter runs as another user
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+

@@ -1,0 +1,141 @@
+"""What ``bin/<part> run`` records: the clock's Observer, a claim gate in
+front of any other (overlap with ``fire``/``exec`` of this host), catch-up
+at start and the once-a-minute rewrite of the metrics file."""
+
+import threading
+import time
+
+from .call import describe
+from .clock import Observer, no_claim
+from .monitor import Monitor
+from .records import Unreadable
+
+METRICS_EVERY = 60  # seconds: `run` rewrites metrics-file at least this often
+METRICS_GAP = 1.0  # seconds between two rewrites: runs ending together share one
+
+
+class ClockRecorder(Observer):
+    """The records, metrics and pings of the clock's runs."""
+
+    def __init__(self, config, logger):
+        self.monitor = Monitor(config, lambda text: logger.warning("%s", text))
+        self.config = config
+        self.logger = logger
+        self._tokens = {}
+        self._catch_ups = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._dirty = threading.Event()  # a run ended: rewrite the metrics
+        self._thread = None
+
+    def start(self):
+        from .status import watched
+
+        self.monitor.seen([w.name for w in watched(self.config)])
+        self.monitor.write_metrics()
+        self._thread = threading.Thread(target=self._metrics_loop,
+                                        name="clock metrics", daemon=True)
+        self._thread.start()
+
+    def reloaded(self, config):
+        """SIGHUP: the clock got a new config; records, metrics and pings
+        follow it (new names are noted as seen)."""
+        from .status import watched
+
+        self.config = config
+        self.monitor = Monitor(config, self.monitor.log)
+        self.monitor.seen([w.name for w in watched(config)])
+        self._dirty.set()
+        return config
+
+    def stop(self):
+        self._stop.set()
+        self._dirty.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.monitor.write_metrics()
+
+    def _metrics_loop(self):
+        """Rewrite metrics-file soon after runs end (at most once a second,
+        so a hundred jobs ending together cost one rewrite) and at least
+        once a minute, so clockserver_overdue stays current."""
+        while not self._stop.is_set():
+            self._dirty.wait(METRICS_EVERY)
+            if self._stop.is_set():
+                return
+            self._dirty.clear()
+            self.monitor.write_metrics()
+            self._stop.wait(METRICS_GAP)
+
+    # -- catch-up ---------------------------------------------------------------
+
+    def catch_up(self, job):
+        """The tick to call at once for ``job``, or None (see ``catch-up``)."""
+        catch_up = self.config.catch_up if job.catch_up is None else job.catch_up
+        records = self.monitor.records
+        if not catch_up or records is None:
+            return None
+        from .status import served, watched
+
+        watch = next((w for w in watched(self.config) if w.name == job.name), None)
+        if watch is None:
+            return None
+        now = time.time()
+        due = watch.previous(now)
+        try:
+            record = records.read(job.name)
+        except (Unreadable, OSError):
+            return None
+        if due is None or record is None or record["first_seen"] > due:
+            return None  # nothing was due since the name was installed
+        for run in record["runs"]:
+            if served(run) and (run.get("start", 0) >= due or (run.get("due") or 0) >= due):
+                return None
+        with self._lock:
+            self._catch_ups.add((job.name, due))
+        return due
+
+    # -- the gate and the observer ------------------------------------------------
+
+    def gate(self, inner=no_claim):
+        """A claim gate: refuse while this host runs the name elsewhere
+        (``fire``/``exec``), then ask ``inner`` (the cluster lock)."""
+
+        def claim(job, due):
+            with self._lock:
+                catch_up = (job.name, due) in self._catch_ups
+            token, skip = self.monitor.begin(job.name, due, "run", True, catch_up,
+                                             record_skip=False)
+            if skip:
+                return skip
+            reason = inner(job, due)
+            if reason:
+                self.monitor.cancel(job.name, token)
+                return reason
+            with self._lock:
+                self._tokens[(job.name, due)] = token
+            return None
+
+        return claim
+
+    def started(self, job, due):
+        self.monitor.ping(job.name, "start")
+
+    def finished(self, job, due, outcome):
+        with self._lock:
+            token = self._tokens.pop((job.name, due), None)
+            catch_up = (job.name, due) in self._catch_ups
+            self._catch_ups.discard((job.name, due))
+        self.monitor.finish(
+            job.name, token, "ok" if outcome.ok else "failed", outcome.duration,
+            reason=describe(outcome, job), http_status=outcome.status, by="run",
+            due=due, start=time.time() - outcome.duration, scheduled=True,
+            catch_up=catch_up)
+        self._dirty.set()
+        self.monitor.ping(job.name, "success" if outcome.ok else "fail")
+
+    def skipped(self, job, due, reason):
+        with self._lock:
+            self._catch_ups.discard((job.name, due))
+        self.monitor.skip(job.name, due, reason, "run", True)
+        self._dirty.set()

@@ -1,0 +1,391 @@
+"""What the records say: each name's state, the plugin line, the table,
+JSON and Prometheus metrics.
+
+States, in order of precedence: ``overdue`` (the first tick after the last
+run that served it, or after the name was first seen, is more than grace
+in the past; or a run goes on longer than one interval plus grace),
+``failing`` (the last run failed), ``running``, ``waiting`` (never ran,
+nothing due yet), ``ok``; ``unknown`` when the record cannot be read.
+Exit statuses follow the monitoring-plugin convention: 0 OK, 1 WARNING
+(failing), 2 CRITICAL (overdue, or 3 failures in a row), 3 UNKNOWN.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from . import crontimes
+from .records import Records, Unreadable
+from .timefmt import format_period
+
+STATES = ("overdue", "failing", "running", "waiting", "unknown", "ok")
+PRECEDENCE = ("overdue", "failing", "running", "waiting", "ok")
+MAX_DEFAULT_GRACE = 3600
+CRITICAL_FAILURES = 3
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+LABELS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A job or monitored entry and its schedule."""
+
+    name: str
+    kind: str  # "job" or "entry"
+    period: int | None = None  # epoch-aligned period (runner backend)
+    times: str | None = None  # cron schedule (cron jobs, entries)
+    grace: float | None = None
+    catch_up: bool = False
+
+    @property
+    def schedule(self):
+        if self.times:
+            return self.times
+        return format_period(self.period)
+
+    @property
+    def reboot(self):
+        return bool(self.times) and crontimes.expression(self.times) is None
+
+    def previous(self, now):
+        """The latest tick at or before ``now``, or None."""
+        if self.times:
+            return crontimes.previous(self.times, now)
+        return math.floor(now / self.period) * self.period
+
+    def following(self, now):
+        """The first tick strictly after ``now``, or None."""
+        if self.times:
+            return crontimes.following(self.times, now)
+        return (math.floor(now / self.period) + 1) * self.period
+
+    def interval(self, after):
+        if self.times:
+            return crontimes.interval(self.times, after)
+        return self.period
+
+
+def watched(config):
+    """What ``status`` covers: jobs the clock or cron call, and monitored
+    entries (ZServer calls its jobs itself: entries only)."""
+    found = []
+    if config.backend != "zserver":
+        for job in config.jobs:
+            times = job.times if config.backend == "cron" else None
+            catch_up = config.catch_up if job.catch_up is None else job.catch_up
+            found.append(Watched(job.name, "job", job.period, times, job.grace, catch_up))
+    for entry in config.entries:
+        found.append(Watched(entry.name, "entry", None, entry.times, entry.grace))
+    return found
+
+
+def grace_of(watch, config, now):
+    if watch.grace is not None:
+        return watch.grace
+    if config.grace is not None:
+        return config.grace
+    interval = watch.interval(now)
+    return min(interval, MAX_DEFAULT_GRACE) if interval else MAX_DEFAULT_GRACE
+
+
+def served(run):
+    """Whether a run counts against overdue: it ran, or another host had it."""
+    if run["result"] in ("ok", "failed"):
+        return True
+    return str(run.get("reason", "")).startswith("claimed by")
+
+
+def decisive(run):
+    """Whether a run decides ok/failing (skips for overlap or a claim do not)."""
+    if run["result"] in ("ok", "failed"):
+        return True
+    reason = str(run.get("reason", ""))
+    return not (reason == "still running" or reason.startswith("claimed by"))
+
+
+def assess(watch, record, config, now):
+    """The state of one name, as a dict (the JSON of ``status``)."""
+    info = {"name": watch.name, "kind": watch.kind, "schedule": watch.schedule,
+            "state": "unknown", "critical": False, "reason": "",
+            "last_run": None, "last_success": None, "consecutive_failures": 0,
+            "next_due": watch.following(now), "first_seen": None, "running": [],
+            "runs": [], "totals": {"ok": 0, "failed": 0, "skipped": 0},
+            "grace": grace_of(watch, config, now)}
+    if isinstance(record, Unreadable):
+        info["reason"] = str(record)
+        return info
+    if record is None:
+        info["reason"] = ("no record yet: bin/buildout creates it (or the state "
+                          "directory was removed)")
+        return info
+    runs = record["runs"]
+    info.update(first_seen=record["first_seen"], runs=runs,
+                last_run=runs[-1] if runs else None,
+                last_success=record.get("last_success"),
+                consecutive_failures=record["consecutive_failures"],
+                running=record["running"],
+                totals={key: record["totals"].get(key, 0) for key in ("ok", "failed", "skipped")})
+    grace = info["grace"]
+    states = set()
+    last_served = next((run for run in reversed(runs) if served(run)), None)
+    if not watch.reboot:
+        since = last_served["start"] if last_served else record["first_seen"]
+        tick = watch.following(since)
+        if tick is not None and now > tick + grace:
+            states.add("overdue")
+            info["reason"] = f"the tick due at {table_time(tick)} UTC did not run"
+        interval = watch.interval(now)
+        for entry in record["running"]:
+            if interval and now - entry.get("start", now) > interval + grace:
+                states.add("overdue")
+                info["reason"] = (f"a run started at {table_time(entry['start'])} UTC "
+                                  "is still going on")
+    last_decisive = next((run for run in reversed(runs) if decisive(run)), None)
+    if last_decisive is not None and last_decisive["result"] != "ok":
+        states.add("failing")
+        if not info["reason"]:
+            info["reason"] = str(last_decisive.get("reason") or "failed")
+    if record["running"]:
+        states.add("running")
+    if last_served is None and not states:
+        states.add("waiting")
+    state = next((s for s in PRECEDENCE if s in states), "ok")
+    info["state"] = state
+    info["critical"] = ("overdue" in states
+                        or info["consecutive_failures"] >= CRITICAL_FAILURES)
+    return info
+
+
+def collect(config, names=None, now=None):
+    """Assess every watched name (or those in ``names``); raises Unreadable
+    when the state directory itself cannot be read."""
+    import os
+    import time
+
+    now = time.time() if now is None else now
+    directory = config.state_directory
+    if not directory:
+        raise Unreadable("the config file names no state directory; run bin/buildout")
+    if not os.path.isdir(directory):
+        raise Unreadable(f"the state directory {directory} does not exist; run bin/buildout")
+    if not os.access(directory, os.R_OK | os.X_OK):
+        raise Unreadable(f"cannot read the state directory {directory} "
+                         "(run it as the user that runs the jobs)")
+    records = Records(directory, config.secrets)
+    found = []
+    for watch in watched(config):
+        if names is not None and watch.name not in names:
+            continue
+        try:
+            record = records.read(watch.name)
+        except Unreadable as exc:
+            record = exc
+        found.append(assess(watch, record, config, now))
+    return found
+
+
+def exit_status(infos):
+    if any(info["critical"] for info in infos):
+        return CRITICAL
+    if any(info["state"] == "failing" for info in infos):
+        return WARNING
+    if any(info["state"] == "unknown" for info in infos):
+        return UNKNOWN
+    return OK
+
+
+def counts(infos):
+    found = dict.fromkeys(STATES, 0)
+    for info in infos:
+        found[info["state"]] += 1
+    return found
+
+
+def plugin_line(infos):
+    """``CLOCK CRITICAL - 1 overdue, 1 failing, 4 ok | overdue=1 failing=1 ok=4``"""
+    code = exit_status(infos)
+    numbers = [(state, n) for state, n in counts(infos).items() if n]
+    if not numbers:
+        return f"CLOCK {LABELS[code]} - no jobs or entries | ok=0"
+    text = ", ".join(f"{n} {state}" for state, n in numbers)
+    perf = " ".join(f"{state}={n}" for state, n in numbers)
+    return f"CLOCK {LABELS[code]} - {text} | {perf}"
+
+
+def unknown_line(reason):
+    return f"CLOCK UNKNOWN - {clean(reason)}"
+
+
+def table_time(timestamp):
+    if timestamp is None:
+        return "-"
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def format_duration(seconds):
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.3f}s" if seconds < 10 else f"{seconds:.1f}s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{rest:02d}s" if hours else f"{minutes}m{rest:02d}s"
+
+
+def short_result(run):
+    """What the RESULT column shows for a run."""
+    if run is None:
+        return "-"
+    if run["result"] != "failed":
+        return run["result"]
+    if run.get("http_status") is not None:
+        return str(run["http_status"])
+    if run.get("exit_status") is not None:
+        return f"exit {run['exit_status']}"
+    if run.get("reason") == "interrupted":
+        return "interrupted"
+    return "failed"
+
+
+def clean(text):
+    """One line without ``|`` (monitoring systems read it as performance data)."""
+    return " ".join(str(text).replace("|", "/").split())
+
+
+def _rows(rows):
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+            for row in rows]
+
+
+def table(infos):
+    rows = [("NAME", "SCHEDULE", "LAST RUN (UTC)", "RESULT", "DURATION",
+             "LAST SUCCESS", "NEXT DUE", "STATE")]
+    for info in infos:
+        last = info["last_run"]
+        success = info["last_success"]
+        rows.append(tuple(clean(cell) or "-" for cell in (
+            info["name"], info["schedule"], table_time(last and last["start"]),
+            short_result(last), format_duration(last and last["duration"]),
+            table_time(success and success["start"]), table_time(info["next_due"]),
+            info["state"])))
+    return _rows(rows)
+
+
+def reasons(infos):
+    """Why each name that is not fine is in its state (after the table)."""
+    lines = [f"{info['name']}: {info['state']}: {clean(info['reason'])}"
+             for info in infos
+             if info["state"] in ("overdue", "failing", "unknown") and info["reason"]]
+    return [""] + lines if lines else []
+
+
+def runs_table(info):
+    """``status NAME``: the last runs, newest first, then runs in progress."""
+    lines = []
+    rows = [("START (UTC)", "DUE (UTC)", "BY", "RESULT", "DURATION", "HOST", "REASON")]
+    for run in reversed(info["runs"]):
+        by = run.get("by") or "-"
+        if run.get("catch_up"):
+            by += " (catch-up)"
+        elif run.get("scheduled"):
+            by += " (cron)"
+        rows.append(tuple(clean(cell) or "-" for cell in (
+            table_time(run.get("start")), table_time(run.get("due")), by,
+            run["result"], format_duration(run.get("duration")), run.get("host") or "-",
+            run.get("reason") or "")))
+    for entry in info["running"]:
+        rows.append(tuple(clean(cell) or "-" for cell in (
+            table_time(entry.get("start")), table_time(entry.get("due")),
+            entry.get("by") or "-", "running", "-", entry.get("host") or "-",
+            f"pid {entry.get('pid')}")))
+    lines.append("")
+    if len(rows) == 1:
+        lines.append(f"{info['name']}: no runs recorded yet")
+    else:
+        lines.extend(_rows(rows))
+    if info["reason"]:
+        lines.append("")
+        lines.append(f"{info['state']}: {clean(info['reason'])}")
+    latest = next((run for run in reversed(info["runs"]) if run.get("output")), None)
+    if latest:
+        lines.append("")
+        lines.append(f"output of the run started {table_time(latest['start'])} UTC "
+                     "(last lines):")
+        lines.extend("    " + line.replace("|", "/")
+                     for line in latest["output"].splitlines())
+    return lines
+
+
+def as_json(config, infos):
+    code = exit_status(infos)
+    return json.dumps({
+        "part": config.part, "status": LABELS[code], "exit_status": code,
+        "summary": plugin_line(infos), "counts": counts(infos), "names": infos,
+    }, indent=2, sort_keys=True)
+
+
+# -- Prometheus text format -----------------------------------------------------
+
+METRICS = (
+    ("clockserver_last_run_timestamp_seconds", "gauge",
+     "Start of the last run (any result), seconds since the epoch."),
+    ("clockserver_last_success_timestamp_seconds", "gauge",
+     "Start of the last successful run, seconds since the epoch."),
+    ("clockserver_last_duration_seconds", "gauge",
+     "How long the last finished run took."),
+    ("clockserver_consecutive_failures", "gauge",
+     "Failed runs in a row since the last success."),
+    ("clockserver_next_run_timestamp_seconds", "gauge",
+     "When the next run is due, seconds since the epoch."),
+    ("clockserver_overdue", "gauge",
+     "1 when a due run was missed (see bin/<part> status), else 0."),
+    ("clockserver_runs_total", "counter",
+     "Runs recorded, by result (ok, failed, skipped)."),
+)
+
+
+def _label(value):
+    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def metrics_text(config, infos):
+    """The Prometheus text exposition of ``infos`` (labels part and name)."""
+    samples = {name: [] for name, _, _ in METRICS}
+    for info in infos:
+        labels = f'part="{_label(config.part)}",name="{_label(info["name"])}"'
+        last = info["last_run"]
+        success = info["last_success"]
+        finished = next((run for run in reversed(info["runs"])
+                         if run["result"] != "skipped" and run.get("duration") is not None),
+                        None)
+        values = {
+            "clockserver_last_run_timestamp_seconds": last and last["start"],
+            "clockserver_last_success_timestamp_seconds": success and success["start"],
+            "clockserver_last_duration_seconds": finished and finished["duration"],
+            "clockserver_consecutive_failures": info["consecutive_failures"],
+            "clockserver_next_run_timestamp_seconds": info["next_due"],
+            "clockserver_overdue": 1 if info["state"] == "overdue" else 0,
+        }
+        for name, value in values.items():
+            if value is not None:
+                samples[name].append(f"{name}{{{labels}}} {_number(value)}")
+        for result in ("ok", "failed", "skipped"):
+            samples["clockserver_runs_total"].append(
+                f'clockserver_runs_total{{{labels},result="{result}"}} '
+                f'{info["totals"].get(result, 0)}')
+    lines = []
+    for name, kind, help_text in METRICS:
+        lines.append(f"# HELP {name} {help_text}")
+        lines.append(f"# TYPE {name} {kind}")
+        lines.extend(samples[name])
+    return "\n".join(lines) + "\n"
+
+
+def _number(value):
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    return repr(float(value))

@@ -1,0 +1,620 @@
+"""Run records, status, catch-up, metrics and pings with real bin/<part>
+processes (``python -m collective.recipe.clockserver.runner CONFIG ...``)
+against local HTTP servers."""
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from collective.recipe.clockserver.runner.records import Records
+
+SECRET = "pa55-Wort-s3cret"
+
+
+class Handler(BaseHTTPRequestHandler):
+    """``?code=&sleep=``; every request is noted (path, time)."""
+
+    def do_GET(self):
+        self.server.requests.append((time.time(), self.path))
+        query = parse_qs(urlsplit(self.path).query)
+        time.sleep(float(query.get("sleep", ["0"])[0]))
+        try:
+            self.send_response(int(query.get("code", ["200"])[0]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        except OSError:
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+@pytest.fixture
+def server():
+    srv = Server(("127.0.0.1", 0), Handler)
+    srv.requests = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.address = "http://127.0.0.1:%d" % srv.server_address[1]
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Part:
+    """A hand-written runner config and its state directory."""
+
+    def __init__(self, tmp_path, address, jobs, **extra):
+        self.dir = tmp_path
+        self.state = str(tmp_path / "var" / "clock")
+        self.config = str(tmp_path / "parts" / "clock" / "clock.json")
+        os.makedirs(os.path.dirname(self.config), exist_ok=True)
+        data = {"part": "clock", "address": address, "timeout": 5,
+                "state-directory": self.state, "backend": "runner",
+                "jobs": [dict({"host": None, "user": "zopeuser",
+                               "password": SECRET}, **job) for job in jobs]}
+        data.update(extra)
+        with open(self.config, "w") as f:
+            json.dump(data, f)
+        os.chmod(self.config, 0o600)
+        self.processes = []
+
+    def command(self, *args):
+        return [sys.executable, "-m", "collective.recipe.clockserver.runner",
+                self.config, *args]
+
+    def run(self, *args, timeout=60):
+        return subprocess.run(self.command(*args), capture_output=True, text=True,
+                              timeout=timeout)
+
+    def start(self):
+        process = subprocess.Popen(self.command("run"), stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        self.processes.append(process)
+        return process
+
+    def stop(self, process, sig=signal.SIGTERM):
+        process.send_signal(sig)
+        out, _ = process.communicate(timeout=30)
+        return out
+
+    def status(self, *args):
+        result = self.run("status", *args)
+        return result
+
+    def states(self):
+        result = self.run("status", "--json")
+        data = json.loads(result.stdout)
+        assert data["exit_status"] == result.returncode
+        return {n["name"]: n for n in data["names"]}, result.returncode
+
+    def record(self, name):
+        return Records(self.state).read(name)
+
+    def cleanup(self):
+        for process in self.processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+
+
+@pytest.fixture
+def part_factory(tmp_path):
+    made = []
+
+    def make(address, jobs, **extra):
+        part = Part(tmp_path, address, jobs, **extra)
+        made.append(part)
+        return part
+
+    yield make
+    for part in made:
+        part.cleanup()
+
+
+def wait_for(predicate, what, timeout=40):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def runs(part, name, result=None):
+    record = part.record(name)
+    found = record["runs"] if record else []
+    return [r for r in found if result is None or r["result"] == result]
+
+
+# -- run: records and status at each step ------------------------------------------
+
+
+def test_run_records_and_status_at_each_step(server, part_factory):
+    part = part_factory(server.address, [
+        {"name": "good", "method": "/good", "period": 1},
+        {"name": "broken", "method": "/broken?code=500", "period": 1},
+        {"name": "hangs", "method": "/hangs?sleep=30", "period": 2, "grace": 1},
+    ])
+    # No state directory yet: the records cannot be read.
+    result = part.status()
+    assert result.returncode == 3
+    assert result.stdout.startswith("CLOCK UNKNOWN - ")
+
+    # Installed (bin/buildout notes each name), nothing due yet: waiting.
+    Records(part.state).seen(["good", "broken", "hangs"])
+    states, code = part.states()
+    assert code == 0
+    assert {n: s["state"] for n, s in states.items()} == dict.fromkeys(
+        ["good", "broken", "hangs"], "waiting")
+
+    process = part.start()
+    wait_for(lambda: runs(part, "good", "ok"), "a good run")
+    wait_for(lambda: len(runs(part, "broken", "failed")) >= 1, "a failure")
+    wait_for(lambda: part.record("hangs")["running"], "the hanging call")
+
+    # 'hangs' runs; on the first failure 'broken' is failing (WARNING or,
+    # once it failed 3 times in a row, CRITICAL).
+    states, code = part.states()
+    assert states["good"]["state"] == "ok"
+    assert states["broken"]["state"] == "failing"
+    assert states["hangs"]["state"] in ("running", "overdue")
+    assert code in (1, 2)
+
+    wait_for(lambda: len(runs(part, "broken", "failed")) >= 3, "3 failures")
+    states, code = part.states()
+    assert states["broken"]["consecutive_failures"] >= 3
+    assert states["broken"]["critical"] is True
+    assert code == 2
+    # The hanging call skips its next ticks (recorded), then is overdue.
+    wait_for(lambda: runs(part, "hangs", "skipped"), "a skipped tick")
+    assert runs(part, "hangs", "skipped")[0]["reason"] == "still running"
+    wait_for(lambda: part.states()[0]["hangs"]["state"] == "overdue",
+             "the hanging call to turn overdue")
+
+    text = part.status()
+    assert text.returncode == 2
+    first, header, *rest = text.stdout.splitlines()
+    blank = rest.index("")
+    rows, why = rest[:blank], rest[blank + 1:]
+    assert any(line.startswith("broken: failing: 500 Internal Server Error") for line in why)
+    assert any(line.startswith("hangs: overdue: ") for line in why)
+    assert all("|" not in line for line in why)
+    assert first.startswith("CLOCK CRITICAL - ")
+    assert "| " in first and "overdue=1" in first and "failing=1" in first
+    assert header.split() == ["NAME", "SCHEDULE", "LAST", "RUN", "(UTC)", "RESULT",
+                              "DURATION", "LAST", "SUCCESS", "NEXT", "DUE", "STATE"]
+    table = {row.split()[0]: row for row in rows}
+    assert table["broken"].split()[-1] == "failing" and " 500 " in table["broken"]
+    assert table["hangs"].split()[-1] == "overdue"
+    assert table["good"].split()[-1] == "ok"
+    assert all("|" not in row for row in rows)
+
+    # SIGTERM: the call in flight is abandoned and shows as interrupted.
+    part.stop(process)
+    record = part.record("hangs")
+    assert record["running"] == []
+    assert record["runs"][-1]["result"] == "failed"
+    assert record["runs"][-1]["reason"] == "interrupted"
+    detail = part.status("hangs")
+    assert "interrupted" in detail.stdout
+    assert "START (UTC)" in detail.stdout
+
+    # Restart: the records go on from where they were.
+    before = part.record("good")["totals"]["ok"]
+    process = part.start()
+    wait_for(lambda: part.record("good")["totals"]["ok"] > before, "a run after restart")
+    part.stop(process)
+    record = part.record("good")
+    assert record["totals"]["ok"] > before
+    assert len(record["runs"]) <= 20
+    # No secret in any record.
+    for name in os.listdir(part.state):
+        if name.endswith(".json"):
+            with open(os.path.join(part.state, name)) as f:
+                assert SECRET not in f.read()
+
+
+def test_connection_refused_is_failing(part_factory):
+    part = part_factory("http://127.0.0.1:%d" % closed_port(),
+                        [{"name": "refused", "method": "/x", "period": 3600}])
+    result = part.run("fire", "refused")
+    assert result.returncode == 1
+    [run] = runs(part, "refused")
+    assert run["result"] == "failed" and "connection refused" in run["reason"]
+    assert run["by"] == "fire" and run["due"] is None and run["scheduled"] is False
+    status = part.status()
+    assert status.returncode == 1
+    assert status.stdout.startswith("CLOCK WARNING - 1 failing | failing=1")
+    assert status.stdout.splitlines()[2].split()[-1] == "failing"
+
+
+def test_status_of_a_damaged_record_is_unknown(server, part_factory):
+    part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}])
+    assert part.run("fire", "j").returncode == 0
+    with open(os.path.join(part.state, "j.json"), "w") as f:
+        f.write("{not json")
+    result = part.status()
+    assert result.returncode == 3
+    assert result.stdout.startswith("CLOCK UNKNOWN - ")
+    # The next run starts a new record and keeps the damaged one aside.
+    assert part.run("fire", "j").returncode == 0
+    assert part.status().returncode == 0
+    assert any(n.startswith("j.json.damaged-") for n in os.listdir(part.state))
+
+
+def test_status_of_a_broken_config_is_unknown(part_factory, tmp_path):
+    part = part_factory("http://127.0.0.1:1", [])
+    with open(part.config, "w") as f:
+        f.write("[]")
+    result = part.status()
+    assert result.returncode == 3
+    assert result.stdout.startswith("CLOCK UNKNOWN - ")
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_status_name_unknown_and_json(server, part_factory):
+    part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}])
+    assert part.run("fire", "j").returncode == 0
+    result = part.run("status", "nosuch")
+    assert result.returncode == 3 and "nosuch" in result.stdout
+    data = json.loads(part.run("status", "j", "--json").stdout)
+    assert data["status"] == "OK" and data["summary"].startswith("CLOCK OK - 1 ok")
+    [info] = data["names"]
+    assert info["name"] == "j" and info["last_run"]["http_status"] == 200
+    assert info["last_success"]["result"] == "ok"
+
+
+def test_fire_refuses_to_overlap_a_running_run(server, part_factory):
+    part = part_factory(server.address, [
+        {"name": "slow", "method": "/slow?sleep=3", "period": 3600}])
+    first = subprocess.Popen(part.command("fire", "slow"))
+    part.processes.append(first)
+    wait_for(lambda: part.record("slow") and part.record("slow")["running"], "the first fire")
+    second = part.run("fire", "slow")
+    assert second.returncode == 75
+    assert second.stderr.strip().endswith("skipped, the previous run is still running")
+    assert len(second.stderr.strip().splitlines()) == 1
+    assert first.wait(30) == 0
+    results = [r["result"] for r in runs(part, "slow")]
+    assert results == ["skipped", "ok"]
+
+
+# -- catch-up ------------------------------------------------------------------------
+
+
+def test_catch_up_after_a_stop_across_a_tick(server, part_factory):
+    period = 3
+    part = part_factory(server.address, [
+        {"name": "eager", "method": "/eager", "period": period, "catch-up": True},
+        {"name": "lazy", "method": "/lazy", "period": period},
+    ])
+    process = part.start()
+    wait_for(lambda: runs(part, "eager", "ok") and runs(part, "lazy", "ok"), "first runs")
+    part.stop(process)
+    stopped = time.time()
+    # Wait across the next tick (and a little more) with no clock running.
+    next_tick = (int(stopped) // period + 1) * period
+    while time.time() < next_tick + 0.5:
+        time.sleep(0.1)
+    missed = (int(time.time()) // period) * period
+    eager_before = len(runs(part, "eager"))
+    lazy_before = len(runs(part, "lazy"))
+    process = part.start()
+    caught = wait_for(lambda: [r for r in runs(part, "eager") if r.get("catch_up")],
+                      "the catch-up run")
+    out = part.stop(process)
+    assert len(caught) == 1
+    assert caught[0]["due"] >= missed - period  # the last tick before the start
+    assert caught[0]["result"] == "ok"
+    assert "catching up the tick due at" in out
+    assert not [r for r in runs(part, "lazy") if r.get("catch_up")]
+    assert len(runs(part, "eager")) > eager_before
+    assert len(runs(part, "lazy")) >= lazy_before
+    detail = part.status("eager")
+    assert "catch-up" in detail.stdout
+
+
+# -- metrics -----------------------------------------------------------------------
+
+
+def parse_metrics(path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with open(path) as f:
+        text = f.read()
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def sample(families, family, **labels):
+    found = [s for s in families[family].samples
+             if all(s.labels.get(k) == v for k, v in labels.items())
+             and not s.name.endswith("_created")]
+    assert len(found) == 1, (family, labels, found)
+    return found[0].value
+
+
+def test_metrics_file_parsed_and_counters_survive_restarts(server, part_factory, tmp_path):
+    metrics = str(tmp_path / "textfile" / "clock.prom")
+    os.makedirs(os.path.dirname(metrics))
+    part = part_factory(server.address, [
+        {"name": "good", "method": "/good", "period": 1},
+        {"name": "bad", "method": "/bad?code=500", "period": 1},
+    ], **{"metrics-file": metrics})
+    process = part.start()
+    wait_for(lambda: os.path.exists(metrics), "the metrics file")
+    wait_for(lambda: len(runs(part, "bad")) >= 2 and runs(part, "good", "ok"), "runs")
+    part.stop(process)
+    assert stat.S_IMODE(os.stat(metrics).st_mode) == 0o644
+    families = parse_metrics(metrics)
+    assert set(families) >= {
+        "clockserver_last_run_timestamp_seconds",
+        "clockserver_last_success_timestamp_seconds",
+        "clockserver_last_duration_seconds", "clockserver_consecutive_failures",
+        "clockserver_next_run_timestamp_seconds", "clockserver_overdue",
+        "clockserver_runs"}
+    assert families["clockserver_runs"].type == "counter"
+    assert families["clockserver_overdue"].type == "gauge"
+    good = part.record("good")
+    assert sample(families, "clockserver_runs", name="good", part="clock",
+                  result="ok") == good["totals"]["ok"]
+    assert sample(families, "clockserver_consecutive_failures", name="bad") >= 2
+    assert sample(families, "clockserver_overdue", name="good") == 0
+    assert sample(families, "clockserver_last_success_timestamp_seconds",
+                  name="good") == good["last_success"]["start"]
+    assert not [s for s in families["clockserver_last_success_timestamp_seconds"].samples
+                if s.labels["name"] == "bad"]
+    failed_before = sample(families, "clockserver_runs", name="bad", result="failed")
+
+    # A restart never takes a counter down.
+    process = part.start()
+    wait_for(lambda: part.record("bad")["totals"]["failed"] > failed_before, "more runs")
+    part.stop(process)
+    families = parse_metrics(metrics)
+    assert sample(families, "clockserver_runs", name="bad", result="failed") > failed_before
+    assert SECRET not in open(metrics).read()
+
+
+def test_metrics_rewritten_by_fire_and_exec(server, part_factory, tmp_path):
+    metrics = str(tmp_path / "clock.prom")
+    part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}],
+                        entries=[{"name": "backup", "times": "0 3 * * *"}],
+                        **{"metrics-file": metrics})
+    assert part.run("fire", "j").returncode == 0
+    assert sample(parse_metrics(metrics), "clockserver_runs", name="j", result="ok") == 1
+    assert part.run("exec", "backup", "--", "false").returncode == 1
+    families = parse_metrics(metrics)
+    assert sample(families, "clockserver_runs", name="backup", result="failed") == 1
+    assert sample(families, "clockserver_consecutive_failures", name="backup") == 1
+
+
+# -- pings -------------------------------------------------------------------------
+
+
+def pinged(server):
+    return [path for _, path in server.requests if path.startswith("/ping/")]
+
+
+def test_pings_in_order_and_none_for_a_skip(server, part_factory):
+    pings = {"good": server.address + "/ping/aaa-good",
+             "bad": server.address + "/ping/bbb-bad",
+             "backup": server.address + "/ping/ccc-backup"}
+    part = part_factory(server.address, [
+        {"name": "good", "method": "/good", "period": 60},
+        {"name": "bad", "method": "/bad?code=500", "period": 60},
+    ], entries=[{"name": "backup", "times": "0 3 * * *"}], pings=pings)
+    assert part.run("fire", "good").returncode == 0
+    assert pinged(server) == ["/ping/aaa-good/start", "/ping/aaa-good"]
+    del server.requests[:]
+    assert part.run("fire", "bad").returncode == 1
+    assert pinged(server) == ["/ping/bbb-bad/start", "/ping/bbb-bad/fail"]
+    del server.requests[:]
+    assert part.run("exec", "backup", "--", "sh", "-c", "exit 4").returncode == 4
+    assert pinged(server) == ["/ping/ccc-backup/start", "/ping/ccc-backup/fail"]
+
+    # A skipped run pings nothing.
+    del server.requests[:]
+    sleeper = subprocess.Popen(part.command("exec", "backup", "--", "sleep", "3"))
+    part.processes.append(sleeper)
+    wait_for(lambda: part.record("backup")["running"], "the running entry")
+    assert part.run("exec", "backup", "--", "true").returncode == 75
+    assert sleeper.wait(30) == 0
+    assert pinged(server) == ["/ping/ccc-backup/start", "/ping/ccc-backup"]
+
+
+def test_pings_by_the_clock(server, part_factory):
+    pings = {"tick": server.address + "/ping/ddd-tick"}
+    part = part_factory(server.address, [{"name": "tick", "method": "/tick", "period": 1}],
+                        pings=pings)
+    process = part.start()
+    wait_for(lambda: "/ping/ddd-tick" in pinged(server), "a success ping")
+    part.stop(process)
+    seen = pinged(server)
+    assert seen[0] == "/ping/ddd-tick/start"
+    assert seen.index("/ping/ddd-tick/start") < seen.index("/ping/ddd-tick")
+
+
+def test_a_failing_ping_is_logged_and_harmless(server, part_factory):
+    dead = "http://127.0.0.1:%d/ping/eee-secret-uuid" % closed_port()
+    part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}],
+                        pings={"j": dead})
+    result = part.run("fire", "j")
+    assert result.returncode == 0
+    assert "the start ping failed" in result.stderr
+    assert "the success ping failed" in result.stderr
+    assert "eee-secret-uuid" not in result.stderr
+    assert runs(part, "j", "ok")
+    for name in os.listdir(part.state):
+        if name.endswith(".json"):
+            with open(os.path.join(part.state, name)) as f:
+                assert "eee-secret-uuid" not in f.read()
+
+
+# -- exec ----------------------------------------------------------------------------
+
+
+def test_exec_records_output_exit_status_and_masks_secrets(part_factory):
+    part = part_factory("http://127.0.0.1:1", [{"name": "j", "method": "/j", "period": 60}],
+                        entries=[{"name": "backup", "times": "0 3 * * *"}])
+    script = "echo first; echo %s; echo oops >&2; exit 3" % SECRET
+    result = part.run("exec", "backup", "--", "sh", "-c", script)
+    assert result.returncode == 3
+    assert result.stdout == "first\n%s\n" % SECRET  # passed through unchanged
+    assert result.stderr == "oops\n"
+    [run] = runs(part, "backup")
+    assert run["result"] == "failed" and run["exit_status"] == 3
+    assert run["reason"] == "exit status 3"
+    assert "first" in run["output"] and "oops" in run["output"]
+    assert SECRET not in run["output"] and "*****" in run["output"]
+
+
+def test_exec_keeps_at_most_2kb_of_output(part_factory):
+    part = part_factory("http://127.0.0.1:1", [], entries=[{"name": "big", "times": "* * * * *"}])
+    result = part.run("exec", "big", "--", sys.executable, "-c",
+                      "for i in range(2000): print('line %d' % i)")
+    assert result.returncode == 0
+    assert result.stdout.count("\n") == 2000
+    [run] = runs(part, "big")
+    assert len(run["output"].encode()) <= 2048
+    assert run["output"].rstrip().endswith("line 1999")
+    assert run["output"].startswith("line ")
+
+
+def test_exec_of_a_missing_program(part_factory):
+    part = part_factory("http://127.0.0.1:1", [], entries=[{"name": "gone", "times": "@daily"}])
+    result = part.run("exec", "gone", "--", "/no/such/program")
+    assert result.returncode == 127
+    assert "cannot run '/no/such/program'" in result.stderr
+    [run] = runs(part, "gone")
+    assert run["result"] == "failed" and run["exit_status"] == 127
+
+
+def test_exec_killed_and_interrupted(part_factory):
+    part = part_factory("http://127.0.0.1:1", [], entries=[{"name": "long", "times": "@daily"}])
+    # SIGTERM is passed on to the command; the run is recorded.
+    process = subprocess.Popen(part.command("exec", "long", "--", "sleep", "30"))
+    part.processes.append(process)
+    wait_for(lambda: part.record("long") and part.record("long")["running"], "the run")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(30) == 128 + signal.SIGTERM
+    [run] = runs(part, "long")
+    assert run["result"] == "failed" and run["reason"] == "killed by SIGTERM"
+    # SIGKILL leaves no time to record: the run shows as interrupted.
+    process = subprocess.Popen(part.command("exec", "long", "--", "sleep", "30"))
+    part.processes.append(process)
+    wait_for(lambda: part.record("long")["running"], "the second run")
+    process.kill()
+    process.wait(30)
+    last = runs(part, "long")[-1]
+    assert last["result"] == "failed" and last["reason"] == "interrupted"
+
+
+def test_many_concurrent_fire_and_exec_lose_no_record(server, part_factory):
+    names = ["a", "b", "c"]
+    part = part_factory(server.address, [{"name": "f", "method": "/f", "period": 60}],
+                        entries=[{"name": n, "times": "* * * * *"} for n in names])
+    commands = []
+    for i in range(24):
+        name = names[i % 3]
+        commands.append((name, part.command("exec", name, "--", "sh", "-c", "sleep 0.05")))
+    for i in range(8):
+        commands.append(("f", part.command("fire", "f")))
+    processes = [(name, subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.PIPE)) for name, cmd in commands]
+    codes = {}
+    for name, process in processes:
+        process.wait(120)
+        assert process.returncode in (0, 75), process.stderr.read()
+        codes.setdefault(name, []).append(process.returncode)
+    for name, got in codes.items():
+        record = part.record(name)
+        totals = record["totals"]
+        # Every process left exactly one record: a run, or a skip for overlap.
+        assert totals["ok"] == got.count(0), (name, totals, got)
+        assert totals["skipped"] == got.count(75), (name, totals, got)
+        assert totals["failed"] == 0
+        assert record["running"] == []
+    print("concurrent processes:", len(processes),
+          "skipped for overlap:", sum(c.count(75) for c in codes.values()))
+
+
+def test_run_rewrites_metrics_even_when_nothing_runs(server, tmp_path, monkeypatch):
+    """In-process, with the minute shortened: the file is replaced again
+    and again although no job is due."""
+    import logging
+
+    from collective.recipe.clockserver.runner import recording
+    from collective.recipe.clockserver.runner.config import parse_config
+
+    metrics = str(tmp_path / "clock.prom")
+    config = parse_config({"part": "clock", "address": server.address,
+                           "state-directory": str(tmp_path / "state"),
+                           "metrics-file": metrics,
+                           "jobs": [{"name": "weekly", "method": "/w", "period": 604800}]})
+    monkeypatch.setattr(recording, "METRICS_EVERY", 0.2)
+    monkeypatch.setattr(recording, "METRICS_GAP", 0.0)
+    recorder = recording.ClockRecorder(config, logging.getLogger("test"))
+    recorder.start()
+    try:
+        seen = set()
+        wait_for(lambda: seen.add(os.stat(metrics).st_ino) or len(seen) >= 3,
+                 "three rewrites", timeout=20)
+    finally:
+        recorder.stop()
+    families = parse_metrics(metrics)
+    assert sample(families, "clockserver_overdue", name="weekly") == 0
+    assert sample(families, "clockserver_runs", name="weekly", result="ok") == 0
+
+
+def test_sighup_reload_records_added_jobs(server, part_factory):
+    part = part_factory(server.address, [{"name": "a", "method": "/a", "period": 1}])
+    process = part.start()
+    wait_for(lambda: runs(part, "a", "ok"), "a run of a")
+    with open(part.config) as f:
+        data = json.load(f)
+    data["jobs"].append(dict(data["jobs"][0], name="b", method="/b"))
+    data["pings"] = {"b": server.address + "/ping/fff-b"}
+    with open(part.config, "w") as f:
+        json.dump(data, f)
+    process.send_signal(signal.SIGHUP)
+    wait_for(lambda: runs(part, "b", "ok"), "a run of the added job")
+    wait_for(lambda: "/ping/fff-b" in pinged(server), "its ping")
+    part.stop(process)
+    assert part.record("b")["first_seen"] <= runs(part, "b", "ok")[0]["start"]
+
+
+def test_a_fifo_in_place_of_a_record_does_not_hang(server, part_factory):
+    part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}])
+    Records(part.state).make()
+    os.mkfifo(os.path.join(part.state, "j.json"))
+    result = part.run("status", timeout=30)
+    assert result.returncode == 3
+    assert "not a regular file" in result.stdout
+    # A run moves it aside and starts a new record.
+    assert part.run("fire", "j", timeout=30).returncode == 0
+    assert part.status().returncode == 0

@@ -1,0 +1,243 @@
+"""States, the plugin line, the table and the metrics text from records
+written through the Records API, at chosen moments (no waiting)."""
+
+import json
+import os
+
+import pytest
+
+from collective.recipe.clockserver.runner import crontimes, status
+from collective.recipe.clockserver.runner.config import parse_config
+from collective.recipe.clockserver.runner.records import Records, reap
+
+HOUR = 3600
+T0 = 1_800_000_000 - 1_800_000_000 % 86400  # a UTC midnight
+
+
+def config(tmp_path, jobs=(), entries=(), backend="runner", **extra):
+    data = {"part": "clock", "address": "127.0.0.1:8080", "backend": backend,
+            "state-directory": str(tmp_path / "state"),
+            "jobs": [dict({"method": "/" + j["name"]}, **j) for j in jobs],
+            "entries": list(entries)}
+    data.update(extra)
+    return parse_config(data)
+
+
+def write(tmp_path, name, first_seen, runs=(), running=()):
+    """A record as the runner writes it, with chosen times."""
+    records = Records(str(tmp_path / "state"))
+    records.make()
+    record = {"name": name, "first_seen": first_seen, "runs": [], "last_success": None,
+              "consecutive_failures": 0, "totals": {"ok": 0, "failed": 0, "skipped": 0},
+              "running": list(running)}
+    from collective.recipe.clockserver.runner.records import _append
+
+    for start, result, reason in runs:
+        _append(record, {"due": start, "start": start, "duration": 0.5, "result": result,
+                         "reason": reason, "http_status": 500 if result == "failed" else 200,
+                         "exit_status": None, "host": "h", "by": "run", "scheduled": True,
+                         "catch_up": False, "output": None})
+    with open(records.path(name), "w") as f:
+        json.dump(record, f)
+
+
+def states(cfg, now):
+    infos = status.collect(cfg, now=now)
+    return {i["name"]: i["state"] for i in infos}, infos
+
+
+@pytest.fixture
+def utc(monkeypatch):
+    """Cron schedules are local time: make it UTC for these tests."""
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_the_contract_example_line(tmp_path, utc):
+    names = ["backup", "feed", "a", "b", "c", "d"]
+    cfg = config(tmp_path, jobs=[{"name": n, "period": HOUR} for n in names[1:]],
+                 entries=[{"name": "backup", "times": "37 2 * * *"}])
+    now = T0 + 3 * 86400 + 10 * HOUR + 60
+    write(tmp_path, "backup", T0, [(T0 + 2 * HOUR + 37 * 60, "ok", "exit status 0")])
+    write(tmp_path, "feed", T0, [(now - 60, "failed", "500 Internal Server Error")])
+    for n in "abcd":
+        write(tmp_path, n, T0, [(now - 60, "ok", "200 OK")])
+    found, infos = states(cfg, now)
+    assert found == {"backup": "overdue", "feed": "failing", "a": "ok", "b": "ok",
+                     "c": "ok", "d": "ok"}
+    assert status.plugin_line(infos) == \
+        "CLOCK CRITICAL - 1 overdue, 1 failing, 4 ok | overdue=1 failing=1 ok=4"
+    assert status.exit_status(infos) == 2
+    rows = status.table(infos)
+    assert rows[0].split()[:2] == ["NAME", "SCHEDULE"] and rows[0].endswith("STATE")
+    table = {row.split()[0]: row for row in rows[1:]}
+    assert list(table) == ["feed", "a", "b", "c", "d", "backup"]  # jobs, then entries
+    backup = table["backup"].split()
+    assert backup[:8] == ["backup", "37", "2", "*", "*", "*",
+                          status.table_time(T0 + 2 * HOUR + 37 * 60).split()[0],
+                          status.table_time(T0 + 2 * HOUR + 37 * 60).split()[1]]
+    assert backup[-1] == "overdue"
+    assert " 500 " in table["feed"]
+
+
+def test_waiting_then_overdue_from_first_seen_and_grace(tmp_path):
+    cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR, "grace": 600}])
+    write(tmp_path, "j", T0 + 10)
+    assert states(cfg, T0 + 20)[0] == {"j": "waiting"}
+    assert states(cfg, T0 + HOUR + 599)[0] == {"j": "waiting"}  # within grace
+    found, infos = states(cfg, T0 + HOUR + 601)
+    assert found == {"j": "overdue"}
+    assert "did not run" in infos[0]["reason"]
+
+
+def test_default_grace_is_one_interval_at_most_an_hour(tmp_path):
+    cfg = config(tmp_path, jobs=[{"name": "quick", "period": 300},
+                                 {"name": "daily", "period": 86400}])
+    write(tmp_path, "quick", T0 + 1)
+    write(tmp_path, "daily", T0 + 1)
+    infos = {i["name"]: i for i in status.collect(cfg, now=T0 + 2)}
+    assert infos["quick"]["grace"] == 300
+    assert infos["daily"]["grace"] == HOUR
+    found, _ = states(cfg, T0 + 86400 + HOUR + 1)
+    assert found == {"quick": "overdue", "daily": "overdue"}
+    found, _ = states(cfg, T0 + 86400 + HOUR - 1)
+    assert found["daily"] == "waiting"
+
+
+def test_part_grace_applies_when_the_job_has_none(tmp_path):
+    cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR}], grace=60)
+    write(tmp_path, "j", T0 + 1)
+    assert states(cfg, T0 + HOUR + 61)[0] == {"j": "overdue"}
+
+
+def test_failing_warning_and_three_in_a_row_critical(tmp_path):
+    cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR}])
+    now = T0 + 5 * HOUR + 10
+    write(tmp_path, "j", T0, [(T0 + 3 * HOUR, "ok", ""), (T0 + 4 * HOUR, "failed", "x"),
+                              (T0 + 5 * HOUR, "failed", "x")])
+    found, infos = states(cfg, now)
+    assert found == {"j": "failing"} and status.exit_status(infos) == 1
+    assert status.plugin_line(infos) == "CLOCK WARNING - 1 failing | failing=1"
+    write(tmp_path, "j", T0, [(T0 + 3 * HOUR, "failed", "x"), (T0 + 4 * HOUR, "failed", "x"),
+                              (T0 + 5 * HOUR, "failed", "x")])
+    found, infos = states(cfg, now)
+    assert found == {"j": "failing"} and infos[0]["consecutive_failures"] == 3
+    assert status.exit_status(infos) == 2
+    assert status.plugin_line(infos).startswith("CLOCK CRITICAL - 1 failing")
+
+
+def test_skips_claimed_by_another_host_count_as_served(tmp_path):
+    cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR}])
+    now = T0 + 5 * HOUR + 10
+    write(tmp_path, "j", T0, [(T0 + 3 * HOUR, "ok", ""),
+                              (T0 + 4 * HOUR, "skipped", "claimed by web2"),
+                              (T0 + 5 * HOUR, "skipped", "claimed by web2")])
+    assert states(cfg, now)[0] == {"j": "ok"}
+    # Overlap skips serve nothing: overdue once the grace passed.
+    write(tmp_path, "j", T0, [(T0 + 3 * HOUR, "ok", ""),
+                              (T0 + 4 * HOUR, "skipped", "still running"),
+                              (T0 + 5 * HOUR, "skipped", "still running")])
+    assert states(cfg, now)[0] == {"j": "overdue"}
+    # An unreachable lock service makes it failing.
+    write(tmp_path, "j", T0, [(T0 + 4 * HOUR, "ok", ""),
+                              (T0 + 5 * HOUR, "skipped", "lock service unreachable")])
+    assert states(cfg, now)[0] == {"j": "failing"}
+
+
+def test_running_and_running_too_long(tmp_path):
+    cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR, "grace": 60}])
+    alive = {"host": os.uname().nodename, "pid": os.getpid(), "pid_start": None,
+             "boot": None, "token": "t", "start": T0 + HOUR, "due": T0 + HOUR, "by": "run"}
+    import socket
+
+    alive["host"] = socket.gethostname()
+    write(tmp_path, "j", T0, [(T0, "ok", "")], running=[alive])
+    assert states(cfg, T0 + HOUR + 30)[0] == {"j": "running"}
+    assert states(cfg, T0 + 2 * HOUR + 61)[0] == {"j": "overdue"}
+
+
+def test_a_dead_process_shows_interrupted(tmp_path):
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    entry = {"host": socket.gethostname(), "pid": gone.pid, "pid_start": None,
+             "boot": None, "token": "t", "start": T0 + HOUR, "due": T0 + HOUR, "by": "run"}
+    record = {"runs": [], "running": [entry], "totals": {"ok": 0, "failed": 0, "skipped": 0},
+              "consecutive_failures": 0, "last_success": None}
+    assert reap(record) is True
+    assert record["running"] == []
+    assert record["runs"][0]["result"] == "failed"
+    assert record["runs"][0]["reason"] == "interrupted"
+    assert record["consecutive_failures"] == 1
+
+
+def test_reboot_entries_are_never_overdue(tmp_path):
+    cfg = config(tmp_path, entries=[{"name": "boot", "times": "@reboot"}])
+    write(tmp_path, "boot", T0)
+    found, infos = states(cfg, T0 + 400 * 86400)
+    assert found == {"boot": "waiting"}
+    assert infos[0]["next_due"] is None
+    assert status.table(infos)[1].split()[-2] == "-"
+
+
+def test_zserver_status_covers_entries_only(tmp_path):
+    cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR}],
+                 entries=[{"name": "zeopack", "times": "0 1 * * 6"}], backend="zserver")
+    write(tmp_path, "zeopack", T0)
+    found, _ = states(cfg, T0 + 1)
+    assert found == {"zeopack": "waiting"}
+
+
+def test_cron_jobs_use_their_schedule(tmp_path, utc):
+    cfg = config(tmp_path, jobs=[{"name": "j", "period": 900, "times": "*/15 * * * *"}],
+                 backend="cron")
+    write(tmp_path, "j", T0)
+    [info] = status.collect(cfg, now=T0 + 60)
+    assert info["schedule"] == "*/15 * * * *"
+    assert info["next_due"] == crontimes.following("*/15 * * * *", T0 + 60)
+
+
+def test_no_bar_in_rows_and_metrics_labels_escaped(tmp_path):
+    cfg = config(tmp_path, entries=[{"name": "e", "times": "0 3 * * *"}])
+    write(tmp_path, "e", T0, [(T0 + 3 * HOUR, "failed", 'a | b "quoted"')])
+    infos = status.collect(cfg, now=T0 + 3 * HOUR + 5)
+    assert all("|" not in row for row in status.table(infos))
+    assert all("|" not in line for line in status.runs_table(infos[0]))
+    text = status.metrics_text(cfg, infos)
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["clockserver_consecutive_failures"].samples[0].value == 1
+    assert families["clockserver_consecutive_failures"].samples[0].labels == {
+        "part": "clock", "name": "e"}
+
+
+@pytest.mark.parametrize("times, previous, following", [
+    ("*/15 * * * *", 15 * 60 * 4 * 10, 15 * 60 * 4 * 10 + 900),
+    ("@hourly", 10 * HOUR, 11 * HOUR),
+    ("@daily", 0, 86400),
+])
+def test_cron_ticks_in_local_time(times, previous, following, utc):
+    now = T0 + 10 * HOUR + 5
+    assert crontimes.previous(times, now) == T0 + previous
+    assert crontimes.following(times, now) == T0 + following
+    assert crontimes.previous(times, T0 + previous) == T0 + previous
+    assert crontimes.following(times, T0 + previous) > T0 + previous
+
+
+@pytest.mark.parametrize("times", ["0 0 31 2 *", "0 0 30 2 *", "0 0 31 4,6,9,11 *"])
+def test_schedules_that_never_come(times):
+    assert "never matches" in crontimes.problem(times)
+
+
+@pytest.mark.parametrize("times", ["0 0 29 2 *", "0 0 31 * *", "@reboot", "@yearly",
+                                   "0 0 31 2 mon"])
+def test_schedules_that_come(times):
+    assert crontimes.problem(times) is None
