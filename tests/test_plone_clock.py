@@ -30,6 +30,7 @@ from plonesite import (
     event_log,
     indent,
     plone_available,
+    plone_required,
 )
 from zeoserver import free_port, start_zeo, stop_zeo
 from zopeinstance import (
@@ -42,7 +43,7 @@ from zopeinstance import (
 
 if not plone_available():
     reason = "Plone test stack not installed in %s (run tools/plone-venv)" % PLONE_VENV
-    if os.environ.get("CLOCKSERVER_REQUIRE_PLONE"):
+    if plone_required():  # CI, ./run-tests: a failure, never a silent skip
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason, allow_module_level=True)
 
@@ -127,11 +128,6 @@ class Site:
                 if "job=%s" % job in e["path"]]
 
 
-def has_status(site):
-    """Whether this runner has ``status`` (issue 8); ``list`` until then."""
-    return site.clock("clock", "status", "--help").returncode == 0
-
-
 def csrf_log_line(site, view):
     """What plone.protect logs (at INFO) when it aborts a view's write."""
     return "%s on url %s/%s/@@%s" % (CSRF_LOG_LINE, site.client2.url, SITE_ID, view)
@@ -206,16 +202,19 @@ def test_zeopack_is_a_crontab_entry_that_packs(site):
     assert entry.startswith("0 1 * * 6 ")
     assert site.password not in entry
     command = entry.split(None, 5)[5]
+    # The monitored form: bin/clock exec records each run of bin/zeopack.
+    assert command == "%s exec --scheduled zeopack -- %s" % (
+        site.path("bin", "clock"), site.path("bin", "zeopack")), command
     result = subprocess.run(command, shell=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, timeout=120)
     assert result.returncode == 0, result.stdout
     with open(site.path("var", "log", "zeoserver.log")) as f:
         assert "pack" in f.read().lower()
-    if has_status(site):  # a monitored entry: recorded like a job
-        assert " exec --scheduled zeopack -- " in entry
-        shown = site.clock("clock", "status", "zeopack")
-        assert shown.returncode == 0, shown.stdout + shown.stderr
-        assert "zeopack" in shown.stdout and "ok" in shown.stdout
+    # A monitored entry: recorded like a job, shown by status.
+    shown = site.clock("clock", "status", "zeopack")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert "zeopack" in shown.stdout and " ok " in shown.stdout, shown.stdout
+    assert site.password not in shown.stdout + shown.stderr
 
 
 # -- what Plone does to clock calls ------------------------------------------
@@ -297,13 +296,7 @@ def test_run_calls_client2_on_time_and_status_shows_it(site):
                 break
             time.sleep(0.2)
         # Asked while the clock runs: a 1 s job is overdue soon after it stops.
-        if has_status(site):
-            shown = site.clock("clock", "status")
-            assert shown.returncode == 0, shown.stdout + shown.stderr
-            assert shown.stdout.startswith("CLOCK OK"), shown.stdout
-        else:
-            shown = site.clock("clock", "list")
-            assert shown.returncode == 0, shown.stderr
+        shown = site.clock("clock", "status")
     finally:
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=30)
@@ -313,8 +306,17 @@ def test_run_calls_client2_on_time_and_status_shows_it(site):
     state = site.state()
     assert state["tick"]["writes"] >= 3 and state["tock"]["writes"] >= 1
     assert "tick: 200 OK" in err
-    rows = {line.split()[0] for line in shown.stdout.splitlines() if line.strip()}
-    assert {"tick", "tock"} <= rows, shown.stdout
+    # The monitoring-plugin line, then the table: every job and the zeopack
+    # entry of the part, each with its state.
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    lines = shown.stdout.splitlines()
+    assert re.match(r"CLOCK OK - .* \| .*ok=\d+", lines[0]), shown.stdout
+    assert lines[1].split()[0] == "NAME" and lines[1].split()[-1] == "STATE"
+    rows = {line.split()[0]: line.split() for line in lines[2:] if line.strip()}
+    assert {"tick", "tock", "zeopack"} <= set(rows), shown.stdout
+    assert rows["tick"][1] == "1s" and rows["tick"][-1] in ("ok", "running")
+    assert rows["tock"][-1] in ("ok", "running")
+    assert "|" not in "\n".join(lines[1:])
     assert site.password not in out + err + shown.stdout + shown.stderr
 
 
@@ -353,7 +355,10 @@ def test_run_example_live_then_ctrl_c(tmp_path):
     assert "Created the Plone site /Plone" in out
     assert "demo: 200 OK" in out
     assert re.search(r'zopeuser \[[^]]+\] "GET /Plone/%40%40clock-demo\?job=demo ', out)
-    assert "==> bin/clock status" in out or "==> bin/clock list" in out
+    assert "==> bin/clock status" in out
+    assert re.search(r"^CLOCK OK - .* \| ", out, re.M), out
+    assert re.search(r"^demo +5s +\S+ \S+ +(ok|200) ", out, re.M), out
+    assert re.search(r" exec --scheduled zeopack -- \S+/bin/zeopack$", out, re.M), out
     assert "0 1 * * 6 " in out and "zeopack: packed." in out
     assert "The password is only in ../secret.cfg and parts/clock/clock.json" in out
     pids = stopped_pids(out)
