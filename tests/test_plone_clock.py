@@ -176,25 +176,6 @@ def test_client2_is_client1_with_a_smaller_cache_on_zeo(site):
     assert "clock-server" not in confs["client2"]
 
 
-def test_credentials_only_in_secret_cfg_and_0600_files(site):
-    found = []
-    for root, dirs, files in os.walk(os.path.dirname(site.live)):
-        for name in files:
-            path = os.path.join(root, name)
-            try:
-                with open(path, "rb") as f:
-                    if site.password.encode() in f.read():
-                        found.append(path)
-            except OSError:
-                pass
-    secret = os.path.join(os.path.dirname(site.live), "secret.cfg")
-    assert secret in found
-    for path in found:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-        assert mode == 0o600, (path, oct(mode))
-    assert {os.path.basename(p) for p in found} <= {"secret.cfg", "clock.json"}
-
-
 def test_zeopack_is_a_crontab_entry_that_packs(site):
     with open(site.path("var", "crontab")) as f:
         lines = [line for line in f.read().splitlines() if not line.startswith("#")]
@@ -320,6 +301,47 @@ def test_run_calls_client2_on_time_and_status_shows_it(site):
     assert site.password not in out + err + shown.stdout + shown.stderr
 
 
+def files_holding(directory, secret):
+    """Every file under ``directory`` whose bytes hold ``secret``."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            if os.path.islink(path) or not os.path.isfile(path):
+                continue
+            with open(path, "rb") as f:
+                if secret.encode() in f.read():
+                    found.append(path)
+    return found
+
+
+def assert_only_in_secret_cfg_and_0600_files(example, password):
+    found = files_holding(example, password)
+    assert os.path.join(example, "secret.cfg") in found
+    for path in found:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode == 0o600, (path, oct(mode))
+    # secret.cfg and the runner config of each clock part reading it.
+    allowed = {"secret.cfg"} | {os.path.join("live", "parts", part, "clock.json")
+                                for part in ("clock", "calls", "wrong")}
+    assert {os.path.relpath(p, example) for p in found} <= allowed, found
+
+
+def test_credentials_only_in_secret_cfg_and_0600_files(site):
+    # Asked last of the site's tests: after the builds, the site, the calls
+    # (right and wrong credentials), zeopack's exec, the run records and
+    # status, the logs and the database.
+    example = os.path.dirname(site.live)
+    for records in ("clock", "calls", "wrong"):
+        assert os.listdir(site.path("var", records)), records
+    assert_only_in_secret_cfg_and_0600_files(example, site.password)
+    # [wrong-credentials] stands in test.cfg itself; it goes no further
+    # than the wrong part's runner config.
+    found = files_holding(example, "not-the-password")
+    assert {os.path.relpath(p, site.live) for p in found} == {
+        "test.cfg", os.path.join("parts", "wrong", "clock.json")}, found
+
+
 # -- the documented command: ./run-example --live ------------------------------
 
 
@@ -366,7 +388,12 @@ def test_run_example_live_then_ctrl_c(tmp_path):
     assert not any(process_exists(pid) for pid in pids)
 
     # Again, interrupted while the clock runs, as Ctrl-C does: SIGINT to the
-    # whole foreground process group.
+    # whole foreground process group; with a password of its own, that no
+    # other file can hold by chance, to be looked for everywhere afterwards.
+    password = secrets.token_urlsafe(16)
+    secret_cfg = checkout / "example" / "secret.cfg"
+    secret_cfg.write_text("[clock-credentials]\nuser = zopeuser\npassword = %s\n" % password)
+    assert stat.S_IMODE(secret_cfg.stat().st_mode) == 0o600
     log_path = tmp_path / "interrupted.out"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
@@ -375,7 +402,11 @@ def test_run_example_live_then_ctrl_c(tmp_path):
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 300
-        while "==> bin/clock run" not in log_path.read_text():
+        # Once a call is recorded, so that the records are searched too.
+        record = checkout / "example" / "live" / "var" / "clock" / "demo.json"
+        started = time.time()
+        while ("==> bin/clock run" not in log_path.read_text()
+               or not record.exists() or record.stat().st_mtime < started):
             assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)
@@ -387,6 +418,8 @@ def test_run_example_live_then_ctrl_c(tmp_path):
             process.wait()
     out = log_path.read_text()
     assert "The Plone site /Plone exists" in out
+    assert password not in out
+    assert_only_in_secret_cfg_and_0600_files(str(checkout / "example"), password)
     pids = stopped_pids(out)
     assert len(pids) == 3
     assert not any(process_exists(pid) for pid in pids)
