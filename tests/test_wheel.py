@@ -7,7 +7,7 @@ import textwrap
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEPENDENCIES = ["zc.buildout", "zc.recipe.egg", "z3c.recipe.usercrontab",
-                "ZConfig"]
+                "ZConfig", "cronsim"]
 
 
 def run(*args, **kwargs):

@@ -152,7 +152,7 @@ def test_cron_backend_entry_calls_zope(site):
         lines = f.read().splitlines()
     (entry,) = [line for line in lines if not line.startswith("#")]
     script = os.path.join(site, "bin", "cron")
-    assert entry == "*/15 * * * * %s fire manage" % script
+    assert entry == "*/15 * * * * %s fire --scheduled manage" % script
     assert "admin" not in entry
     # What cron would run:
     result = subprocess.run(entry.split(None, 5)[5], shell=True,
