@@ -64,7 +64,7 @@ def test_run_example_script(tmp_path):
     top = os.path.dirname(EXAMPLE)
     copy = tmp_path / "checkout"
     shutil.copytree(top, copy, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
+        ".git", ".venv", ".venv-plone", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
         "secret.cfg", "*.egg-info", "__pycache__", ".pytest_cache"))
     result = subprocess.run(
         [str(copy / "run-example")], stdout=subprocess.PIPE,
