@@ -113,6 +113,34 @@ def failover(url, user, password, seconds, directory):
     return len(ticks), lost, doubled
 
 
+def fire_startup(url, user, password, directory, runs=7):
+    """Median wall time of a cron-started ``fire --scheduled`` (process
+    start, client import, connect, one claim, the call or the skip)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.arrivals = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    lock = url and {"url": url, "user": user, "password": password,
+                    "namespace": f"fire-{os.getpid()}-{time.monotonic_ns()}"}
+    times = []
+    for run in range(runs):
+        config = os.path.join(directory, f"fire-{run}.json")
+        with open(config, "w") as f:
+            json.dump({"part": "clock", "address": "http://127.0.0.1:%d"
+                       % server.server_address[1], "timeout": 5,
+                       "jobs": [{"name": "job", "method": "/job", "period": 3600}],
+                       "state-directory": os.path.join(directory, f"state-{run}"),
+                       "lock": lock}, f)
+        os.chmod(config, 0o600)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", RUNNER, config, "fire", "--scheduled",
+                        "job"], check=True)
+        times.append((time.perf_counter() - started) * 1000)
+    server.shutdown()
+    server.server_close()
+    return statistics.median(times)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--claims", type=int, default=500)
@@ -136,18 +164,24 @@ def main():
                 won, lost = latency(url, user, password, args.claims)
                 ticks, missed, doubled = failover(url, user, password, args.seconds,
                                                   tempfile.mkdtemp(dir=directory))
+                fire_ms = fire_startup(url, user, password,
+                                       tempfile.mkdtemp(dir=directory))
             finally:
                 service.close()
-            rows.append((engine, won, lost, ticks, missed, doubled))
+            rows.append((engine, won, lost, ticks, missed, doubled, fire_ms))
+        no_lock_ms = fire_startup(None, None, None, tempfile.mkdtemp(dir=directory))
     print(f"claims per engine: {args.claims} won + {args.claims} lost, one "
           f"process each, sequential; failover: 3 run processes, 1 s job, "
           f"{args.seconds} s, one SIGKILLed half-way")
     print(f"{'engine':<11} {'won p50':>8} {'won p99':>8} {'lost p50':>9} "
-          f"{'lost p99':>9} {'max':>7}   {'ticks':>5} {'lost':>4} {'doubled':>7}")
-    for engine, won, lost, ticks, missed, doubled in rows:
+          f"{'lost p99':>9} {'max':>7}   {'ticks':>5} {'lost':>4} {'doubled':>7}"
+          f"   {'fire --scheduled':>16}")
+    for engine, won, lost, ticks, missed, doubled, fire_ms in rows:
         print(f"{engine:<11} {statistics.median(won):>6.2f}ms {percentile(won, 0.99):>6.2f}ms "
               f"{statistics.median(lost):>7.2f}ms {percentile(lost, 0.99):>7.2f}ms "
-              f"{max(won + lost):>5.1f}ms   {ticks:>5} {missed:>4} {doubled:>7}")
+              f"{max(won + lost):>5.1f}ms   {ticks:>5} {missed:>4} {doubled:>7}"
+              f"   {fire_ms:>14.0f}ms")
+    print(f"fire --scheduled without lock: {no_lock_ms:.0f} ms (median of 7 processes)")
 
 
 if __name__ == "__main__":

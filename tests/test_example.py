@@ -1,6 +1,7 @@
 """The bundled example, run the way the README says."""
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -63,7 +64,7 @@ def test_run_example_script(tmp_path):
     top = os.path.dirname(EXAMPLE)
     copy = tmp_path / "checkout"
     shutil.copytree(top, copy, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
+        ".git", ".venv", ".venv-plone", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
         "secret.cfg", "*.egg-info", "__pycache__", ".pytest_cache"))
     result = subprocess.run(
         [str(copy / "run-example")], stdout=subprocess.PIPE,
@@ -74,3 +75,6 @@ def test_run_example_script(tmp_path):
         in result.stdout
     assert "-rw------- " in result.stdout
     assert "The password is only in secret.cfg and " in result.stdout
+    # The monitored zeopack entry is shown by bin/clock status.
+    assert "CLOCK OK - 1 waiting | waiting=1" in result.stdout
+    assert re.search(r"^zeopack +0 1 \* \* 6 .* waiting$", result.stdout, re.M)

@@ -182,7 +182,13 @@ def test_postgresql_creates_its_table_once_when_hosts_race(postgres):
 
 
 def test_postgresql_user_who_may_create_nowhere_is_told_what_to_run(postgres):
-    lock = open_lock(postgres.url(), "nocreate", postgres.NOCREATE_PASSWORD, "ns")
+    database = unique("nocreate").replace("-", "_")
+    with postgres.superuser() as conn:
+        conn.execute(f"CREATE DATABASE {database}")
+    with postgres.superuser(database) as conn:
+        conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+    lock = open_lock(postgres.url(database), "nocreate", postgres.NOCREATE_PASSWORD,
+                     "ns")
     with pytest.raises(LockUnavailable) as info:
         lock.claim("job", 1, 60)
     message = str(info.value)
@@ -203,14 +209,17 @@ def test_postgresql_wrong_password_is_unavailable_without_the_password(postgres)
 
 def test_postgresql_user_without_password_reads_pgpass(postgres, tmp_path,
                                                         monkeypatch):
-    lock = open_lock(postgres.url(), "pgpassuser", None, unique("pgpass"))
+    database = unique("pgpass").replace("-", "_")
+    with postgres.superuser() as conn:
+        conn.execute(f"CREATE DATABASE {database} OWNER pgpassuser")
+    lock = open_lock(postgres.url(database), "pgpassuser", None, "ns")
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("PGPASSFILE", raising=False)
     monkeypatch.delenv("PGPASSWORD", raising=False)
     with pytest.raises(LockUnavailable):  # no ~/.pgpass yet
         lock.claim("job", 1, 60)
     pgpass = tmp_path / ".pgpass"
-    pgpass.write_text(f"127.0.0.1:{postgres.port}:site:pgpassuser:"
+    pgpass.write_text(f"127.0.0.1:{postgres.port}:{database}:pgpassuser:"
                       f"{postgres.PGPASS_PASSWORD}\n")
     pgpass.chmod(0o600)
     assert lock.claim("job", 1, 60) == (True, lock.holder)

@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from lockservices import free_port
+
 RUNNER = ("import sys; from collective.recipe.clockserver.runner import main; "
           "sys.exit(main(sys.argv[1], sys.argv[2:]))")
 
@@ -106,8 +108,10 @@ def test_service_down_at_start_going_away_and_back(engine_name, request, server,
     """No call while the service is down, no traceback, recovery."""
     lock, service = lock_of(engine_name, request, f"outage-{os.getpid()}")
     method = f"/outage-{engine_name}"
+    state = str(tmp_path / "state")
     config = write_config(str(tmp_path / "host"), server.address,
-                          [{"name": "tick", "method": method, "period": 1}], lock)
+                          [{"name": "tick", "method": method, "period": 1}], lock,
+                          **{"state-directory": state})
     log = str(tmp_path / "run.log")
     calls = lambda: [t for t, path in list(server.requests) if path == method]  # noqa
     service.stop()
@@ -141,6 +145,9 @@ def test_service_down_at_start_going_away_and_back(engine_name, request, server,
     assert "Traceback" not in text
     assert text.count("reachable again after") == 2
     assert process.returncode == 0
+    reasons = {run["reason"] for run in records_of(state, "tick")
+               if run["result"] == "skipped"}
+    assert "lock service unreachable" in reasons  # recorded as the contract says
     if lock["password"]:
         assert lock["password"] not in text
 
@@ -202,3 +209,181 @@ def test_reload_adds_and_removes_the_lock(tmp_path, server, redis_server):
     text = read(log)
     assert "Traceback" not in text
     assert redis_server.PASSWORD not in text
+
+
+def records_of(state, name):
+    """The runs recorded for ``name`` in a state directory."""
+    path = os.path.join(state, f"{name}.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f)["runs"]
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
+def test_three_hosts_call_each_tick_once_and_survive_a_kill(engine_name, request,
+                                                            server, tmp_path):
+    """Three ``run`` processes, one lock, jobs at 1 s and 2 s; one is
+    SIGKILLed half-way: no tick is called twice, every tick is called except
+    at most one per job for the killed host."""
+    lock, _ = lock_of(engine_name, request, f"three-{engine_name}-{os.getpid()}")
+    hosts = {}
+    for host in ("web1", "web2", "web3"):
+        directory = str(tmp_path / host)
+        jobs = [{"name": "fast", "method": f"/three/fast?{host}", "period": 1},
+                {"name": "slow", "method": f"/three/slow?{host}", "period": 2}]
+        state = os.path.join(directory, "state")
+        config = write_config(directory, server.address, jobs, lock,
+                              **{"state-directory": state})
+        hosts[host] = (config, state, os.path.join(directory, "run.log"))
+    processes = {host: start_run(config, log)
+                 for host, (config, _, log) in hosts.items()}
+    try:
+        # Every host has connected and claimed (won or lost) a tick.
+        assert wait_until(lambda: all(records_of(state, "fast") for _, state, _
+                                      in hosts.values()), 60)
+        window_start = time.time()
+        time.sleep(4)
+        processes["web1"].send_signal(signal.SIGKILL)
+        processes["web1"].wait(10)
+        time.sleep(4)
+        window_end = time.time()
+    finally:
+        for process in processes.values():
+            stop(process)
+    calls = [path for _, path in list(server.requests) if path.startswith("/three/")]
+    for name, period in (("fast", 1), ("slow", 2)):
+        ok = {}
+        for host, (_, state, log) in hosts.items():
+            for run in records_of(state, name):
+                if run["result"] == "ok":
+                    ok.setdefault(run["due"], []).append(host)
+                else:
+                    assert run["reason"].startswith(("claimed by", "still running")), run
+        doubled = {due: who for due, who in ok.items() if len(who) > 1}
+        assert doubled == {}
+        # The server saw exactly the recorded calls (a killed host may have
+        # called without recording).
+        made = [path for path in calls if path.startswith(f"/three/{name}?")]
+        assert len(made) - len(sum(ok.values(), [])) in (0, 1)
+        ticks = range(int(window_start // period + 1) * period,
+                      int(window_end // period) * period, period)
+        assert len(ticks) >= 6 // period
+        lost = [due for due in ticks if due not in ok]
+        assert len(lost) <= 1, (name, lost, sorted(ok))
+        # Failover happened: the hosts that stayed called after the kill.
+        late = {host for due, who in ok.items() if due > window_end - 2 for host in who}
+        assert late and "web1" not in late
+    for host in ("web2", "web3"):
+        reasons = [run["reason"] for run in records_of(hosts[host][1], "fast")]
+        assert any(reason.startswith("claimed by ") for reason in reasons)
+    for host, (_, _, log) in hosts.items():
+        text = read(log)
+        assert "Traceback" not in text
+        if lock["password"]:
+            assert lock["password"] not in text
+
+
+FIRE = ("import sys; from collective.recipe.clockserver.runner import main; "
+        "sys.exit(main(sys.argv[1], sys.argv[2:]))")
+
+
+def cron_hosts(tmp_path, server, lock, count=4, **extra):
+    configs = []
+    for number in range(count):
+        directory = str(tmp_path / f"host{number}")
+        state = os.path.join(directory, "state")
+        jobs = [{"name": "feeds", "method": "/cron/feeds", "period": 3600}]
+        configs.append((write_config(directory, server.address, jobs, lock,
+                                     **{"state-directory": state}, **extra), state))
+    return configs
+
+
+def away_from_the_hour_boundary():
+    """Processes started together must see the same scheduled tick."""
+    while time.time() % 3600 > 3590 or time.time() % 60 > 55:
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
+def test_cron_started_fire_on_four_hosts_calls_once(engine_name, request, server,
+                                                     tmp_path):
+    lock, _ = lock_of(engine_name, request, f"cron-{engine_name}-{os.getpid()}")
+    hosts = cron_hosts(tmp_path, server, lock)
+    away_from_the_hour_boundary()
+    processes = [subprocess.Popen(
+        [sys.executable, "-c", FIRE, config, "fire", "--scheduled", "feeds"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for config, _ in hosts]
+    results = [(p.wait(60), p.stdout.read(), p.stderr.read()) for p in processes]
+    for process in processes:
+        process.stdout.close()
+        process.stderr.close()
+    assert [status for status, _, _ in results] == [0, 0, 0, 0], results
+    assert all(out == "" and err == "" for _, out, err in results), results  # silent
+    assert [p for _, p in server.requests if p == "/cron/feeds"] == ["/cron/feeds"]
+    runs = [records_of(state, "feeds") for _, state in hosts]
+    assert all(len(found) == 1 for found in runs), runs
+    results = sorted(found[0]["result"] for found in runs)
+    assert results == ["ok", "skipped", "skipped", "skipped"]
+    dues = {found[0]["due"] for found in runs}
+    assert len(dues) == 1 and dues.pop() % 3600 == 0
+    for found in runs:
+        if found[0]["result"] == "skipped":
+            assert found[0]["reason"].startswith("claimed by ")
+    # By hand, fire takes no claim: it calls although the tick is taken.
+    config, _ = hosts[0]
+    by_hand = subprocess.run([sys.executable, "-c", FIRE, config, "fire", "feeds"],
+                             capture_output=True, text=True, timeout=60)
+    assert by_hand.returncode == 0, by_hand.stderr
+    assert len([p for _, p in server.requests if p == "/cron/feeds"]) == 2
+
+
+def test_cron_started_exec_on_four_hosts_runs_once(tmp_path, server, redis_server):
+    lock = {"url": redis_server.url(), "user": None, "password": redis_server.PASSWORD,
+            "namespace": f"exec-{os.getpid()}"}
+    hosts = cron_hosts(tmp_path, server, lock,
+                       entries=[{"name": "backup", "times": "* * * * *"}])
+    output = tmp_path / "ran"
+    away_from_the_hour_boundary()
+    processes = [subprocess.Popen(
+        [sys.executable, "-c", FIRE, config, "exec", "--scheduled", "backup", "--",
+         "/bin/sh", "-c", f"echo ran >> {output}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for config, _ in hosts]
+    statuses = [p.wait(60) for p in processes]
+    errors = [p.stderr.read() for p in processes]
+    for process in processes:
+        process.stdout.close()
+        process.stderr.close()
+    assert statuses == [0, 0, 0, 0], errors
+    assert errors == ["", "", "", ""]
+    assert output.read_text() == "ran\n"
+    reasons = sorted(records_of(state, "backup")[0]["result"] for _, state in hosts)
+    assert reasons == ["ok", "skipped", "skipped", "skipped"]
+
+
+@pytest.mark.parametrize("command", ["fire", "exec"])
+def test_cron_started_run_with_the_service_down_exits_75(tmp_path, server, command):
+    lock = {"url": "redis://127.0.0.1:%d/0" % free_port(), "user": None,
+            "password": "never-Sh0wn", "namespace": "down"}
+    [(config, state)] = cron_hosts(tmp_path, server, lock, count=1,
+                                   entries=[{"name": "backup", "times": "* * * * *"}])
+    marker = tmp_path / "ran"
+    argv = (["fire", "--scheduled", "feeds"] if command == "fire" else
+            ["exec", "--scheduled", "backup", "--", "/bin/sh", "-c", f"touch {marker}"])
+    result = subprocess.run([sys.executable, "-c", FIRE, config, *argv],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 75
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "lock service" in lines[0] and "unreachable" in lines[0]
+    assert "never-Sh0wn" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [p for _, p in server.requests if p == "/cron/feeds"] == []
+    assert not marker.exists()
+    name = "feeds" if command == "fire" else "backup"
+    [run] = records_of(state, name)
+    assert (run["result"], run["reason"]) == ("skipped", "lock service unreachable")
+    status = subprocess.run([sys.executable, "-c", FIRE, config, "status", name],
+                            capture_output=True, text=True, timeout=60)
+    assert "lock service unreachable" in status.stdout

@@ -199,3 +199,16 @@ def test_disabled_part_checks_the_url_but_needs_no_credentials(buildout):
     result = buildout.run()
     assert not result.ok
     assert "[clock] lock: unknown lock service 'mysql'" in result.output
+
+
+@pytest.mark.parametrize("args", [(), ("-v",), ("-vv",)])
+def test_lock_password_stays_out_of_buildout_output(buildout, args):
+    site(buildout, "lock = postgresql://db.example.org/zodb\n"
+                   "lock-credentials = lock-credentials")
+    result = buildout.run("buildout.cfg", *args)
+    assert result.ok, result.output
+    assert "L0ck-s3cret-pw" not in result.output
+    assert result.output.count("lock-namespace is not set") == 1
+    with open(buildout.path("parts", "clock", "clock.json")) as f:
+        assert json.load(f)["lock"]["password"] == "L0ck-s3cret-pw"
+    assert "L0ck-s3cret-pw" not in buildout.installed()

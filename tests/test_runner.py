@@ -175,6 +175,23 @@ def test_fire_302_to_login_form_means_bad_credentials(server, tmp_path, capsys):
     assert requests_to(server, "/acl_users") == []
 
 
+def test_fire_302_to_plone_confirm_action_names_the_csrf_opt_out(
+        server, tmp_path, capsys):
+    # plone.protect's redirect carries the original URL, here with a login
+    # marker in it: the CSRF explanation must win.
+    confirm = ("http://x/Plone/@@confirm-action?original_url="
+               "http%3A//x/Plone/login-cleanup%26job%3Dy")
+    method = "/csrf?code=302&location=" + confirm.replace("%", "%25").replace("&", "%26")
+    assert fire(tmp_path, server.address, method, user="u", password="p") == 1
+    err = capsys.readouterr().err
+    assert "302 Found" in err and "@@confirm-action" in err
+    assert "plone.protect" in err
+    assert "alsoProvides(request, IDisableCSRFProtection)" in err
+    assert "plone.protect.interfaces" in err
+    assert "login form" not in err
+    assert requests_to(server, "/Plone") == []
+
+
 def test_fire_301_is_not_followed(server, tmp_path, capsys):
     method = "/moved?code=301&location=/elsewhere"
     assert fire(tmp_path, server.address, method) == 1

@@ -318,3 +318,80 @@ def test_log_file_reopened_after_rotation(server, tmp_path):
     assert status == 0
     assert "stopped (SIGTERM)" in run.log()
     assert "Clock server for" in (tmp_path / "clock.log.1").read_text()
+
+
+def test_catch_up_call_is_not_reported_as_a_late_start(server, tmp_path, caplog):
+    """A catch-up call is due long ago by design; only a call that waited
+    for a slot logs its delay."""
+    config = load_config(write_config(tmp_path / "clock.json", server.address, [
+        {"name": "missed", "method": "/missed", "period": 3600}]))
+    due = math.floor(time.time() / 3600) * 3600
+    clock = Clock(config, catch_up=lambda job: due)
+    thread = threading.Thread(target=clock.run)
+    with caplog.at_level("INFO", logger="collective.recipe.clockserver.runner"):
+        thread.start()
+        try:
+            wait_for(lambda: "missed: 200 OK" in caplog.text, 10, "the catch-up call")
+        finally:
+            clock.stop()
+            thread.join(10)
+    assert len(arrivals(server, "/missed")) == 1
+    assert "catching up the tick due at" in caplog.text
+    assert "started" not in caplog.text.replace("Clock server", "")
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 64 KB tmpfs (needs root and mount rights; skipped otherwise)."""
+    import os
+
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,nr_inodes=64", "tmpfs",
+                             str(mount_point)], capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs: {result.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], capture_output=True)
+
+
+def test_log_file_on_a_disk_that_fills_up_and_frees(server, tmp_path, small_tmpfs):
+    config = write_config(tmp_path / "clock" / "clock.json", server.address,
+                          [{"name": "tick", "method": "/tmpfs", "period": 1}])
+    log_path = small_tmpfs / "clock.log"
+    filler = small_tmpfs / "filler"
+    filler.touch()
+    run = Run(tmp_path, config, "--log-file", str(log_path), log_file=False)
+    try:
+        wait_for(lambda: log_path.exists() and "tick: 200 OK" in log_path.read_text(), 10,
+                 "a line in the log file")
+        # Fill the disk up, then the log file's last page (tmpfs allocates
+        # whole pages), as another writer of that log would.
+        for path, block in ((filler, b"x" * 4096), (log_path, b"#\n")):
+            with open(path, "ab", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(block)
+                except OSError:
+                    pass
+        wait_for(lambda: "tick: 200 OK" in run.stderr_path.read_text(), 10,
+                 "a line on standard error")
+        filler.unlink()
+        wait_for(lambda: "writing the log file" in run.stderr_path.read_text(), 10,
+                 "the file working again")
+        size = log_path.stat().st_size
+        wait_for(lambda: log_path.stat().st_size > size, 10, "a new line in the file")
+        status = run.stop()
+    finally:
+        run.kill()
+    assert status == 0
+    stderr = run.stderr_path.read_text()
+    assert stderr.count(f"cannot write the log file {log_path}: No space left on device; "
+                        "logging to standard error until it can") == 1
+    assert f"writing the log file {log_path} again" in stderr
+    assert "Traceback" not in stderr + log_path.read_text()
+    assert "stopped (SIGTERM)" in log_path.read_text()

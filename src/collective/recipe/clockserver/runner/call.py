@@ -16,6 +16,7 @@ import time
 
 USER_AGENT = "Zope Clock Server Client (collective.recipe.clockserver)"
 LOGIN_MARKERS = ("login", "acl_users")  # also matches require_login
+CSRF_CONFIRM_MARKER = "@@confirm-action"  # plone.protect's redirect
 MAX_LINE = 8192  # bytes in a status, header or chunk-size line
 MAX_HEAD = 65536  # bytes of status line and headers together
 MAX_HEADERS = 100
@@ -323,7 +324,14 @@ def describe(outcome, job):
                     "set credentials (a section in secret.cfg) for the part or the job")
     elif 300 <= status < 400:
         location = escape(outcome.location or "(no Location header)")
-        if any(marker in location.lower() for marker in LOGIN_MARKERS):
+        # Checked first: the confirm URL's query carries the original URL,
+        # which may hold a login marker.
+        if CSRF_CONFIRM_MARKER in location.split("?", 1)[0]:
+            hint = ("Plone's CSRF protection (plone.protect) aborted what this GET "
+                    "wrote and redirected to @@confirm-action: the view must call "
+                    "alsoProvides(request, IDisableCSRFProtection) (from "
+                    "plone.protect.interfaces) before it writes")
+        elif any(marker in location.lower() for marker in LOGIN_MARKERS):
             who = f"user {job.user!r}" if job.authenticated else "anonymous"
             hint = (f"redirected to a login form ({location}): the credentials are "
                     f"wrong or missing ({who}); check the credentials section in secret.cfg")

@@ -121,6 +121,30 @@ def claim_gate(config, log):
         raise ValueError(str(exc)) from None
 
 
+def cluster_claim(config, monitor, name, due, token, by, scheduled):
+    """A cron-started ``fire``/``exec`` with ``lock`` claims its scheduled
+    tick.  None: go ahead.  Otherwise the skip is recorded and this is the
+    exit status: 0 (silent) when another host has the tick, 75 with one
+    line on stderr when the lock service cannot be reached."""
+    if not (scheduled and config.lock and due is not None):
+        return None  # by hand (or @reboot): no claim
+    from .call import escape
+    from .locks import UNREACHABLE, claim_once
+    from .monitor import interval_of
+
+    skip, why = claim_once(config.lock, name, due, interval_of(config, name, due))
+    if skip is None:
+        return None
+    monitor.cancel(name, token)
+    monitor.skip(name, due, skip, by, scheduled)
+    monitor.write_metrics()
+    if skip == UNREACHABLE:
+        say(escape(f"{config.part}: {name}: skipped, the lock service is "
+                   f"unreachable ({config.lock['url']}: {why})"))
+        return EXIT_TEMPFAIL
+    return EXIT_OK
+
+
 def cmd_fire(config, args):
     """One call now: exit 0 on 2xx, else 1 with the reason on stderr."""
     from .call import call, describe, escape
@@ -145,7 +169,7 @@ def cmd_fire(config, args):
         monitor.write_metrics()
         say(escape(f"{config.part}: {job.name}: skipped, the previous run is still running"))
         return EXIT_TEMPFAIL
-    skipped = claim_tick(config, monitor, job.name, due, token, "fire", args.scheduled)
+    skipped = cluster_claim(config, monitor, job.name, due, token, "fire", args.scheduled)
     if skipped is not None:
         return skipped
     monitor.ping(job.name, "start")
@@ -163,29 +187,6 @@ def cmd_fire(config, args):
         return EXIT_OK
     say(line)
     return EXIT_CALL_FAILED
-
-
-def claim_tick(config, monitor, name, due, token, by, scheduled):
-    """With ``lock``, a cron-started run claims its tick across the cluster
-    (by hand, and for ``@reboot``, no claim is taken).  Returns None to go
-    ahead, else the exit status after recording the skip: 0 (silent) when
-    another host has the tick, 75 when the lock service is unreachable."""
-    if not (scheduled and config.lock and due is not None):
-        return None
-    from .call import escape
-    from .locks import UNREACHABLE, claim_once
-    from .monitor import interval_of
-
-    reason, why = claim_once(config.lock, name, due, interval_of(config, name, due))
-    if reason is None:
-        return None
-    monitor.cancel(name, token)
-    monitor.skip(name, due, reason, by, scheduled)
-    monitor.write_metrics()
-    if reason == UNREACHABLE:
-        say(escape(f"{config.part}: {name}: skipped, the lock service is unreachable ({why})"))
-        return EXIT_TEMPFAIL
-    return EXIT_OK
 
 
 def cmd_exec(config, args):
@@ -219,7 +220,8 @@ def cmd_exec(config, args):
         monitor.write_metrics()
         say(escape(f"{config.part}: {args.name}: skipped, the previous run is still running"))
         return EXIT_TEMPFAIL
-    skipped = claim_tick(config, monitor, args.name, due, token, "exec", args.scheduled)
+    skipped = cluster_claim(config, monitor, args.name, due, token, "exec",
+                            args.scheduled)
     if skipped is not None:
         return skipped
     monitor.ping(args.name, "start")

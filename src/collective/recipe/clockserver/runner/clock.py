@@ -213,10 +213,11 @@ class Clock:
     def _call(self, entry, concurrency):
         job, due = entry.job, entry.due
         late = time.time() - due
-        if late > LATE:
+        waited = entry.started - entry.queued
+        if late > LATE and waited > 0.05:  # a queued call (not a catch-up's at once)
             self.log.warning("%s: started %.1f s late (due at %s; waited %.1f s for one of "
                              "the %d call slots, the concurrency option)", job.name, late,
-                             utc(due), entry.started - entry.queued, concurrency)
+                             utc(due), waited, concurrency)
         skip = self.claim(job, due)
         if skip:
             self.observer.skipped(job, due, skip)

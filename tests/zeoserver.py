@@ -1,0 +1,122 @@
+"""A ZEO server for tests: started in a directory, stopped by PID.
+
+Plain helpers, no pytest, reusable by any test that needs a ZEO server (the
+Plone site's, a lock service's):
+
+- ``start_runzeo(directory)``: ``python -m ZEO.runzeo`` on a FileStorage in
+  ``directory``, on a free loopback port (ZEO must be importable by
+  ``python``; the test venv has it).
+- ``start_zeo(argv, address, ...)``: any command that runs a ZEO server in the
+  foreground, e.g. plone.recipe.zeoserver's ``parts/<part>/bin/runzeo``
+  (which execs Python, so its PID is the server's).
+- ``stop_zeo(server)``: SIGTERM by PID, SIGKILL after a timeout, reaped.
+"""
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+
+class ZeoError(RuntimeError):
+    """The ZEO server did not start; the message has its output."""
+
+
+@dataclasses.dataclass
+class ZeoServer:
+    process: subprocess.Popen
+    host: str
+    port: int
+    output_path: str
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    @property
+    def address(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def output(self):
+        try:
+            with open(self.output_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def listening(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def start_zeo(argv, address, cwd=None, output_path=None, env=None, timeout=30):
+    """Start ``argv`` (a foreground ZEO server); wait until ``address``
+    (``HOST:PORT``) accepts connections; return a ``ZeoServer``.
+
+    Output goes to ``output_path`` (default: ``zeo.out`` in ``cwd`` or the
+    current directory). Raises ``ZeoError`` with that output when the
+    process dies or does not listen within ``timeout`` (it is then stopped).
+    """
+    host, _, port = address.rpartition(":")
+    output_path = output_path or os.path.join(cwd or os.getcwd(), "zeo.out")
+    with open(output_path, "ab") as output:
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
+            stderr=subprocess.STDOUT, start_new_session=True)
+    server = ZeoServer(process, host or "127.0.0.1", int(port), output_path)
+    deadline = time.monotonic() + timeout
+    while not listening(server.host, server.port):
+        if process.poll() is not None:
+            raise ZeoError("%s exited with code %s before listening on %s:\n%s"
+                           % (argv[0], process.returncode, address, server.output()))
+        if time.monotonic() > deadline:
+            stop_zeo(server)
+            raise ZeoError("%s did not listen on %s within %s s:\n%s"
+                           % (argv[0], address, timeout, server.output()))
+        time.sleep(0.1)
+    return server
+
+
+def start_runzeo(directory, port=None, python=sys.executable, timeout=30):
+    """A ZEO server on ``127.0.0.1:port`` (a free one by default) serving
+    ``directory/Data.fs``."""
+    directory = str(directory)
+    os.makedirs(directory, exist_ok=True)
+    address = "127.0.0.1:%d" % (port or free_port())
+    argv = [python, "-m", "ZEO.runzeo", "-a", address,
+            "-f", os.path.join(directory, "Data.fs")]
+    return start_zeo(argv, address, cwd=directory,
+                     output_path=os.path.join(directory, "zeo.out"),
+                     timeout=timeout)
+
+
+def stop_zeo(server, timeout=20):
+    """SIGTERM, SIGKILL after ``timeout``; reap; return the exit code.
+    Anything left in the server's process group is killed too."""
+    process = server.process
+    if process.poll() is None:
+        try:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    return process.returncode
