@@ -677,3 +677,18 @@ def test_cron_started_exec_with_the_lock_service_down(part_factory, tmp_path):
     assert (run["result"], run["reason"]) == ("skipped", "lock service unreachable")
     status = part.status()
     assert status.returncode == 1 and "backup: failing: lock service unreachable" in status.stdout
+
+
+def test_run_skips_ticks_while_a_manual_fire_runs(server, part_factory):
+    part = part_factory(server.address, [
+        {"name": "slow", "method": "/slow?sleep=4", "period": 1}])
+    manual = subprocess.Popen(part.command("fire", "slow"))
+    part.processes.append(manual)
+    wait_for(lambda: part.record("slow") and part.record("slow")["running"], "the manual fire")
+    process = part.start()
+    skipped = wait_for(lambda: [r for r in runs(part, "slow", "skipped") if r["by"] == "run"],
+                       "a tick of run skipped for the manual fire")
+    assert skipped[0]["reason"] == "still running"
+    assert manual.wait(30) == 0
+    part.stop(process)
+    assert [r for r in runs(part, "slow") if r["by"] == "fire"][0]["result"] == "ok"

@@ -241,3 +241,35 @@ def test_schedules_that_never_come(times):
                                    "0 0 31 2 mon"])
 def test_schedules_that_come(times):
     assert crontimes.problem(times) is None
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.sampled_from(["ok", "failed", "skipped"]), max_size=45))
+def test_records_bookkeeping_for_any_sequence_of_results(tmp_path_factory, results):
+    records = Records(str(tmp_path_factory.mktemp("state")), secrets=("s3cret",))
+    for number, result in enumerate(results):
+        if result == "skipped":
+            records.skip("n", number, "claimed by web2", "run")
+            continue
+        token, skip = records.begin("n", number, "run")
+        assert skip is None
+        records.finish("n", token, result, 0.1, reason="s3cret %d" % number)
+    record = records.read("n")
+    if not results:
+        assert record is None
+        return
+    assert record["totals"] == {r: results.count(r) for r in ("ok", "failed", "skipped")}
+    assert len(record["runs"]) == min(len(results), 20)
+    assert [r["result"] for r in record["runs"]] == results[-20:]
+    decisive = [r for r in results if r != "skipped"]
+    trailing = len(decisive) - (max(i for i, r in enumerate(decisive) if r == "ok") + 1
+                                if "ok" in decisive else 0)
+    assert record["consecutive_failures"] == trailing
+    if "ok" in results:
+        assert record["last_success"]["due"] == max(
+            i for i, r in enumerate(results) if r == "ok")
+    assert record["running"] == []
+    assert all("s3cret" not in (r["reason"] or "") for r in record["runs"])
