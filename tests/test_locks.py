@@ -422,3 +422,29 @@ def test_namespaces_and_names_never_run_together(engine):
     assert not a.claim('b"c', 5, 60)[0]
     a.close()
     b.close()
+
+
+def test_a_missing_service_fails_in_ci_and_skips_elsewhere(monkeypatch, tmp_path):
+    """.ci/run installs the services; there a missing one is a failure."""
+    import lockservices
+
+    monkeypatch.setattr(lockservices, "find_program", lambda *args: None)
+    services = [(lambda: lockservices.Postgres(), "PostgreSQL (initdb, postgres)"),
+                (lambda: lockservices.Redis(str(tmp_path)), "redis-server"),
+                (lambda: lockservices.Zeo(str(tmp_path)), "runzeo")]
+    for ci in ("true", "1"):
+        monkeypatch.setenv("CI", ci)
+        for start, what in services:
+            with pytest.raises(pytest.fail.Exception) as info:
+                start()
+            assert what in str(info.value) and f"CI={ci}" in str(info.value)
+    for ci in ("", "false", None):
+        if ci is None:
+            monkeypatch.delenv("CI")
+        else:
+            monkeypatch.setenv("CI", ci)
+        for start, what in services:
+            with pytest.raises(pytest.skip.Exception) as info:
+                start()
+            assert what in str(info.value)
+    assert os.listdir(tmp_path) == []  # nothing started, nothing written

@@ -344,7 +344,10 @@ def test_run_aligned_slow_job_skips_and_sigterm(server, tmp_path):
     # The fast job went on every second while the slow one was running.
     assert {first, first + 1, first + 2, first + 3} <= {math.floor(t) for t in fast}
     assert len(fast) == len({math.floor(t) for t in fast})
-    assert requests_to(server, "/run-hourly") == []
+    # The hourly job is called only at the top of an hour (the test may
+    # cross one: then it is called there, once).
+    hourly = [math.floor(r["time"]) for r in requests_to(server, "/run-hourly")]
+    assert all(t % 3600 == 0 for t in hourly) and len(hourly) <= 1
 
     text = log_path.read_text()
     assert ('Clock server for "/run-fast" started (user: Anonymous, period: 1)\n'

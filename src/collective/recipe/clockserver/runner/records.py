@@ -15,6 +15,7 @@ damaged record: it is moved aside and a new one begins.
 """
 
 import fcntl
+import functools
 import json
 import os
 import re
@@ -42,7 +43,9 @@ def hostname():
     return socket.gethostname()
 
 
+@functools.lru_cache(maxsize=None)
 def _boot_id():
+    """This boot's id (Linux); it cannot change while the process lives."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             return f.read().strip()
@@ -63,9 +66,13 @@ def _process_start(pid):
         return None
 
 
+@functools.lru_cache(maxsize=None)
+def _my_start():
+    return _process_start(os.getpid())
+
+
 def _me():
-    pid = os.getpid()
-    return {"host": hostname(), "pid": pid, "pid_start": _process_start(pid),
+    return {"host": hostname(), "pid": os.getpid(), "pid_start": _my_start(),
             "boot": _boot_id()}
 
 
@@ -76,6 +83,8 @@ def alive(entry):
     """
     if entry.get("host") != hostname():
         return True
+    if entry.get("pid") == os.getpid() and entry.get("pid_start") == _my_start():
+        return True  # this very process (run's other calls)
     boot = _boot_id()
     if entry.get("boot") and boot and entry["boot"] != boot:
         return False  # the machine restarted since
@@ -204,7 +213,9 @@ class Records:
             return new_record(name, time.time())
 
     def _save(self, name, record):
-        data = json.dumps(record, indent=1, sort_keys=True).encode("utf-8")
+        # Compact: json's C encoder (indent would take the slow pure-Python
+        # one); records are read by bin/<part> status, not by hand.
+        data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode("utf-8")
         # Unique per process and thread; the name's lock is held anyway.
         temp = os.path.join(self.directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
