@@ -387,3 +387,26 @@ def test_cron_started_run_with_the_service_down_exits_75(tmp_path, server, comma
     status = subprocess.run([sys.executable, "-c", FIRE, config, "status", name],
                             capture_output=True, text=True, timeout=60)
     assert "lock service unreachable" in status.stdout
+
+
+def test_reboot_entries_and_runs_by_hand_take_no_claim(tmp_path, server):
+    """No tick to claim: an ``@reboot`` entry started by cron, and ``exec`` or
+    ``fire`` by hand, run even with the lock service down (never asked)."""
+    lock = {"url": "redis://127.0.0.1:%d/0" % free_port(), "user": None,
+            "password": "never-Sh0wn", "namespace": "reboot"}
+    [(config, state)] = cron_hosts(tmp_path, server, lock, count=1,
+                                   entries=[{"name": "warmup", "times": "@reboot"}])
+    marker = tmp_path / "ran"
+    runs = [["exec", "--scheduled", "warmup", "--", "/bin/sh", "-c", f"echo x >> {marker}"],
+            ["exec", "warmup", "--", "/bin/sh", "-c", f"echo x >> {marker}"],
+            ["fire", "feeds"]]
+    for argv in runs:
+        result = subprocess.run([sys.executable, "-c", FIRE, config, *argv],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert "unreachable" not in result.stderr
+    assert marker.read_text() == "x\nx\n"
+    assert [p for _, p in server.requests if p == "/cron/feeds"] == ["/cron/feeds"]
+    warmup = records_of(state, "warmup")
+    assert [(run["result"], run["due"]) for run in warmup] == [("ok", None), ("ok", None)]
+    assert [run["result"] for run in records_of(state, "feeds")] == ["ok"]
