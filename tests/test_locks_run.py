@@ -339,9 +339,10 @@ def test_cron_started_fire_on_four_hosts_calls_once(engine_name, request, server
     assert len([p for _, p in server.requests if p == "/cron/feeds"]) == 2
 
 
-def test_cron_started_exec_on_four_hosts_runs_once(tmp_path, server, redis_server):
-    lock = {"url": redis_server.url(), "user": None, "password": redis_server.PASSWORD,
-            "namespace": f"exec-{os.getpid()}"}
+@pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
+def test_cron_started_exec_on_four_hosts_runs_once(engine_name, request, tmp_path,
+                                                    server):
+    lock, _ = lock_of(engine_name, request, f"exec-{engine_name}-{os.getpid()}")
     hosts = cron_hosts(tmp_path, server, lock,
                        entries=[{"name": "backup", "times": "* * * * *"}])
     output = tmp_path / "ran"
@@ -361,6 +362,10 @@ def test_cron_started_exec_on_four_hosts_runs_once(tmp_path, server, redis_serve
     assert output.read_text() == "ran\n"
     reasons = sorted(records_of(state, "backup")[0]["result"] for _, state in hosts)
     assert reasons == ["ok", "skipped", "skipped", "skipped"]
+    for _, state in hosts:
+        [run] = records_of(state, "backup")
+        assert run["result"] == "ok" or run["reason"].startswith("claimed by ")
+        assert run["due"] % 60 == 0 and run["scheduled"] is True
 
 
 @pytest.mark.parametrize("command", ["fire", "exec"])
