@@ -5,11 +5,10 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from localserver import serve
 
 from lockservices import free_port
 
@@ -17,32 +16,9 @@ RUNNER = ("import sys; from collective.recipe.clockserver.runner import main; "
           "sys.exit(main(sys.argv[1], sys.argv[2:]))")
 
 
-class Handler(BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.server.requests.append((time.time(), self.path))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-
-
 @pytest.fixture
 def server():
-    srv = Server(("127.0.0.1", 0), Handler)
-    srv.requests = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.address = "http://127.0.0.1:%d" % srv.server_address[1]
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    yield from serve()
 
 
 def lock_of(engine_name, request, namespace):

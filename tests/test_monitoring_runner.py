@@ -9,54 +9,19 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from localserver import serve
 
 from collective.recipe.clockserver.runner.records import Records
 
 SECRET = "pa55-Wort-s3cret"
 
 
-class Handler(BaseHTTPRequestHandler):
-    """``?code=&sleep=``; every request is noted (path, time)."""
-
-    def do_GET(self):
-        self.server.requests.append((time.time(), self.path))
-        query = parse_qs(urlsplit(self.path).query)
-        time.sleep(float(query.get("sleep", ["0"])[0]))
-        try:
-            self.send_response(int(query.get("code", ["200"])[0]))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        except OSError:
-            pass
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 @pytest.fixture
 def server():
-    srv = Server(("127.0.0.1", 0), Handler)
-    srv.requests = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.address = "http://127.0.0.1:%d" % srv.server_address[1]
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    yield from serve()
 
 
 def closed_port():

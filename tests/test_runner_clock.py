@@ -11,60 +11,23 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
+from localserver import serve
 
 from collective.recipe.clockserver.runner.clock import Clock, Observer
 from collective.recipe.clockserver.runner.config import load_config
 
 
-class Handler(BaseHTTPRequestHandler):
-    """``?sleep=`` seconds; records arrivals and the calls in flight."""
-
-    def do_GET(self):
-        server = self.server
-        with server.lock:
-            server.in_flight += 1
-            server.most = max(server.most, server.in_flight)
-            server.requests.append((time.time(), urlsplit(self.path).path))
-        time.sleep(float(parse_qs(urlsplit(self.path).query).get("sleep", ["0"])[0]))
-        with server.lock:  # before the answer: the client's call ends after it
-            server.in_flight -= 1
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 @pytest.fixture
 def server():
-    srv = Server(("127.0.0.1", 0), Handler)
-    srv.lock = threading.Lock()
-    srv.in_flight = srv.most = 0
-    srv.requests = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.address = "http://127.0.0.1:%d" % srv.server_address[1]
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    yield from serve()
 
 
 def arrivals(server, path):
     with server.lock:
-        return [t for t, p in server.requests if p == path]
+        return [t for t, p in server.requests if urlsplit(p).path == path]
 
 
 def write_config(path, address, jobs, **extra):

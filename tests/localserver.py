@@ -1,0 +1,58 @@
+"""A local HTTP server for the runner's tests: answers every GET, notes it.
+
+Plain helpers, no pytest.  ``?sleep=SECONDS`` holds the answer,
+``?code=STATUS`` sets its status (default 200).  ``server.requests`` holds
+``(time, path with query)`` per request in arrival order; ``server.most``
+is the most requests ever in flight at once.
+"""
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        server = self.server
+        query = parse_qs(urlsplit(self.path).query)
+        with server.lock:
+            server.in_flight += 1
+            server.most = max(server.most, server.in_flight)
+            server.requests.append((time.time(), self.path))
+        time.sleep(float(query.get("sleep", ["0"])[0]))
+        with server.lock:  # before the answer: the client's call ends after it
+            server.in_flight -= 1
+        try:
+            self.send_response(int(query.get("code", ["200"])[0]))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        except OSError:  # the client gave up (its deadline)
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def handle_error(self, request, client_address):
+        pass
+
+
+def serve():
+    """Start a server on a free loopback port; yield it; stop it (a fixture body)."""
+    srv = Server(("127.0.0.1", 0), Handler)
+    srv.lock = threading.Lock()
+    srv.in_flight = srv.most = 0
+    srv.requests = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    srv.address = "http://127.0.0.1:%d" % srv.server_address[1]
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
