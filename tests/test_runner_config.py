@@ -265,3 +265,14 @@ def test_host_check_never_raises(text):
     assert problem is None or isinstance(problem, str)
     if problem is None:  # what passes is safe in a Host: header
         assert text.isascii() and text.isprintable() and " " not in text
+
+
+def test_secrets_to_mask_include_passwords_ping_urls_and_the_lock_password():
+    config = parse_config(json.loads(with_(
+        jobs=[dict(GOOD_JOB, user="zopeuser", password="job-pass")],
+        pings={"a": "https://hc.example.org/ping/abcd-1234"},
+        lock={"url": "redis://127.0.0.1:6379/0", "password": "lock-pass"})))
+    secrets = config.secrets
+    assert {"job-pass", "lock-pass", "abcd-1234",
+            "https://hc.example.org/ping/abcd-1234"} <= set(secrets)
+    assert "zopeuser" not in secrets

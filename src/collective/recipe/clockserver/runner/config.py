@@ -124,6 +124,8 @@ class Config:
         for url in self.pings.values():
             found.add(url)
             found.add(url.rstrip("/").rsplit("/", 1)[-1])  # the check's key
+        if self.lock and self.lock.get("password"):
+            found.add(self.lock["password"])
         return tuple(sorted(s for s in found if len(s) >= 4))
 
     def __repr__(self):
