@@ -9,6 +9,7 @@ cron starts ``fire`` once per call.
 import os
 import threading
 
+from . import files
 from .records import Records, Unreadable
 
 
@@ -110,30 +111,11 @@ class Monitor:
 
                 fcntl.flock(lock, fcntl.LOCK_EX)  # the newest snapshot wins
                 text = status.metrics_text(self.config, status.collect(self.config))
-                _write_public(path, text)
+                # 0644: node_exporter runs as another user.
+                files.replace(path, text.encode("utf-8"), 0o644)
             except (OSError, Unreadable, ValueError) as exc:
                 text = getattr(exc, "strerror", None) or str(exc)
                 self.log(f"cannot write metrics-file {path}: {text}")
             finally:
                 if lock is not None:
                     os.close(lock)
-
-
-def _write_public(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}."
-                                   f"{threading.get_ident()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(temp, 0o644)  # node_exporter runs as another user
-        os.replace(temp, path)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
-
-

@@ -23,6 +23,8 @@ import socket
 import stat
 import time
 
+from . import files
+
 KEEP = 20  # runs kept per name
 OUTPUT_LIMIT = 2048  # bytes of a command's last output kept in a record
 MAX_RECORD = 4 * 1024 * 1024  # bytes: 20 runs with 2 KB of output each are ~60 KB
@@ -216,19 +218,7 @@ class Records:
         # Compact: json's C encoder (indent would take the slow pure-Python
         # one); records are read by bin/<part> status, not by hand.
         data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        # Unique per process and thread; the name's lock is held anyway.
-        temp = os.path.join(self.directory, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(temp, self.path(name))  # atomic: readers see old or new
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise
+        files.replace(self.path(name), data, 0o600)
 
     def seen(self, names):
         """Note the first time each name was seen (kept across reinstalls)."""

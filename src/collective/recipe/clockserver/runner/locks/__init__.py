@@ -44,6 +44,17 @@ class LockUnavailable(Exception):
     """The lock service cannot be reached or refused us; the message says why."""
 
 
+def require_client(module, label, extra):
+    """Import the engine's client library, or say which extra brings it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise LockUnavailable(
+            f"{label} is not installed for this bin/<part>; run bin/buildout "
+            f"again (it adds collective.recipe.clockserver[{extra}])"
+        ) from None
+
+
 class BadLockURL(ValueError):
     """``lock`` is not a URL we can use: ``problem`` and ``fix`` say why."""
 

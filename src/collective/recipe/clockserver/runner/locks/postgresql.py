@@ -12,7 +12,7 @@ libpq reads ~/.pgpass (or PGPASSFILE), as psql does.
 import threading
 import time
 
-from . import LockUnavailable
+from . import LockUnavailable, require_client
 
 TABLE = "clockserver_claims"
 ADVISORY_KEY = 7_310_521_640_330_110_551  # any constant: "table being created"
@@ -24,13 +24,7 @@ CONNECT_TIMEOUT = 5
 class Lock:
     def __init__(self, url, user=None, password=None, namespace="clock",
                  holder="localhost"):
-        try:
-            import psycopg  # noqa: F401  (the [postgresql] extra)
-        except ImportError:
-            raise LockUnavailable(
-                "psycopg is not installed for this bin/<part>; run bin/buildout "
-                "again (it adds collective.recipe.clockserver[postgresql])"
-            ) from None
+        require_client("psycopg", "psycopg", "postgresql")
         self.url = url
         self.user = user or url.user
         self.password = password

@@ -6,7 +6,7 @@ without a user authenticates as Redis's default user (``requirepass``).
 
 import json
 
-from . import LockUnavailable
+from . import LockUnavailable, require_client
 
 PREFIX = "clockserver:"
 TIMEOUT = 5  # seconds for connecting and for each command
@@ -15,13 +15,7 @@ TIMEOUT = 5  # seconds for connecting and for each command
 class Lock:
     def __init__(self, url, user=None, password=None, namespace="clock",
                  holder="localhost"):
-        try:
-            import redis
-        except ImportError:
-            raise LockUnavailable(
-                "redis-py is not installed for this bin/<part>; run bin/buildout "
-                "again (it adds collective.recipe.clockserver[redis])"
-            ) from None
+        redis = require_client("redis", "redis-py", "redis")
         self.namespace = namespace
         self.holder = holder
         from redis.backoff import NoBackoff

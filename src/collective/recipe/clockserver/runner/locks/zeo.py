@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 
-from . import LockUnavailable
+from . import LockUnavailable, require_client
 
 ROOT_KEY = "collective.recipe.clockserver"
 WAIT_TIMEOUT = 1  # seconds a claim waits for a lost connection to come back
@@ -32,13 +32,7 @@ for _name in ("ZEO", "ZODB", "txn"):
 class Lock:
     def __init__(self, url, user=None, password=None, namespace="clock",
                  holder="localhost"):
-        try:
-            import ZEO  # noqa: F401  (the [zeo] extra)
-        except ImportError:
-            raise LockUnavailable(
-                "ZEO is not installed for this bin/<part>; run bin/buildout "
-                "again (it adds collective.recipe.clockserver[zeo])"
-            ) from None
+        require_client("ZEO", "ZEO", "zeo")
         self.url = url
         self.namespace = namespace
         self.holder = holder
