@@ -14,11 +14,12 @@ Plone site's, a lock service's):
 
 import dataclasses
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
+
+from zopeinstance import stop_process
 
 
 class ZeoError(RuntimeError):
@@ -107,16 +108,4 @@ def start_runzeo(directory, port=None, python=sys.executable, timeout=30):
 def stop_zeo(server, timeout=20):
     """SIGTERM, SIGKILL after ``timeout``; reap; return the exit code.
     Anything left in the server's process group is killed too."""
-    process = server.process
-    if process.poll() is None:
-        try:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    return process.returncode
+    return stop_process(server.process, timeout)

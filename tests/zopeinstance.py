@@ -297,7 +297,11 @@ def stop_instance(instance, timeout=20):
 
     Anything left in the instance's process group is killed too.
     """
-    process = instance.process
+    return stop_process(instance.process, timeout)
+
+
+def stop_process(process, timeout=20):
+    """Stop a server started in a session of its own (``stop_instance``)."""
     if process.poll() is None:
         try:
             process.send_signal(signal.SIGTERM)
