@@ -105,6 +105,19 @@ class Service:
     def ready(self):
         """Wait until the service answers (beyond listening)."""
 
+    @staticmethod
+    def retry(probe, errors, pause):
+        """Call ``probe`` until it raises none of ``errors``, for at most
+        START_TIMEOUT seconds (then its error goes out)."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                return probe()
+            except errors:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+
     def stop(self):
         process, self.process = self.process, None
         if process is None:
@@ -200,15 +213,7 @@ class Postgres(Service):
     def ready(self):
         import psycopg
 
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                self.superuser().close()
-                return
-            except psycopg.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+        self.retry(lambda: self.superuser().close(), psycopg.OperationalError, 0.2)
 
     def setup(self):
         with self.superuser() as conn:
@@ -278,15 +283,7 @@ class Redis(Service):
     def ready(self):
         import redis
 
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            try:
-                self.client().ping()
-                return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        self.retry(lambda: self.client().ping(), redis.RedisError, 0.1)
 
     def url(self, db=0):
         return f"redis://127.0.0.1:{self.port}/{db}"
