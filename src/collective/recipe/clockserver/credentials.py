@@ -151,12 +151,6 @@ def _unique(paths):
     return list(dict.fromkeys(paths))
 
 
-def source_of(sections, name, key="password"):
-    """The first file that holds ``[name] key`` (see sources_of), or None."""
-    found = sources_of(sections, name, key)
-    return found[0] if found else None
-
-
 def check_zserver_length(credentials, option, line):
     """ZServer (Python 2) breaks Basic auth for user:password over 57 bytes."""
     if credentials.anonymous:
