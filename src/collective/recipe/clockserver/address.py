@@ -93,6 +93,8 @@ def _isascii(text):
 def _ip_problem(version, text):
     """Why ``text`` is no IPv4/IPv6 address (the ipaddress module's
     words), or None."""
+    if version == 4 and _plain_ip_problem(4, text) is None:
+        return None  # the common case, without importing ipaddress
     try:
         import ipaddress  # Python 3 (Python 2: a separate distribution)
     except ImportError:
