@@ -126,6 +126,45 @@ def read(sections, name, option="credentials", line=None):
                        tuple(sources))
 
 
+def sections_named(jobs, part_section):
+    """(section, option, line) of every credentials section named: the
+    part's ``credentials`` and the jobs' ``credentials=``."""
+    if part_section:
+        yield part_section, "credentials", part_section
+    for job in jobs:
+        if job.credentials:
+            yield job.credentials, "jobs", job.line
+
+
+def pair(sections, jobs, part_section, backend, warnings):
+    """[(job, Credentials)]: each job with its own section's credentials
+    or the part's; the hygiene warnings of their files go to ``warnings``."""
+    cache = {}
+    if part_section:  # read even when every job has its own
+        cache[part_section] = read(
+            sections, part_section, "credentials", part_section)
+    calls = []
+    for job in jobs:
+        if job.credentials:
+            section, option, line = job.credentials, "jobs", job.line
+        else:
+            section, option, line = part_section, "credentials", part_section
+        if section is None:
+            found = ANONYMOUS
+        elif section in cache:
+            found = cache[section]
+        else:
+            found = cache[section] = read(sections, section, option, line)
+        if backend == "zserver":
+            check_zserver_length(found, option, line)
+        calls.append((job, found))
+    sources = set(path for c in cache.values()
+                  for path in (c.sources or [c.source]) if path)
+    for source in sorted(sources):
+        warnings.extend(hygiene_warnings(source))
+    return calls
+
+
 _REFERENCE = re.compile(r"\$\{([^}:]*):([^}]*)\}")
 
 

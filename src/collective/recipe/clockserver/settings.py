@@ -181,11 +181,13 @@ def read(sections, part, defer_secrets=False):
     s.part_credentials = options.get("credentials", "").strip() or None
     s.deferred = enabled and defer_secrets and not s.inline
     if s.deferred:  # the sections must exist now
-        for section, option, line in _credential_sections(s):
+        for section, option, line in creds.sections_named(
+                jobs, s.part_credentials):
             creds.check_defined(sections, section, option, line)
         s.calls = [(job, creds.ANONYMOUS) for job in jobs]  # until then
     elif enabled:
-        s.calls = _pair_credentials(s, sections)
+        s.calls = creds.pair(sections, jobs, s.part_credentials, backend,
+                             warnings)
     # Checked even when disabled.
     lines, named = entrylib.read(options, jobs, backend, s.monitor, s.script,
                                  s.zeopack_command)
@@ -220,7 +222,8 @@ def read_secrets(s, sections):
         return []
     s.deferred = False
     warnings = []
-    s.calls = _pair_credentials(s, sections, warnings)
+    s.calls = creds.pair(sections, s.jobs, s.part_credentials, s.backend,
+                         warnings)
     zope_conf(s)  # the blocks, now with credentials
     if s.pings_section:
         warnings.extend(_read_pings(s, sections))
@@ -323,45 +326,6 @@ def _monitoring(s, options):
 
 
 # -- secrets -------------------------------------------------------------------------
-
-def _credential_sections(s):
-    """(section, option, line) of every credentials section named."""
-    if s.part_credentials:
-        yield s.part_credentials, "credentials", s.part_credentials
-    for job in s.jobs:
-        if job.credentials:
-            yield job.credentials, "jobs", job.line
-
-
-def _pair_credentials(s, sections, warnings=None):
-    """Pair each job with its credentials; collect hygiene warnings."""
-    warnings = s.warnings if warnings is None else warnings
-    part_section = s.part_credentials
-    cache = {}
-    if part_section:  # read even when every job has its own
-        cache[part_section] = creds.read(
-            sections, part_section, "credentials", part_section)
-    calls = []
-    for job in s.jobs:
-        if job.credentials:
-            section, option, line = job.credentials, "jobs", job.line
-        else:
-            section, option, line = part_section, "credentials", part_section
-        if section is None:
-            found = creds.ANONYMOUS
-        elif section in cache:
-            found = cache[section]
-        else:
-            found = cache[section] = creds.read(sections, section, option, line)
-        if s.backend == "zserver":
-            creds.check_zserver_length(found, option, line)
-        calls.append((job, found))
-    sources = set(path for c in cache.values()
-                  for path in (c.sources or [c.source]) if path)
-    for source in sorted(sources):
-        warnings.extend(creds.hygiene_warnings(source))
-    return calls
-
 
 def _names(s):
     return [j.name for j in s.jobs] + [e.name for e in s.named_entries]
