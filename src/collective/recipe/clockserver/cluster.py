@@ -8,6 +8,8 @@ is written).
 
 from __future__ import absolute_import, division, print_function
 
+import unicodedata
+
 from . import credentials as creds
 from .errors import ConfigError
 from .lockurl import BadLockURL, mask, parse_url
@@ -53,7 +55,8 @@ def read(sections, part, options, warnings, credentials=True):
 
 def check_namespace(namespace):
     if len(namespace) > MAX_NAMESPACE or any(
-            c.isspace() or not c.isprintable() for c in namespace):
+            c.isspace() or unicodedata.category(c)[0] in "CZ"  # not printable
+            for c in namespace):
         raise ConfigError(
             "lock-namespace", namespace,
             "a namespace is one word of at most %d characters" % MAX_NAMESPACE,
