@@ -21,9 +21,6 @@ class Recipe(object):
 
     def __init__(self, buildout, name, options):
         self.buildout, self.name, self.options = buildout, name, options
-        b = buildout["buildout"]
-        options.setdefault("zeopack-command", crontab.command_path(
-            os.path.join(b["bin-directory"], "zeopack")))
         try:
             # bin/buildout -vv prints every section read so far: then the
             # secret sections are read when installing (see install).
@@ -31,6 +28,7 @@ class Recipe(object):
                 buildout, name, defer_secrets=dumps_configuration())
         except ConfigError as e:
             raise zc.buildout.UserError(e.message(name))
+        options.setdefault("zeopack-command", s.zeopack_command)
         options["location"] = s.part_dir
         options["script"] = s.script
         options["crontab-identifier"] = s.crontab_identifier
