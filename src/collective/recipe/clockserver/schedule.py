@@ -42,7 +42,7 @@ class Schedule(object):
         self.period = period
         self.times = times or None
         self.zone = zone  # reserved: the IANA zone of ``times`` (None: local)
-        self.offset = offset  # reserved: seconds the ticks are shifted
+        self.offset = offset  # seconds a period's ticks are shifted (0 today)
 
     def __eq__(self, other):
         return isinstance(other, Schedule) and self._key() == other._key()
@@ -74,13 +74,15 @@ class Schedule(object):
         """The latest tick ``<= now`` (epoch seconds), or None (``@reboot``)."""
         if self.times:
             return _cron_previous(self.times, now)
-        return int(now // self.period) * self.period
+        shift = self.offset
+        return int((now - shift) // self.period) * self.period + shift
 
     def following(self, now):
         """The first tick strictly after ``now`` (epoch seconds), or None."""
         if self.times:
             return _cron_following(self.times, now)
-        return (int(now // self.period) + 1) * self.period
+        shift = self.offset
+        return (int((now - shift) // self.period) + 1) * self.period + shift
 
     def interval(self, after):
         """Seconds between the first two ticks after ``after``, or None."""
