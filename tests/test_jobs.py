@@ -69,3 +69,46 @@ def test_parse_jobs_errors_name_the_line():
 ])
 def test_period_to_cron(period, times):
     assert period_to_cron(period) == times
+
+
+# -- one model, one schedule ------------------------------------------------------
+
+def test_grace_and_catch_up_are_parsed_once_into_the_job():
+    from collective.recipe.clockserver.model import Job
+
+    job, = parse_jobs("/a 1h grace=10m catch-up=false credentials=c")
+    assert (job.grace, job.catch_up, job.credentials) == (600, False, "c")
+    assert job == Job("a", "/a", 3600, grace=600, catch_up=False, credentials="c",
+                      line="/a 1h grace=10m catch-up=false credentials=c")
+    assert job.replace(host="h").host == "h" and job.host is None
+
+
+def test_a_schedule_of_a_period_ticks_at_epoch_multiples():
+    from collective.recipe.clockserver.schedule import Schedule
+
+    hourly = Schedule(period=3600)
+    assert hourly.previous(7200) == 7200 and hourly.previous(7199.5) == 3600
+    assert hourly.following(7200) == 10800 and hourly.following(7199.5) == 7200
+    assert hourly.interval(0) == 3600 and hourly.text == "1h"
+
+
+def test_a_schedule_of_cron_times_is_evaluated_by_cronsim(monkeypatch):
+    import time
+
+    from collective.recipe.clockserver.schedule import Schedule
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        quarter = Schedule(period=3600, times="*/15 * * * *")  # times win
+        assert quarter.previous(900) == 900 and quarter.previous(1799) == 900
+        assert quarter.following(900) == 1800
+        assert quarter.interval(0) == 900 and quarter.text == "*/15 * * * *"
+        daily = Schedule(times="@daily")
+        assert daily.following(1) == 86400 and not daily.reboot
+        reboot = Schedule(times="@reboot")
+        assert reboot.reboot and reboot.previous(1) is None
+        assert reboot.following(1) is None and reboot.interval(1) is None
+    finally:
+        monkeypatch.undo()
+        time.tzset()

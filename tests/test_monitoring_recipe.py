@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from collective.recipe.clockserver import settings
+from collective.recipe.clockserver import entries
+from collective.recipe.clockserver.model import Entry
 from collective.recipe.clockserver.runner.records import Records
 
 SECRET = """
@@ -42,35 +43,16 @@ def assert_clean_error(result):
 
 
 CRON = "backend = cron\naddress = 8080\n"
+# A few end to end; every case on the pure reader in test_settings.py
+# (MONITORING_ERRORS).
 ERRORS = [
-    ("monitor", "monitor = maybe\n",
-     ["[clock] monitor:", "'maybe' is not a boolean", "Write true or false."]),
-    ("catch-up", "catch-up = yes\njobs = /a 1h\n",
-     ["[clock] catch-up:", "'yes' is not a boolean", "Write true or false."]),
-    ("grace", "grace = soon\njobs = /a 1h\n",
-     ["[clock] grace:", "bad grace 'soon'", "10m, 1h"]),
-    ("grace-0", "grace = 0\njobs = /a 1h\n", ["[clock] grace:", "bad grace '0'"]),
-    ("job-grace", "jobs = /a 1h grace=5x\n",
-     ["[clock] jobs:", "bad grace '5x'", "/a 1h grace=5x"]),
-    ("job-catch-up", "jobs = /a 1h catch-up=sure\n",
-     ["[clock] jobs:", "catch-up=sure is not a boolean", "catch-up=true"]),
-    ("metrics-file", "metrics-file = var/clock.txt\njobs = /a 1h\n",
-     ["[clock] metrics-file:", "does not end in .prom", "textfile"]),
     ("metrics-file-dir", "metrics-file = ${buildout:directory}/a.prom\njobs = /a 1h\n",
      ["[clock] metrics-file:", "is a directory"]),
-    ("state-directory", "state-directory = ${buildout:directory}/secret.cfg\n",
-     ["[clock] state-directory:", "exists and is not a directory"]),
     ("pings-missing", "pings = nosuch-pings\ncrontab = 0 3 * * * /bin/backup\n",
      ["[clock] pings:", "the pings section [nosuch-pings] is not defined",
       "[nosuch-pings]", "backup = https://hc-ping.com/<uuid>"]),
-    ("pings-unknown-name", "pings = clock-pings\njobs = /a 1h\n",
-     ["[clock] pings:", "'backup' is no job or entry of this part", "Use one of: a."]),
     ("never-matches-crontab", "crontab = 0 0 31 2 * /bin/backup\n",
      ["[clock] crontab:", "'0 0 31 2 *'", "never matches", "February"]),
-    ("never-matches-zeopack", "zeopack = 0 0 30 2 *\n",
-     ["[clock] zeopack:", "never matches"]),
-    ("never-matches-times", CRON + "jobs = /a 1h times='0 0 31 4 *'\n",
-     ["[clock] jobs:", "never matches", "/a 1h times='0 0 31 4 *'"]),
 ]
 
 
@@ -126,7 +108,7 @@ def test_entry_names_share_the_jobs_namespace_in_option_order():
              "0 4 * * * LANG=C /srv/bin/backup --other",
              "@daily cd /srv && ./zeopack",
              "15 3 * * * /srv/bin/zeopack -d 3"]
-    named = settings.name_entries(lines, ["backup", "feeds"],
+    named = entries.name_entries(lines, ["backup", "feeds"],
                                   "0 1 * * 6 /srv/bin/zeopack")
     assert [e.name for e in named] == ["zeopack", "backup-2", "backup-3", "cd",
                                        "zeopack-2"]
@@ -146,8 +128,8 @@ def test_entry_names_share_the_jobs_namespace_in_option_order():
     ("date +\\%F", "/bin/sh -c 'date +\\%F'"),
 ])
 def test_monitored_lines(command, wrapped):
-    entry = settings.Entry("n", "0 3 * * *", command)
-    assert settings.monitored_line(entry, "/b/clock") == \
+    entry = Entry("n", "0 3 * * *", command)
+    assert entries.monitored_line(entry, "/b/clock") == \
         "0 3 * * * /b/clock exec --scheduled n -- " + wrapped
 
 

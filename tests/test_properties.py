@@ -463,3 +463,34 @@ def test_runner_accepts_every_address_the_recipe_writes(text):
         return
     scheme, host, port, netloc = runner_config.split_address(address)
     assert "%s://%s" % (scheme, netloc) == address
+
+
+@MANY
+@given(st.one_of(user_text.filter(lambda t: "/" not in t and "@" not in t
+                                  and "?" not in t and "#" not in t),
+                 st.tuples(valid_hosts, ports).map(lambda hp: host_port(*hp))))
+@example("999.1.1.1:6379")
+@example("1.2.3:6379")
+@example("01.2.3.4:6379")
+@example("-bad.example:6379")
+@example("my_redis:6379")
+def test_the_lock_url_accepts_the_hosts_the_recipe_accepts(text):
+    """One validator: a zeo:// URL's HOST:PORT passes exactly when the
+    ``host`` option takes it (a host name or IP address with a port)."""
+    from collective.recipe.clockserver.lockurl import BadLockURL, parse_url
+
+    assume(text.count(":") == 1 or text.startswith("["))
+    assume(not any(c.isspace() for c in text) and "%" not in text)
+    try:
+        check_host(text, "host", text)
+    except ConfigError:
+        recipe_ok = False
+    else:
+        recipe_ok = text.rsplit(":", 1)[-1].isdigit() and "]" != text[-1]
+    try:
+        parse_url("zeo://%s/locks" % text)
+    except BadLockURL:
+        lock_ok = False
+    else:
+        lock_ok = True
+    assert lock_ok == recipe_ok, text

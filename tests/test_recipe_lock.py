@@ -134,6 +134,8 @@ def test_redis_password_alone_and_postgresql_user_alone(buildout):
     assert (lock["user"], lock["password"]) == ("clock", None)
 
 
+# A few end to end; every case on the pure reader in test_settings.py
+# (LOCK_ERRORS).
 @pytest.mark.parametrize("extra, secret, expected", [
     ("lock = mysql://db.example.org/zodb",
      SECRET, ["[clock] lock: unknown lock service 'mysql'",
@@ -141,27 +143,9 @@ def test_redis_password_alone_and_postgresql_user_alone(buildout):
     ("lock = postgresql://clock:Sup3rSecret@db.example.org/zodb",
      SECRET, ["[clock] lock: the URL holds a password",
               "postgresql://clock:***@db.example.org/zodb", "lock-credentials"]),
-    ("lock = redis:///2",
-     SECRET, ["[clock] lock: the URL names no host", "redis:///2"]),
-    ("lock = zeo://zeo.example.org",
-     SECRET, ["[clock] lock: the URL names no port", "zeo-address"]),
     ("lock = postgresql://db.example.org/zodb\nlock-credentials = nosuch",
      SECRET, ["[clock] lock-credentials: the lock-credentials section [nosuch] "
               "is not defined", "    [nosuch]", "~/.pgpass"]),
-    ("lock = redis://cache\nlock-credentials = lock-credentials",
-     "[lock-credentials]\nuser = clock\n",
-     ["[clock] lock-credentials: the lock-credentials section [lock-credentials] "
-      "has a user but no password"]),
-    ("lock = postgresql://db/zodb\nlock-credentials = lock-credentials",
-     "[lock-credentials]\npassword = Sup3rSecret\n",
-     ["has a password but no user"]),
-    ("lock = postgresql://db/zodb\nlock-credentials = lock-credentials",
-     "[lock-credentials]\nfoo = bar\n",
-     ["has neither user nor password", "    [lock-credentials]"]),
-    ("lock = zeo://zeo:8100\nlock-credentials = lock-credentials",
-     SECRET, ["[clock] lock-credentials: a ZEO server has no users or passwords"]),
-    ("lock = redis://cache\nlock-namespace = two words",
-     SECRET, ["[clock] lock-namespace: a namespace is one word"]),
 ])
 def test_lock_errors(buildout, extra, secret, expected):
     site(buildout, extra, secret)

@@ -276,3 +276,43 @@ def test_secrets_to_mask_include_passwords_ping_urls_and_the_lock_password():
     assert {"job-pass", "lock-pass", "abcd-1234",
             "https://hc.example.org/ping/abcd-1234"} <= set(secrets)
     assert "zopeuser" not in secrets
+
+
+# -- one host validator: the recipe's address, the job host and the lock URL ------
+
+@pytest.mark.parametrize("host", ["999.1.1.1", "1.2.3", "01.2.3.4", "-bad.example"])
+def test_address_job_host_and_lock_url_refuse_the_same_hosts(host):
+    from collective.recipe.clockserver.address import host_problem
+    from collective.recipe.clockserver.lockurl import BadLockURL, parse_url
+
+    assert host_problem(host)
+    assert check_host_port(host) is not None
+    with pytest.raises(BadConfig, match="neither a host name"):
+        parse_config(json.loads(with_(address="http://%s:8080" % host)))
+    with pytest.raises(BadConfig, match="neither a host name"):
+        parse_config(json.loads(with_(job_host=host)))
+    with pytest.raises(BadConfig, match="lock: bad host"):
+        parse_config(json.loads(with_(lock={"url": "redis://%s:6379/0" % host})))
+    with pytest.raises(BadLockURL, match="bad host"):
+        parse_url("zeo://%s:8100" % host)
+
+
+def test_the_file_loads_into_the_recipes_model():
+    from collective.recipe.clockserver.model import Entry, Job, Lock
+
+    config = parse_config(json.loads(with_(
+        jobs=[dict(GOOD_JOB, user="zopeuser", password="job-pass", times="*/5 * * * *",
+                   grace=120, **{"catch-up": True})],
+        entries=[{"name": "backup", "times": "@daily"}],
+        lock={"url": "redis://cache.example.org/1", "password": "lock-pass"})))
+    job, = config.jobs
+    assert type(job) is Job and type(config.entries[0]) is Entry
+    assert (job.times, job.grace, job.catch_up, job.authenticated) == (
+        "*/5 * * * *", 120, True, True)
+    assert Job.from_json(job.to_json()) == job
+    assert "job-pass" not in repr(job)
+    assert type(config.lock) is Lock and config.lock.url.host == "cache.example.org"
+    assert config.lock.namespace == "clock"  # the part's name by default
+    assert "lock-pass" not in repr(config.lock)
+    assert Lock.from_json(config.lock.to_json()) == config.lock
+    assert config.lock["url"] == "redis://cache.example.org/1"

@@ -2,7 +2,7 @@
 
 from collective.recipe.clockserver import zopeconf
 from collective.recipe.clockserver.credentials import ANONYMOUS, Credentials
-from collective.recipe.clockserver.jobs import Job
+from collective.recipe.clockserver.model import Job
 
 ZOPEUSER = Credentials("zopeuser", "pa$s word", "clock-credentials")
 

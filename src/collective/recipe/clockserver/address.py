@@ -5,11 +5,14 @@ A host is a name after RFC 1123 (labels of 1-63 letters, digits and
 hyphens, no hyphen at either end, at most 253 characters, one final dot
 allowed), an IPv4 address (four decimal octets 0-255) or an IPv6 address
 in brackets; a port is 1-65535. Everything is ASCII, so it fits an HTTP
-header as it stands.
+header as it stands.  The one validator: the recipe, the runner's config
+loader and the lock URL (lockurl.py) all ask it.  Python 2.7 and 3.
 """
 
-import ipaddress
+from __future__ import absolute_import, division, print_function
+
 import re
+import socket
 
 from .errors import ConfigError
 
@@ -32,7 +35,7 @@ def host_problem(host):
     """What is wrong with ``host`` (without a port), or None."""
     if not host:
         return "the host is empty"
-    if not host.isascii():
+    if not _isascii(host):
         try:
             suggestion = " (write %s)" % host.encode("idna").decode("ascii")
         except UnicodeError:
@@ -46,10 +49,9 @@ def host_problem(host):
         inner = host[1:-1]
         if "%" in inner:
             return "%r: IPv6 zone indexes (%%eth0) are not supported" % host
-        try:
-            ipaddress.IPv6Address(inner)
-        except ValueError as e:
-            return "%r is not an IPv6 address (%s)" % (host, e)
+        reason = _ip_problem(6, inner)
+        if reason:
+            return "%r is not an IPv6 address (%s)" % (host, reason)
         return None
     if ":" in host:
         return "%r: an IPv6 address must be written in brackets, [%s]" % (
@@ -59,10 +61,9 @@ def host_problem(host):
     if _DIGITS.match(labels[-1]):  # all-numeric top label: an IPv4 address
         if name != host:
             return "%r: an IPv4 address has no final dot" % host
-        try:
-            ipaddress.IPv4Address(name)
-        except ValueError as e:
-            return "%r is not an IPv4 address (%s)" % (host, e)
+        reason = _ip_problem(4, name)
+        if reason:
+            return "%r is not an IPv4 address (%s)" % (host, reason)
         return None
     if len(name) > MAX_NAME:
         return "the host name is %d characters long, at most %d are allowed" % (
@@ -82,6 +83,43 @@ def host_problem(host):
                        if not (c.isalnum() or c == "-"))
             return "%r: %r is not allowed in a host name (letters, digits, " \
                    "'-' and '.' only)" % (host, bad)
+    return None
+
+
+def _isascii(text):
+    return all(ord(c) < 128 for c in text)
+
+
+def _ip_problem(version, text):
+    """Why ``text`` is no IPv4/IPv6 address (the ipaddress module's
+    words), or None."""
+    if version == 4 and _plain_ip_problem(4, text) is None:
+        return None  # the common case, without importing ipaddress
+    try:
+        import ipaddress  # Python 3 (Python 2: a separate distribution)
+    except ImportError:
+        return _plain_ip_problem(version, text)
+    kind = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    try:
+        kind(text)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _plain_ip_problem(version, text):
+    """The same verdict without the ipaddress module (Python 2)."""
+    if version == 6:
+        try:
+            socket.inet_pton(socket.AF_INET6, text)
+        except (socket.error, ValueError):
+            return "not 8 groups of hex digits"
+        return None
+    octets = text.split(".")
+    if len(octets) != 4 or not all(
+            _DIGITS.match(o) and len(o) <= 3 and int(o) <= 255
+            and (o == "0" or not o.startswith("0")) for o in octets):
+        return "not four decimal numbers 0-255 without leading zeros"
     return None
 
 
@@ -194,12 +232,10 @@ def parse_address(text):
 
 def _loopback_for_any(host):
     """``0.0.0.0`` -> ``127.0.0.1``, ``[::]`` -> ``[::1]``; others as given."""
-    try:
-        if host.startswith("["):
-            if ipaddress.IPv6Address(host[1:-1]).is_unspecified:
-                return "[::1]"
-        elif ipaddress.IPv4Address(host).is_unspecified:
-            return "127.0.0.1"
-    except ValueError:
-        pass
-    return host
+    if host.startswith("["):
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, host[1:-1])
+        except (socket.error, ValueError):
+            return host
+        return "[::1]" if not packed.strip(b"\0") else host
+    return "127.0.0.1" if host == "0.0.0.0" else host

@@ -1,39 +1,25 @@
-"""The options ``lock``, ``lock-credentials`` and ``lock-namespace``.
+"""The options ``lock``, ``lock-credentials`` and ``lock-namespace`` -> model.Lock.
 
 Pure: reads a mapping of sections, raises ConfigError, returns a
-LockSettings whose ``config()`` goes into bin/<part>'s mode-0600 JSON file
-(the only place the lock password is written).
+model.Lock (its URL parsed once, by lockurl.py) whose ``to_json()`` goes
+into bin/<part>'s mode-0600 JSON file (the only place the lock password
+is written).
 """
 
-import dataclasses
+from __future__ import absolute_import, division, print_function
+
+import unicodedata
 
 from . import credentials as creds
 from .errors import ConfigError
-from .runner.locks import BadLockURL, LockURL, mask, parse_url
+from .lockurl import BadLockURL, mask, parse_url
+from .model import Lock
 
-EXTRAS = {"postgresql": "postgresql", "redis": "redis", "zeo": "zeo"}
 MAX_NAMESPACE = 200
 
 
-@dataclasses.dataclass(frozen=True)
-class LockSettings:
-    url: LockURL
-    namespace: str
-    user: str | None = None
-    password: str | None = dataclasses.field(default=None, repr=False)
-
-    @property
-    def extra(self):
-        """The package extra that brings the engine's client library."""
-        return EXTRAS[self.url.engine]
-
-    def config(self):
-        return {"url": self.url.text, "user": self.user,
-                "password": self.password, "namespace": self.namespace}
-
-
 def read(sections, part, options, warnings, credentials=True):
-    """The part's lock settings, or None without ``lock``.
+    """The part's model.Lock, or None without ``lock``.
 
     ``credentials=False`` (a disabled part) checks the URL and namespace but
     does not read the lock-credentials section."""
@@ -48,7 +34,7 @@ def read(sections, part, options, warnings, credentials=True):
     try:
         url = parse_url(text)
     except BadLockURL as e:
-        raise ConfigError("lock", mask(text), e.problem, e.fix) from None
+        raise ConfigError("lock", mask(text), e.problem, e.fix)
     user = password = None
     if section and credentials:
         user, password = read_credentials(sections, section, url.engine)
@@ -64,12 +50,13 @@ def read(sections, part, options, warnings, credentials=True):
             "the lock service %s; two sites that share the service must not "
             "share a namespace: set lock-namespace = <your site's name>"
             % (part, url.text))
-    return LockSettings(url, namespace, user, password)
+    return Lock(url, namespace, user, password)
 
 
 def check_namespace(namespace):
     if len(namespace) > MAX_NAMESPACE or any(
-            c.isspace() or not c.isprintable() for c in namespace):
+            c.isspace() or unicodedata.category(c)[0] in "CZ"  # not printable
+            for c in namespace):
         raise ConfigError(
             "lock-namespace", namespace,
             "a namespace is one word of at most %d characters" % MAX_NAMESPACE,

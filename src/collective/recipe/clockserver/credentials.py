@@ -1,12 +1,15 @@
 """Credentials from a buildout section (normally in secret.cfg), and hygiene checks."""
 
-import dataclasses
+from __future__ import absolute_import, division, print_function
+
 import os
 import re
 import shutil
 import stat
 import subprocess
+import time
 
+from .buildoutcompat import annotated
 from .errors import ConfigError
 
 # Python 2's base64.encodestring wraps after 76 characters, i.e. 57 bytes
@@ -14,15 +17,31 @@ from .errors import ConfigError
 ZSERVER_MAX_AUTH_BYTES = 57
 
 
-@dataclasses.dataclass(frozen=True)
-class Credentials:
-    """A user and password, or neither (anonymous)."""
+class Credentials(object):
+    """A user and password, or neither (anonymous).  Treat as immutable."""
 
-    user: str | None = None
-    password: str | None = None
-    section: str | None = None
-    source: str | None = None  # the file that holds the password, if known
-    sources: tuple = ()  # every file that holds part of it (references)
+    __slots__ = ("user", "password", "section", "source", "sources")
+
+    def __init__(self, user=None, password=None, section=None, source=None,
+                 sources=()):
+        self.user = user
+        self.password = password
+        self.section = section
+        self.source = source  # the file that holds the password, if known
+        self.sources = sources  # every file that holds part of it (references)
+
+    def _key(self):
+        return (self.user, self.password, self.section, self.source,
+                self.sources)
+
+    def __eq__(self, other):
+        return isinstance(other, Credentials) and self._key() == other._key()
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash(self._key())
 
     def __repr__(self):  # never show the password in a traceback or log
         return "Credentials(user=%r, section=%r)" % (self.user, self.section)
@@ -107,6 +126,45 @@ def read(sections, name, option="credentials", line=None):
                        tuple(sources))
 
 
+def sections_named(jobs, part_section):
+    """(section, option, line) of every credentials section named: the
+    part's ``credentials`` and the jobs' ``credentials=``."""
+    if part_section:
+        yield part_section, "credentials", part_section
+    for job in jobs:
+        if job.credentials:
+            yield job.credentials, "jobs", job.line
+
+
+def pair(sections, jobs, part_section, backend, warnings):
+    """[(job, Credentials)]: each job with its own section's credentials
+    or the part's; the hygiene warnings of their files go to ``warnings``."""
+    cache = {}
+    if part_section:  # read even when every job has its own
+        cache[part_section] = read(
+            sections, part_section, "credentials", part_section)
+    calls = []
+    for job in jobs:
+        if job.credentials:
+            section, option, line = job.credentials, "jobs", job.line
+        else:
+            section, option, line = part_section, "credentials", part_section
+        if section is None:
+            found = ANONYMOUS
+        elif section in cache:
+            found = cache[section]
+        else:
+            found = cache[section] = read(sections, section, option, line)
+        if backend == "zserver":
+            check_zserver_length(found, option, line)
+        calls.append((job, found))
+    sources = set(path for c in cache.values()
+                  for path in (c.sources or [c.source]) if path)
+    for source in sorted(sources):
+        warnings.extend(hygiene_warnings(source))
+    return calls
+
+
 _REFERENCE = re.compile(r"\$\{([^}:]*):([^}]*)\}")
 
 
@@ -123,9 +181,8 @@ def sources_of(sections, name, key="password", seen=None):
     if (name, key) in seen:
         return []
     seen.add((name, key))
-    annotated = getattr(sections, "_annotated", None) or {}
     try:
-        section = annotated[name]
+        section = annotated(sections)[name]
     except (KeyError, TypeError):
         return []
     entry = section.get(key) if hasattr(section, "get") else None
@@ -187,17 +244,30 @@ def hygiene_warnings(path):
     return warnings
 
 
+def _which(program):
+    which = getattr(shutil, "which", None)
+    if which is None:  # Python 2
+        from distutils.spawn import find_executable as which
+    return which(program)
+
+
 def tracked_by_git(path):
-    git = shutil.which("git")
+    git = _which("git")
     if git is None:
         return False
     directory, filename = os.path.split(os.path.abspath(path))
     try:
-        result = subprocess.run(
-            [git, "ls-files", "--error-unmatch", "--", filename],
-            cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
+        with open(os.devnull, "wb") as null:
+            process = subprocess.Popen(
+                [git, "ls-files", "--error-unmatch", "--", filename],
+                cwd=directory, stdout=null, stderr=null)
+    except OSError:
         return False
-    return result.returncode == 0
+    deadline = time.time() + 10
+    while process.poll() is None:
+        if time.time() > deadline:
+            process.kill()
+            process.wait()
+            return False
+        time.sleep(0.01)
+    return process.returncode == 0

@@ -4,6 +4,8 @@ The buildout layer (recipe.py) turns it into a ``zc.buildout.UserError``
 that names the part; the pure modules stay free of buildout.
 """
 
+from __future__ import absolute_import, division, print_function
+
 
 class ConfigError(ValueError):
     """A mistake in the part's options that the user can fix.
@@ -14,7 +16,7 @@ class ConfigError(ValueError):
     """
 
     def __init__(self, option, value, problem, fix=""):
-        super().__init__(option, value, problem, fix)
+        super(ConfigError, self).__init__(option, value, problem, fix)
         self.option = option
         self.value = value
         self.problem = problem

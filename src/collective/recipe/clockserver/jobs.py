@@ -1,36 +1,26 @@
-"""The ``jobs`` option: one ``METHOD PERIOD [key=value ...]`` per line."""
+"""The ``jobs`` option: one ``METHOD PERIOD [key=value ...]`` per line -> model.Job."""
 
-import dataclasses
+from __future__ import absolute_import, division, print_function
+
 import re
 import shlex
 
 from . import address
 from .errors import ConfigError
+from .model import MAX_PERIOD, Job
 
 UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-MAX_PERIOD = 365 * 86400
 KEYS = ("name", "host", "credentials", "times", "grace", "catch-up")
+BOOLEANS = {"true": True, "false": False}
+GRACE_FIX = ("Write how long after a missed tick status calls it overdue: seconds "
+             "(600) or with units s m h d w, e.g. 10m, 1h.")
 PERIOD_FIX = (
     "Write the period in seconds (3600) or with units s m h d w, "
     "e.g. 90s, 15m, 1h30m, 1d, 1w."
 )
 _PERIOD_PART = re.compile(r"([0-9]+)([wdhms])")
+_DIGITS = re.compile(r"[0-9]+\Z")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-    """One periodic call of a Zope method."""
-
-    name: str
-    method: str
-    period: int
-    host: str | None = None
-    credentials: str | None = None
-    times: str | None = None
-    line: str = ""
-    grace: str | None = None  # checked by settings.py
-    catch_up: str | None = None
 
 
 def parse_period(text):
@@ -40,7 +30,7 @@ def parse_period(text):
     of seconds from 1 to MAX_PERIOD.
     """
     text = text.strip()
-    if text.isascii() and text.isdigit():
+    if _DIGITS.match(text):
         seconds = int(text)
     else:
         parts = _PERIOD_PART.findall(text)
@@ -57,12 +47,6 @@ def parse_period(text):
     if seconds > MAX_PERIOD:
         raise ValueError("a period must be at most 365 days")
     return seconds
-
-
-def check_host(host, option, line):
-    """A ``Host:`` header value: a host name or IP address, optional port
-    (see address.check_host)."""
-    return address.check_host(host, option, line)
 
 
 def derive_name(method):
@@ -93,7 +77,7 @@ def parse_line(line):
             "Write one job per line: METHOD PERIOD [key=value ...], "
             "e.g. /Plone/@@update-feeds 1h",
         )
-    method, period_text, *pairs = words
+    method, period_text, pairs = words[0], words[1], words[2:]
     if not method.startswith("/"):
         raise ConfigError(
             "jobs", line,
@@ -109,8 +93,7 @@ def parse_line(line):
         period = parse_period(period_text)
     except ValueError as e:
         raise ConfigError(
-            "jobs", line, "bad period %r: %s" % (period_text, e), PERIOD_FIX
-        ) from None
+            "jobs", line, "bad period %r: %s" % (period_text, e), PERIOD_FIX)
     keys = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -132,7 +115,7 @@ def parse_line(line):
             )
         keys[key] = value
     if "host" in keys:
-        check_host(keys["host"], "jobs", line)
+        address.check_host(keys["host"], "jobs", line)
     name = keys.get("name")
     if name is not None and not _NAME.match(name):
         raise ConfigError(
@@ -155,7 +138,7 @@ def parse_jobs(text):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        parsed.append((line, *parse_line(line)))
+        parsed.append((line,) + parse_line(line))
 
     taken = {}
     for line, _, _, keys in parsed:
@@ -180,17 +163,34 @@ def parse_jobs(text):
                 counter += 1
                 name = "%s-%d" % (base, counter)
             taken[name] = line
-        jobs.append(
-            Job(
-                name=name,
-                method=method,
-                period=period,
-                host=keys.get("host"),
-                credentials=keys.get("credentials"),
-                times=keys.get("times"),
-                line=line,
-                grace=keys.get("grace"),
-                catch_up=keys.get("catch-up"),
-            )
-        )
+        jobs.append(Job(
+            name, method, period, host=keys.get("host"),
+            times=keys.get("times"), grace=job_grace(keys, line),
+            catch_up=job_catch_up(keys, line),
+            credentials=keys.get("credentials"), line=line))
     return jobs
+
+
+def grace(text, option, line=None):
+    """A ``grace`` (the part's, or a job's ``grace=``) -> seconds."""
+    try:
+        return parse_period(text)
+    except ValueError as e:
+        raise ConfigError(option, line if line is not None else text,
+                          "bad grace %r: %s" % (text.strip(), e), GRACE_FIX)
+
+
+def job_grace(keys, line):
+    text = keys.get("grace")
+    return None if text is None else grace(text, "jobs", line)
+
+
+def job_catch_up(keys, line):
+    text = keys.get("catch-up")
+    if text is None:
+        return None
+    if text not in BOOLEANS:
+        raise ConfigError("jobs", line,
+                          "catch-up=%s is not a boolean" % text,
+                          "Write catch-up=true or catch-up=false.")
+    return BOOLEANS[text]

@@ -1,47 +1,128 @@
-"""The monitoring options of a part, read and checked without buildout.
+"""The part's options -> one Settings value: pure, no buildout; secrets in a second step.
 
-``monitor``, ``state-directory``, ``grace``, ``catch-up``,
-``metrics-file`` and ``pings``; the names of crontab entries and the
-``exec`` lines that monitor them.  Pure functions over plain mappings, so
-that they are tested without running buildout; mistakes raise
-ConfigError.
+``read(sections, part)`` takes a plain mapping of sections (the part's,
+``[buildout]`` with ``directory``, ``bin-directory`` and
+``parts-directory``, and the secret sections it names) and returns a
+Settings or raises ConfigError.  With ``defer_secrets`` (``bin/buildout
+-vv`` prints every section read so far) the credentials, ping URLs and
+lock password are only checked to exist; ``read_secrets`` reads them when
+installing.  Python 2.7 and 3.
 """
 
-import dataclasses
+from __future__ import absolute_import, division, print_function
+
 import os
 import re
-import shlex
-from urllib.parse import urlsplit
 
+try:
+    from urllib.parse import urlsplit
+except ImportError:  # Python 2
+    from urlparse import urlsplit
+
+from . import cluster
+from . import credentials as creds
+from . import crontab
+from . import entries as entrylib
+from . import jobs as joblib
+from . import schedule
+from .address import check_host, parse_address
 from .errors import ConfigError
-from .jobs import parse_period
 
+BACKENDS = ("zserver", "runner", "cron")
+ZSERVER_MIN_PERIOD = 30
+INCLUDE_FILE = "clock-server.conf"
+CONFIG_FILE = "clock.json"
+DEFAULT_TIMEOUT = 300
+DEFAULT_CONCURRENCY = 4
 BOOLEANS = {"true": True, "false": False}
 BOOLEAN_FIX = "Write true or false."
-GRACE_FIX = ("Write how long after a missed tick status calls it overdue: seconds "
-             "(600) or with units s m h d w, e.g. 10m, 1h.")
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+_CONCURRENCY = re.compile(r"[0-9]{1,6}\Z")
 
 
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """A crontab entry of the part: its name, times and command."""
+class Settings(object):
+    """Everything the part means, read and checked; see ``read``."""
 
-    name: str
-    times: str
-    command: str
+    def __init__(self, part, directory, bin_directory, parts_directory):
+        self.part = part
+        self.directory = directory  # the buildout directory
+        self.part_dir = os.path.join(parts_directory, part)
+        self.script = os.path.join(bin_directory, part)  # bin/<part>
+        self.zeopack_command = crontab.command_path(
+            os.path.join(bin_directory, "zeopack"))
+        self.crontab_identifier = crontab.identifier(directory, part)
+        self.backend = "zserver"
+        self.enabled = True
+        self.inline = False
+        self.address = None  # scheme://host:port
+        self.timeout = DEFAULT_TIMEOUT
+        self.concurrency = DEFAULT_CONCURRENCY
+        self.jobs = []  # model.Job, the part's host filled in
+        self.part_credentials = None  # the section named by ``credentials``
+        self.calls = []  # [(Job, Credentials)]: anonymous until read
+        self.entries = []  # the crontab lines (no secrets in them)
+        self.named_entries = []  # model.Entry: zeopack and crontab
+        self.crontab_file = None
+        self.lock = None  # model.Lock
+        self.monitor = True
+        self.state_directory = None
+        self.grace = None  # the part's, in seconds
+        self.catch_up = False
+        self.metrics_file = None
+        self.pings_section = None
+        self.pings = {}  # name -> URL (secret)
+        self.blocks = ""  # the <clock-server> blocks (zserver)
+        self.zope_conf_additional = ""
+        self.deferred = False  # secrets still to read (read_secrets)
+        self.lock_deferred = False
+        self.warnings = []
 
+    def __repr__(self):  # never the secrets
+        return "Settings(part=%r, backend=%r, jobs=%r)" % (
+            self.part, self.backend, self.jobs)
 
-@dataclasses.dataclass
-class Monitoring:
-    monitor: bool
-    state_directory: str
-    grace: int | None
-    catch_up: bool
-    metrics_file: str | None
-    pings_section: str | None
-    job_grace: dict  # job name -> seconds
-    job_catch_up: dict  # job name -> bool
+    @property
+    def include_file(self):
+        return os.path.join(self.part_dir, INCLUDE_FILE)
+
+    @property
+    def config_file(self):
+        """bin/<part>'s config file (mode 0600)."""
+        return os.path.join(self.part_dir, CONFIG_FILE)
+
+    @property
+    def watched(self):
+        """The names bin/<part> records: jobs (not on zserver) and entries."""
+        jobs = [] if self.backend == "zserver" else [j.name for j, _ in self.calls]
+        return jobs + [e.name for e in self.named_entries]
+
+    @property
+    def needs_script(self):
+        """runner/cron, and zserver whose crontab entries are monitored."""
+        return self.enabled and (self.backend != "zserver" or bool(
+            self.monitor and self.named_entries))
+
+    def to_json(self):
+        """What bin/<part> reads (runner/config.py): address, timeout, the
+        resolved jobs, run records, pings and the lock."""
+        jobs = []
+        for job, c in self.calls:
+            jobs.append(job.replace(
+                times=schedule.cron_times(job) if self.backend == "cron" else None,
+                user=None if c.anonymous else c.user,
+                password=None if c.anonymous else c.password).to_json())
+        config = {
+            "part": self.part, "address": self.address, "timeout": self.timeout,
+            "concurrency": self.concurrency, "jobs": jobs,
+            "backend": self.backend, "state-directory": self.state_directory,
+            "metrics-file": self.metrics_file, "grace": self.grace,
+            "catch-up": self.catch_up,
+            "entries": [{"name": e.name, "times": e.times}
+                        for e in self.named_entries] if self.monitor else [],
+            "pings": self.pings,
+        }
+        if self.lock:  # with its password: the file is mode 0600
+            config["lock"] = self.lock.to_json()
+        return config
 
 
 def boolean(options, name, default):
@@ -54,14 +135,6 @@ def boolean(options, name, default):
     return BOOLEANS[text]
 
 
-def grace(text, option, line=None):
-    try:
-        return parse_period(text)
-    except ValueError as e:
-        raise ConfigError(option, line if line is not None else text,
-                          "bad grace %r: %s" % (text.strip(), e), GRACE_FIX) from None
-
-
 def path_option(options, name, directory):
     """A path option: ``~`` expanded, relative to the buildout directory."""
     text = options.get(name, "").strip()
@@ -70,21 +143,173 @@ def path_option(options, name, directory):
     return os.path.normpath(os.path.join(directory, os.path.expanduser(text)))
 
 
-def read(options, part, buildout_directory, jobs):
-    """The monitoring options of ``part`` -> Monitoring."""
-    monitor = boolean(options, "monitor", True)
-    catch_up = boolean(options, "catch-up", False)
-    part_grace = None
+def read(sections, part, defer_secrets=False):
+    """The options of ``part`` in ``sections`` -> Settings (see the module)."""
+    options = sections[part]
+    b = sections["buildout"]
+    s = Settings(part, b["directory"], b["bin-directory"], b["parts-directory"])
+    s.zeopack_command = options.get("zeopack-command", s.zeopack_command)
+    s.backend = backend = options.get("backend", "zserver").strip()
+    if backend not in BACKENDS:
+        raise ConfigError(
+            "backend", backend, "unknown backend %r" % backend,
+            "Use zserver (<clock-server> blocks, ZServer/Python 2), "
+            "runner (bin/%s run, WSGI Zope) or cron (crontab entries "
+            "calling bin/%s fire NAME)." % (part, part))
+    s.enabled = enabled = boolean(options, "enabled", True)
+    s.inline = boolean(options, "inline", False)
+    s.timeout = _timeout(options)
+    s.concurrency = _concurrency(options)
+    s.address = _address(options, backend)
+    default_host = options.get("host", "").strip() or None
+    if default_host:
+        check_host(default_host, "host", default_host)
+    # The part's host fills in; times= is checked on every backend
+    # (normalised), used by cron.
+    s.jobs = jobs = [
+        j.replace(host=j.host or default_host,
+                  times=j.times and crontab.validate_times(j.times, "jobs", j.line))
+        for j in joblib.parse_jobs(options.get("jobs", ""))]
+    _monitoring(s, options)
+    warnings = s.warnings
+    if enabled and backend == "zserver":
+        warnings.extend(
+            "job %s runs every %d s; ZServer's clock checks only every "
+            "30 s, so periods under 30 s make little sense"
+            % (j.name, j.period)
+            for j in jobs if j.period < ZSERVER_MIN_PERIOD)
+    s.part_credentials = options.get("credentials", "").strip() or None
+    s.deferred = enabled and defer_secrets and not s.inline
+    if s.deferred:  # the sections must exist now
+        for section, option, line in creds.sections_named(
+                jobs, s.part_credentials):
+            creds.check_defined(sections, section, option, line)
+        s.calls = [(job, creds.ANONYMOUS) for job in jobs]  # until then
+    elif enabled:
+        s.calls = creds.pair(sections, jobs, s.part_credentials, backend,
+                             warnings)
+    # Checked even when disabled.
+    lines, named = entrylib.read(options, jobs, backend, s.monitor, s.script,
+                                 s.zeopack_command)
+    if enabled:
+        s.entries, s.named_entries = lines, named
+    # A host with enabled = false needs no lock-credentials section, but
+    # its lock URL is checked all the same.
+    lock = cluster.read(sections, part, options, warnings,
+                        credentials=enabled and not s.deferred)
+    s.lock_deferred = bool(s.deferred and lock)
+    s.lock = lock if enabled else None
+    if s.lock and backend == "zserver" and not s.entries:
+        warnings.append(
+            "lock has no effect here: ZServer calls the jobs itself and "
+            "the part has no crontab entries to claim")
+    written = options.get("crontab-file", "").strip()
+    if written:
+        s.crontab_file = crontab.expand_path(written, s.directory)
+        crontab.check_file(s.crontab_file, written)
+    if enabled and s.pings_section:
+        if s.deferred:  # the URLs are secrets: kept out of -vv's dump too
+            check_pings_defined(sections, s.pings_section, _names(s))
+        else:
+            warnings.extend(_read_pings(s, sections))
+    s.zope_conf_additional = zope_conf(s)
+    return s
+
+
+def read_secrets(s, sections):
+    """Read what ``defer_secrets`` put off into ``s``; return the warnings."""
+    if not s.deferred:
+        return []
+    s.deferred = False
+    warnings = []
+    s.calls = creds.pair(sections, s.jobs, s.part_credentials, s.backend,
+                         warnings)
+    zope_conf(s)  # the blocks, now with credentials
+    if s.pings_section:
+        warnings.extend(_read_pings(s, sections))
+    if s.lock_deferred:
+        s.lock = cluster.read(sections, s.part, sections[s.part], warnings)
+    return warnings
+
+
+def zope_conf(s):
+    """Set ``s.blocks``; return zope-conf-additional: the blocks, the
+    ``%include`` line or nothing.  Checked with ZConfig."""
+    s.blocks = ""
+    if not (s.enabled and s.backend == "zserver" and s.calls):
+        return ""
+    from . import zopeconf  # ZConfig: only the zserver backend needs it
+
+    s.blocks = zopeconf.render(s.calls)
+    problem = zopeconf.check(s.blocks, s.calls)
+    if problem:
+        raise ConfigError("jobs", None, problem)
+    if not s.inline:
+        return "%%include %s" % zopeconf.escape(s.include_file)
+    if any(not c.anonymous for _, c in s.calls):
+        s.warnings.append(
+            "inline = true puts the password into zope.conf and "
+            ".installed.cfg; leave inline out to keep it in a mode 0600 "
+            "file")
+    return s.blocks
+
+
+# -- single options ---------------------------------------------------------------
+
+def _address(options, backend):
+    """``address``: checked on every backend (so that switching backend
+    finds no surprise), required by runner and cron."""
+    text = options.get("address", "").strip()
+    if text:
+        return parse_address(text)
+    if backend != "zserver":
+        raise ConfigError(
+            "address", None,
+            "the %s backend needs the address of the Zope instance" % backend,
+            "Set address = ${instance:http-address} (PORT, HOST:PORT "
+            "or http(s)://HOST:PORT).")
+    return None
+
+
+def _timeout(options):
+    text = options.get("timeout", str(DEFAULT_TIMEOUT)).strip()
+    try:
+        return joblib.parse_period(text)
+    except ValueError:
+        raise ConfigError(
+            "timeout", text, "bad timeout %r" % text,
+            "Write the seconds a call may take, e.g. timeout = 300 "
+            "(units s m h work too: 5m).")
+
+
+def _concurrency(options):
+    """``concurrency``: checked on every backend, used by runner."""
+    text = options.get("concurrency", str(DEFAULT_CONCURRENCY)).strip()
+    if not (_CONCURRENCY.match(text) and int(text) >= 1):
+        raise ConfigError(
+            "concurrency", text, "bad concurrency %r" % text,
+            "Write the most calls in flight at once, a whole number "
+            "from 1 to 999999, e.g. concurrency = 4 (the default).")
+    return int(text)
+
+
+def _monitoring(s, options):
+    """``monitor``, ``catch-up``, ``grace``, ``state-directory``,
+    ``metrics-file``, ``pings``."""
+    part, directory = s.part, s.directory
+    s.monitor = boolean(options, "monitor", True)
+    s.catch_up = boolean(options, "catch-up", False)
     if options.get("grace", "").strip():
-        part_grace = grace(options["grace"], "grace")
-    state = path_option(options, "state-directory", buildout_directory) or \
-        os.path.join(buildout_directory, "var", part)
+        s.grace = joblib.grace(options["grace"], "grace")
+    state = path_option(options, "state-directory", directory) or \
+        os.path.join(directory, "var", part)
     if os.path.exists(state) and not os.path.isdir(state):
         raise ConfigError(
             "state-directory", state, "%s exists and is not a directory" % state,
             "Point state-directory at a directory (it is created when missing), "
             "e.g. state-directory = ${buildout:directory}/var/%s." % part)
-    metrics = path_option(options, "metrics-file", buildout_directory)
+    s.state_directory = state
+    metrics = path_option(options, "metrics-file", directory)
     if metrics is not None:
         if not metrics.endswith(".prom"):
             raise ConfigError(
@@ -96,88 +321,24 @@ def read(options, part, buildout_directory, jobs):
             raise ConfigError(
                 "metrics-file", metrics, "%s is a directory" % metrics,
                 "Name a file in it, e.g. %s." % os.path.join(metrics, part + ".prom"))
-    job_grace, job_catch_up = {}, {}
-    for job in jobs:
-        if job.grace is not None:
-            job_grace[job.name] = grace(job.grace, "jobs", job.line)
-        if job.catch_up is not None:
-            if job.catch_up not in BOOLEANS:
-                raise ConfigError("jobs", job.line,
-                                  "catch-up=%s is not a boolean" % job.catch_up,
-                                  "Write catch-up=true or catch-up=false.")
-            job_catch_up[job.name] = BOOLEANS[job.catch_up]
-    pings = options.get("pings", "").strip() or None
-    return Monitoring(monitor, state, part_grace, catch_up, metrics, pings,
-                      job_grace, job_catch_up)
+    s.metrics_file = metrics
+    s.pings_section = options.get("pings", "").strip() or None
 
 
-# -- crontab entries ------------------------------------------------------------
+# -- secrets -------------------------------------------------------------------------
 
-def split_entry(line):
-    """A normalised ``TIMES COMMAND`` line -> (times, command)."""
-    if line.startswith("@"):
-        times, command = line.split(None, 1)
-    else:
-        fields = line.split(None, 5)
-        times, command = " ".join(fields[:5]), fields[5]
-    return times, command.strip()
+def _names(s):
+    return [j.name for j in s.jobs] + [e.name for e in s.named_entries]
 
 
-def _words(command):
-    try:
-        return shlex.split(command)
-    except ValueError:
-        return command.split()
+def _read_pings(s, sections):
+    """Read the ping URLs into ``s``; return the warnings."""
+    s.pings = read_pings(sections, s.pings_section, _names(s))
+    if s.backend != "zserver":
+        return []
+    return ["pings: ZServer calls %s itself; nothing records or pings it"
+            % name for name in sorted(s.pings) if name not in s.watched]
 
-
-def entry_base_name(command):
-    """The basename of the first word that is not ``VAR=value``."""
-    words = [w for w in _words(command) if not _ASSIGNMENT.match(w)]
-    program = os.path.basename(words[0].rstrip("/")) if words else ""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", program).strip("-._")
-    return name or "entry"
-
-
-def name_entries(lines, taken, zeopack_line=None):
-    """Name the crontab entries: ``zeopack`` for that entry, else the program's
-    basename; a clash with a job or an earlier entry gets ``-2``, ``-3``."""
-    taken = set(taken)
-    entries = []
-    for line in ([zeopack_line] if zeopack_line else []) + list(lines):
-        times, command = split_entry(line)
-        base = "zeopack" if line is zeopack_line else entry_base_name(command)
-        name, counter = base, 1
-        while name in taken:
-            counter += 1
-            name = "%s-%d" % (base, counter)
-        taken.add(name)
-        entries.append(Entry(name, times, command))
-    return entries
-
-
-def plain(command):
-    """True when the command is simple words, each bare or single-quoted
-    (as ``command_path`` writes a path with spaces): the shell passes them
-    on unchanged, no pipes, redirections, variables or globs."""
-    try:
-        words = shlex.split(command)
-    except ValueError:
-        return False
-    return bool(words) and shlex.join(words) == command and \
-        not _ASSIGNMENT.match(words[0])
-
-
-def monitored_line(entry, script):
-    """``TIMES SCRIPT exec --scheduled NAME -- COMMAND``; a command with shell
-    syntax runs as ``/bin/sh -c '<the line as written>'``."""
-    if plain(entry.command):
-        command = entry.command
-    else:
-        command = "/bin/sh -c '%s'" % entry.command.replace("'", "'\\''")
-    return "%s %s exec --scheduled %s -- %s" % (entry.times, script, entry.name, command)
-
-
-# -- pings ----------------------------------------------------------------------
 
 def pings_snippet(section, names):
     example = names[0] if names else "NAME"

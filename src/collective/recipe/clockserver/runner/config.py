@@ -2,19 +2,18 @@
 
 Whatever the file holds (hand-edited, damaged, odd JSON numbers), loading
 gives a Config or raises BadConfig with one line saying what is wrong.
-Addresses and hosts are checked by the recipe's rules (port 1-65535, IPv4
-and IPv6 literals, RFC 1123 host names), twinned here on purpose: the
-runner imports nothing from the recipe.  Plain classes, not dataclasses:
-``fire`` starts once per call from cron and ``dataclasses`` alone would
-cost a fifth of its start-up.
+The jobs, entries and lock are the recipe's own model (model.py);
+addresses and hosts are checked by the recipe's one validator
+(address.py).  No dataclasses: ``fire`` starts once per call from cron.
 """
 
 import json
 import os
-import socket
 import stat
 
-MAX_PERIOD = 365 * 86400  # as the recipe's jobs.MAX_PERIOD
+from .. import address as addresses
+from ..model import MAX_PERIOD, Entry, Job, Lock
+
 MAX_TIMEOUT = MAX_PERIOD
 DEFAULT_TIMEOUT = 300
 DEFAULT_CONCURRENCY = 4
@@ -23,7 +22,6 @@ REGENERATE = "; run bin/buildout to write it again"
 
 # No regular expressions: compiling them would cost fire's start-up more
 # than the checks themselves.
-_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 _CONTROL_CHARS = {code: "?" for code in (*range(0x20), *range(0x7f, 0xa0))}
 
 
@@ -40,46 +38,6 @@ class BadConfig(Exception):
     """The config file is missing or malformed; the message says why."""
 
 
-class Job:
-    """One job: what to call, how often, as whom.  Treat as immutable."""
-
-    __slots__ = ("name", "method", "period", "host", "user", "password",
-                 "times", "grace", "catch_up")
-
-    def __init__(self, name, method, period, host=None, user=None, password=None,
-                 times=None, grace=None, catch_up=None):
-        self.name = name
-        self.method = method  # path from the Zope root, may carry ?query
-        self.period = period  # seconds; ticks at epoch multiples
-        self.host = host  # Host: header; None = the address's host:port
-        self.user = user
-        self.password = password
-        # Run records (records8): the cron schedule that fires it (cron
-        # backend), grace= in seconds and catch-up=; None: the part's.
-        self.times = times
-        self.grace = grace
-        self.catch_up = catch_up
-
-    @property
-    def authenticated(self):
-        """True when a Basic Authorization header is sent (as ZServer)."""
-        return bool(self.user and self.password)
-
-    def _key(self):
-        return (self.name, self.method, self.period, self.host, self.user, self.password,
-                self.times, self.grace, self.catch_up)
-
-    def __eq__(self, other):
-        return isinstance(other, Job) and self._key() == other._key()
-
-    def __hash__(self):
-        return hash(self._key())
-
-    def __repr__(self):  # never the password
-        return (f"Job(name={self.name!r}, method={self.method!r}, period={self.period!r}, "
-                f"host={self.host!r}, user={self.user!r})")
-
-
 class Config:
     """The whole file: the part, where to call, the jobs."""
 
@@ -90,7 +48,7 @@ class Config:
         self.timeout = timeout  # seconds a whole call may take
         self.jobs = tuple(jobs)
         self.concurrency = concurrency  # the most calls in flight at once
-        # The cluster lock: {url, user, password, namespace}; None: one host.
+        # The cluster lock (model.Lock); None: one host.
         self.lock = lock
         if address is None:
             self.scheme = self.host = self.port = self.netloc = None
@@ -124,28 +82,14 @@ class Config:
         for url in self.pings.values():
             found.add(url)
             found.add(url.rstrip("/").rsplit("/", 1)[-1])  # the check's key
-        if self.lock and self.lock.get("password"):
-            found.add(self.lock["password"])
+        if self.lock and self.lock.password:
+            found.add(self.lock.password)
         return tuple(sorted(s for s in found if len(s) >= 4))
 
     def __repr__(self):
         return (f"Config(part={self.part!r}, address={self.address!r}, "
                 f"timeout={self.timeout!r}, concurrency={self.concurrency!r}, "
                 f"jobs={self.jobs!r})")
-
-
-class Entry:
-    """A monitored crontab entry (``exec NAME -- COMMAND``)."""
-
-    __slots__ = ("name", "times", "grace")
-
-    def __init__(self, name, times, grace=None):
-        self.name = name
-        self.times = times
-        self.grace = grace
-
-    def __repr__(self):
-        return f"Entry(name={self.name!r}, times={self.times!r})"
 
 
 def load_config(path):
@@ -283,7 +227,7 @@ def _parse_entry(raw, number):
     times = _get(raw, "times", str, where)
     if _has_control(name) or _has_control(times):
         raise BadConfig(f"{where}: name and times must hold no control characters")
-    return Entry(name, times, _seconds(raw.get("grace"), f"{where}: grace"))
+    return Entry.from_json(dict(raw, grace=_seconds(raw.get("grace"), f"{where}: grace")))
 
 
 def _parse_lock(data, part):
@@ -297,15 +241,12 @@ def _parse_lock(data, part):
         value = lock.get(key)
         if value is not None and not isinstance(value, str):
             raise BadConfig(f"lock: {key} must be a string or null, not {_kind(value)}")
-    from .locks import BadLockURL, parse_url  # standard library only
+    from ..lockurl import BadLockURL  # standard library only
 
     try:
-        parse_url(lock.get("url") or "")
+        return Lock.from_json(lock, part)
     except BadLockURL as exc:
         raise BadConfig(f"lock: {_one_line(exc.problem)}") from None
-    return {"url": lock["url"], "user": lock.get("user") or None,
-            "password": lock.get("password") or None,
-            "namespace": lock.get("namespace") or part}
 
 
 def _parse_job(raw, number):
@@ -336,9 +277,7 @@ def _parse_job(raw, number):
     for key in ("user", "password"):
         if optional[key] and _has_control(optional[key]):
             raise BadConfig(f"{where}: the {key} holds control characters")
-    catch_up = raw.get("catch-up")
-    return Job(name, method, period, grace=_seconds(raw.get("grace"), f"{where}: grace"),
-               catch_up=None if catch_up is None else catch_up is True, **optional)
+    return Job.from_json(dict(raw, grace=_seconds(raw.get("grace"), f"{where}: grace")))
 
 
 def _get(data, key, kind, where=None):
@@ -370,7 +309,7 @@ def _show(value):
     return _shorten(_no_control(text))
 
 
-# -- addresses and hosts: the recipe's rules (address.py, jobs.py), twinned ------
+# -- addresses and hosts: the recipe's rules (address.py) ------
 
 
 def split_address(address):
@@ -397,20 +336,18 @@ def split_address(address):
 
 
 def check_host_port(text):
-    """None when ``text`` is HOST or HOST:PORT by the recipe's rules,
-    otherwise what is wrong with it."""
+    """None when ``text`` is HOST or HOST:PORT by the recipe's rules
+    (address.py), otherwise what is wrong with it."""
     host, port = _split_port(text)
-    if port is not None:
-        if not (port.isascii() and port.isdigit() and len(port) <= 10
-                and 0 < int(port) <= 65535):
-            return f"has a port {_shorten(port)!r} outside 1-65535"
+    if port is not None and addresses.port_problem(port):
+        return f"has a port {_shorten(port)!r} outside 1-65535"
     if host.startswith("["):
-        if not host.endswith("]") or not _is_ipv6(host[1:-1]):
+        if addresses.host_problem(host):
             return f"has {_shorten(host)!r}, which is not an IPv6 address"
         return None
     if not host:
         return "has no host"
-    if not check_host_name(host):
+    if addresses.host_problem(host):
         return (f"has {_shorten(host)!r}, which is neither a host name "
                 "nor an IPv4 address")
     return None
@@ -429,46 +366,10 @@ def _split_port(text):
     return text, None
 
 
-def check_host_name(host):
-    """True for an RFC 1123 host name or a dotted-quad IPv4 address.
-
-    A name whose last label is all digits must be an IPv4 address
-    (``999.1.1.1`` and ``1.2.3`` are neither).
-    """
-    if not host.isascii() or len(host.rstrip(".")) > 253:
-        return False
-    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
-    for label in labels:
-        if (not 0 < len(label) <= 63 or not _LABEL_CHARS.issuperset(label)
-                or label[0] == "-" or label[-1] == "-"):
-            return False
-    last = host.rstrip(".").rsplit(".", 1)[-1]
-    if last.isdigit():
-        return _is_ipv4(host)
-    return True
-
-
-def _is_ipv4(text):
-    parts = text.split(".")
-    return len(parts) == 4 and all(
-        part.isdigit() and len(part) <= 3 and int(part) <= 255
-        and (part == "0" or not part.startswith("0")) for part in parts)
-
-
-def _is_ipv6(text):
-    if not text.isascii() or "%" in text:
-        return False
-    try:
-        socket.inet_pton(socket.AF_INET6, text)
-    except (OSError, ValueError):
-        return False
-    return True
-
-
 def warn_if_exposed(path, config, stream):
     """Warn when a file holding a password is readable by group/others."""
     if not any(job.password for job in config.jobs) and not (
-            config.lock and config.lock.get("password")):
+            config.lock and config.lock.password):
         return
     try:
         mode = os.stat(path).st_mode & 0o777

@@ -21,26 +21,15 @@ def scheduled_tick(config, name, scheduled):
     import time
 
     thing = config.entry(name) or config.job(name)
-    times = getattr(thing, "times", None)
-    if times:
-        from . import crontimes
-
-        return crontimes.previous(times, time.time())
-    period = getattr(thing, "period", None)
-    if period:
-        return (int(time.time()) // period) * period
-    return None
+    if thing is None:
+        return None
+    return thing.schedule.previous(time.time())
 
 
 def interval_of(config, name, after):
     """Seconds between two ticks of ``name`` (for how long a claim is kept)."""
     thing = config.entry(name) or config.job(name)
-    times = getattr(thing, "times", None)
-    if times:
-        from . import crontimes
-
-        return crontimes.interval(times, after) or 60
-    return getattr(thing, "period", None) or 60
+    return (thing and thing.schedule.interval(after)) or 60
 
 
 class Monitor:

@@ -11,13 +11,11 @@ Exit statuses follow the monitoring-plugin convention: 0 OK, 1 WARNING
 """
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from . import crontimes
+from ..schedule import Schedule
 from .records import Records, Unreadable
-from .timefmt import format_period
 
 STATES = ("overdue", "failing", "running", "waiting", "unknown", "ok")
 PRECEDENCE = ("overdue", "failing", "running", "waiting", "ok")
@@ -40,30 +38,22 @@ class Watched:
 
     @property
     def schedule(self):
-        if self.times:
-            return self.times
-        return format_period(self.period)
+        return Schedule(self.period, self.times).text
 
     @property
     def reboot(self):
-        return bool(self.times) and crontimes.expression(self.times) is None
+        return Schedule(self.period, self.times).reboot
 
     def previous(self, now):
         """The latest tick at or before ``now``, or None."""
-        if self.times:
-            return crontimes.previous(self.times, now)
-        return math.floor(now / self.period) * self.period
+        return Schedule(self.period, self.times).previous(now)
 
     def following(self, now):
         """The first tick strictly after ``now``, or None."""
-        if self.times:
-            return crontimes.following(self.times, now)
-        return (math.floor(now / self.period) + 1) * self.period
+        return Schedule(self.period, self.times).following(now)
 
     def interval(self, after):
-        if self.times:
-            return crontimes.interval(self.times, after)
-        return self.period
+        return Schedule(self.period, self.times).interval(after)
 
 
 def watched(config):

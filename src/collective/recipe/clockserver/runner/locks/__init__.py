@@ -19,23 +19,12 @@ import importlib
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote
 
-ENGINES = {"postgresql": "postgresql", "postgres": "postgresql",
-           "redis": "redis", "zeo": "zeo"}
-FORMS = ("postgresql://HOST[:PORT]/DB, redis://HOST[:PORT][/DB] or "
-         "zeo://HOST:PORT[/STORAGE]")
-DEFAULT_PORTS = {"postgresql": 5432, "redis": 6379}
-# libpq parameters a postgresql:// URL may carry after '?'.
-PG_PARAMETERS = frozenset((
-    "host", "hostaddr", "port", "dbname", "user", "passfile", "sslmode",
-    "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslcompression",
-    "sslnegotiation", "requiressl", "gssencmode", "channel_binding",
-    "target_session_attrs", "connect_timeout", "application_name",
-    "keepalives", "keepalives_idle", "keepalives_interval",
-    "keepalives_count", "tcp_user_timeout", "krbsrvname", "service",
-))
+from ...lockurl import (  # noqa: F401  (the names engines and tests import)
+    ENGINES, FORMS, BadLockURL, LockURL, mask, parse_url)
+from ...model import Lock
+
 KEEP_MIN = 60  # seconds a claim is kept at least (and two intervals)
 UNREACHABLE = "lock service unreachable"
 
@@ -53,174 +42,6 @@ def require_client(module, label, extra):
             f"{label} is not installed for this bin/<part>; run bin/buildout "
             f"again (it adds collective.recipe.clockserver[{extra}])"
         ) from None
-
-
-class BadLockURL(ValueError):
-    """``lock`` is not a URL we can use: ``problem`` and ``fix`` say why."""
-
-    def __init__(self, problem, fix=""):
-        super().__init__(problem)
-        self.problem = problem
-        self.fix = fix
-
-
-@dataclass(frozen=True)
-class LockURL:
-    engine: str  # postgresql, redis or zeo
-    host: str  # a name, an IP address, or a Unix socket path (starts with /)
-    port: int | None
-    database: str | None  # PostgreSQL database, Redis DB number, ZEO storage
-    user: str | None = None  # PostgreSQL/Redis: from the URL (never a password)
-    parameters: tuple = field(default=())  # PostgreSQL: libpq key/value pairs
-    text: str = ""  # the URL as written (it holds no password)
-
-    def __str__(self):
-        return self.text
-
-
-def mask(text):
-    """``text`` with the password of ``scheme://user:password@...`` hidden."""
-    scheme, sep, rest = text.partition("://")
-    netloc = rest.split("/", 1)[0].split("?", 1)[0]
-    if "@" not in netloc:
-        return text
-    userinfo, _, hostport = netloc.rpartition("@")
-    if ":" in userinfo:
-        userinfo = userinfo.split(":", 1)[0] + ":***"
-    return scheme + sep + userinfo + "@" + hostport + rest[len(netloc):]
-
-
-def parse_url(text):
-    """``lock``'s value -> LockURL; raise BadLockURL saying what is wrong."""
-    text = text.strip()
-    scheme, sep, rest = text.partition("://")
-    engine = ENGINES.get(scheme.lower())
-    if not sep or not scheme:
-        raise BadLockURL(f"{mask(text)!r} is not a URL", f"Write {FORMS}.")
-    if engine is None:
-        raise BadLockURL(f"unknown lock service {scheme!r}",
-                         f"Write {FORMS}.")
-    if any(c.isspace() for c in text):
-        raise BadLockURL("a URL cannot hold white space",
-                         "Quote a space in a socket path as %20.")
-    try:
-        split = urlsplit(text)
-    except ValueError as exc:  # e.g. an unclosed [IPv6 address
-        raise BadLockURL(f"{mask(text)!r} is not a URL ({exc})",
-                         f"Write {FORMS}.") from None
-    netloc = split.netloc
-    user = None
-    if "@" in netloc:
-        userinfo, _, netloc = netloc.rpartition("@")
-        if ":" in userinfo:
-            raise BadLockURL(
-                "the URL holds a password, which would land in .installed.cfg",
-                "Remove it from the URL and put user and password into the "
-                "lock-credentials section (secret.cfg).")
-        user = unquote(userinfo) or None
-        if engine == "zeo" and user:
-            raise BadLockURL("a zeo:// URL takes no user",
-                             "ZEO has no user names; remove the user.")
-    host, port = _host_port(netloc)
-    query = parse_qsl(split.query, keep_blank_values=True)
-    parameters = []
-    if engine == "postgresql":
-        for key, value in query:
-            if key == "password":
-                raise BadLockURL(
-                    "the URL holds a password, which would land in "
-                    ".installed.cfg",
-                    "Remove ?password=... and put the password into the "
-                    "lock-credentials section (secret.cfg), or into "
-                    "~/.pgpass.")
-            if key not in PG_PARAMETERS:
-                raise BadLockURL(
-                    f"unknown PostgreSQL connection parameter {key!r}",
-                    "See libpq's connection parameters; the usual ones are "
-                    "sslmode and host (a Unix socket directory).")
-            if key == "host":
-                host = host or value
-            elif key == "port":
-                port = port or _port(value)
-            elif key == "user":
-                user = user or value
-            else:
-                parameters.append((key, value))
-    elif query:
-        raise BadLockURL(f"a {scheme}:// URL takes no ?parameters",
-                         f"Write {FORMS}.")
-    if split.fragment:
-        raise BadLockURL("a lock URL takes no #fragment", f"Write {FORMS}.")
-    if not host:
-        raise BadLockURL(
-            "the URL names no host",
-            f"Write {FORMS}; a Unix socket directory is written "
-            "percent-encoded: postgresql://%2Frun%2Fpostgresql/DB.")
-    if not host.startswith("/") and not _good_host(host):
-        raise BadLockURL(f"bad host {host!r} in the URL",
-                         "Write a host name, an IPv4 address or [an IPv6 "
-                         "address].")
-    if host.startswith("/") and engine == "redis":
-        raise BadLockURL("redis:// takes a host, not a socket path",
-                         "Write redis://HOST[:PORT][/DB].")
-    path = unquote(split.path)
-    database = path[1:] if path.startswith("/") else path
-    if engine == "postgresql":
-        if not database:
-            raise BadLockURL("the URL names no database",
-                             "Write postgresql://HOST[:PORT]/DB, e.g. the "
-                             "RelStorage database.")
-        port = port or DEFAULT_PORTS["postgresql"]
-    elif engine == "redis":
-        database = database or "0"
-        if not database.isdigit():
-            raise BadLockURL(f"Redis database {database!r} is not a number",
-                             "Write redis://HOST[:PORT]/N with N a number, "
-                             "or leave /N out for 0.")
-        port = port or DEFAULT_PORTS["redis"]
-    else:
-        if port is None and not host.startswith("/"):
-            raise BadLockURL("the URL names no port",
-                             "Write zeo://HOST:PORT[/STORAGE] with the ZEO "
-                             "server's port, e.g. ${zeoserver:zeo-address}.")
-        if "/" in database:
-            raise BadLockURL(f"bad storage name {database!r}",
-                             "Write zeo://HOST:PORT/STORAGE with the name of "
-                             "one storage of the ZEO server.")
-        database = database or "1"
-    return LockURL(engine, host, port, database, user, tuple(parameters), text)
-
-
-def _host_port(netloc):
-    if netloc.startswith("["):
-        host, bracket, rest = netloc[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise BadLockURL(f"bad host {netloc!r} in the URL",
-                             "Write an IPv6 address as [::1]:PORT.")
-        return host, _port(rest[1:]) if rest else None
-    host, colon, port = netloc.rpartition(":")
-    if not colon:
-        return unquote(netloc), None
-    return unquote(host), _port(port)
-
-
-def _port(text):
-    if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise BadLockURL(f"bad port {text!r} in the URL",
-                         "Write a port between 1 and 65535.")
-    return int(text)
-
-
-def _good_host(host):
-    if ":" in host:  # IPv6
-        try:
-            socket.inet_pton(socket.AF_INET6, host)
-        except OSError:
-            return False
-        return True
-    labels = host.rstrip(".").split(".")
-    return all(0 < len(label) <= 63 and label.replace("-", "").replace("_", "")
-               .isalnum() and label.isascii() for label in labels)
 
 
 def display(url):
@@ -334,7 +155,7 @@ class ClusterGate:
 
     def __init__(self, settings, log):
         self.log = log
-        self.settings = settings
+        self.settings = settings = settings and Lock.from_json(settings)
         self.gate = gate_for(settings, log) if settings else None
 
     def __call__(self, job, due):
@@ -346,6 +167,7 @@ class ClusterGate:
         return config
 
     def follow_settings(self, settings):
+        settings = settings and Lock.from_json(settings)
         if settings == self.settings:
             return
         new = gate_for(settings, self.log) if settings else None
@@ -363,11 +185,13 @@ class ClusterGate:
 
 def claim_once(settings, name, due, interval, host=None):
     """One claim for a cron-started ``fire``/``exec``: ``(None, None)`` to
-    go ahead, ``("claimed by HOST", None)``, or ``(UNREACHABLE, why)``."""
+    go ahead, ``("claimed by HOST", None)``, or ``(UNREACHABLE, why)``.
+
+    ``settings``: the config's model.Lock (or a mapping with its keys)."""
+    settings = Lock.from_json(settings)
     try:
-        lock = open_lock(parse_url(settings["url"]), settings.get("user"),
-                         settings.get("password"), settings.get("namespace")
-                         or "clock", host)
+        lock = open_lock(settings.url, settings.user, settings.password,
+                         settings.namespace, host)
     except LockUnavailable as exc:  # the client library is missing
         return UNREACHABLE, str(exc)
     try:
@@ -387,16 +211,16 @@ def claim_once(settings, name, due, interval, host=None):
 def _describe(settings):
     if not settings:
         return "none (one host)"
-    return f"{settings['url']} namespace {settings['namespace']}"
+    return f"{settings.url.text} namespace {settings.namespace}"
 
 
 def gate_for(settings, log):
-    """The claim gate for a config's ``lock`` settings (a dict from the
-    JSON file: url, user, password, namespace)."""
-    url = parse_url(settings["url"])
-    lock = open_lock(url, settings.get("user"), settings.get("password"),
-                     settings.get("namespace") or "clock")
-    return ClaimGate(lock, log, display(url))
+    """The claim gate for a config's ``lock`` (a model.Lock, or a mapping
+    with its keys: url, user, password, namespace)."""
+    settings = Lock.from_json(settings)
+    lock = open_lock(settings.url, settings.user, settings.password,
+                     settings.namespace)
+    return ClaimGate(lock, log, display(settings.url))
 
 
 def _utc(timestamp):
