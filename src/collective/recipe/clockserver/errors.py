@@ -14,7 +14,7 @@ class ConfigError(ValueError):
     """
 
     def __init__(self, option, value, problem, fix=""):
-        super().__init__(option, value, problem, fix)
+        super(ConfigError, self).__init__(option, value, problem, fix)
         self.option = option
         self.value = value
         self.problem = problem

@@ -13,7 +13,8 @@ from zc.buildout.buildout import bool_option
 from . import cluster
 from . import credentials as creds
 from .address import parse_address
-from . import crontab
+from .crontab import block as cronblock, entries as cronentries, store as cronstore
+from .crontab.times import validate_times
 from . import jobs as joblib
 from . import schedule
 from . import settings as monitoring
@@ -81,8 +82,8 @@ class Recipe:
         self.part_dir = os.path.join(b["parts-directory"], name)
         options["location"] = self.part_dir
         options["script"] = os.path.join(b["bin-directory"], name)
-        options["crontab-identifier"] = crontab.identifier(b["directory"], name)
-        options.setdefault("zeopack-command", crontab.command_path(
+        options["crontab-identifier"] = cronblock.identifier(b["directory"], name)
+        options.setdefault("zeopack-command", cronentries.command_path(
             os.path.join(b["bin-directory"], "zeopack")))
         try:
             self.settings = s = self._read()
@@ -149,7 +150,7 @@ class Recipe:
         jobs = [
             dataclasses.replace(
                 j, host=j.host or default_host,
-                times=j.times and crontab.validate_times(
+                times=j.times and validate_times(
                     j.times, "jobs", j.line))
             for j in joblib.parse_jobs(options.get("jobs", ""))
         ]
@@ -195,9 +196,9 @@ class Recipe:
         crontab_file = options.get("crontab-file", "").strip() or None
         if crontab_file:
             written = crontab_file
-            crontab_file = options["crontab-file"] = crontab.expand_path(
+            crontab_file = options["crontab-file"] = cronstore.expand_path(
                 written, self.buildout["buildout"]["directory"])
-            crontab.check_file(crontab_file, written)
+            cronstore.check_file(crontab_file, written)
         found = Settings(backend, enabled, calls, inline, address, timeout,
                          entries, crontab_file, warnings, concurrency, lock,
                          monitoring=watch, named_entries=named)
@@ -323,7 +324,7 @@ class Recipe:
         named entries that ``monitor`` wraps in ``bin/<part> exec``."""
         options = self.options
         entries = []
-        script = crontab.command_path(options["script"])
+        script = cronentries.command_path(options["script"])
         for job in jobs:
             if job.times:
                 _check_matches(job.times, "jobs", job.line)
@@ -333,10 +334,10 @@ class Recipe:
         zeopack = options.get("zeopack", "").strip()
         zeopack_line = None
         if zeopack:
-            zeopack_line = crontab.entry(
+            zeopack_line = cronentries.entry(
                 zeopack, options["zeopack-command"].strip(), "zeopack")
             _check_matches(monitoring.split_entry(zeopack_line)[0], "zeopack", zeopack)
-        lines = crontab.parse_entries(options.get("crontab", ""))
+        lines = cronentries.parse_entries(options.get("crontab", ""))
         named = monitoring.name_entries(lines, [j.name for j in jobs], zeopack_line)
         for entry, line in zip(named[1:] if zeopack_line else named, lines):
             _check_matches(entry.times, "crontab", line)
@@ -368,22 +369,22 @@ class Recipe:
             return
         ident = self.options["crontab-identifier"]
         try:
-            purged = crontab.purge_from_crontab(ident, s.crontab_file)
-        except crontab.CrontabError as e:
+            purged = cronstore.purge_from_crontab(ident, s.crontab_file)
+        except cronblock.CrontabError as e:
             if not updating:  # nothing of ours was there to clean
                 return
             note = (
                 "\nThe crontab could not be cleaned either (%s). If it holds "
                 "the block %r, remove it by hand: its lines call %s, which "
                 "buildout removes after this error." % (
-                    e, crontab.PREPEND % ident, self.options["script"]))
+                    e, cronblock.PREPEND % ident, self.options["script"]))
         else:
             if not purged:
                 return
             note = ("\nThe block %r was taken out of the crontab, so that "
                     "nothing calls files that buildout removes after this "
                     "error; the next successful run puts it back."
-                    % (crontab.PREPEND % ident))
+                    % (cronblock.PREPEND % ident))
         if type(error) is zc.buildout.UserError and error.args:
             # Ours: one message. (Subclasses such as MissingSection format
             # their arguments themselves: the note is logged instead.)
@@ -404,10 +405,10 @@ class Recipe:
             if s.entries:
                 if s.crontab_file:
                     make_directory(os.path.dirname(s.crontab_file))
-                crontab.update_crontab(
+                cronstore.update_crontab(
                     self.options["crontab-identifier"], s.entries,
                     s.crontab_file)
-        except crontab.CrontabError as e:
+        except cronblock.CrontabError as e:
             raise zc.buildout.UserError(
                 "[%s] crontab: %s" % (self.name, e)) from None
         return list(created)
@@ -553,7 +554,7 @@ def make_directory(path):
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
-        raise crontab.CrontabError(
+        raise cronblock.CrontabError(
             "cannot create the directory of crontab-file: %s; set crontab-file "
             "to a path in a directory that exists or can be created" % e
         ) from None
@@ -581,8 +582,8 @@ def uninstall(name, options):
     path = options.get("crontab-file", "").strip() or None
     ident = options["crontab-identifier"]
     try:
-        found = crontab.remove_from_crontab(ident, path)
-    except crontab.CrontabError as e:
+        found = cronstore.remove_from_crontab(ident, path)
+    except cronblock.CrontabError as e:
         raise zc.buildout.UserError("[%s] crontab: %s" % (name, e)) from None
     if not found:
         logging.getLogger(name).warning(

@@ -13,6 +13,7 @@ import re
 import shlex
 from urllib.parse import urlsplit
 
+from .crontab.entries import split_entry
 from .errors import ConfigError
 from .jobs import parse_period
 
@@ -112,16 +113,6 @@ def read(options, part, buildout_directory, jobs):
 
 
 # -- crontab entries ------------------------------------------------------------
-
-def split_entry(line):
-    """A normalised ``TIMES COMMAND`` line -> (times, command)."""
-    if line.startswith("@"):
-        times, command = line.split(None, 1)
-    else:
-        fields = line.split(None, 5)
-        times, command = " ".join(fields[:5]), fields[5]
-    return times, command.strip()
-
 
 def _words(command):
     try:

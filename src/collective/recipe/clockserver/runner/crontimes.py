@@ -8,25 +8,7 @@ as cron reads them.  ``@reboot`` has no ticks: every function returns None.
 
 from datetime import datetime, timedelta
 
-SHORTCUTS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-REBOOT = "@reboot"
-
-
-def expression(times):
-    """Five cron fields for ``times`` (``@`` shortcuts translated); None for
-    ``@reboot``."""
-    times = " ".join(times.split())
-    if times.lower() == REBOOT:
-        return None
-    return SHORTCUTS.get(times.lower(), times)
+from ..crontab.times import expression
 
 
 def problem(times):
