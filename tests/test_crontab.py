@@ -520,6 +520,7 @@ def test_crontab_file_in_a_read_only_directory(tmp_path, monkeypatch):
     with pytest.raises(CrontabError) as info:
         update_crontab(IDENT, ["@hourly y"], str(path))
     assert str(info.value).startswith("cannot write crontab-file %s: " % path)
+    assert info.value.__suppress_context__  # as "raise ... from None" did
     assert not (tmp_path / ".clock.cron.lock").exists()
 
 
