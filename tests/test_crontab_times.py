@@ -207,3 +207,23 @@ def test_the_runner_uses_the_same_table():
 
     assert crontimes.expression is expression
     assert crontimes.previous("@reboot", 0) is None
+
+
+def test_the_runner_gets_the_table_without_buildout():
+    """crontab/__init__ imports nothing, so the runner's import of
+    crontab.times loads neither zc.buildout nor the crontab I/O."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import collective.recipe.clockserver.runner.crontimes\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith(\n"
+        "    ('zc.buildout', 'z3c.recipe.usercrontab',\n"
+        "     'collective.recipe.clockserver.crontab')))))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                            text=True, timeout=60, check=True)
+    assert result.stdout.split() == [
+        "collective.recipe.clockserver.crontab",
+        "collective.recipe.clockserver.crontab.times",
+    ]
