@@ -1,4 +1,5 @@
-"""Tests of collective.recipe.clockserver.crontab.
+"""Tests of crontab.block (the marker block, pure), crontab.store and
+crontab.lock (reading and writing a crontab, locked).
 
 Pure functions first, then the I/O layer against a stand-in ``crontab``
 script, the machine's real ``crontab`` (saved and restored around each
@@ -7,24 +8,23 @@ test) and a crontab-file.
 
 import os
 import stat
-import textwrap
 
 import pytest
 
-from collective.recipe.clockserver import crontab
-from collective.recipe.clockserver.crontab import (
+from collective.recipe.clockserver.crontab import lock, store as crontab_store
+from collective.recipe.clockserver.crontab.block import (
     CrontabError,
-    entry,
     identifier,
     join_lines,
-    parse_entries,
-    read_crontab,
+    markers,
     remove_block,
-    remove_from_crontab,
     replace_block,
     split_lines,
+)
+from collective.recipe.clockserver.crontab.store import (
+    read_crontab,
+    remove_from_crontab,
     update_crontab,
-    validate_times,
     write_crontab,
 )
 from collective.recipe.clockserver.errors import ConfigError
@@ -50,153 +50,9 @@ FOREIGN = (
 )
 
 
-# -- validate_times --------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "times, expected",
-    [
-        ("0 1 * * 6", "0 1 * * 6"),
-        ("  0   1 *\t* 6 ", "0 1 * * 6"),
-        ("*/15 * * * *", "*/15 * * * *"),
-        ("0 8-18/2 * * mon-fri", "0 8-18/2 * * mon-fri"),
-        ("0,30 0 1,15 jan,JUL Sun", "0,30 0 1,15 jan,JUL Sun"),
-        ("59 23 31 12 7", "59 23 31 12 7"),
-        ("0 0 1 Jan-Dec/3 *", "0 0 1 Jan-Dec/3 *"),
-        ("@daily", "@daily"),
-        ("@REBOOT", "@reboot"),
-        ("@annually", "@annually"),
-        ("@midnight", "@midnight"),
-    ],
-)
-def test_validate_times_accepts_and_normalises(times, expected):
-    assert validate_times(times) == expected
-
-
-@pytest.mark.parametrize(
-    "times, problem",
-    [
-        ("0 25 * * *", "hour 25 is out of range 0-23"),
-        ("60 * * * *", "minute 60 is out of range 0-59"),
-        ("0 0 0 * *", "day-of-month 0 is out of range 1-31"),
-        ("0 0 32 * *", "day-of-month 32 is out of range 1-31"),
-        ("0 0 * 13 *", "month 13 is out of range 1-12"),
-        ("0 0 * * 8", "day-of-week 8 is out of range 0-7"),
-        ("0 0 * foo *", "month 'foo' is not a number or a name"),
-        ("0 0 * * mon-xyz", "day-of-week 'xyz' is not a number or a name"),
-        ("0 jan * * *", "hour 'jan' is not a number"),
-        ("0 0 * * jan", "day-of-week 'jan' is not a number or a name"),
-        ("x * * * *", "minute 'x' is not a number"),
-        ("-5 * * * *", "minute '-5' is not *, a value, a range or a step"),
-        ("1,,2 * * * *", "minute '1,,2' has an empty list element"),
-        ("5-1 * * * *", "minute range '5-1' runs backwards"),
-        ("0 0 * * fri-sun", "day-of-week range 'fri-sun' runs backwards"),
-        ("5/2 * * * *", "minute '5/2': a step needs * or a range before it"),
-        ("*/0 * * * *", "minute step 0 is out of range 1-60"),
-        ("*/x * * * *", "minute '*/x' is not *, a value, a range or a step"),
-        ("0 1 * *", "cron times need 5 fields, got 4"),
-        ("0 1 * * 6 7", "cron times need 5 fields, got 6"),
-        ("", "cron times need 5 fields, got 0"),
-        ("@weekdays", "unknown cron schedule @weekdays"),
-        ("@daily 0", "@daily must stand alone"),
-    ],
-)
-def test_validate_times_rejects(times, problem):
-    with pytest.raises(ConfigError) as info:
-        validate_times(times, "zeopack")
-    error = info.value
-    assert problem in error.problem
-    assert error.option == "zeopack"
-    assert error.value == times
-    # The fix shows the valid form.
-    assert "MINUTE HOUR DAY-OF-MONTH MONTH DAY-OF-WEEK" in error.fix
-    assert "@reboot @hourly @daily" in error.fix
-    assert "[clock] zeopack: " + problem in error.message("clock")
-
-
-def test_validate_times_names_the_line():
-    with pytest.raises(ConfigError) as info:
-        validate_times("0 25 * * *", "crontab", line="0 25 * * * bin/backup")
-    assert info.value.value == "0 25 * * * bin/backup"
-    assert "hour 25 is out of range 0-23" in str(info.value)
-
-
-# -- parse_entries and entry -----------------------------------------------
-
-
-def test_parse_entries_keeps_commands_as_written():
-    text = textwrap.dedent(
-        """
-        # backups
-        30  2 * * *   /srv/site/bin/backup --quiet  >/dev/null 2>&1
-
-        @weekly    /srv/site/bin/snapshotbackup "a  b"
-        0 3 * * * date +\\%F >> /tmp/log
-        """
-    )
-    assert parse_entries(text) == [
-        "30 2 * * * /srv/site/bin/backup --quiet  >/dev/null 2>&1",
-        '@weekly /srv/site/bin/snapshotbackup "a  b"',
-        "0 3 * * * date +\\%F >> /tmp/log",
-    ]
-
-
-def test_parse_entries_empty():
-    assert parse_entries("") == []
-    assert parse_entries("\n  \n# only a comment\n") == []
-
-
-@pytest.mark.parametrize(
-    "line, problem",
-    [
-        ("MAILTO=admin@example.com", "environment assignments are not allowed"),
-        ("PATH = /usr/bin", "environment assignments are not allowed"),
-        ("0 1 * * 6", "the entry has no command"),
-        ("@daily", "the entry has no command"),
-        ("@daily   ", "the entry has no command"),
-        ("0 25 * * * bin/backup", "hour 25 is out of range 0-23"),
-        ("0 1 * * bin/backup", "day-of-week 'bin/backup' is not *, a value"),
-        ("0 1 bin/backup", "cron times need 5 fields, got 3"),
-        ("@dialy bin/backup", "unknown cron schedule @dialy"),
-        ("0 1 * * * date +%F", "unescaped % into a line break"),
-    ],
-)
-def test_parse_entries_rejects(line, problem):
-    with pytest.raises(ConfigError) as info:
-        parse_entries("@daily bin/ok\n" + line + "\n", option="crontab")
-    assert info.value.option == "crontab"
-    assert info.value.value == line.strip()
-    assert problem in info.value.problem
-    assert info.value.fix
-
-
-def test_entry():
-    assert entry(" 0  1 * * 6", " /srv/site/bin/zeopack ", "zeopack") == (
-        "0 1 * * 6 /srv/site/bin/zeopack"
-    )
-    assert entry("@Weekly", "bin/zeopack -d 7", "zeopack") == (
-        "@weekly bin/zeopack -d 7"
-    )
-
-
-@pytest.mark.parametrize(
-    "times, command, problem",
-    [
-        ("0 1 * * 8", "bin/zeopack", "day-of-week 8 is out of range 0-7"),
-        ("0 1 * * 6", "  ", "the entry has no command"),
-        ("0 1 * * 6", "bin/zeopack\n* * * * * evil", "line break"),
-        ("0 1 * * 6", "bin/zeopack > log-%d", "unescaped %"),
-    ],
-)
-def test_entry_rejects(times, command, problem):
-    with pytest.raises(ConfigError) as info:
-        entry(times, command, "zeopack")
-    assert info.value.option == "zeopack"
-    assert problem in info.value.problem
-
-
-def test_identifier_matches_z3c_recipe_usercrontab():
+def test_identifier_and_markers_match_z3c_recipe_usercrontab():
     assert identifier("/srv/site", "clock") == "/srv/site [clock]"
+    assert markers(IDENT) == (START, END)
 
 
 # -- replace_block and remove_block ----------------------------------------
@@ -418,7 +274,7 @@ def test_fake_crontab_read_fails(fake, monkeypatch):
 
 
 def test_fake_crontab_timeout(fake, monkeypatch):
-    monkeypatch.setattr(crontab, "TIMEOUT", 0.5)
+    monkeypatch.setattr(crontab_store, "TIMEOUT", 0.5)
     fail(monkeypatch, "hang")
     with pytest.raises(CrontabError) as info:
         write_crontab(["@daily x"])
@@ -511,7 +367,7 @@ def test_crontab_file_cycle(tmp_path):
     assert remove_from_crontab(IDENT, str(path)) is True
     assert path.read_bytes() == store(FOREIGN)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    # No temp files left; the lock file stays (see crontab.locked).
+    # No temp files left; the lock file stays (see lock.locked).
     assert sorted(os.listdir(tmp_path)) == [".clock.cron.lock", "clock.cron"]
 
 
@@ -603,7 +459,7 @@ def test_special_crontab_files_are_refused_and_left_alone(tmp_path, kind,
     assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
     assert os.stat("/dev/null").st_mode == os.stat(os.devnull).st_mode
     with pytest.raises(ConfigError) as info:
-        crontab.check_file(str(path), "var/x")
+        crontab_store.check_file(str(path), "var/x")
     assert info.value.option == "crontab-file"
     assert info.value.value == "var/x"
 
@@ -612,21 +468,21 @@ def test_symlink_to_a_regular_or_missing_file_is_followed(tmp_path):
     target = tmp_path / "real.cron"
     link = tmp_path / "link.cron"
     link.symlink_to(target)
-    assert crontab.file_problem(str(link)) is None  # dangling: created
+    assert crontab_store.file_problem(str(link)) is None  # dangling: created
     assert update_crontab(IDENT, ENTRIES, str(link)) is True
     assert link.is_symlink()
     assert target.read_text() == join_lines([START] + ENTRIES + [END])
     # The lock is beside the file the link resolves to.
-    assert crontab.lock_path(str(link)) == str(tmp_path / ".real.cron.lock")
+    assert lock.lock_path(str(link)) == str(tmp_path / ".real.cron.lock")
 
 
 def test_expand_path(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert crontab.expand_path("~/cron/clock", "/srv/site") == str(
+    assert crontab_store.expand_path("~/cron/clock", "/srv/site") == str(
         tmp_path / "cron" / "clock")
-    assert crontab.expand_path("var/crontab ", "/srv/site") == (
+    assert crontab_store.expand_path("var/crontab ", "/srv/site") == (
         "/srv/site/var/crontab")
-    assert crontab.expand_path("/etc/x", "/srv/site") == "/etc/x"
+    assert crontab_store.expand_path("/etc/x", "/srv/site") == "/etc/x"
 
 
 def test_crontab_file_broken_block_writes_nothing(tmp_path):
@@ -664,19 +520,20 @@ def test_crontab_file_in_a_read_only_directory(tmp_path, monkeypatch):
     with pytest.raises(CrontabError) as info:
         update_crontab(IDENT, ["@hourly y"], str(path))
     assert str(info.value).startswith("cannot write crontab-file %s: " % path)
+    assert info.value.__suppress_context__  # as "raise ... from None" did
     assert not (tmp_path / ".clock.cron.lock").exists()
 
 
 def test_lock_serialises_and_gives_up_with_a_clear_error(tmp_path):
     path = str(tmp_path / "clock.cron")
-    with crontab.locked(path) as name:
+    with lock.locked(path) as name:
         assert name == str(tmp_path / ".clock.cron.lock")
         with pytest.raises(CrontabError) as info:
-            with crontab.locked(path, wait=0.2):
+            with lock.locked(path, wait=0.2):
                 pass
         assert ("another process (another buildout?) has held the lock %s "
                 "for more than 0.2 seconds" % name) in str(info.value)
-    with crontab.locked(path, wait=0.2):  # free again
+    with lock.locked(path, wait=0.2):  # free again
         pass
 
 
@@ -686,14 +543,14 @@ def test_user_lock_directory_must_be_private(tmp_path, monkeypatch):
     shared.chmod(0o777)
     monkeypatch.setenv("CLOCKSERVER_LOCK_DIR", str(shared))
     with pytest.raises(CrontabError) as info:
-        crontab.lock_path()
+        lock.lock_path()
     assert "is not a directory of yours closed to others" in str(info.value)
     link = tmp_path / "link"
     link.symlink_to(tmp_path / "elsewhere")
     (tmp_path / "elsewhere").mkdir(mode=0o700)
     monkeypatch.setenv("CLOCKSERVER_LOCK_DIR", str(link))
     with pytest.raises(CrontabError):
-        crontab.lock_path()
+        lock.lock_path()
     monkeypatch.setenv("CLOCKSERVER_LOCK_DIR", str(tmp_path / "mine"))
-    assert crontab.lock_path() == str(tmp_path / "mine" / "crontab.lock")
+    assert lock.lock_path() == str(tmp_path / "mine" / "crontab.lock")
     assert stat.S_IMODE(os.stat(tmp_path / "mine").st_mode) == 0o700

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from collective.recipe.clockserver import entries
+from collective.recipe.clockserver.crontab import entries
 from collective.recipe.clockserver.model import Entry
 from collective.recipe.clockserver.runner.records import Records
 

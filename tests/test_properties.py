@@ -20,10 +20,13 @@ import urllib.parse
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from collective.recipe.clockserver import crontab
 from collective.recipe.clockserver.address import (
     check_host, host_problem, parse_address)
-from collective.recipe.clockserver.crontab import CrontabError
+from collective.recipe.clockserver.crontab import block as cronblock
+from collective.recipe.clockserver.crontab import entries as cronentries
+from collective.recipe.clockserver.crontab import store as cronstore
+from collective.recipe.clockserver.crontab import times as crontimes
+from collective.recipe.clockserver.crontab.block import CrontabError
 from collective.recipe.clockserver.errors import ConfigError
 from collective.recipe.clockserver.jobs import (
     MAX_PERIOD, UNITS, parse_jobs, parse_period)
@@ -280,7 +283,7 @@ def cron_field(draw, low, high):
 
 valid_times = st.one_of(
     st.tuples(*[cron_field(lo, hi) for lo, hi in FIELD_RANGES]).map(" ".join),
-    st.sampled_from(crontab.SPECIAL_TIMES),
+    st.sampled_from(crontimes.SPECIAL_TIMES),
 )
 
 
@@ -293,18 +296,18 @@ valid_times = st.one_of(
 @example("1-60 * * * *")
 def test_any_cron_times_are_normalised_or_refused_cleanly(text):
     try:
-        times = crontab.validate_times(text)
+        times = crontimes.validate_times(text)
     except ConfigError as e:
         assert e.option == "crontab"
         return
-    assert crontab.validate_times(times) == times
+    assert crontimes.validate_times(times) == times
     assert times == " ".join(times.split())
 
 
 @MANY
 @given(valid_times)
 def test_valid_cron_times_are_accepted(times):
-    assert crontab.validate_times(times) == times
+    assert crontimes.validate_times(times) == times
 
 
 @MANY
@@ -312,13 +315,13 @@ def test_valid_cron_times_are_accepted(times):
     lambda t: t + " /srv/site/bin/backup")), max_size=5).map("\n".join))
 def test_any_crontab_option_parses_or_is_refused_cleanly(text):
     try:
-        entries = crontab.parse_entries(text)
+        entries = cronentries.parse_entries(text)
     except ConfigError as e:
         assert e.option == "crontab"
         return
     for line in entries:
         assert "\n" not in line and "\r" not in line
-        assert crontab.parse_entries(line) == [line]
+        assert cronentries.parse_entries(line) == [line]
 
 
 # -- crontab block editing ------------------------------------------------------------
@@ -353,23 +356,23 @@ def ours(line):
 def test_block_editing_keeps_every_foreign_line(lines, entries, changed,
                                                 later):
     assume(not any(ours(line) for line in lines + later))
-    installed = crontab.replace_block(lines, IDENT, entries)
+    installed = cronblock.replace_block(lines, IDENT, entries)
     block = [START] + entries + [END]
     assert installed == lines + ([""] if lines else []) + block
-    replaced = crontab.replace_block(installed, IDENT, changed)
+    replaced = cronblock.replace_block(installed, IDENT, changed)
     assert replaced == lines + ([""] if lines else []) + [
         START] + changed + [END]
-    assert crontab.remove_block(replaced, IDENT) == lines
-    assert crontab.purge_blocks(replaced, IDENT) == lines
+    assert cronblock.remove_block(replaced, IDENT) == lines
+    assert cronblock.purge_blocks(replaced, IDENT) == lines
     # Lines the user adds after our block survive a change and a removal.
-    after = crontab.replace_block(installed + later, IDENT, changed)
+    after = cronblock.replace_block(installed + later, IDENT, changed)
     assert after == replaced + later
-    removed = crontab.remove_block(after, IDENT)
+    removed = cronblock.remove_block(after, IDENT)
     if lines or not later or later[0].strip():
         assert removed == lines + later
     else:  # a first block takes the blank line after it along
         assert removed == later[1:]
-    assert crontab.purge_blocks(after, IDENT) == removed
+    assert cronblock.purge_blocks(after, IDENT) == removed
 
 
 @MANY
@@ -379,8 +382,8 @@ def test_block_editing_keeps_every_foreign_line(lines, entries, changed,
 @example([END, START], ["@daily x"])
 def test_any_crontab_is_edited_or_refused_cleanly(lines, entries):
     markers = sum(ours(line) for line in lines)
-    for edit in (lambda: crontab.replace_block(lines, IDENT, entries),
-                 lambda: crontab.remove_block(lines, IDENT)):
+    for edit in (lambda: cronblock.replace_block(lines, IDENT, entries),
+                 lambda: cronblock.remove_block(lines, IDENT)):
         try:
             result = edit()
         except CrontabError as e:
@@ -388,7 +391,7 @@ def test_any_crontab_is_edited_or_refused_cleanly(lines, entries):
             assert markers
             continue
         assert sum(ours(line) for line in result) in (0, 2)
-    purged = crontab.purge_blocks(lines, IDENT)
+    purged = cronblock.purge_blocks(lines, IDENT)
     assert not any(ours(line) for line in purged)
     # Purging keeps the order of what it keeps, and keeps everything when
     # nothing of ours is there.
@@ -401,8 +404,8 @@ def test_any_crontab_is_edited_or_refused_cleanly(lines, entries):
 @MANY
 @given(st.binary(max_size=300))
 def test_crontab_bytes_survive_split_and_join(data):
-    lines = crontab.split_lines(data.decode("utf-8", "surrogateescape"))
-    back = crontab.join_lines(lines).encode("utf-8", "surrogateescape")
+    lines = cronblock.split_lines(data.decode("utf-8", "surrogateescape"))
+    back = cronblock.join_lines(lines).encode("utf-8", "surrogateescape")
     assert back == data or (back == data + b"\n" and not data.endswith(b"\n"))
 
 
@@ -414,12 +417,12 @@ def test_crontab_file_keeps_every_byte_outside_the_block(data, entries):
         path = os.path.join(directory, "crontab")
         with open(path, "wb") as f:
             f.write(data)
-        crontab.update_crontab(IDENT, entries, path)
+        cronstore.update_crontab(IDENT, entries, path)
         with open(path, "rb") as f:
             installed = f.read()
         complete = data if not data or data.endswith(b"\n") else data + b"\n"
         assert installed.startswith(complete)
-        crontab.remove_from_crontab(IDENT, path)
+        cronstore.remove_from_crontab(IDENT, path)
         with open(path, "rb") as f:
             assert f.read() == complete
 

@@ -10,7 +10,7 @@ import sys
 
 import zc.buildout
 
-from . import crontab
+from .crontab import block as cronblock, store as cronstore
 from . import settings as settingslib
 from .buildoutcompat import dumps_configuration
 from .errors import ConfigError
@@ -66,11 +66,11 @@ class Recipe(object):
         s = self.settings
         if not s.entries:
             return
-        block = crontab.PREPEND % s.crontab_identifier
+        block = cronblock.PREPEND % s.crontab_identifier
         try:
-            purged = crontab.purge_from_crontab(s.crontab_identifier,
+            purged = cronstore.purge_from_crontab(s.crontab_identifier,
                                                 s.crontab_file)
-        except crontab.CrontabError as e:
+        except cronblock.CrontabError as e:
             if not updating:  # nothing of ours was there to clean
                 return
             note = (
@@ -101,9 +101,9 @@ class Recipe(object):
             if s.entries:
                 if s.crontab_file:
                     make_directory(os.path.dirname(s.crontab_file))
-                crontab.update_crontab(s.crontab_identifier, s.entries,
+                cronstore.update_crontab(s.crontab_identifier, s.entries,
                                        s.crontab_file)
-        except crontab.CrontabError as e:
+        except cronblock.CrontabError as e:
             raise zc.buildout.UserError("[%s] crontab: %s" % (self.name, e))
         return list(created)
 
@@ -183,7 +183,7 @@ def make_directory(path):
     except OSError as e:
         if os.path.isdir(path):  # made by another process meanwhile
             return
-        raise crontab.CrontabError(
+        raise cronblock.CrontabError(
             "cannot create the directory of crontab-file: %s; set crontab-file "
             "to a path in a directory that exists or can be created" % e)
 
@@ -210,8 +210,8 @@ def uninstall(name, options):
     path = options.get("crontab-file", "").strip() or None
     ident = options["crontab-identifier"]
     try:
-        found = crontab.remove_from_crontab(ident, path)
-    except crontab.CrontabError as e:
+        found = cronstore.remove_from_crontab(ident, path)
+    except cronblock.CrontabError as e:
         raise zc.buildout.UserError("[%s] crontab: %s" % (name, e))
     if not found:
         logging.getLogger(name).warning(

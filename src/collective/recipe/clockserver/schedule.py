@@ -19,16 +19,6 @@ from __future__ import absolute_import, division, print_function
 from .errors import ConfigError
 
 MINUTE, HOUR, DAY, WEEK = 60, 3600, 86400, 604800
-SHORTCUTS = {
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-    "@monthly": "0 0 1 * *",
-    "@weekly": "0 0 * * 0",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@hourly": "0 * * * *",
-}
-REBOOT = "@reboot"
 UNITS = (("w", WEEK), ("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", 1))
 
 
@@ -108,12 +98,11 @@ def format_period(seconds):
 # -- cron times (cronsim, Python 3) --------------------------------------------
 
 def expression(times):
-    """Five cron fields for ``times`` (``@`` shortcuts translated); None for
-    ``@reboot``."""
-    times = " ".join(times.split())
-    if times.lower() == REBOOT:
-        return None
-    return SHORTCUTS.get(times.lower(), times)
+    """Five cron fields for ``times`` (``@`` shortcuts spelled out by the one
+    table, crontab/times.py); None for ``@reboot``."""
+    from .crontab.times import expression  # its regular expressions: lazily
+
+    return expression(times)
 
 
 def problem(times):

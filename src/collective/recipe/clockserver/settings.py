@@ -21,8 +21,9 @@ except ImportError:  # Python 2
 
 from . import cluster
 from . import credentials as creds
-from . import crontab
-from . import entries as entrylib
+from .crontab import block as cronblock, store as cronstore
+from .crontab import entries as entrylib
+from .crontab.times import validate_times
 from . import jobs as joblib
 from . import schedule
 from .address import check_host, parse_address
@@ -47,9 +48,9 @@ class Settings(object):
         self.directory = directory  # the buildout directory
         self.part_dir = os.path.join(parts_directory, part)
         self.script = os.path.join(bin_directory, part)  # bin/<part>
-        self.zeopack_command = crontab.command_path(
+        self.zeopack_command = entrylib.command_path(
             os.path.join(bin_directory, "zeopack"))
-        self.crontab_identifier = crontab.identifier(directory, part)
+        self.crontab_identifier = cronblock.identifier(directory, part)
         self.backend = "zserver"
         self.enabled = True
         self.inline = False
@@ -168,7 +169,7 @@ def read(sections, part, defer_secrets=False):
     # (normalised), used by cron.
     s.jobs = jobs = [
         j.replace(host=j.host or default_host,
-                  times=j.times and crontab.validate_times(j.times, "jobs", j.line))
+                  times=j.times and validate_times(j.times, "jobs", j.line))
         for j in joblib.parse_jobs(options.get("jobs", ""))]
     _monitoring(s, options)
     warnings = s.warnings
@@ -205,8 +206,8 @@ def read(sections, part, defer_secrets=False):
             "the part has no crontab entries to claim")
     written = options.get("crontab-file", "").strip()
     if written:
-        s.crontab_file = crontab.expand_path(written, s.directory)
-        crontab.check_file(s.crontab_file, written)
+        s.crontab_file = cronstore.expand_path(written, s.directory)
+        cronstore.check_file(s.crontab_file, written)
     if enabled and s.pings_section:
         if s.deferred:  # the URLs are secrets: kept out of -vv's dump too
             check_pings_defined(sections, s.pings_section, _names(s))

@@ -1,7 +1,7 @@
 """Cron schedules by their times alone: the names status and tests call,
 answered by the one Schedule (schedule.py)."""
 
-from ..schedule import SHORTCUTS, Schedule, expression, problem  # noqa: F401
+from ..schedule import Schedule, expression, problem  # noqa: F401
 
 
 def previous(times, now):

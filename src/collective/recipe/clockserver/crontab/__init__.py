@@ -1,0 +1,1 @@
+"""The crontab: cron times, entries, the marker block, the store and its lock."""
