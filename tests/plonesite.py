@@ -1,9 +1,9 @@
 """The example's live Plone 6 setup (example/live/live.cfg), built for tests.
 
-Plain helpers, no pytest. Plone 6.1 runs on Zope 5, so it lives in a venv
-of its own, ``.venv-plone`` (tools/plone-venv, tests/plone-constraints.txt),
-apart from the Zope 6 of the test venv; ``CLOCKSERVER_PLONE_VENV`` names
-another. Its bin/buildout builds, offline, a copy of example/ (buildout.cfg,
+Plain helpers, no pytest. Plone 6.2 (on Zope 6.3, its ~240 packages) lives
+in a venv of its own, ``.venv-plone`` (tools/plone-venv,
+tests/plone-constraints.txt), apart from the plain Zope of the test venv;
+``CLOCKSERVER_PLONE_VENV`` names another. Its bin/buildout builds, offline, a copy of example/ (buildout.cfg,
 production.cfg, live/) with a ``test.cfg`` that extends live.cfg: other
 ports, the test views of tests/plone_views, and the clock parts under test.
 

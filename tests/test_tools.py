@@ -55,17 +55,17 @@ def test_a_python_that_cannot_run_is_reported_as_such(tree, tmp_path):
         status, output = run(tree, python)
         assert status == 1
         assert "PYTHON=%s cannot be run: %s" % (python, why) in output
-        assert "3.10 or newer is needed" not in output
+        assert "3.11 or newer is needed" not in output
         assert not (tree / ".venv").exists()
 
 
 def test_an_old_python_is_named_with_its_version(tree, tmp_path):
     old = script(tmp_path / "python3.8", (
-        'case "$2" in *"< (3, 10)"*) exit 1 ;; esac\n'
+        'case "$2" in *"< (3, 11)"*) exit 1 ;; esac\n'
         'echo "3.8.18 /opt/python3.8"\n'))
     status, output = run(tree, old)
     assert status == 1
-    assert ("Python 3.10 or newer is needed; PYTHON=%s is Python 3.8.18"
+    assert ("Python 3.11 or newer is needed; PYTHON=%s is Python 3.8.18"
             % old) in output
 
 
