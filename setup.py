@@ -5,6 +5,7 @@ keyword here. The setuptools 44 of a Python 2.7 zc.buildout 2.13 (or pip 20)
 cannot read pyproject.toml: for it the same metadata is given below.
 tests/test_wheel.py checks that both say the same.
 """
+
 import io
 import os
 import re
@@ -20,19 +21,19 @@ def read(name):
         return f.read()
 
 
-METADATA = dict(
-    name="collective.recipe.clockserver",
-    version="1.0.0.dev0",
-    description=(
+METADATA = {
+    "name": "collective.recipe.clockserver",
+    "version": "1.0.0.dev0",
+    "description": (
         "zc.buildout recipe: periodic Zope jobs as <clock-server> blocks, "
         "crontab entries or a WSGI clock, with credentials kept in secret.cfg"
     ),
-    license="ZPL-2.1",
-    python_requires=(
+    "license": "ZPL-2.1",
+    "python_requires": (
         ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, !=3.4.*, !=3.5.*, "
         "!=3.6.*, !=3.7.*, !=3.8.*, !=3.9.*"
     ),
-    install_requires=[
+    "install_requires": [
         'setuptools; python_version >= "3"',
         'setuptools < 45; python_version < "3"',
         'zc.buildout >= 3; python_version >= "3"',
@@ -44,24 +45,22 @@ METADATA = dict(
         'ZConfig >= 3.5, < 4; python_version < "3"',
         'cronsim >= 2.6; python_version >= "3"',
     ],
-    extras_require={
+    "extras_require": {
         "test": ["pytest", "hypothesis", "prometheus_client", "ruff"],
         "postgresql": ['psycopg[binary] >= 3.1; python_version >= "3"'],
         "redis": ['redis >= 4.2; python_version >= "3"'],
         "zeo": ['ZEO >= 5.2; python_version >= "3"'],
     },
-    entry_points={
+    "entry_points": {
         "console_scripts": [
-            "clockserver-convert = collective.recipe.clockserver.convert:main",
+            "clockserver-convert = collective.recipe.clockserver.convert:main"
         ],
-        "zc.buildout": [
-            "default = collective.recipe.clockserver.recipe:Recipe",
-        ],
+        "zc.buildout": ["default = collective.recipe.clockserver.recipe:Recipe"],
         "zc.buildout.uninstall": [
-            "default = collective.recipe.clockserver.recipe:uninstall",
+            "default = collective.recipe.clockserver.recipe:uninstall"
         ],
     },
-)
+}
 
 
 def old_setuptools():
@@ -74,7 +73,9 @@ def main():
     if not old_setuptools():
         setup()
         return
-    setup(
+    # No trailing comma after **kwargs in a call: a SyntaxError on 2.7.
+    options = dict(
+        METADATA,
         long_description=read("README.rst") + "\n\n" + read("CHANGES.rst"),
         long_description_content_type="text/x-rst",
         package_dir={"": "src"},
@@ -82,8 +83,8 @@ def main():
         package_data={"collective.recipe.clockserver": ["*.xml"]},
         include_package_data=True,
         zip_safe=False,
-        **METADATA
     )
+    setup(**options)
 
 
 if __name__ == "__main__":

@@ -218,8 +218,7 @@ def setup_py_metadata():
         tree = ast.parse(f.read())
     for node in tree.body:
         if isinstance(node, ast.Assign) and node.targets[0].id == "METADATA":
-            call = node.value
-            return {k.arg: ast.literal_eval(k.value) for k in call.keywords}
+            return ast.literal_eval(node.value)
     raise AssertionError("no METADATA in setup.py")
 
 
