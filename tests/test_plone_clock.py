@@ -227,7 +227,7 @@ def test_html_view_without_opt_out_fails_with_the_plone_protect_fix(site):
 
 
 def test_text_view_without_opt_out_answers_200_and_loses_the_write(site):
-    # Documented in the README ("Writing a view for the clock"): the clock
+    # Documented in docs/plone.rst ("Writing a view for the clock"): the clock
     # cannot see this; Plone's log line is the check to make.
     result = site.clock("calls", "fire", "text")
     assert result.returncode == 0, result.stderr
