@@ -97,3 +97,31 @@ def test_python_is_not_ignored_once_venv_exists(tree):
         _, output = run(tree, python)
         assert "making .venv again" not in output
         assert identify(venv_python) == identify(second)
+
+
+def test_checkout_buildout_makes_bin_test_offline(tmp_path):
+    """buildout.cfg in a checkout: the venv's bin/buildout makes bin/test
+    offline, and bin/test is pytest over the suite, as ./run-tests runs it."""
+    buildout = os.path.join(os.path.dirname(sys.executable), "buildout")
+    if not os.path.exists(buildout):
+        pytest.skip("no bin/buildout beside %s" % sys.executable)
+    checkout = tmp_path / "checkout"
+    shutil.copytree(TOP, checkout, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "bin", "parts", "eggs", "develop-eggs", "var",
+        ".installed.cfg", "secret.cfg", "build", "dist", "__pycache__",
+        ".pytest_cache", ".hypothesis"))
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PIP_NO_INDEX"] = "1"
+    result = subprocess.run([buildout], cwd=checkout, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (checkout / "bin" / "test").exists()
+    result = subprocess.run(
+        [str(checkout / "bin" / "test"), "--collect-only", "-q",
+         "tests/test_tools.py"], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # It runs in the checkout, whatever the current directory.
+    assert "test_checkout_buildout_makes_bin_test_offline" in result.stdout
+    text = (checkout / "bin" / "test").read_text()
+    assert 'setdefault("CLOCKSERVER_REQUIRE_ZOPE", "1")' in text
