@@ -123,3 +123,25 @@ def event_log(live, part="client2"):
             return f.read()
     except FileNotFoundError:
         return ""
+
+
+def pinned(constraints, name):
+    """The version a constraints file (tests/*-constraints.txt) pins."""
+    wanted = name.lower()
+    with open(os.path.join(HERE, constraints)) as f:
+        for line in f:
+            pin = line.split("#")[0].strip()
+            if pin.lower().startswith(wanted + "=="):
+                return pin.split("==", 1)[1]
+    return None
+
+
+def plone_venv_version(name):
+    """The version of distribution NAME installed in the Plone venv."""
+    result = subprocess.run(
+        [os.path.join(PLONE_VENV, "bin", "python"), "-c",
+         "import importlib.metadata, sys; "
+         "print(importlib.metadata.version(sys.argv[1]))", name],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=60)
+    return result.stdout.strip()
