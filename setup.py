@@ -1,59 +1,91 @@
-from setuptools import find_namespace_packages, setup
+"""Build script for the setuptools of Python 2.7 buildouts.
 
-with open("README.rst") as f:
-    readme = f.read()
-with open("CHANGES.rst") as f:
-    changes = f.read()
+setuptools 61 and later read the metadata from pyproject.toml and get no
+keyword here. The setuptools 44 of a Python 2.7 zc.buildout 2.13 (or pip 20)
+cannot read pyproject.toml: for it the same metadata is given below.
+tests/test_wheel.py checks that both say the same.
+"""
 
-setup(
-    name="collective.recipe.clockserver",
-    version="1.0.0.dev0",
-    description=(
+import io
+import os
+import re
+
+from setuptools import __version__ as setuptools_version
+from setuptools import find_packages, setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read(name):
+    with io.open(os.path.join(HERE, name), encoding="utf-8") as f:
+        return f.read()
+
+
+METADATA = {
+    "name": "collective.recipe.clockserver",
+    "version": "1.0.0.dev0",
+    "description": (
         "zc.buildout recipe: periodic Zope jobs as <clock-server> blocks, "
         "crontab entries or a WSGI clock, with credentials kept in secret.cfg"
     ),
-    long_description=readme + "\n\n" + changes,
-    long_description_content_type="text/x-rst",
-    classifiers=[
-        "Framework :: Buildout",
-        "Framework :: Buildout :: Recipe",
-        "Framework :: Zope",
-        "Framework :: Plone",
-        "Programming Language :: Python :: 3",
-        "Programming Language :: Python :: 3 :: Only",
+    "license": "ZPL-2.1",
+    "python_requires": (
+        ">=2.7, !=3.0.*, !=3.1.*, !=3.2.*, !=3.3.*, !=3.4.*, !=3.5.*, "
+        "!=3.6.*, !=3.7.*, !=3.8.*, !=3.9.*"
+    ),
+    "install_requires": [
+        'setuptools; python_version >= "3"',
+        'setuptools < 45; python_version < "3"',
+        'zc.buildout >= 3; python_version >= "3"',
+        'zc.buildout >= 2.13, < 4; python_version < "3"',
+        'zc.recipe.egg >= 2.0.7; python_version >= "3"',
+        'zc.recipe.egg >= 2.0.7, < 3; python_version < "3"',
+        "z3c.recipe.usercrontab >= 1.5",
+        'ZConfig >= 3.5; python_version >= "3"',
+        'ZConfig >= 3.5, < 4; python_version < "3"',
+        'cronsim >= 2.6; python_version >= "3"',
     ],
-    keywords="buildout recipe zope plone clock-server cron zeopack",
-    license="ZPL-2.1",
-    python_requires=">=3.10",
-    package_dir={"": "src"},
-    packages=find_namespace_packages("src", include=["collective.*"]),
-    package_data={"collective.recipe.clockserver": ["*.xml"]},
-    include_package_data=True,
-    zip_safe=False,
-    install_requires=[
-        "setuptools",
-        "zc.buildout>=3",
-        "zc.recipe.egg>=2.0.7",
-        "z3c.recipe.usercrontab>=1.5",
-        "ZConfig>=3.5",
-        # Cron expressions for status and ticks; 2.8 needs Python 3.11,
-        # pip picks 2.7 on Python 3.10.
-        "cronsim>=2.6",
-    ],
-    extras_require={
-        "test": ["pytest", "hypothesis", "prometheus_client"],
-        # The lock services' clients (lock = postgresql:// redis:// zeo://);
-        # the recipe adds the one that lock names to bin/<part>.
-        "postgresql": ["psycopg[binary]>=3.1"],
-        "redis": ["redis>=4.2"],
-        "zeo": ["ZEO>=5.2"],
+    "extras_require": {
+        "test": ["pytest", "hypothesis", "prometheus_client", "ruff"],
+        "postgresql": ['psycopg[binary] >= 3.1; python_version >= "3"'],
+        "redis": ['redis >= 4.2; python_version >= "3"'],
+        "zeo": ['ZEO >= 5.2; python_version >= "3"'],
     },
-    entry_points={
-        "zc.buildout": [
-            "default = collective.recipe.clockserver.recipe:Recipe",
+    "entry_points": {
+        "console_scripts": [
+            "clockserver-convert = collective.recipe.clockserver.convert:main"
         ],
+        "zc.buildout": ["default = collective.recipe.clockserver.recipe:Recipe"],
         "zc.buildout.uninstall": [
-            "default = collective.recipe.clockserver.recipe:uninstall",
+            "default = collective.recipe.clockserver.recipe:uninstall"
         ],
     },
-)
+}
+
+
+def old_setuptools():
+    """True for a setuptools that cannot read pyproject.toml's [project]."""
+    major = re.match(r"\d+", setuptools_version)
+    return major is None or int(major.group()) < 61
+
+
+def main():
+    if not old_setuptools():
+        setup()
+        return
+    # No trailing comma after **kwargs in a call: a SyntaxError on 2.7.
+    options = dict(
+        METADATA,
+        long_description=read("README.rst") + "\n\n" + read("CHANGES.rst"),
+        long_description_content_type="text/x-rst",
+        package_dir={"": "src"},
+        packages=find_packages("src"),
+        package_data={"collective.recipe.clockserver": ["*.xml"]},
+        include_package_data=True,
+        zip_safe=False,
+    )
+    setup(**options)
+
+
+if __name__ == "__main__":
+    main()

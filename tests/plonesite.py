@@ -1,9 +1,9 @@
 """The example's live Plone 6 setup (example/live/live.cfg), built for tests.
 
-Plain helpers, no pytest. Plone 6.1 runs on Zope 5, so it lives in a venv
-of its own, ``.venv-plone`` (tools/plone-venv, tests/plone-constraints.txt),
-apart from the Zope 6 of the test venv; ``CLOCKSERVER_PLONE_VENV`` names
-another. Its bin/buildout builds, offline, a copy of example/ (buildout.cfg,
+Plain helpers, no pytest. Plone 6.2 (on Zope 6.3, its ~240 packages) lives
+in a venv of its own, ``.venv-plone`` (tools/plone-venv,
+tests/plone-constraints.txt), apart from the plain Zope of the test venv;
+``CLOCKSERVER_PLONE_VENV`` names another. Its bin/buildout builds, offline, a copy of example/ (buildout.cfg,
 production.cfg, live/) with a ``test.cfg`` that extends live.cfg: other
 ports, the test views of tests/plone_views, and the clock parts under test.
 
@@ -123,3 +123,25 @@ def event_log(live, part="client2"):
             return f.read()
     except FileNotFoundError:
         return ""
+
+
+def pinned(constraints, name):
+    """The version a constraints file (tests/*-constraints.txt) pins."""
+    wanted = name.lower()
+    with open(os.path.join(HERE, constraints)) as f:
+        for line in f:
+            pin = line.split("#")[0].strip()
+            if pin.lower().startswith(wanted + "=="):
+                return pin.split("==", 1)[1]
+    return None
+
+
+def plone_venv_version(name):
+    """The version of distribution NAME installed in the Plone venv."""
+    result = subprocess.run(
+        [os.path.join(PLONE_VENV, "bin", "python"), "-c",
+         "import importlib.metadata, sys; "
+         "print(importlib.metadata.version(sys.argv[1]))", name],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=60)
+    return result.stdout.strip()

@@ -227,7 +227,7 @@ def test_html_view_without_opt_out_fails_with_the_plone_protect_fix(site):
 
 
 def test_text_view_without_opt_out_answers_200_and_loses_the_write(site):
-    # Documented in the README ("Writing a view for the clock"): the clock
+    # Documented in docs/plone.rst ("Writing a view for the clock"): the clock
     # cannot see this; Plone's log line is the check to make.
     result = site.clock("calls", "fire", "text")
     assert result.returncode == 0, result.stderr
@@ -423,3 +423,12 @@ def test_run_example_live_then_ctrl_c(tmp_path):
     pids = stopped_pids(out)
     assert len(pids) == 3
     assert not any(process_exists(pid) for pid in pids)
+
+
+@pytest.mark.parametrize("name", ["Products.CMFPlone", "Zope",
+                                  "plone.recipe.zope2instance", "zc.buildout"])
+def test_the_plone_venv_holds_the_pinned_stack(name):
+    """The stack under test is the one tests/plone-constraints.txt pins
+    (Plone 6.2 on Zope 6.3 today): a stale .venv-plone fails, not passes."""
+    from plonesite import pinned, plone_venv_version
+    assert plone_venv_version(name) == pinned("plone-constraints.txt", name)

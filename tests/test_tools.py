@@ -55,17 +55,17 @@ def test_a_python_that_cannot_run_is_reported_as_such(tree, tmp_path):
         status, output = run(tree, python)
         assert status == 1
         assert "PYTHON=%s cannot be run: %s" % (python, why) in output
-        assert "3.10 or newer is needed" not in output
+        assert "3.11 or newer is needed" not in output
         assert not (tree / ".venv").exists()
 
 
 def test_an_old_python_is_named_with_its_version(tree, tmp_path):
     old = script(tmp_path / "python3.8", (
-        'case "$2" in *"< (3, 10)"*) exit 1 ;; esac\n'
+        'case "$2" in *"< (3, 11)"*) exit 1 ;; esac\n'
         'echo "3.8.18 /opt/python3.8"\n'))
     status, output = run(tree, old)
     assert status == 1
-    assert ("Python 3.10 or newer is needed; PYTHON=%s is Python 3.8.18"
+    assert ("Python 3.11 or newer is needed; PYTHON=%s is Python 3.8.18"
             % old) in output
 
 
@@ -97,3 +97,31 @@ def test_python_is_not_ignored_once_venv_exists(tree):
         _, output = run(tree, python)
         assert "making .venv again" not in output
         assert identify(venv_python) == identify(second)
+
+
+def test_checkout_buildout_makes_bin_test_offline(tmp_path):
+    """buildout.cfg in a checkout: the venv's bin/buildout makes bin/test
+    offline, and bin/test is pytest over the suite, as ./run-tests runs it."""
+    buildout = os.path.join(os.path.dirname(sys.executable), "buildout")
+    if not os.path.exists(buildout):
+        pytest.skip("no bin/buildout beside %s" % sys.executable)
+    checkout = tmp_path / "checkout"
+    shutil.copytree(TOP, checkout, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", "bin", "parts", "eggs", "develop-eggs", "var",
+        ".installed.cfg", "secret.cfg", "build", "dist", "__pycache__",
+        ".pytest_cache", ".hypothesis"))
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env["PIP_NO_INDEX"] = "1"
+    result = subprocess.run([buildout], cwd=checkout, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (checkout / "bin" / "test").exists()
+    result = subprocess.run(
+        [str(checkout / "bin" / "test"), "--collect-only", "-q",
+         "tests/test_tools.py"], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # It runs in the checkout, whatever the current directory.
+    assert "test_checkout_buildout_makes_bin_test_offline" in result.stdout
+    text = (checkout / "bin" / "test").read_text()
+    assert 'setdefault("CLOCKSERVER_REQUIRE_ZOPE", "1")' in text

@@ -85,3 +85,15 @@ def test_wsgi_zope_answers_logs_and_stops(tmp_path):
     assert not process_group_exists(instance.pid)
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((instance.host, instance.port), timeout=2)
+
+
+@pytest.mark.parametrize("name", ["Zope", "plone.recipe.zope2instance",
+                                  "zc.buildout"])
+def test_the_venv_holds_the_pinned_zope_stack(name):
+    """Zope 6.3, plone.recipe.zope2instance 9.1 and zc.buildout 6.0 today
+    (tests/zope-constraints.txt; the 5.2 leg: tests/buildout52-constraints.txt)."""
+    import importlib.metadata
+    from plonesite import pinned
+    constraints = os.environ.get("CONSTRAINTS") or "zope-constraints.txt"
+    assert importlib.metadata.version(name) == pinned(
+        os.path.basename(constraints), name)

@@ -4,7 +4,8 @@ Plain helpers, no pytest: build a buildout with an ``[instance]`` part in a
 directory, start ``bin/instance console`` (one process: it execs the WSGI
 server), wait until it answers, read its access log, stop it by PID.
 
-The Zope stack is installed into the test venv with::
+The Zope stack (Zope 6.3, plone.recipe.zope2instance 9.1) is installed into
+the test venv by tools/venv, pinned by tests/zope-constraints.txt::
 
     pip install -c tests/zope-constraints.txt Zope plone.recipe.zope2instance
 
@@ -60,8 +61,9 @@ recipe = plone.recipe.zope2instance
 eggs = Zope
 user = {user}:{password}
 http-address = 127.0.0.1:{port}
-# Plain Zope 5+ ships no temporary storage (Products.TemporaryFolder):
-# without this the default zope.conf stops the instance from starting.
+# Plain Zope 5+ ships no temporary storage (Products.TemporaryFolder), and
+# plone.recipe.zope2instance 9.1 still configures one by default: without
+# this the instance does not start (the README's quick start says so too).
 zodb-temporary-storage = off
 {instance_options}
 """
