@@ -506,3 +506,17 @@ def test_real_crontab(buildout, real_crontab):
     assert result.ok, result.output
     assert "Uninstalling clock." in result.output
     assert real_crontab.read_bytes() == FOREIGN
+
+
+def test_a_misspelt_option_warns_naming_the_one_meant(buildout, fake_crontab):
+    """zc.buildout's own "unused option(s)" warning stays (the recipe never
+    reads an option it does not know), and ours names the option meant."""
+    buildout.write("buildout.cfg", clock("zeopak = 0 1 * * 6\n"
+                                         "crontab = @daily /srv/backup\n"))
+    result = buildout.run()
+    assert result.ok, result.output
+    assert ("Section `clock` contains unknown option 'zeopak': "
+            "did you mean zeopack?") in result.output
+    assert "contains unused option(s): 'zeopak'" in result.output
+    table = fake_crontab.text()
+    assert "/srv/backup" in table and "bin/zeopack" not in table

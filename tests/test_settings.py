@@ -399,3 +399,22 @@ def test_deferred_secrets_are_read_in_a_second_step(tmp_path):
     assert "password secret" in found.blocks
     message = error(tmp_path, "credentials = nosuch\njobs = /a 1h\n")
     assert "the credentials section [nosuch] is not defined" in message
+
+
+# -- option names: a typo warns, naming the option meant ---------------------
+
+
+def test_a_misspelt_option_warns_with_the_option_meant(tmp_path):
+    found = read(tmp_path, "backend = zserver\njobs = /site/@@feeds 1h\n"
+                           "zeopak = 0 1 * * 6\ncredential = clock-credentials\n")
+    assert ("Section `clock` contains unknown option 'credential': "
+            "did you mean credentials?") in found.warnings
+    assert ("Section `clock` contains unknown option 'zeopak': "
+            "did you mean zeopack?") in found.warnings
+    assert found.entries == []  # the entry the user meant is indeed missing
+
+
+def test_known_and_far_options_get_no_typo_warning(tmp_path):
+    found = read(tmp_path, "backend = zserver\njobs = /site/@@feeds 1h\n"
+                           "zeopack = 0 1 * * 6\nmy-own-note = x\n")
+    assert not [w for w in found.warnings if "did you mean" in w]

@@ -25,6 +25,7 @@ from .crontab import block as cronblock, store as cronstore
 from .crontab import entries as entrylib
 from .crontab.times import validate_times
 from . import jobs as joblib
+from . import optionnames
 from . import schedule
 from .address import check_host, parse_address
 from .errors import ConfigError
@@ -157,6 +158,8 @@ def read(sections, part, defer_secrets=False):
             "Use zserver (<clock-server> blocks, ZServer/Python 2), "
             "runner (bin/%s run, WSGI Zope) or cron (crontab entries "
             "calling bin/%s fire NAME)." % (part, part))
+    s.warnings.extend(optionnames.warning(part, name, guess)
+                      for name, guess in optionnames.suggestions(options.keys()))
     s.enabled = enabled = boolean(options, "enabled", True)
     s.inline = boolean(options, "inline", False)
     s.timeout = _timeout(options)
