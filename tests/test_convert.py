@@ -281,7 +281,7 @@ def test_secret_file_is_never_overwritten_without_force(tmp_path):
     files = ("buildout.cfg", "production.cfg", "secret.cfg")
     write(tmp_path, "old.cfg", "keep me\n")
     code, out, err = run_convert(tmp_path, "--secret", "old.cfg", *files)
-    assert code == 2 and "--force" in err
+    assert code == 2 and "--force" in err and out == ""
     assert (tmp_path / "old.cfg").read_text() == "keep me\n"
     code, out, err = run_convert(tmp_path, "--secret", "old.cfg", "--force",
                                  *files)

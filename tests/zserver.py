@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -73,6 +74,7 @@ extends = versions.cfg {extends}
 parts = client2 {parts}
 eggs-directory = {eggs}
 {find_links}newest = false
+show-picked-versions = true
 offline = {offline}
 allow-picked-versions = false
 
@@ -115,6 +117,35 @@ def py2_env(log_path):
         raise ZServerError("tools/py2-env failed (exit %d):\n%s"
                            % (result.returncode, output[-4000:]))
     return output.strip().splitlines()[-1]
+
+
+def build_recipe_wheel(directory):
+    """The recipe's wheel, built from this checkout into ``directory`` (a
+    find-links directory for zc.buildout 2.13); its file name.
+
+    Raises ZServerError when the build fails or when setuptools 44 could not
+    take the file: it must be ``collective.recipe.clockserver-VERSION-py2.py3-
+    none-any.whl`` (dots kept, py2.py3)."""
+    os.makedirs(directory, exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+         "--no-build-isolation", "--wheel-dir", directory, TOP],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=600)
+    if result.returncode != 0:
+        raise ZServerError("building the wheel failed:\n%s" % result.stdout)
+    names = [n for n in os.listdir(directory) if n.endswith(".whl")]
+    wanted = re.compile(r"collective\.recipe\.clockserver-[^-]+-py2\.py3-none-any\.whl\Z")
+    if len(names) != 1 or not wanted.match(names[0]):
+        raise ZServerError(
+            "zc.buildout 2.13 / setuptools 44 take only a wheel named "
+            "collective.recipe.clockserver-VERSION-py2.py3-none-any.whl; "
+            "the build made %s" % names)
+    return names[0]
+
+
+def wheel_version(name):
+    return name.split("-")[1]
 
 
 def is_root():
@@ -201,7 +232,7 @@ class LiveZServer:
             return f.read()
 
     def configure(self, clock, extends="", parts="", find_links=None,
-                  offline=True):
+                  offline=True, versions=""):
         """Write buildout.cfg: ``clock`` is the text of the [clock] section
         (a recipe part, or a plain section with zope-conf-additional)."""
         shutil.copy(VERSIONS, self.path("versions.cfg"))
@@ -213,7 +244,7 @@ class LiveZServer:
             find_links=("find-links = %s\n" % find_links) if find_links else "",
             offline="true" if offline else "false",
             admin=self.admin, port=self.port, effective_user=effective_user,
-            clock=clock))
+            clock=clock + ("\n[versions]\n" + versions if versions else "")))
 
     def run_buildout(self):
         result = subprocess.run(

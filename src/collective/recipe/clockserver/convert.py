@@ -258,13 +258,20 @@ def report(found, args, out):
     unique = list({b.key: b for b in reversed(mapped)}.values())[::-1]
     unmappable = [b for b in found.blocks if b.problem]
     rel = lambda p: os.path.relpath(p) if not os.path.relpath(p).startswith("..") else p
+    options, lines, sections = plan(unique, args.part) if unique else ([], [], {})
+    if sections and args.secret:
+        # Before any output: a file that cannot be written stops here.
+        problem = write_secret(args.secret, credentials_text(sections, secret=True),
+                               args.force, found.files + found.includes)
+        if problem:
+            print("clockserver-convert: " + problem, file=sys.stderr)
+            return 2
     w = out.write
     w("# clockserver-convert: %d <clock-server> block(s) found (%d distinct), "
       "%d cannot be mapped\n# read: %s\n" % (len(found.blocks), len(unique),
                                              len(unmappable),
                                              " ".join(rel(f) for f in found.files)))
     if unique:
-        options, lines, sections = plan(unique, args.part)
         w("\n# 1. Add this part, and add %s to [buildout] parts:\n[%s]\n"
           "recipe = collective.recipe.clockserver\n" % (args.part, args.part))
         if args.backend:
@@ -280,24 +287,18 @@ def report(found, args, out):
                 w("# address = <where %s listens>  (needed by runner and cron)\n"
                   % section)
         w("jobs =\n" + "".join("    %s\n" % buildout_text(l) for l in lines))
-        if sections:
-            text = credentials_text(sections, secret=bool(args.secret))
-            if args.secret:
-                problem = write_secret(args.secret, text, args.force,
-                                       found.files + found.includes)
-                if problem:
-                    print("clockserver-convert: " + problem, file=sys.stderr)
-                    return 2
-                w("\n# 2. The credentials sections are in %s (mode 0600): extend "
-                  "it like secret.cfg, never commit it:\n" % args.secret)
-                w("".join("#    [%s] user = %s\n" % (n, p[0]) for n, p in sections.items()))
-            else:
-                w("\n# 2. Put these credentials sections into secret.cfg "
-                  "(mode 0600, never committed):\n" + text)
+        if sections and args.secret:
+            w("\n# 2. The credentials sections are in %s (mode 0600): extend "
+              "it like secret.cfg, never commit it:\n" % args.secret)
+            w("".join("#    [%s] user = %s\n" % (n, p[0]) for n, p in sections.items()))
+        elif sections:
+            w("\n# 2. Put these credentials sections into secret.cfg "
+              "(mode 0600, never committed):\n"
+              + credentials_text(sections, secret=False))
     w("\n# 3. Remove these lines (the pasted blocks):\n")
     for path, first, last, what in found.removals:
-        lines = "line %d" % first if first == last else "lines %d-%d" % (first, last)
-        w("#    %s %s: %s\n" % (rel(path), lines, what))
+        span = "line %d" % first if first == last else "lines %d-%d" % (first, last)
+        w("#    %s %s: %s\n" % (rel(path), span, what))
     for path in found.includes:
         w("#    %s: the included blocks (the file can go once nothing "
           "includes it)\n" % rel(path))
