@@ -196,12 +196,13 @@ def test_odd_passwords_and_users_survive_the_round_trip(buildout):
         ("/b", 120, "bob", "100%", "b.example:8080"),
         ("/c", 30, None, None, None),  # anonymous
         ("/a", 60, "alice", ODD_PASSWORD, "a.example"),  # pasted twice
+        ("/q?it's=a#b", 60, "alice", ODD_PASSWORD, "a.example"),  # quoted
     ]
     seed(buildout.directory, blocks)
     code, out, err = run_convert(buildout.directory, "--secret", "s.cfg",
                                  "--backend", "zserver", "production.cfg")
     assert code == 0, out + err
-    assert "4 <clock-server> block(s) found (3 distinct)" in out
+    assert "5 <clock-server> block(s) found (4 distinct)" in out
     part = part_text(out)
     # Mixed anonymous and credentialed jobs: credentials per job, no common
     # host (the anonymous job had none: ZServer sent the machine's name).
@@ -356,3 +357,18 @@ pw = pw1
     assert "/defined (%s" % tmp_path in out
     assert "password uses a zope.conf substitution" in out
     assert "pw1" not in out
+
+
+def test_secret_file_through_a_symlink_is_refused(tmp_path):
+    seed(tmp_path)
+    os.symlink(str(tmp_path / "elsewhere.cfg"), str(tmp_path / "link.cfg"))
+    code, out, err = run_convert(tmp_path, "--secret", "link.cfg", "--force",
+                                 "production.cfg")
+    assert code == 2 and "link.cfg" in err and out == ""
+    assert not (tmp_path / "elsewhere.cfg").exists()
+    os.symlink(str(tmp_path / "secret.cfg"), str(tmp_path / "back.cfg"))
+    before = digest(tmp_path)
+    code, out, err = run_convert(tmp_path, "--secret", "back.cfg", "--force",
+                                 "production.cfg")
+    assert code == 2 and "one of the files read" in err
+    assert digest(tmp_path) == before
