@@ -224,13 +224,14 @@ def test_blocks_it_cannot_map_are_listed_with_the_reason(tmp_path):
         + block("/user-only", 60, "zopeuser")
         + block("/too-long", 60, "u" * 30, "p" * 30)
         + block("/unknown-key", 60, extra="  timeout 5")
+        + block("/bad-port", 60, host="x.example:70000")
     )
     seed(tmp_path, SEED_BLOCKS[:1])
     with open(str(tmp_path / "secret.cfg"), "a") as f:
         f.write(bad)
     code, out, err = run_convert(tmp_path, "production.cfg")
     assert code == 1
-    assert "6 cannot be mapped" in out
+    assert "7 cannot be mapped" in out
     unmappable = out.split("cannot be mapped (move them by hand):")[1]
     for method, reason in [
             ("/uses-define", "zope.conf substitution"),
@@ -238,7 +239,9 @@ def test_blocks_it_cannot_map_are_listed_with_the_reason(tmp_path):
             ("/bad-period", "not a whole number"),
             ("/user-only", "without a password"),
             ("/too-long", "over 57 bytes"),
-            ("/unknown-key", "unknown key 'timeout'")]:
+            ("/unknown-key", "unknown key 'timeout'"),
+            ("/bad-port", "not in 1-65535"),
+            ("/bad-port", "secret.cfg [client2] zope-conf-additional")]:
         assert any(method in line and reason in line
                    for line in unmappable.splitlines()), (method, unmappable)
     # The mappable block still gets its part.

@@ -110,6 +110,9 @@ def check(values):
     host = values.get("host")
     if host and not _HOST.match(host):
         return "the host %r is not a host name or address with an optional port" % host
+    port = host.rpartition(":")[2] if host and not host.endswith("]") else ""
+    if host and ":" in host and port.isdigit() and not 1 <= int(port) <= 65535:
+        return "the port of the host %r is not in 1-65535" % host
     return None
 
 
@@ -145,7 +148,9 @@ def scan(configs):
             for option, value in config.options(section).items():
                 if "<clock-server" not in value.text.lower() and "%include" not in value.text:
                     continue
-                where = "[%s] %s" % (section, option)
+                held = [a for a in value.sources if "<clock-server" in a.value.lower()]
+                source = (held or value.sources)[-1]
+                where = "%s [%s] %s" % (os.path.basename(source.path), section, option)
                 try:
                     text = config.get(section, option)
                 except buildoutfiles.SubstitutionError as e:
