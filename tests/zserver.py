@@ -73,7 +73,7 @@ BUILDOUT_CFG = """\
 extends = versions.cfg {extends}
 parts = client2 {parts}
 eggs-directory = {eggs}
-{find_links}newest = false
+{find_links}{index}newest = false
 show-picked-versions = true
 offline = {offline}
 allow-picked-versions = false
@@ -232,7 +232,7 @@ class LiveZServer:
             return f.read()
 
     def configure(self, clock, extends="", parts="", find_links=None,
-                  offline=True, versions=""):
+                  offline=True, versions="", index=None):
         """Write buildout.cfg: ``clock`` is the text of the [clock] section
         (a recipe part, or a plain section with zope-conf-additional)."""
         shutil.copy(VERSIONS, self.path("versions.cfg"))
@@ -242,9 +242,22 @@ class LiveZServer:
         self.write("buildout.cfg", BUILDOUT_CFG.format(
             extends=extends, parts=parts, eggs=os.path.join(self.home, "eggs"),
             find_links=("find-links = %s\n" % find_links) if find_links else "",
+            index=("index = %s\n" % index) if index else "",
             offline="true" if offline else "false",
             admin=self.admin, port=self.port, effective_user=effective_user,
             clock=clock + ("\n[versions]\n" + versions if versions else "")))
+
+    def forget_recipe_eggs(self):
+        """Remove the recipe's eggs from the shared eggs directory, so that a
+        wheel of the same version but newer code is installed again."""
+        eggs = os.path.join(self.home, "eggs")
+        for name in os.listdir(eggs):
+            if name.startswith("collective.recipe.clockserver-"):
+                path = os.path.join(eggs, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
 
     def run_buildout(self):
         result = subprocess.run(
