@@ -1,6 +1,7 @@
 """clockserver-convert on real buildout files, and its output through a
 real bin/buildout: the blocks the recipe makes equal the pasted ones."""
 
+import contextlib
 import hashlib
 import io
 import os
@@ -9,9 +10,12 @@ import subprocess
 import sys
 
 import pytest
+import zc.buildout.configparser
 import ZConfig
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from collective.recipe.clockserver import convert
+from collective.recipe.clockserver import convert, jobs
 
 TEST_SCHEMA = os.path.join(os.path.dirname(__file__), "zserver-clock.xml")
 
@@ -375,3 +379,44 @@ def test_secret_file_through_a_symlink_is_refused(tmp_path):
                                  "production.cfg")
     assert code == 2 and "one of the files read" in err
     assert digest(tmp_path) == before
+
+
+# Every value a user can paste: the converted part and secret file, read
+# back by zc.buildout's own parser and the recipe's jobs parser, give back
+# exactly what ZServer read from the block, or the block is refused.
+
+TRICKY = "aZ09$%#;:{}[]=\\'\" \t.@-_/?&+~!*()<>,`|^"
+text = st.text(alphabet=TRICKY, min_size=1, max_size=20).map(str.strip).filter(bool)
+
+
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(user=text, password=text, query=text)
+def test_any_pasted_value_round_trips_or_is_refused(tmp_path_factory, user,
+                                                    password, query):
+    directory = tmp_path_factory.mktemp("prop")
+    method = "/site/view?q=" + query
+    zconf = lambda v: v.replace("$", "$$")  # noqa: E731
+    pasted = ("[client2]\nhttp-address = 8080\nzope-conf-additional =\n"
+              "    <clock-server>\n      method %s\n      period 3600\n"
+              "      user %s\n      password %s\n    </clock-server>\n"
+              % (zconf(method), zconf(user), zconf(password)))
+    cfg = write(directory, "secret.cfg", pasted, mode=0o600)
+    secret = str(directory / "clock-secret.cfg")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = convert.main(["--secret", secret, cfg])
+    out, err = out.getvalue(), err.getvalue()
+    assert "password =" not in out  # the secret went to the file only
+    if code == 1:
+        assert "cannot be mapped" in out and "Traceback" not in err
+        return
+    assert code == 0, out + err
+    with open(secret) as f:
+        sections = zc.buildout.configparser.parse(io.StringIO(f.read()),
+                                                  secret)
+    assert sections["clock-credentials"] == {"user": user,
+                                             "password": password}
+    part = zc.buildout.configparser.parse(io.StringIO(part_text(out)), "part")
+    (job,) = jobs.parse_jobs(part["clock"]["jobs"])
+    assert (job.method, job.period) == (method, 3600)
