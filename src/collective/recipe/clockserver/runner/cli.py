@@ -1,9 +1,12 @@
-"""bin/<part>: the commands run, fire, exec, list and status, and main().
+"""bin/<part>: reading the command line and dispatching run, fire, exec,
+list and status; main().
 
 cron starts ``fire`` once per call, so its start-up counts: main() reads
 fire's arguments without argparse (which, with what it imports, would cost
-as much as the call itself) and fire imports only ``config`` and ``call``.
-Everything else, and every usage error, goes through argparse.
+as much as the call itself) and fire imports only what a run needs
+(``config``, ``call``, ``runs`` and the records).  Everything else, and
+every usage error, goes through argparse.  The run protocol itself is
+runs.py's.
 """
 
 import os
@@ -121,33 +124,9 @@ def claim_gate(config, log):
         raise ValueError(str(exc)) from None
 
 
-def cluster_claim(config, monitor, name, due, token, by, scheduled):
-    """A cron-started ``fire``/``exec`` with ``lock`` claims its scheduled
-    tick.  None: go ahead.  Otherwise the skip is recorded and this is the
-    exit status: 0 (silent) when another host has the tick, 75 with one
-    line on stderr when the lock service cannot be reached."""
-    if not (scheduled and config.lock and due is not None):
-        return None  # by hand (or @reboot): no claim
-    from .call import escape
-    from .locks import UNREACHABLE, claim_once
-    from .monitor import interval_of
-
-    skip, why = claim_once(config.lock, name, due, interval_of(config, name, due))
-    if skip is None:
-        return None
-    monitor.cancel(name, token)
-    monitor.skip(name, due, skip, by, scheduled)
-    monitor.write_metrics()
-    if skip == UNREACHABLE:
-        say(escape(f"{config.part}: {name}: skipped, the lock service is "
-                   f"unreachable ({config.lock['url']}: {why})"))
-        return EXIT_TEMPFAIL
-    return EXIT_OK
-
-
 def cmd_fire(config, args):
     """One call now: exit 0 on 2xx, else 1 with the reason on stderr."""
-    from .call import call, describe, escape
+    from .call import call, escape
 
     job = config.job(args.name)
     if job is None:
@@ -158,30 +137,14 @@ def cmd_fire(config, args):
         say(escape(f"{config.part}: {job.name}: ZServer calls this job itself (backend "
                    "= zserver); fire is for the runner and cron backends"))
         return EXIT_USAGE
-    import time
+    from .runs import of_call
 
-    from .monitor import Monitor, scheduled_tick
-
-    monitor = Monitor(config, lambda text: say(escape(f"{config.part}: warning: {text}")))
-    due = scheduled_tick(config, job.name, args.scheduled)
-    token, skip = monitor.begin(job.name, due, "fire", args.scheduled)
-    if skip:
-        monitor.write_metrics()
-        say(escape(f"{config.part}: {job.name}: skipped, the previous run is still running"))
-        return EXIT_TEMPFAIL
-    skipped = cluster_claim(config, monitor, job.name, due, token, "fire", args.scheduled)
-    if skipped is not None:
-        return skipped
-    monitor.ping(job.name, "start")
-    outcome = call(config, job)
-    reason = describe(outcome, job)
-    monitor.finish(job.name, token, "ok" if outcome.ok else "failed", outcome.duration,
-                   reason=reason, http_status=outcome.status, by="fire", due=due,
-                   start=time.time() - outcome.duration, scheduled=args.scheduled)
-    monitor.write_metrics()
-    monitor.ping(job.name, "success" if outcome.ok else "fail")
-    line = escape(f"{config.part}: {job.name}: ") + f"{reason} ({outcome.duration:.3f} s)"
-    if outcome.ok:
+    result = perform(config, job.name, "fire", args.scheduled,
+                     lambda: of_call(call(config, job), job))
+    if isinstance(result, int):
+        return result
+    line = escape(f"{config.part}: {job.name}: ") + f"{result.reason} ({result.duration:.3f} s)"
+    if result.ok:
         if args.verbose:
             say(line, sys.stdout)
         return EXIT_OK
@@ -192,12 +155,10 @@ def cmd_fire(config, args):
 def cmd_exec(config, args):
     """Run a command as the monitored run of NAME: output passes through,
     the exit status is the command's; recorded like any run."""
-    import time
-
     from . import execute
     from .call import escape
-    from .monitor import Monitor, scheduled_tick
     from .records import valid_name
+    from .runs import of_command
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -210,29 +171,31 @@ def cmd_exec(config, args):
         say(escape(f"{config.part}: exec: {args.name!r} is not a usable name (letters, "
                    "digits, '.', '_' and '-')"))
         return EXIT_USAGE
-    monitor = Monitor(config, lambda text: say(escape(f"{config.part}: warning: {text}")))
     if config.entry(args.name) is None and config.job(args.name) is None:
         say(escape(f"{config.part}: warning: {args.name!r} is no job or entry of this "
                    "part; recording it all the same"))
-    due = scheduled_tick(config, args.name, args.scheduled)
-    token, skip = monitor.begin(args.name, due, "exec", args.scheduled)
-    if skip:
-        monitor.write_metrics()
-        say(escape(f"{config.part}: {args.name}: skipped, the previous run is still running"))
-        return EXIT_TEMPFAIL
-    skipped = cluster_claim(config, monitor, args.name, due, token, "exec",
-                            args.scheduled)
-    if skipped is not None:
-        return skipped
-    monitor.ping(args.name, "start")
-    done = execute.run(command, config.part, args.name)
-    monitor.finish(args.name, token, "ok" if done.status == 0 else "failed", done.duration,
-                   reason=done.reason, exit_status=done.status, output=done.output,
-                   by="exec", due=due, start=time.time() - done.duration,
-                   scheduled=args.scheduled)
-    monitor.write_metrics()
-    monitor.ping(args.name, "success" if done.status == 0 else "fail")
-    return done.status
+    result = perform(config, args.name, "exec", args.scheduled,
+                     lambda: of_command(execute.run(command, config.part, args.name)))
+    return result if isinstance(result, int) else result.exit_status
+
+
+def perform(config, name, by, scheduled, work):
+    """fire's and exec's run of ``name`` (runs.py): the Result, or the exit
+    status of a skip: 75 with one line on stderr (still running, lock
+    service unreachable), 0 silent (claimed by another host)."""
+    from .call import escape
+    from .monitor import scheduled_tick
+    from .runs import Runs, perform as perform_run
+
+    runs = Runs(config, lambda text: say(escape(f"{config.part}: warning: {text}")), by)
+    result, skip = perform_run(runs, name, scheduled_tick(config, name, scheduled),
+                               scheduled, work)
+    if skip is None:
+        return result
+    if skip.message is None:
+        return EXIT_OK
+    say(escape(skip.message))
+    return EXIT_TEMPFAIL
 
 
 def cmd_status(config, args):

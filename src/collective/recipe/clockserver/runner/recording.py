@@ -1,14 +1,13 @@
-"""What ``bin/<part> run`` records: the clock's Observer, a claim gate in
-front of any other (overlap with ``fire``/``exec`` of this host), catch-up
-at start and the once-a-minute rewrite of the metrics file."""
+"""What ``bin/<part> run`` records: the clock's Observer and claim gate
+driving the run protocol (runs.py), catch-up at start and the
+once-a-minute rewrite of the metrics file."""
 
 import threading
 import time
 
-from .call import describe
 from .clock import Observer, no_claim
-from .monitor import Monitor
 from .records import Unreadable
+from .runs import Runs, of_call
 
 METRICS_EVERY = 60  # seconds: `run` rewrites metrics-file at least this often
 METRICS_GAP = 1.0  # seconds between two rewrites: runs ending together share one
@@ -18,15 +17,23 @@ class ClockRecorder(Observer):
     """The records, metrics and pings of the clock's runs."""
 
     def __init__(self, config, logger):
-        self.monitor = Monitor(config, lambda text: logger.warning("%s", text))
         self.config = config
         self.logger = logger
-        self._tokens = {}
+        self.runs = Runs(config, lambda text: logger.warning("%s", text), "run",
+                         metrics=self._metrics_later)
+        self._runs = {}  # (name, due) -> Run, from the claim to the end
         self._catch_ups = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._dirty = threading.Event()  # a run ended: rewrite the metrics
         self._thread = None
+
+    @property
+    def monitor(self):
+        return self.runs.monitor
+
+    def _metrics_later(self):
+        self._dirty.set()
 
     def start(self):
         from .status import watched
@@ -43,7 +50,7 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.config = config
-        self.monitor = Monitor(config, self.monitor.log)
+        self.runs = Runs(config, self.monitor.log, "run", metrics=self._metrics_later)
         self.monitor.seen([w.name for w in watched(config)])
         self._dirty.set()
         return config
@@ -104,38 +111,44 @@ class ClockRecorder(Observer):
         def claim(job, due):
             with self._lock:
                 catch_up = (job.name, due) in self._catch_ups
-            token, skip = self.monitor.begin(job.name, due, "run", True, catch_up,
-                                             record_skip=False)
+            # The overlap skip is recorded when the clock reports it (skipped).
+            run, skip = self.runs.begin(job.name, due, True, catch_up, record_skip=False)
             if skip:
                 return skip
-            reason = inner(job, due)
+            reason = run.claim(lambda: inner(job, due))
             if reason:
-                self.monitor.cancel(job.name, token)
                 return reason
             with self._lock:
-                self._tokens[(job.name, due)] = token
+                self._runs[(job.name, due)] = run
             return None
 
         return claim
 
     def started(self, job, due):
-        self.monitor.ping(job.name, "start")
+        run = self._run(job, due, pop=False)
+        run.start()
 
     def finished(self, job, due, outcome):
-        with self._lock:
-            token = self._tokens.pop((job.name, due), None)
-            catch_up = (job.name, due) in self._catch_ups
-            self._catch_ups.discard((job.name, due))
-        self.monitor.finish(
-            job.name, token, "ok" if outcome.ok else "failed", outcome.duration,
-            reason=describe(outcome, job), http_status=outcome.status, by="run",
-            due=due, start=time.time() - outcome.duration, scheduled=True,
-            catch_up=catch_up)
-        self._dirty.set()
-        self.monitor.ping(job.name, "success" if outcome.ok else "fail")
+        run = self._run(job, due, pop=True)
+        run.finish(of_call(outcome, job))
 
     def skipped(self, job, due, reason):
         with self._lock:
             self._catch_ups.discard((job.name, due))
-        self.monitor.skip(job.name, due, reason, "run", True)
-        self._dirty.set()
+        self.runs.skipped(job.name, due, reason, True)
+
+    def _run(self, job, due, pop):
+        """The Run the gate began (one never begun when the clock was
+        built without this gate)."""
+        with self._lock:
+            key = (job.name, due)
+            run = self._runs.pop(key, None) if pop else self._runs.get(key)
+            catch_up = key in self._catch_ups
+            if pop:
+                self._catch_ups.discard(key)
+        if run is None:
+            from .runs import Run
+
+            run = Run(self.runs, job.name, due, True, catch_up, None)
+        run.runs = self.runs  # a reload since the claim: record as the new config says
+        return run
