@@ -6,6 +6,7 @@ import math
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -378,3 +379,42 @@ def test_run_stops_on_sigint_and_logs_to_log_file(server, tmp_path):
     assert 'Clock server for "/run-int" started (user: Anonymous, period: 1)' in text
     assert "stopped (SIGINT)" in text and "Traceback" not in text
     assert stderr_path.read_text() == ""
+
+
+# -- text ------------------------------------------------------------------------
+
+
+def test_text_escape_one_line_and_masks():
+    from collective.recipe.clockserver.runner import text
+
+    assert text.escape("a\nb\x1b[2J\x85\u2028c") == "a\\x0ab\\x1b[2J\\x85\\u2028c"
+    assert text.escape("café – ok") == "café – ok"
+    assert text.one_line("  a\n\tb \r\n c ") == "a b c"
+    assert text.one_line(None) == ""
+    assert text.error_line(ValueError("x\ny")) == "x y"
+    assert text.error_line(TimeoutError()) == "TimeoutError"
+    assert text.plugin_text("a | b\n\x1bc") == "a / b \\x1bc"
+    # Secrets the part knows, the longest first: one holding another is masked whole.
+    assert text.mask_secrets("pw pw-long x", ["pw", "pw-long", ""]) == "***** ***** x"
+    # A URL's own password, the rest as written.
+    assert text.hide_url_password("redis://u:p@h:1/0?x=1") == "redis://u:***@h:1/0?x=1"
+    assert text.hide_url_password("zeo://h:1/1") == "zeo://h:1/1"
+
+
+def test_replace_is_atomic_durable_and_keeps_no_temporary(tmp_path, monkeypatch):
+    from collective.recipe.clockserver.runner import files
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.fstat(fd).st_mode)
+                        or real_fsync(fd))
+    path = tmp_path / "metrics.prom"
+    path.write_text("old")
+    files.replace(str(path), b"new", 0o644)
+    assert path.read_text() == "new" and path.stat().st_mode & 0o777 == 0o644
+    assert len(synced) == 2 and stat.S_ISDIR(synced[1])  # the file, then its directory
+    assert os.listdir(tmp_path) == ["metrics.prom"]
+    monkeypatch.setattr(os, "rename", lambda *a: (_ for _ in ()).throw(OSError(28, "full")))
+    with pytest.raises(OSError):
+        files.replace(str(path), b"newer", 0o644)
+    assert path.read_text() == "new" and os.listdir(tmp_path) == ["metrics.prom"]

@@ -219,6 +219,23 @@ def test_no_bar_in_rows_and_metrics_labels_escaped(tmp_path):
         "part": "clock", "name": "e"}
 
 
+def test_control_characters_never_reach_the_terminal(tmp_path):
+    """A reason or a command's output holding escape sequences shows them
+    escaped, one line each, in the table, the reasons and status NAME."""
+    cfg = config(tmp_path, entries=[{"name": "e", "times": "0 3 * * *"}])
+    records = Records(str(tmp_path / "state"))
+    records.seen(["e"])
+    records.finish("e", None, "failed", 0.5, reason="bad\x1b[2J news\nnext",
+                   exit_status=1, output=b"one\ttab | bar\n\x1b]0;title\x07two\n",
+                   by="exec", start=T0)
+    [info] = status.collect(cfg, now=T0 + 5)
+    lines = status.reasons([info]) + status.runs_table(info)
+    assert not [line for line in lines if "\x1b" in line or "\x07" in line]
+    assert "e: failing: bad\\x1b[2J news next" in lines
+    assert "    one     tab / bar" in lines
+    assert "    \\x1b]0;title\\x07two" in lines
+
+
 @pytest.mark.parametrize("times, previous, following", [
     ("*/15 * * * *", 15 * 60 * 4 * 10, 15 * 60 * 4 * 10 + 900),
     ("@hourly", 10 * HOUR, 11 * HOUR),

@@ -126,7 +126,8 @@ def claim_gate(config, log):
 
 def cmd_fire(config, args):
     """One call now: exit 0 on 2xx, else 1 with the reason on stderr."""
-    from .call import call, escape
+    from .call import call
+    from .text import escape
 
     job = config.job(args.name)
     if job is None:
@@ -156,7 +157,7 @@ def cmd_exec(config, args):
     """Run a command as the monitored run of NAME: output passes through,
     the exit status is the command's; recorded like any run."""
     from . import execute
-    from .call import escape
+    from .text import escape
     from .records import valid_name
     from .runs import of_command
 
@@ -183,7 +184,7 @@ def perform(config, name, by, scheduled, work):
     """fire's and exec's run of ``name`` (runs.py): the Result, or the exit
     status of a skip: 75 with one line on stderr (still running, lock
     service unreachable), 0 silent (claimed by another host)."""
-    from .call import escape
+    from .text import escape
     from .monitor import scheduled_tick
     from .runs import Runs, perform as perform_run
 
@@ -343,10 +344,10 @@ def main(config_path, argv=None):
     try:
         config = load_config(config_path)
     except BadConfig as exc:
-        from .call import escape
+        from .text import escape, plugin_text
 
         if args.command == "status":  # a check: exit 2 would mean CRITICAL
-            print(escape(f"CLOCK UNKNOWN - {exc}").replace("|", "/"))
+            print(f"CLOCK UNKNOWN - {plugin_text(exc)}")
             return EXIT_STATUS_UNKNOWN
         say(escape(f"{prog}: error: {exc}"))
         return EXIT_USAGE

@@ -17,7 +17,8 @@ import socket
 import threading
 import time
 
-from .call import call, describe, escape
+from .call import call, describe
+from .text import escape
 from .timefmt import next_due, utc
 
 GRACE = 0.2  # seconds in-flight calls get to finish after SIGTERM/SIGINT

@@ -24,12 +24,12 @@ import stat
 import time
 
 from . import files
+from .text import mask_secrets, one_line
 
 KEEP = 20  # runs kept per name
 OUTPUT_LIMIT = 2048  # bytes of a command's last output kept in a record
 MAX_RECORD = 4 * 1024 * 1024  # bytes: 20 runs with 2 KB of output each are ~60 KB
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-MASK = "*****"
 RESULTS = ("ok", "failed", "skipped")
 
 
@@ -107,16 +107,9 @@ def alive(entry):
     return True
 
 
-def mask(text, secrets):
-    """``text`` with every known secret replaced by ``*****``."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
-
-
 def tail(data, secrets=(), limit=OUTPUT_LIMIT):
     """The last lines of a command's output, at most ``limit`` bytes, masked."""
-    text = mask(data.decode("utf-8", "replace"), secrets)
+    text = mask_secrets(data.decode("utf-8", "replace"), secrets)
     encoded = text.encode("utf-8")
     if len(encoded) <= limit:
         return text
@@ -270,7 +263,7 @@ class Records:
             _append(record, {
                 "due": entry.get("due", due), "start": run_start,
                 "duration": duration, "result": result,
-                "reason": mask(_one_line(reason), self.secrets),
+                "reason": mask_secrets(one_line(reason), self.secrets),
                 "http_status": http_status, "exit_status": exit_status,
                 "host": hostname(), "by": entry.get("by", by),
                 "scheduled": entry.get("scheduled", scheduled),
@@ -286,7 +279,7 @@ class Records:
 
     def _skip_run(self, due, reason, by, scheduled):
         return {"due": due, "start": time.time(), "duration": None, "result": "skipped",
-                "reason": mask(_one_line(reason), self.secrets), "http_status": None,
+                "reason": mask_secrets(one_line(reason), self.secrets), "http_status": None,
                 "exit_status": None, "host": hostname(), "by": by,
                 "scheduled": scheduled, "catch_up": False, "output": None}
 
@@ -345,6 +338,3 @@ def _check(record):
         return "a run has an unknown result"
     return None
 
-
-def _one_line(text):
-    return " ".join(str(text or "").split())

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from . import crontimes
 from .records import Records, Unreadable
+from .text import output_line, plugin_text
 from .timefmt import format_period
 
 STATES = ("overdue", "failing", "running", "waiting", "unknown", "ok")
@@ -214,7 +215,7 @@ def plugin_line(infos):
 
 
 def unknown_line(reason):
-    return f"CLOCK UNKNOWN - {clean(reason)}"
+    return f"CLOCK UNKNOWN - {plugin_text(reason)}"
 
 
 def table_time(timestamp):
@@ -248,11 +249,6 @@ def short_result(run):
     return "failed"
 
 
-def clean(text):
-    """One line without ``|`` (monitoring systems read it as performance data)."""
-    return " ".join(str(text).replace("|", "/").split())
-
-
 def _rows(rows):
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
@@ -265,7 +261,7 @@ def table(infos):
     for info in infos:
         last = info["last_run"]
         success = info["last_success"]
-        rows.append(tuple(clean(cell) or "-" for cell in (
+        rows.append(tuple(plugin_text(cell) or "-" for cell in (
             info["name"], info["schedule"], table_time(last and last["start"]),
             short_result(last), format_duration(last and last["duration"]),
             table_time(success and success["start"]), table_time(info["next_due"]),
@@ -275,7 +271,7 @@ def table(infos):
 
 def reasons(infos):
     """Why each name that is not fine is in its state (after the table)."""
-    lines = [f"{info['name']}: {info['state']}: {clean(info['reason'])}"
+    lines = [f"{info['name']}: {info['state']}: {plugin_text(info['reason'])}"
              for info in infos
              if info["state"] in ("overdue", "failing", "unknown") and info["reason"]]
     return [""] + lines if lines else []
@@ -291,12 +287,12 @@ def runs_table(info):
             by += " (catch-up)"
         elif run.get("scheduled"):
             by += " (cron)"
-        rows.append(tuple(clean(cell) or "-" for cell in (
+        rows.append(tuple(plugin_text(cell) or "-" for cell in (
             table_time(run.get("start")), table_time(run.get("due")), by,
             run["result"], format_duration(run.get("duration")), run.get("host") or "-",
             run.get("reason") or "")))
     for entry in info["running"]:
-        rows.append(tuple(clean(cell) or "-" for cell in (
+        rows.append(tuple(plugin_text(cell) or "-" for cell in (
             table_time(entry.get("start")), table_time(entry.get("due")),
             entry.get("by") or "-", "running", "-", entry.get("host") or "-",
             f"pid {entry.get('pid')}")))
@@ -307,13 +303,13 @@ def runs_table(info):
         lines.extend(_rows(rows))
     if info["reason"]:
         lines.append("")
-        lines.append(f"{info['state']}: {clean(info['reason'])}")
+        lines.append(f"{info['state']}: {plugin_text(info['reason'])}")
     latest = next((run for run in reversed(info["runs"]) if run.get("output")), None)
     if latest:
         lines.append("")
         lines.append(f"output of the run started {table_time(latest['start'])} UTC "
                      "(last lines):")
-        lines.extend("    " + line.replace("|", "/")
+        lines.extend("    " + output_line(line)
                      for line in latest["output"].splitlines())
     return lines
 
@@ -347,6 +343,7 @@ METRICS = (
 
 
 def _label(value):
+    """A Prometheus label value (its own escaping: backslash, newline, quote)."""
     return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 

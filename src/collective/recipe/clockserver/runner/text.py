@@ -23,7 +23,7 @@ def escape(text):
 def one_line(text):
     """``text`` (anything; None is empty) with every run of white space,
     line breaks included, made one space, stripped at both ends."""
-    return " ".join(str(text if text is not None else "").split())
+    return " ".join(str(text or "").split())
 
 
 def error_line(exc):
@@ -35,6 +35,12 @@ def plugin_text(text):
     """One line for monitoring systems (``status``): no ``|``, which they
     read as the start of performance data, and no control characters."""
     return escape(one_line(str(text).replace("|", "/")))
+
+
+def output_line(line):
+    """A line of a command's output as ``status NAME`` shows it: tabs as
+    spaces, no ``|``, control characters escaped."""
+    return escape(line.expandtabs().replace("|", "/"))
 
 
 def mask_secrets(text, secrets):

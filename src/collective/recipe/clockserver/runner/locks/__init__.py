@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from ..text import hide_url_password
+
 ENGINES = {"postgresql": "postgresql", "postgres": "postgresql",
            "redis": "redis", "zeo": "zeo"}
 FORMS = ("postgresql://HOST[:PORT]/DB, redis://HOST[:PORT][/DB] or "
@@ -78,16 +80,8 @@ class LockURL:
         return self.text
 
 
-def mask(text):
-    """``text`` with the password of ``scheme://user:password@...`` hidden."""
-    scheme, sep, rest = text.partition("://")
-    netloc = rest.split("/", 1)[0].split("?", 1)[0]
-    if "@" not in netloc:
-        return text
-    userinfo, _, hostport = netloc.rpartition("@")
-    if ":" in userinfo:
-        userinfo = userinfo.split(":", 1)[0] + ":***"
-    return scheme + sep + userinfo + "@" + hostport + rest[len(netloc):]
+# The name cluster.py imports; the function is text.hide_url_password.
+mask = hide_url_password
 
 
 def parse_url(text):
@@ -96,7 +90,7 @@ def parse_url(text):
     scheme, sep, rest = text.partition("://")
     engine = ENGINES.get(scheme.lower())
     if not sep or not scheme:
-        raise BadLockURL(f"{mask(text)!r} is not a URL", f"Write {FORMS}.")
+        raise BadLockURL(f"{hide_url_password(text)!r} is not a URL", f"Write {FORMS}.")
     if engine is None:
         raise BadLockURL(f"unknown lock service {scheme!r}",
                          f"Write {FORMS}.")
@@ -106,7 +100,7 @@ def parse_url(text):
     try:
         split = urlsplit(text)
     except ValueError as exc:  # e.g. an unclosed [IPv6 address
-        raise BadLockURL(f"{mask(text)!r} is not a URL ({exc})",
+        raise BadLockURL(f"{hide_url_password(text)!r} is not a URL ({exc})",
                          f"Write {FORMS}.") from None
     netloc = split.netloc
     user = None
