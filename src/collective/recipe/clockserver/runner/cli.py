@@ -185,12 +185,14 @@ def perform(config, name, by, scheduled, work):
     status of a skip: 75 with one line on stderr (still running, lock
     service unreachable), 0 silent (claimed by another host)."""
     from .text import escape
+    import time
+
     from .monitor import scheduled_tick
     from .runs import Runs, perform as perform_run
 
     runs = Runs(config, lambda text: say(escape(f"{config.part}: warning: {text}")), by)
-    result, skip = perform_run(runs, name, scheduled_tick(config, name, scheduled),
-                               scheduled, work)
+    due = scheduled_tick(config, name, scheduled, time.time())
+    result, skip = perform_run(runs, name, due, scheduled, work)
     if skip is None:
         return result
     if skip.message is None:

@@ -8,27 +8,26 @@ cron starts ``fire`` once per call.
 
 import os
 import threading
+import time
 
 from . import files
 from .records import Records, Unreadable
 
 
-def scheduled_tick(config, name, scheduled):
-    """The tick a cron-started run serves: the latest time <= now that its
-    schedule matches; None by hand and for ``@reboot``."""
+def scheduled_tick(config, name, scheduled, now):
+    """The tick a cron-started run serves: the latest time <= ``now`` that
+    its schedule matches; None by hand and for ``@reboot``."""
     if not scheduled:
         return None
-    import time
-
     thing = config.entry(name) or config.job(name)
     times = getattr(thing, "times", None)
     if times:
         from . import crontimes
 
-        return crontimes.previous(times, time.time())
+        return crontimes.previous(times, now)
     period = getattr(thing, "period", None)
     if period:
-        return (int(time.time()) // period) * period
+        return (int(now) // period) * period
     return None
 
 
@@ -46,10 +45,11 @@ def interval_of(config, name, after):
 class Monitor:
     """The records, metrics file and pings of one part."""
 
-    def __init__(self, config, log):
+    def __init__(self, config, log, now=time.time):
         self.config = config
         self.log = log  # log(text): one line, warnings and errors
-        self.records = Records(config.state_directory, config.secrets) \
+        self.now = now  # the time source's time() (simulated in tests)
+        self.records = Records(config.state_directory, config.secrets, now) \
             if config.state_directory else None
         self._metrics_lock = threading.Lock()
 
@@ -110,7 +110,7 @@ class Monitor:
                 import fcntl
 
                 fcntl.flock(lock, fcntl.LOCK_EX)  # the newest snapshot wins
-                text = status.metrics_text(self.config, status.collect(self.config))
+                text = status.metrics_text(self.config, status.collect(self.config, now=self.now()))
                 # 0644: node_exporter runs as another user.
                 files.replace(path, text.encode("utf-8"), 0o644)
             except (OSError, Unreadable, ValueError) as exc:

@@ -16,11 +16,12 @@ METRICS_GAP = 1.0  # seconds between two rewrites: runs ending together share on
 class ClockRecorder(Observer):
     """The records, metrics and pings of the clock's runs."""
 
-    def __init__(self, config, logger):
+    def __init__(self, config, logger, now=time.time):
         self.config = config
         self.logger = logger
+        self.now = now  # the clock's time source's time()
         self.runs = Runs(config, lambda text: logger.warning("%s", text), "run",
-                         metrics=self._metrics_later)
+                         metrics=self._metrics_later, now=now)
         self._runs = {}  # (name, due) -> Run, from the claim to the end
         self._catch_ups = set()
         self._lock = threading.Lock()
@@ -50,7 +51,8 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.config = config
-        self.runs = Runs(config, self.monitor.log, "run", metrics=self._metrics_later)
+        self.runs = Runs(config, self.monitor.log, "run", metrics=self._metrics_later,
+                         now=self.now)
         self.monitor.seen([w.name for w in watched(config)])
         self._dirty.set()
         return config
@@ -87,8 +89,7 @@ class ClockRecorder(Observer):
         watch = next((w for w in watched(self.config) if w.name == job.name), None)
         if watch is None:
             return None
-        now = time.time()
-        due = watch.previous(now)
+        due = watch.previous(self.now())
         try:
             record = records.read(job.name)
         except (Unreadable, OSError):

@@ -159,9 +159,10 @@ def _append(record, run):
 class Records:
     """The records of one state directory; safe across threads and processes."""
 
-    def __init__(self, directory, secrets=()):
+    def __init__(self, directory, secrets=(), now=time.time):
         self.directory = directory
         self.secrets = tuple(s for s in secrets if s)
+        self.now = now  # the time source's time() (simulated in tests)
 
     def path(self, name):
         return os.path.join(self.directory, name + ".json")
@@ -197,15 +198,15 @@ class Records:
         try:
             return self._parse(name, path)
         except FileNotFoundError:
-            return new_record(name, time.time())
+            return new_record(name, self.now())
         except Unreadable:
             # Keep the damaged file for a human; start a new record.
-            aside = f"{path}.damaged-{int(time.time())}"
+            aside = f"{path}.damaged-{int(self.now())}"
             try:
                 os.replace(path, aside)
             except OSError:
                 pass
-            return new_record(name, time.time())
+            return new_record(name, self.now())
 
     def _save(self, name, record):
         # Compact: json's C encoder (indent would take the slow pure-Python
@@ -227,7 +228,7 @@ class Records:
         recording the skip (unless ``record_skip`` is false).
         """
         token = os.urandom(12).hex()
-        now = time.time()
+        now = self.now()
 
         def change(record):
             if any(entry.get("host") == hostname() for entry in record["running"]):
@@ -278,7 +279,7 @@ class Records:
             record, self._skip_run(due, reason, by, scheduled)))
 
     def _skip_run(self, due, reason, by, scheduled):
-        return {"due": due, "start": time.time(), "duration": None, "result": "skipped",
+        return {"due": due, "start": self.now(), "duration": None, "result": "skipped",
                 "reason": mask_secrets(one_line(reason), self.secrets), "http_status": None,
                 "exit_status": None, "host": hostname(), "by": by,
                 "scheduled": scheduled, "catch_up": False, "output": None}

@@ -63,10 +63,11 @@ class Runs:
     ``exec`` rewrite the metrics file at once, ``run`` marks it dirty.
     """
 
-    def __init__(self, config, log, by, metrics=None):
+    def __init__(self, config, log, by, metrics=None, now=time.time):
         self.config = config
         self.by = by
-        self.monitor = Monitor(config, log)
+        self.now = now  # the time source's time() (simulated in tests)
+        self.monitor = Monitor(config, log, now)
         self.metrics = metrics or self.monitor.write_metrics
 
     def begin(self, name, due, scheduled, catch_up=False, record_skip=True):
@@ -116,7 +117,7 @@ class Run:
             self.name, self.token, "ok" if result.ok else "failed", result.duration,
             reason=result.reason, http_status=result.http_status,
             exit_status=result.exit_status, output=result.output, by=runs.by,
-            due=self.due, start=time.time() - result.duration, scheduled=self.scheduled,
+            due=self.due, start=runs.now() - result.duration, scheduled=self.scheduled,
             catch_up=self.catch_up)
         runs.metrics()
         runs.monitor.ping(self.name, "success" if result.ok else "fail")
@@ -129,7 +130,7 @@ def perform(runs, name, due, scheduled, work):
     hand and for ``@reboot``: then no claim is taken).
     """
     config = runs.config
-    run, overlap = runs.begin(name, due, scheduled)
+    run, overlap = runs.begin(name, due, scheduled)  # due: monitor.scheduled_tick
     if overlap:
         return None, Skip(overlap, f"{config.part}: {name}: skipped, the previous "
                                    "run is still running")
