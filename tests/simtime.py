@@ -108,3 +108,22 @@ class FakeTime:
             return Outcome(self.time() - started, status, reason)
 
         return call
+
+
+class ListLog:
+    """A logger's info/warning/log/error/exception, as text lines."""
+
+    def __init__(self):
+        self.lines = []
+
+    def log(self, level, message, *args):
+        self.lines.append(message % args)
+
+    def info(self, message, *args):
+        self.log(0, message, *args)
+
+    warning = error = exception = info
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)

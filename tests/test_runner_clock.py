@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from localserver import serve
-from simtime import FakeTime
+from simtime import FakeTime, ListLog
 
 from collective.recipe.clockserver.runner.clock import Clock, Observer
 from collective.recipe.clockserver.runner.config import load_config
@@ -94,25 +94,6 @@ class Recorder(Observer):
     def skipped(self, job, due, reason):
         with self.lock:
             self.events.append(("skipped", job.name, due, reason))
-
-
-class ListLog:
-    """A logger's info/warning/log/error/exception, as text lines."""
-
-    def __init__(self):
-        self.lines = []
-
-    def log(self, level, message, *args):
-        self.lines.append(message % args)
-
-    def info(self, message, *args):
-        self.log(0, message, *args)
-
-    warning = error = exception = info
-
-    @property
-    def text(self):
-        return "\n".join(self.lines)
 
 
 def simulated(tmp_path, jobs, until, durations=None, **extra):

@@ -175,8 +175,11 @@ def cmd_exec(config, args):
     if config.entry(args.name) is None and config.job(args.name) is None:
         say(escape(f"{config.part}: warning: {args.name!r} is no job or entry of this "
                    "part; recording it all the same"))
-    result = perform(config, args.name, "exec", args.scheduled,
-                     lambda: of_command(execute.run(command, config.part, args.name)))
+    # SIGTERM from the moment the run is recorded as begun: the command
+    # gets it, or does not start; the run is recorded either way.
+    with execute.Forwarding() as forwarding:
+        result = perform(config, args.name, "exec", args.scheduled, lambda: of_command(
+            execute.run(command, config.part, args.name, forwarding)))
     return result if isinstance(result, int) else result.exit_status
 
 
