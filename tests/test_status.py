@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from collective.recipe.clockserver.runner import crontimes, status
+from collective.recipe.clockserver.runner import crontimes, metrics, status
 from collective.recipe.clockserver.runner.config import parse_config
 from collective.recipe.clockserver.runner.records import Records, reap
 
@@ -210,7 +210,7 @@ def test_no_bar_in_rows_and_metrics_labels_escaped(tmp_path):
     infos = status.collect(cfg, now=T0 + 3 * HOUR + 5)
     assert all("|" not in row for row in status.table(infos))
     assert all("|" not in line for line in status.runs_table(infos[0]))
-    text = status.metrics_text(cfg, infos)
+    text = metrics.metrics_text(cfg, infos)
     from prometheus_client.parser import text_string_to_metric_families
 
     families = {f.name: f for f in text_string_to_metric_families(text)}

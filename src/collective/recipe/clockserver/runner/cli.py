@@ -35,93 +35,18 @@ def say(text, stream=None):
 
 
 def cmd_run(config, args):
-    """The clock: log the ZServer start lines, then tick until a signal;
-    SIGHUP re-reads the config file."""
-    import logging
-    import signal
-
-    from .clock import LOG, Clock
-    from .logfile import LineHandler
-
+    """The clock until SIGTERM/SIGINT (recording.serve)."""
     if config.backend == "zserver":
         say(f"{config.part}: error: ZServer calls the jobs of this part (backend = "
             "zserver); run is for backend = runner")
         return EXIT_USAGE
-    try:
-        handler = LineHandler(args.log_file, config.part)
-    except OSError as exc:
-        say(f"{config.part}: error: cannot write the log file {args.log_file}: "
-            f"{exc.strerror}")
+    from .recording import serve
+
+    problem = serve(config, args.config_path, args.log_file)
+    if problem:
+        say(f"{config.part}: error: {problem}")
         return EXIT_USAGE
-    for old in LOG.handlers[:]:
-        LOG.removeHandler(old)
-    LOG.addHandler(handler)
-    LOG.setLevel(logging.INFO)
-    LOG.propagate = False
-
-    try:
-        claim = claim_gate(config, LOG)
-    except ValueError as exc:  # the lock's client library is missing
-        LOG.removeHandler(handler)
-        handler.close()
-        say(f"{config.part}: error: {exc}")
-        return EXIT_USAGE
-    from .recording import ClockRecorder
-
-    path = args.config_path
-    follow = getattr(claim, "follow", lambda new: new)  # a reload may change lock
-    recorder = ClockRecorder(config, LOG)
-    # The recorder's gate refuses overlap on this host first, then asks the
-    # cluster lock.
-    clock = Clock(config, reload=lambda: recorder.reloaded(follow(load_config(path))),
-                  observer=recorder, claim=recorder.gate(claim),
-                  catch_up=recorder.catch_up)
-    stopped_by = []
-
-    def on_signal(signum, frame):
-        stopped_by.append(signal.Signals(signum).name)
-        clock.stop()
-
-    def on_hangup(signum, frame):
-        clock.request_reload()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
-    try:
-        LOG.info("calling %s (timeout %g s, concurrency %d), %d job(s)", config.address,
-                 config.timeout, config.concurrency, len(config.jobs))
-        for job in config.jobs:
-            LOG.info('Clock server for "%s" started (user: %s, period: %s)',
-                     job.method, job.user if job.authenticated else "Anonymous",
-                     job.period)
-        recorder.start()
-        try:
-            clock.run()
-        finally:
-            recorder.stop()
-        LOG.info("stopped (%s)", ", ".join(stopped_by) or "stop()")
-    finally:
-        getattr(claim, "close", lambda: None)()
-        for sig, old_handler in previous.items():
-            signal.signal(sig, old_handler)
-        LOG.removeHandler(handler)
-        handler.close()
     return EXIT_OK
-
-
-def claim_gate(config, log):
-    """The clock's claim gate: the cluster lock when ``lock`` is set (and
-    after a reload that sets it), else every tick is ours.
-
-    Raises ValueError when the lock's client library is not installed.
-    """
-    # Standard library; the client library is imported only for a lock.
-    from .locks import ClusterGate, LockUnavailable
-
-    try:
-        return ClusterGate(config.lock, log)
-    except LockUnavailable as exc:
-        raise ValueError(str(exc)) from None
 
 
 def cmd_fire(config, args):
@@ -205,62 +130,23 @@ def perform(config, name, by, scheduled, work):
 
 
 def cmd_status(config, args):
-    """The plugin line, then one row per job and entry (see status.py)."""
-    from . import status
+    """The plugin line, then one row per job and entry (status.report)."""
+    from .status import report
 
-    names = None
-    if args.name:
-        known = [w.name for w in status.watched(config)]
-        if args.name not in known:
-            print(status.unknown_line(
-                f"{args.name!r} is no monitored job or entry of {config.part}; known: "
-                + (", ".join(known) or "(none)")))
-            return status.UNKNOWN
-        names = [args.name]
-    try:
-        infos = status.collect(config, names)
-    except status.Unreadable as exc:
-        print(status.unknown_line(str(exc)))
-        return status.UNKNOWN
-    if args.json:
-        print(status.as_json(config, infos))
-        return status.exit_status(infos)
-    print(status.plugin_line(infos))
-    for line in status.table(infos):
+    lines, code = report(config, args.name, args.json)
+    for line in lines:
         print(line)
-    if names:
-        for line in status.runs_table(infos[0]):
-            print(line)
-    else:
-        for line in status.reasons(infos):
-            print(line)
-    return status.exit_status(infos)
+    return code
 
 
 def cmd_list(config, args):
-    """A table of the jobs and when each fires next (never the password)."""
+    """A table of the jobs and when each fires next (status.listing)."""
     import time
 
-    from .timefmt import format_period, local, next_due, utc
+    from .status import listing
 
-    now = time.time()
-    if config.backend == "zserver":
-        names = ", ".join(entry.name for entry in config.entries) or "(none)"
-        print(f"{config.part}: ZServer calls the {len(config.jobs)} job(s) of this part "
-              f"itself; monitored crontab entries: {names} (see status)")
-        return EXIT_OK
-    print(f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
-          f"(timeout {config.timeout:g} s, concurrency {config.concurrency})")
-    default_host = config.netloc
-    rows = [("NAME", "PERIOD", "NEXT (UTC)", "NEXT (LOCAL)", "HOST", "USER", "METHOD")]
-    for job in config.jobs:
-        due = next_due(job.period, now)
-        rows.append((job.name, f"{job.period} ({format_period(job.period)})", utc(due),
-                     local(due), job.host or default_host,
-                     job.user if job.authenticated else "Anonymous", job.method))
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for line in listing(config, time.time()):
+        print(line)
     return EXIT_OK
 
 

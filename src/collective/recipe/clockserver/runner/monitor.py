@@ -6,12 +6,10 @@ cannot be written is logged, and the call goes ahead.  Imports stay lazy:
 cron starts ``fire`` once per call.
 """
 
-import os
 import threading
 import time
 
-from . import files
-from .records import Records, Unreadable
+from .records import Records
 
 
 def scheduled_tick(config, name, scheduled, now):
@@ -92,30 +90,10 @@ class Monitor:
 
             pings.ping(self.config, name, event, self.log)
 
-    # -- metrics ----------------------------------------------------------------
-
     def write_metrics(self):
-        """Rewrite metrics-file atomically (mode 0644); never raises."""
-        path = self.config.metrics_file
-        if not path or self.records is None:
-            return
-        from . import status  # only parts with a metrics file need it
+        """Rewrite metrics-file (metrics.py); never raises."""
+        if self.config.metrics_file and self.records is not None:
+            from . import metrics  # only parts with a metrics file need it
 
-        with self._metrics_lock:
-            lock = None
-            try:
-                self.records.make()
-                lock = os.open(os.path.join(self.records.directory, ".locks", "metrics.lock"),
-                               os.O_RDWR | os.O_CREAT, 0o600)
-                import fcntl
-
-                fcntl.flock(lock, fcntl.LOCK_EX)  # the newest snapshot wins
-                text = status.metrics_text(self.config, status.collect(self.config, now=self.now()))
-                # 0644: node_exporter runs as another user.
-                files.replace(path, text.encode("utf-8"), 0o644)
-            except (OSError, Unreadable, ValueError) as exc:
-                text = getattr(exc, "strerror", None) or str(exc)
-                self.log(f"cannot write metrics-file {path}: {text}")
-            finally:
-                if lock is not None:
-                    os.close(lock)
+            with self._metrics_lock:
+                metrics.write(self.config, self.records, self.now(), self.log)

@@ -1,6 +1,6 @@
-"""What ``bin/<part> run`` records: the clock's Observer and claim gate
-driving the run protocol (runs.py), catch-up at start and the
-once-a-minute rewrite of the metrics file."""
+"""``bin/<part> run``: the clock with its log, signals and recorder (the
+Observer and claim gate that drive the run protocol of runs.py), catch-up
+at start and the once-a-minute rewrite of the metrics file."""
 
 import threading
 import time
@@ -153,3 +153,88 @@ class ClockRecorder(Observer):
             run = Run(self.runs, job.name, due, True, catch_up, None)
         run.runs = self.runs  # a reload since the claim: record as the new config says
         return run
+
+
+# -- bin/<part> run ------------------------------------------------------------------
+
+
+def serve(config, config_path, log_file=None):
+    """``bin/<part> run``: log the ZServer start lines (to ``log_file`` or
+    standard error), then tick until SIGTERM/SIGINT; SIGHUP re-reads
+    ``config_path``.  Returns None, or why it could not start (one line)."""
+    import logging
+    import signal
+
+    from .clock import LOG, Clock
+    from .config import load_config
+    from .logfile import LineHandler
+
+    try:
+        handler = LineHandler(log_file, config.part)
+    except OSError as exc:
+        return f"cannot write the log file {log_file}: {exc.strerror}"
+    for old in LOG.handlers[:]:
+        LOG.removeHandler(old)
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
+
+    try:
+        claim = cluster_gate(config, LOG)
+    except ValueError as exc:  # the lock's client library is missing
+        LOG.removeHandler(handler)
+        handler.close()
+        return str(exc)
+    follow = getattr(claim, "follow", lambda new: new)  # a reload may change lock
+    recorder = ClockRecorder(config, LOG)
+    # The recorder's gate refuses overlap on this host first, then asks the
+    # cluster lock.
+    clock = Clock(config, reload=lambda: recorder.reloaded(follow(load_config(config_path))),
+                  observer=recorder, claim=recorder.gate(claim),
+                  catch_up=recorder.catch_up)
+    stopped_by = []
+
+    def on_signal(signum, frame):
+        stopped_by.append(signal.Signals(signum).name)
+        clock.stop()
+
+    def on_hangup(signum, frame):
+        clock.request_reload()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
+    try:
+        LOG.info("calling %s (timeout %g s, concurrency %d), %d job(s)", config.address,
+                 config.timeout, config.concurrency, len(config.jobs))
+        for job in config.jobs:
+            LOG.info('Clock server for "%s" started (user: %s, period: %s)',
+                     job.method, job.user if job.authenticated else "Anonymous",
+                     job.period)
+        recorder.start()
+        try:
+            clock.run()
+        finally:
+            recorder.stop()
+        LOG.info("stopped (%s)", ", ".join(stopped_by) or "stop()")
+    finally:
+        getattr(claim, "close", lambda: None)()
+        for sig, old_handler in previous.items():
+            signal.signal(sig, old_handler)
+        LOG.removeHandler(handler)
+        handler.close()
+    return None
+
+
+def cluster_gate(config, log):
+    """The clock's claim gate: the cluster lock when ``lock`` is set (and
+    after a reload that sets it), else every tick is ours.
+
+    Raises ValueError when the lock's client library is not installed.
+    """
+    # Standard library; the client library is imported only for a lock.
+    from .locks import ClusterGate, LockUnavailable
+
+    try:
+        return ClusterGate(config.lock, log)
+    except LockUnavailable as exc:
+        raise ValueError(str(exc)) from None
