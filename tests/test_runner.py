@@ -9,66 +9,23 @@ import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from localserver import serve
 
 from collective.recipe.clockserver.runner import main
 from collective.recipe.clockserver.runner.timefmt import format_period, next_due
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Answers ``?code=&location=&sleep=`` and records every request."""
-
-    def do_GET(self):
-        arrived = time.time()
-        query = parse_qs(urlsplit(self.path).query)
-        self.server.requests.append({
-            "time": arrived,
-            "requestline": self.requestline,
-            "path": self.path,
-            "headers": dict(self.headers.items()),
-        })
-        time.sleep(float(query.get("sleep", ["0"])[0]))
-        code = int(query.get("code", ["200"])[0])
-        try:
-            self.send_response(code)
-            if "location" in query:
-                self.send_header("Location", query["location"][0])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        except OSError:  # the client gave up (timeout test)
-            pass
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    srv = Server(("127.0.0.1", 0), Handler)
-    srv.requests = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.address = "http://127.0.0.1:%d" % srv.server_address[1]
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    yield from serve()
 
 
 def requests_to(server, prefix):
-    return [r for r in list(server.requests) if r["path"].startswith(prefix)]
+    with server.lock:
+        return [r for r in server.seen if r["path"].startswith(prefix)]
 
 
 def write_config(tmp_path, address, jobs, timeout=5):
