@@ -115,8 +115,8 @@ def perform(config, name, by, scheduled, work):
     from .text import escape
     import time
 
-    from .monitor import scheduled_tick
-    from .runs import Runs, perform as perform_run
+    from .runs import Runs, scheduled_tick
+    from .runs import perform as perform_run
 
     runs = Runs(config, lambda text: say(escape(f"{config.part}: warning: {text}")), by)
     due = scheduled_tick(config, name, scheduled, time.time())

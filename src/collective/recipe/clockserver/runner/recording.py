@@ -29,18 +29,14 @@ class ClockRecorder(Observer):
         self._dirty = threading.Event()  # a run ended: rewrite the metrics
         self._thread = None
 
-    @property
-    def monitor(self):
-        return self.runs.monitor
-
     def _metrics_later(self):
         self._dirty.set()
 
     def start(self):
         from .status import watched
 
-        self.monitor.seen([w.name for w in watched(self.config)])
-        self.monitor.write_metrics()
+        self.runs.seen([w.name for w in watched(self.config)])
+        self.runs.write_metrics()
         self._thread = threading.Thread(target=self._metrics_loop,
                                         name="clock metrics", daemon=True)
         self._thread.start()
@@ -51,9 +47,9 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.config = config
-        self.runs = Runs(config, self.monitor.log, "run", metrics=self._metrics_later,
+        self.runs = Runs(config, self.runs.log, "run", metrics=self._metrics_later,
                          now=self.now)
-        self.monitor.seen([w.name for w in watched(config)])
+        self.runs.seen([w.name for w in watched(config)])
         self._dirty.set()
         return config
 
@@ -62,7 +58,7 @@ class ClockRecorder(Observer):
         self._dirty.set()
         if self._thread is not None:
             self._thread.join(5)
-        self.monitor.write_metrics()
+        self.runs.write_metrics()
 
     def _metrics_loop(self):
         """Rewrite metrics-file soon after runs end (at most once a second,
@@ -73,7 +69,7 @@ class ClockRecorder(Observer):
             if self._stop.is_set():
                 return
             self._dirty.clear()
-            self.monitor.write_metrics()
+            self.runs.write_metrics()
             self._stop.wait(METRICS_GAP)
 
     # -- catch-up ---------------------------------------------------------------
@@ -81,7 +77,7 @@ class ClockRecorder(Observer):
     def catch_up(self, job):
         """The tick to call at once for ``job``, or None (see ``catch-up``)."""
         catch_up = self.config.catch_up if job.catch_up is None else job.catch_up
-        records = self.monitor.records
+        records = self.runs.records
         if not catch_up or records is None:
             return None
         from .status import served, watched

@@ -4,16 +4,45 @@ ping, the work, finish record, metrics, final ping.
 ``fire`` and ``exec`` (cli.py) go through ``perform()``; the clock
 (``run``, recording.py) drives the same steps of a ``Run`` from its
 callbacks, because it asks the claim when a call slot frees and makes the
-call itself.  Nothing here may stop a job from running: records and
-metrics that cannot be written are logged (monitor.py).  Imports stay
-lazy: cron starts ``fire`` once per call.
+call itself.  Nothing here may stop a job from running: a record or
+metrics file that cannot be written is logged, and the run goes ahead.
+Imports stay lazy: cron starts ``fire`` once per call.
 """
 
+import threading
 import time
 
-from .monitor import Monitor
+from .records import Records
 
 STILL_RUNNING = "still running"
+
+
+def scheduled_tick(config, name, scheduled, now):
+    """The tick a cron-started run serves: the latest time <= ``now`` that
+    its schedule matches; None by hand and for ``@reboot``."""
+    if not scheduled:
+        return None
+    thing = config.entry(name) or config.job(name)
+    times = getattr(thing, "times", None)
+    if times:
+        from . import crontimes
+
+        return crontimes.previous(times, now)
+    period = getattr(thing, "period", None)
+    if period:
+        return (int(now) // period) * period
+    return None
+
+
+def interval_of(config, name, after):
+    """Seconds between two ticks of ``name`` (for how long a claim is kept)."""
+    thing = config.entry(name) or config.job(name)
+    times = getattr(thing, "times", None)
+    if times:
+        from . import crontimes
+
+        return crontimes.interval(times, after) or 60
+    return getattr(thing, "period", None) or 60
 
 
 class Result:
@@ -57,25 +86,31 @@ class Skip:
 
 
 class Runs:
-    """The runs of one part started one way (``by``: run, fire or exec).
+    """The runs of one part started one way (``by``: run, fire or exec):
+    their records, the metrics file and pings, none of them ever raising.
 
     ``metrics`` is called after every recorded run or skip: ``fire`` and
-    ``exec`` rewrite the metrics file at once, ``run`` marks it dirty.
+    ``exec`` rewrite the metrics file at once (the default), ``run`` marks
+    it dirty.  ``log(text)`` takes one line: warnings and errors.
     """
 
     def __init__(self, config, log, by, metrics=None, now=time.time):
         self.config = config
+        self.log = log
         self.by = by
         self.now = now  # the time source's time() (simulated in tests)
-        self.monitor = Monitor(config, log, now)
-        self.metrics = metrics or self.monitor.write_metrics
+        self.records = Records(config.state_directory, config.secrets, now) \
+            if config.state_directory else None
+        self.metrics = metrics or self.write_metrics
+        self._metrics_lock = threading.Lock()
 
     def begin(self, name, due, scheduled, catch_up=False, record_skip=True):
         """``(Run, None)``, or ``(None, "still running")`` when a run of
         ``name`` goes on on this host (the skip recorded unless
         ``record_skip`` is false: the clock records it when it is told)."""
-        token, skip = self.monitor.begin(name, due, self.by, scheduled, catch_up,
-                                         record_skip)
+        got = self._record(f"the start of {name}", "begin", name, due, self.by, scheduled,
+                           catch_up, record_skip)
+        token, skip = got or (None, None)
         if skip:
             if record_skip:
                 self.metrics()
@@ -84,8 +119,37 @@ class Runs:
 
     def skipped(self, name, due, reason, scheduled):
         """Record a tick that was not run, and why (no ping)."""
-        self.monitor.skip(name, due, reason, self.by, scheduled)
+        self._record(f"the skip of {name}", "skip", name, due, reason, self.by, scheduled)
         self.metrics()
+
+    def seen(self, names):
+        """Note the names installed (when each was first seen)."""
+        self._record("the names", "seen", names)
+
+    def ping(self, name, event):
+        if self.config.pings.get(name):
+            from . import pings
+
+            pings.ping(self.config, name, event, self.log)
+
+    def write_metrics(self):
+        """Rewrite metrics-file (metrics.py); never raises."""
+        if self.config.metrics_file and self.records is not None:
+            from . import metrics  # only parts with a metrics file need it
+
+            with self._metrics_lock:
+                metrics.write(self.config, self.records, self.now(), self.log)
+
+    def _record(self, what, method, *args):
+        """``records.method(*args)``; None, logged, when it cannot be written."""
+        if self.records is None:
+            return None
+        try:
+            return getattr(self.records, method)(*args)
+        except (OSError, ValueError) as exc:
+            text = getattr(exc, "strerror", None) or str(exc)
+            self.log(f"cannot record {what} in {self.config.state_directory}: {text}")
+            return None
 
 
 class Run:
@@ -103,24 +167,23 @@ class Run:
         """Ask ``gate()`` (None: go ahead, or the reason to skip); a refused
         run is forgotten (the caller records the skip)."""
         reason = gate()
-        if reason:
-            self.runs.monitor.cancel(self.name, self.token)
+        if reason and self.token:
+            self.runs._record(f"the run of {self.name}", "cancel", self.name, self.token)
         return reason
 
     def start(self):
-        self.runs.monitor.ping(self.name, "start")
+        self.runs.ping(self.name, "start")
 
     def finish(self, result):
         """Record the end, update the metrics, then the final ping."""
         runs = self.runs
-        runs.monitor.finish(
-            self.name, self.token, "ok" if result.ok else "failed", result.duration,
-            reason=result.reason, http_status=result.http_status,
-            exit_status=result.exit_status, output=result.output, by=runs.by,
-            due=self.due, start=runs.now() - result.duration, scheduled=self.scheduled,
-            catch_up=self.catch_up)
+        runs._record(
+            f"the run of {self.name}", "finish", self.name, self.token,
+            "ok" if result.ok else "failed", result.duration, result.reason,
+            result.http_status, result.exit_status, result.output, runs.by, self.due,
+            runs.now() - result.duration, self.scheduled, self.catch_up)
         runs.metrics()
-        runs.monitor.ping(self.name, "success" if result.ok else "fail")
+        runs.ping(self.name, "success" if result.ok else "fail")
 
 
 def perform(runs, name, due, scheduled, work):
@@ -130,7 +193,7 @@ def perform(runs, name, due, scheduled, work):
     hand and for ``@reboot``: then no claim is taken).
     """
     config = runs.config
-    run, overlap = runs.begin(name, due, scheduled)  # due: monitor.scheduled_tick
+    run, overlap = runs.begin(name, due, scheduled)  # due: scheduled_tick()
     if overlap:
         return None, Skip(overlap, f"{config.part}: {name}: skipped, the previous "
                                    "run is still running")
@@ -159,7 +222,6 @@ class ClusterClaim:
 
     def __call__(self):
         from .locks import UNREACHABLE, claim_once
-        from .monitor import interval_of
 
         config = self.config
         skip, why = claim_once(config.lock, self.name, self.due,
