@@ -453,10 +453,13 @@ def test_pings_in_order_and_none_for_a_skip(server, part_factory):
 
     # A skipped run pings nothing.
     del server.requests[:]
-    sleeper = subprocess.Popen(part.command("exec", "backup", "--", "sleep", "3"))
+    go = os.path.join(part.state, "go")  # the first run lasts until this exists
+    sleeper = subprocess.Popen(part.command(
+        "exec", "backup", "--", "sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.05; done', go))
     part.processes.append(sleeper)
     wait_for(lambda: part.record("backup")["running"], "the running entry")
     assert part.run("exec", "backup", "--", "true").returncode == 75
+    open(go, "w").close()
     assert sleeper.wait(30) == 0
     assert pinged(server) == ["/ping/ccc-backup/start", "/ping/ccc-backup"]
 
