@@ -65,8 +65,8 @@ def cmd_fire(config, args):
         return EXIT_USAGE
     from .runs import of_call
 
-    result = perform(config, job.name, "fire", args.scheduled,
-                     lambda: of_call(call(config, job), job))
+    result = run_once(config, job.name, "fire", args.scheduled,
+                      lambda: of_call(call(config, job), job))
     if isinstance(result, int):
         return result
     line = escape(f"{config.part}: {job.name}: ") + f"{result.reason} ({result.duration:.3f} s)"
@@ -103,24 +103,24 @@ def cmd_exec(config, args):
     # SIGTERM from the moment the run is recorded as begun: the command
     # gets it, or does not start; the run is recorded either way.
     with execute.Forwarding() as forwarding:
-        result = perform(config, args.name, "exec", args.scheduled, lambda: of_command(
+        result = run_once(config, args.name, "exec", args.scheduled, lambda: of_command(
             execute.run(command, config.part, args.name, forwarding)))
     return result if isinstance(result, int) else result.exit_status
 
 
-def perform(config, name, by, scheduled, work):
+def run_once(config, name, by, scheduled, work):
     """fire's and exec's run of ``name`` (runs.py): the Result, or the exit
     status of a skip: 75 with one line on stderr (still running, lock
     service unreachable), 0 silent (claimed by another host)."""
-    from .text import escape
     import time
 
-    from .runs import Runs, scheduled_tick
-    from .runs import perform as perform_run
+    from . import runs
+    from .text import escape
 
-    runs = Runs(config, lambda text: say(escape(f"{config.part}: warning: {text}")), by)
-    due = scheduled_tick(config, name, scheduled, time.time())
-    result, skip = perform_run(runs, name, due, scheduled, work)
+    part_runs = runs.Runs(config, lambda text: say(escape(f"{config.part}: warning: {text}")),
+                          by)
+    due = runs.scheduled_tick(config, name, scheduled, time.time())
+    result, skip = runs.perform(part_runs, name, due, scheduled, work)
     if skip is None:
         return result
     if skip.message is None:

@@ -14,9 +14,6 @@ import time
 
 from .records import Records
 
-STILL_RUNNING = "still running"
-
-
 def scheduled_tick(config, name, scheduled, now):
     """The tick a cron-started run serves: the latest time <= ``now`` that
     its schedule matches; None by hand and for ``@reboot``."""
