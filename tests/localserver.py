@@ -1,9 +1,11 @@
 """A local HTTP server for the runner's tests: answers every GET, notes it.
 
 Plain helpers, no pytest.  ``?sleep=SECONDS`` holds the answer,
-``?code=STATUS`` sets its status (default 200).  ``server.requests`` holds
-``(time, path with query)`` per request in arrival order; ``server.most``
-is the most requests ever in flight at once.
+``?code=STATUS`` sets its status (default 200), ``?location=URL`` adds a
+Location header.  ``server.requests`` holds ``(time, path with query)``
+per request in arrival order, ``server.seen`` the same as dicts with the
+request line and headers too; ``server.most`` is the most requests ever
+in flight at once.
 """
 
 import threading
@@ -16,15 +18,20 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         server = self.server
         query = parse_qs(urlsplit(self.path).query)
+        arrived = time.time()
         with server.lock:
             server.in_flight += 1
             server.most = max(server.most, server.in_flight)
-            server.requests.append((time.time(), self.path))
+            server.requests.append((arrived, self.path))
+            server.seen.append({"time": arrived, "requestline": self.requestline,
+                                "path": self.path, "headers": dict(self.headers.items())})
         time.sleep(float(query.get("sleep", ["0"])[0]))
         with server.lock:  # before the answer: the client's call ends after it
             server.in_flight -= 1
         try:
             self.send_response(int(query.get("code", ["200"])[0]))
+            if "location" in query:
+                self.send_header("Location", query["location"][0])
             self.send_header("Content-Length", "0")
             self.end_headers()
         except OSError:  # the client gave up (its deadline)
@@ -48,6 +55,7 @@ def serve():
     srv.lock = threading.Lock()
     srv.in_flight = srv.most = 0
     srv.requests = []
+    srv.seen = []
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     srv.address = "http://127.0.0.1:%d" % srv.server_address[1]

@@ -273,36 +273,85 @@ def test_fire_refuses_to_overlap_a_running_run(server, part_factory):
 # -- catch-up ------------------------------------------------------------------------
 
 
-def test_catch_up_after_a_stop_across_a_tick(server, part_factory):
+T0 = 1_800_000_000 - 1_800_000_000 % 3600  # a top of an hour, as simulated time
+
+
+def simulated_clock(config, start, until, records_now=None):
+    """``run`` in this process (the recorder, records and clock of
+    bin/<part> run) from ``start`` to ``until`` in simulated time; its log."""
+    from simtime import FakeTime, ListLog
+
+    from collective.recipe.clockserver.runner.clock import Clock
+    from collective.recipe.clockserver.runner.recording import ClockRecorder
+
+    fake = FakeTime(start)
+    log = ListLog()
+    recorder = ClockRecorder(config, log, now=fake.time)
+    clock = Clock(config, log=log, observer=recorder, claim=recorder.gate(),
+                  catch_up=recorder.catch_up, clock=fake, call=fake.answer())
+    recorder.start()
+    try:
+        fake.run(clock, until)
+    finally:
+        recorder.stop()
+    return log.text
+
+
+def test_catch_up_after_a_stop_across_a_tick(tmp_path):
+    """In simulated time: stopped across a tick, the clock calls it once at
+    start for a job with catch-up, not for one without."""
+    from collective.recipe.clockserver.runner import status
+    from collective.recipe.clockserver.runner.config import parse_config
+
     period = 3
-    part = part_factory(server.address, [
-        {"name": "eager", "method": "/eager", "period": period, "catch-up": True},
-        {"name": "lazy", "method": "/lazy", "period": period},
-    ])
-    process = part.start()
-    wait_for(lambda: runs(part, "eager", "ok") and runs(part, "lazy", "ok"), "first runs")
-    part.stop(process)
-    stopped = time.time()
-    # Wait across the next tick (and a little more) with no clock running.
-    next_tick = (int(stopped) // period + 1) * period
-    while time.time() < next_tick + 0.5:
-        time.sleep(0.1)
-    missed = (int(time.time()) // period) * period
-    eager_before = len(runs(part, "eager"))
-    lazy_before = len(runs(part, "lazy"))
-    process = part.start()
-    caught = wait_for(lambda: [r for r in runs(part, "eager") if r.get("catch_up")],
-                      "the catch-up run")
-    out = part.stop(process)
-    assert len(caught) == 1
-    assert caught[0]["due"] >= missed - period  # the last tick before the start
-    assert caught[0]["result"] == "ok"
-    assert "catching up the tick due at" in out
-    assert not [r for r in runs(part, "lazy") if r.get("catch_up")]
-    assert len(runs(part, "eager")) > eager_before
-    assert len(runs(part, "lazy")) >= lazy_before
-    detail = part.status("eager")
-    assert "catch-up" in detail.stdout
+    config = parse_config({"part": "clock", "address": "http://127.0.0.1:1",
+                           "state-directory": str(tmp_path / "state"), "jobs": [
+                               {"name": "eager", "method": "/eager", "period": period,
+                                "catch-up": True},
+                               {"name": "lazy", "method": "/lazy", "period": period}]})
+    records = Records(config.state_directory, now=lambda: T0 - 2)
+    records.seen(["eager", "lazy"])  # installed before the first tick
+    simulated_clock(config, T0 - 0.5, T0 + 1)  # runs the tick due at T0, stops
+    assert [r["due"] for r in runs_of(config, "eager")] == [T0]
+    # Stopped across the tick T0 + 3; started again at T0 + 4.5.
+    text = simulated_clock(config, T0 + 4.5, T0 + 5)
+    caught = [r for r in runs_of(config, "eager") if r.get("catch_up")]
+    assert [(r["due"], r["start"], r["result"]) for r in caught] == [(T0 + 3, T0 + 4.5, "ok")]
+    assert "eager: catching up the tick due at" in text
+    assert "lazy: catching up" not in text
+    assert [r["due"] for r in runs_of(config, "lazy")] == [T0]
+    # At T0 + 5, nothing is overdue; status NAME shows the catch-up.
+    [info] = status.collect(config, ["eager"], now=T0 + 5)
+    assert info["state"] == "ok"
+    assert any("run (catch-up)" in line for line in status.runs_table(info))
+    # A restart with nothing missed catches nothing up.
+    text = simulated_clock(config, T0 + 5.5, T0 + 5.9)
+    assert "catching up" not in text
+
+
+def test_run_skips_ticks_while_a_manual_fire_runs(tmp_path):
+    """In simulated time: while a fire of this host runs the name, the
+    clock's ticks skip it (recorded, by run), then call it again."""
+    from collective.recipe.clockserver.runner.config import parse_config
+
+    config = parse_config({"part": "clock", "address": "http://127.0.0.1:1",
+                           "state-directory": str(tmp_path / "state"),
+                           "jobs": [{"name": "slow", "method": "/slow", "period": 1}]})
+    records = Records(config.state_directory, now=lambda: T0 - 1)
+    token, skip = records.begin("slow", None, "fire")  # a fire of this process runs
+    assert skip is None
+    simulated_clock(config, T0 - 0.5, T0 + 1.5)
+    skipped = [r for r in runs_of(config, "slow") if r["by"] == "run"]
+    assert [(r["due"], r["result"], r["reason"]) for r in skipped] == [
+        (T0, "skipped", "still running"), (T0 + 1, "skipped", "still running")]
+    records.finish("slow", token, "ok", 4.0, by="fire")
+    simulated_clock(config, T0 + 2.5, T0 + 3.5)
+    assert [(r["by"], r["result"]) for r in runs_of(config, "slow")][-2:] == [
+        ("fire", "ok"), ("run", "ok")]
+
+
+def runs_of(config, name):
+    return Records(config.state_directory).read(name)["runs"]
 
 
 # -- metrics -----------------------------------------------------------------------
@@ -404,10 +453,13 @@ def test_pings_in_order_and_none_for_a_skip(server, part_factory):
 
     # A skipped run pings nothing.
     del server.requests[:]
-    sleeper = subprocess.Popen(part.command("exec", "backup", "--", "sleep", "3"))
+    go = os.path.join(part.state, "go")  # the first run lasts until this exists
+    sleeper = subprocess.Popen(part.command(
+        "exec", "backup", "--", "sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.05; done', go))
     part.processes.append(sleeper)
     wait_for(lambda: part.record("backup")["running"], "the running entry")
     assert part.run("exec", "backup", "--", "true").returncode == 75
+    open(go, "w").close()
     assert sleeper.wait(30) == 0
     assert pinged(server) == ["/ping/ccc-backup/start", "/ping/ccc-backup"]
 
@@ -499,6 +551,19 @@ def test_exec_killed_and_interrupted(part_factory):
     assert last["result"] == "failed" and last["reason"] == "interrupted"
 
 
+def test_exec_stopped_before_its_command_started(tmp_path):
+    """A SIGTERM between the recorded begin and the command's start: the
+    command does not start, the run ends as killed by SIGTERM."""
+    from collective.recipe.clockserver.runner import execute
+
+    marker = tmp_path / "ran"
+    with execute.Forwarding() as forwarding:
+        os.kill(os.getpid(), signal.SIGTERM)  # caught, kept for the command
+        done = execute.run(["touch", str(marker)], "clock", "long", forwarding)
+    assert (done.status, done.reason, done.output) == (143, "killed by SIGTERM", b"")
+    assert not marker.exists()
+
+
 def test_many_concurrent_fire_and_exec_lose_no_record(server, part_factory):
     names = ["a", "b", "c"]
     part = part_factory(server.address, [{"name": "f", "method": "/f", "period": 60}],
@@ -588,14 +653,6 @@ def test_a_fifo_in_place_of_a_record_does_not_hang(server, part_factory):
 # -- the cluster lock for cron-started fire/exec -----------------------------------------
 
 
-def outside_a_minute_boundary():
-    """Wait until the current minute has a few seconds left, so that the
-    test and the process compute the same tick."""
-    while time.time() % 60 > 55:
-        time.sleep(0.2)
-    return int(time.time()) // 60 * 60
-
-
 def test_cron_started_exec_and_fire_claim_their_tick(server, part_factory, zeo_server,
                                                      tmp_path):
     from collective.recipe.clockserver.runner.locks import claim_once
@@ -606,15 +663,19 @@ def test_cron_started_exec_and_fire_claim_their_tick(server, part_factory, zeo_s
                                           "times": "* * * * *"}],
                         backend="cron", lock=lock,
                         entries=[{"name": "backup", "times": "* * * * *"}])
-    due = outside_a_minute_boundary()
-    # Another host has this minute's tick of both names.
-    assert claim_once(lock, "backup", due, 60, host="web9") == (None, None)
-    assert claim_once(lock, "f", due, 60, host="web9") == (None, None)
+    # Another host has this minute's tick of both names, and the next
+    # minute's, should the processes below start in it (no waiting for a
+    # minute boundary).
+    now = int(time.time()) // 60 * 60
+    for due in (now, now + 60):
+        assert claim_once(lock, "backup", due, 60, host="web9") == (None, None)
+        assert claim_once(lock, "f", due, 60, host="web9") == (None, None)
     result = part.run("exec", "--scheduled", "backup", "--", "touch", str(marker))
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
     assert not marker.exists()
     [run] = runs(part, "backup")
-    assert (run["result"], run["reason"], run["due"]) == ("skipped", "claimed by web9", due)
+    assert (run["result"], run["reason"]) == ("skipped", "claimed by web9")
+    assert run["due"] in (now, now + 60)
     result = part.run("fire", "--scheduled", "f")
     assert (result.returncode, result.stderr) == (0, "")
     assert not [p for _, p in server.requests if p == "/claimed"]
@@ -642,18 +703,3 @@ def test_cron_started_exec_with_the_lock_service_down(part_factory, tmp_path):
     assert (run["result"], run["reason"]) == ("skipped", "lock service unreachable")
     status = part.status()
     assert status.returncode == 1 and "backup: failing: lock service unreachable" in status.stdout
-
-
-def test_run_skips_ticks_while_a_manual_fire_runs(server, part_factory):
-    part = part_factory(server.address, [
-        {"name": "slow", "method": "/slow?sleep=4", "period": 1}])
-    manual = subprocess.Popen(part.command("fire", "slow"))
-    part.processes.append(manual)
-    wait_for(lambda: part.record("slow") and part.record("slow")["running"], "the manual fire")
-    process = part.start()
-    skipped = wait_for(lambda: [r for r in runs(part, "slow", "skipped") if r["by"] == "run"],
-                       "a tick of run skipped for the manual fire")
-    assert skipped[0]["reason"] == "still running"
-    assert manual.wait(30) == 0
-    part.stop(process)
-    assert [r for r in runs(part, "slow") if r["by"] == "fire"][0]["result"] == "ok"

@@ -6,68 +6,26 @@ import math
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from localserver import serve
 
 from collective.recipe.clockserver.runner import main
 from collective.recipe.clockserver.runner.timefmt import format_period, next_due
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Answers ``?code=&location=&sleep=`` and records every request."""
-
-    def do_GET(self):
-        arrived = time.time()
-        query = parse_qs(urlsplit(self.path).query)
-        self.server.requests.append({
-            "time": arrived,
-            "requestline": self.requestline,
-            "path": self.path,
-            "headers": dict(self.headers.items()),
-        })
-        time.sleep(float(query.get("sleep", ["0"])[0]))
-        code = int(query.get("code", ["200"])[0])
-        try:
-            self.send_response(code)
-            if "location" in query:
-                self.send_header("Location", query["location"][0])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        except OSError:  # the client gave up (timeout test)
-            pass
-
-    def log_message(self, *args):
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 @pytest.fixture(scope="module")
 def server():
-    srv = Server(("127.0.0.1", 0), Handler)
-    srv.requests = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    srv.address = "http://127.0.0.1:%d" % srv.server_address[1]
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    yield from serve()
 
 
 def requests_to(server, prefix):
-    return [r for r in list(server.requests) if r["path"].startswith(prefix)]
+    with server.lock:
+        return [r for r in server.seen if r["path"].startswith(prefix)]
 
 
 def write_config(tmp_path, address, jobs, timeout=5):
@@ -378,3 +336,44 @@ def test_run_stops_on_sigint_and_logs_to_log_file(server, tmp_path):
     assert 'Clock server for "/run-int" started (user: Anonymous, period: 1)' in text
     assert "stopped (SIGINT)" in text and "Traceback" not in text
     assert stderr_path.read_text() == ""
+
+
+# -- text ------------------------------------------------------------------------
+
+
+def test_text_escape_one_line_and_masks():
+    from collective.recipe.clockserver.runner import text
+
+    assert text.escape("a\nb\x1b[2J\x85\u2028c") == "a\\x0ab\\x1b[2J\\x85\\u2028c"
+    assert text.escape("café – ok") == "café – ok"
+    assert text.one_line("  a\n\tb \r\n c ") == "a b c"
+    assert text.one_line(None) == ""
+    assert text.error_line(ValueError("x\ny")) == "x y"
+    assert text.error_line(TimeoutError()) == "TimeoutError"
+    assert text.plugin_text("a | b\n\x1bc") == "a / b \\x1bc"
+    # Secrets the part knows, the longest first: one holding another is masked whole.
+    assert text.mask_secrets("pw pw-long x", ["pw", "pw-long", ""]) == "***** ***** x"
+    # A URL's own password, the rest as written (one function, lockurl.mask).
+    from collective.recipe.clockserver.lockurl import mask
+
+    assert mask("redis://u:p@h:1/0?x=1") == "redis://u:***@h:1/0?x=1"
+    assert mask("zeo://h:1/1") == "zeo://h:1/1"
+
+
+def test_replace_is_atomic_durable_and_keeps_no_temporary(tmp_path, monkeypatch):
+    from collective.recipe.clockserver.runner import files
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.fstat(fd).st_mode)
+                        or real_fsync(fd))
+    path = tmp_path / "metrics.prom"
+    path.write_text("old")
+    files.replace(str(path), b"new", 0o644)
+    assert path.read_text() == "new" and path.stat().st_mode & 0o777 == 0o644
+    assert len(synced) == 2 and stat.S_ISDIR(synced[1])  # the file, then its directory
+    assert os.listdir(tmp_path) == ["metrics.prom"]
+    monkeypatch.setattr(os, "rename", lambda *a: (_ for _ in ()).throw(OSError(28, "full")))
+    with pytest.raises(OSError):
+        files.replace(str(path), b"newer", 0o644)
+    assert path.read_text() == "new" and os.listdir(tmp_path) == ["metrics.prom"]

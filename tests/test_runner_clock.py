@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from localserver import serve
+from simtime import FakeTime, ListLog
 
 from collective.recipe.clockserver.runner.clock import Clock, Observer
 from collective.recipe.clockserver.runner.config import load_config
@@ -71,74 +72,20 @@ class Run:
             self.proc.wait()
 
 
-def test_concurrency_limits_calls_and_queues_by_due_time(server, tmp_path):
-    # Six jobs due together, 0.6 s each, two slots: three rounds.
-    jobs = [{"name": f"j{i}", "method": f"/j{i}?sleep=0.6", "period": 5} for i in range(6)]
-    config = write_config(tmp_path / "clock" / "clock.json", server.address, jobs,
-                          concurrency=2)
-    run = Run(tmp_path, config)
-    try:
-        wait_for(lambda: arrivals(server, "/j5"), 15, "the sixth call")
-        wait_for(lambda: "j5: 200 OK" in run.log(), 5, "the sixth call's end")
-        status = run.stop()
-    finally:
-        run.kill()
-    assert status == 0
-    assert server.most == 2  # never more than two in flight, and two were
-    first = {f"/j{i}": arrivals(server, f"/j{i}")[0] for i in range(6)}
-    due = math.floor(first["/j0"])
-    assert due % 5 == 0
-    # Started in the jobs' order (all due together), two by two: each round
-    # of two starts after the round before it (within a round the two
-    # threads race, so no order is promised there).
-    rounds = [[first[f"/j{i}"], first[f"/j{i + 1}"]] for i in (0, 2, 4)]
-    for earlier, later in zip(rounds, rounds[1:]):
-        assert max(earlier) < min(later)
-    assert first["/j4"] - due >= 1.2 and first["/j5"] - due >= 1.2
-    text = run.log()
-    assert "calling %s (timeout 30 s, concurrency 2), 6 job(s)" % server.address in text
-    # The last two waited two rounds of 0.6 s: over a second late, and they say so.
-    for name in ("j4", "j5"):
-        line = next(line for line in text.splitlines() if f"] {name}: started " in line)
-        assert " s late (due at " in line
-        assert "for one of the 2 call slots, the concurrency option)" in line
-    assert "j0: started" not in text
+# -- the tick loop in simulated time (simtime.py): exact times, no waiting ----------
 
-
-def test_waiting_for_a_slot_counts_as_in_flight(server, tmp_path):
-    """One slot: while 'hog' runs (2.6 s), 'tick' (every second) waits; its
-    next ticks are skipped, and the call runs when the slot frees."""
-    jobs = [{"name": "hog", "method": "/hog?sleep=2.6", "period": 4},
-            {"name": "tick", "method": "/tick", "period": 1}]
-    path = tmp_path / "clock" / "clock.json"
-    config = write_config(path, server.address, jobs, concurrency=1)
-    run = Run(tmp_path, config)
-    try:
-        wait_for(lambda: arrivals(server, "/hog"), 10, "the hog")
-        wait_for(lambda: "hog: 200 OK" in run.log() and "tick: 200 OK" in run.log(), 10,
-                 "the end of the hog's call")
-        status = run.stop()
-    finally:
-        run.kill()
-    assert status == 0
-    assert server.most == 1
-    text = run.log()
-    assert "tick: previous call still waiting for a free call slot" in text
-    hog = arrivals(server, "/hog")[0]
-    # The tick due with the hog went after it, at least 2.6 s late, and said so.
-    late = [t for t in arrivals(server, "/tick") if t > hog]
-    assert late and late[0] - math.floor(hog) >= 2.6
-    assert "tick: started 2." in text or "tick: started 3." in text
+T0 = 1_800_000_000 - 1_800_000_000 % 3600  # a top of an hour, as simulated time
 
 
 class Recorder(Observer):
-    def __init__(self):
+    def __init__(self, clock):
+        self.clock = clock
         self.events = []
         self.lock = threading.Lock()
 
     def started(self, job, due):
         with self.lock:
-            self.events.append(("started", job.name, due, time.time()))
+            self.events.append(("started", job.name, due, self.clock.time()))
 
     def finished(self, job, due, outcome):
         with self.lock:
@@ -149,31 +96,102 @@ class Recorder(Observer):
             self.events.append(("skipped", job.name, due, reason))
 
 
-def test_claim_is_asked_when_the_slot_frees(server, tmp_path):
-    jobs = [{"name": "first", "method": "/first?sleep=1.5", "period": 3},
-            {"name": "second", "method": "/second", "period": 3}]
-    config = load_config(write_config(tmp_path / "clock.json", server.address, jobs,
-                                      concurrency=1))
+def simulated(tmp_path, jobs, until, durations=None, **extra):
+    """Run a Clock over ``jobs`` from just before T0 to ``until`` in
+    simulated time: (the calls as (name, start), the log, the observer's
+    events)."""
+    fake = FakeTime(T0 - 0.5)
+    calls = []
+    log = ListLog()
+    observer = Recorder(fake)
+    claim = extra.pop("claim", None)
+    config = load_config(write_config(tmp_path / "clock.json", "http://127.0.0.1:1", jobs,
+                                      **extra))
+    clock = Clock(config, log=log, observer=observer, clock=fake,
+                  call=fake.answer(durations, calls=calls),
+                  **({"claim": claim} if claim else {}))
+    fake.run(clock, until)
+    assert fake.most <= config.concurrency
+    return calls, log.text, observer.events
+
+
+def test_concurrency_limits_calls_and_queues_by_due_time(tmp_path):
+    # Six jobs due together, 0.6 s each, two slots: three rounds.
+    jobs = [{"name": f"j{i}", "method": f"/j{i}", "period": 5} for i in range(6)]
+    calls, text, _ = simulated(tmp_path, jobs, T0 + 4, concurrency=2,
+                               durations={f"j{i}": 0.6 for i in range(6)})
+    first = {name: start for name, start in reversed(calls)}
+    # Two by two, in the jobs' order (all were due together).
+    rounds = [sorted(first[f"j{i}"] for i in pair) for pair in ((0, 1), (2, 3), (4, 5))]
+    assert [round(r[0] - T0, 6) for r in rounds] == [0, 0.6, 1.2]
+    assert all(a == b for a, b in rounds)
+    # The last two waited two rounds of 0.6 s: over a second late, and say so.
+    for name in ("j4", "j5"):
+        line = next(line for line in text.splitlines() if line.startswith(f"{name}: started "))
+        assert line.startswith(f"{name}: started 1.2 s late (due at ")
+        assert line.endswith("waited 1.2 s for one of the 2 call slots, the concurrency option)")
+    assert not [line for line in text.splitlines()
+                if line.startswith(("j0: started", "j2: started"))]
+    assert len(calls) == 6
+    assert fake_most(calls, 0.6) == 2  # two in flight at once, never more
+
+
+def fake_most(calls, duration):
+    """The most calls of ``duration`` seconds that overlapped."""
+    return max(sum(1 for _, other in calls if start <= other < start + duration)
+               for _, start in calls)
+
+
+def test_waiting_for_a_slot_counts_as_in_flight(tmp_path):
+    """One slot: while 'hog' runs (2.6 s), 'tick' (every second) waits; its
+    next ticks are skipped, and the call runs when the slot frees."""
+    jobs = [{"name": "hog", "method": "/hog", "period": 4},
+            {"name": "tick", "method": "/tick", "period": 1}]
+    calls, text, events = simulated(tmp_path, jobs, T0 + 3.5, concurrency=1,
+                                    durations={"hog": 2.6})
+    assert calls[:2] == [("hog", T0), ("tick", T0 + 2.6)]
+    assert [(name, due - T0, why) for kind, name, due, why in events if kind == "skipped"] \
+        == [("tick", 1, "still running"), ("tick", 2, "still running")]
+    assert "tick: previous call still waiting for a free call slot (1.0 s), skipping" in text
+    assert "tick: started 2.6 s late (due at " in text
+    # After the hog, 'tick' keeps its schedule: the tick due at T0 + 3.
+    assert calls[2:] == [("tick", T0 + 3)]
+
+
+def test_claim_is_asked_when_the_slot_frees(tmp_path):
     asked = []
 
     def claim(job, due):
-        asked.append((job.name, due, time.time()))
+        asked.append((job.name, due))
         return "claimed by otherhost" if job.name == "second" else None
 
-    observer = Recorder()
-    clock = Clock(config, observer=observer, claim=claim)
-    thread = threading.Thread(target=clock.run)
-    thread.start()
-    try:
-        wait_for(lambda: any(name == "second" for name, *_ in asked), 10, "the claim")
-    finally:
-        clock.stop()
-        thread.join(10)
-    name, due, when = next(entry for entry in asked if entry[0] == "second")
-    assert when - due >= 1.5  # asked after 'first' gave the slot back, not at the tick
-    assert ("skipped", "second", due, "claimed by otherhost") in observer.events
-    assert arrivals(server, "/second") == []
-    assert ("started", "first") == observer.events[0][:2]
+    jobs = [{"name": "first", "method": "/first", "period": 3},
+            {"name": "second", "method": "/second", "period": 3}]
+    calls, _, events = simulated(tmp_path, jobs, T0 + 2, concurrency=1,
+                                 durations={"first": 1.5}, claim=claim)
+    # Asked after 'first' gave the slot back (T0 + 1.5), not at the tick.
+    assert asked == [("first", T0), ("second", T0)]
+    assert events[0] == ("started", "first", T0, T0)
+    assert ("skipped", "second", T0, "claimed by otherhost") in events
+    assert calls == [("first", T0)]
+    [(_, _, _, started)] = [e for e in events if e[0] == "started"]
+    assert started == T0
+
+
+def test_ticks_are_epoch_multiples_and_a_slow_job_skips(tmp_path):
+    """The clock's arithmetic over a simulated hour: each job at every
+    multiple of its period, the slow one skipping the ticks of its call."""
+    jobs = [{"name": "fast", "method": "/fast", "period": 60},
+            {"name": "slow", "method": "/slow", "period": 60},
+            {"name": "hourly", "method": "/hourly", "period": 3600}]
+    calls, text, events = simulated(tmp_path, jobs, T0 + 3600 - 1, durations={"slow": 150})
+    assert [t - T0 for n, t in calls if n == "fast"] == list(range(0, 3600, 60))
+    assert [t - T0 for n, t in calls if n == "slow"] == list(range(0, 3600, 180))
+    assert [t - T0 for n, t in calls if n == "hourly"] == [0]
+    skipped = [due - T0 for kind, name, due, _ in events if kind == "skipped"]
+    assert skipped == [t for t in range(0, 3600, 60) if t % 180]
+    assert text.count("slow: previous call still running (60.0 s), skipping") == 20
+    assert text.count("slow: previous call still running (120.0 s), skipping") == 20
 
 
 def test_sighup_reloads_the_config(server, tmp_path):
@@ -280,7 +298,9 @@ def test_log_file_reopened_after_rotation(server, tmp_path):
         run.kill()
     assert status == 0
     assert "stopped (SIGTERM)" in run.log()
-    assert "Clock server for" in (tmp_path / "clock.log.1").read_text()
+    rotated = (tmp_path / "clock.log.1").read_text()
+    assert "Clock server for" in rotated
+    assert f"calling {server.address} (timeout 30 s, concurrency 4), 1 job(s)" in rotated
 
 
 def test_catch_up_call_is_not_reported_as_a_late_start(server, tmp_path, caplog):

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from collective.recipe.clockserver.runner import crontimes, status
+from collective.recipe.clockserver.runner import crontimes, metrics, status
 from collective.recipe.clockserver.runner.config import parse_config
 from collective.recipe.clockserver.runner.records import Records, reap
 
@@ -210,13 +210,30 @@ def test_no_bar_in_rows_and_metrics_labels_escaped(tmp_path):
     infos = status.collect(cfg, now=T0 + 3 * HOUR + 5)
     assert all("|" not in row for row in status.table(infos))
     assert all("|" not in line for line in status.runs_table(infos[0]))
-    text = status.metrics_text(cfg, infos)
+    text = metrics.metrics_text(cfg, infos)
     from prometheus_client.parser import text_string_to_metric_families
 
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert families["clockserver_consecutive_failures"].samples[0].value == 1
     assert families["clockserver_consecutive_failures"].samples[0].labels == {
         "part": "clock", "name": "e"}
+
+
+def test_control_characters_never_reach_the_terminal(tmp_path):
+    """A reason or a command's output holding escape sequences shows them
+    escaped, one line each, in the table, the reasons and status NAME."""
+    cfg = config(tmp_path, entries=[{"name": "e", "times": "0 3 * * *"}])
+    records = Records(str(tmp_path / "state"))
+    records.seen(["e"])
+    records.finish("e", None, "failed", 0.5, reason="bad\x1b[2J news\nnext",
+                   exit_status=1, output=b"one\ttab | bar\n\x1b]0;title\x07two\n",
+                   by="exec", start=T0)
+    [info] = status.collect(cfg, now=T0 + 5)
+    lines = status.reasons([info]) + status.runs_table(info)
+    assert not [line for line in lines if "\x1b" in line or "\x07" in line]
+    assert "e: failing: bad\\x1b[2J news next" in lines
+    assert "    one     tab / bar" in lines
+    assert "    \\x1b]0;title\\x07two" in lines
 
 
 @pytest.mark.parametrize("times, previous, following", [

@@ -6,10 +6,15 @@ writes the jobs to a mode-0600 JSON file and generates::
 
     sys.exit(collective.recipe.clockserver.runner.main('/.../parts/clock/clock.json'))
 
-Modules, one job each: ``config`` (the JSON file), ``call`` (one HTTP
-call), ``clock`` (the tick loop), ``timefmt`` (due times, formatting),
-``cli`` (the commands).  This module stays empty apart from ``main`` so
-that ``fire`` imports only what one call needs.
+Modules, one job each: ``cli`` (the command line), ``config`` (the JSON
+file), ``runs`` (the run protocol of run, fire and exec), ``call`` (one
+HTTP call), ``execute`` (one command), ``clock`` (the tick loop, on an
+injectable time source), ``recording`` (``run``: the clock with its log,
+signals and records), ``records`` (the store), ``status`` and ``metrics``
+(what the records say), ``pings``, ``locks`` (one call per tick across
+hosts), ``logfile``, ``files`` (atomic writes), ``text`` (escaping,
+masking), ``timefmt`` and ``crontimes`` (times).  This module stays empty
+apart from ``main`` so that ``fire`` imports only what one call needs.
 """
 
 

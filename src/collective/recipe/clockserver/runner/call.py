@@ -7,12 +7,14 @@ server that trickles its answer is cut off), and ``fire`` starts fast
 The answer must be complete: a body shorter than its Content-Length, a
 chunked body cut off or a connection closed early is a failure.  Whatever
 the server sends, no exception escapes ``call()`` and its texts are
-escaped (``escape``) before they reach a log line.
+escaped (``text.escape``) before they reach a log line.
 """
 
 import binascii
 import socket
 import time
+
+from .text import escape
 
 USER_AGENT = "Zope Clock Server Client (collective.recipe.clockserver)"
 LOGIN_MARKERS = ("login", "acl_users")  # also matches require_login
@@ -21,17 +23,6 @@ MAX_LINE = 8192  # bytes in a status, header or chunk-size line
 MAX_HEAD = 65536  # bytes of status line and headers together
 MAX_HEADERS = 100
 CHUNK = 65536
-
-# Control characters (C0, DEL, C1) and the Unicode line separators: a
-# server's text must never start a new log line or move the cursor.
-_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))}
-_ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
-
-
-def escape(text):
-    """``text`` with control characters written as ``\\xNN``."""
-    return text.translate(_ESCAPES)
-
 
 class Outcome:
     """What one call gave: an HTTP answer, or an error text (or both, when

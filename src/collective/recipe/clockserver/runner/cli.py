@@ -1,9 +1,12 @@
-"""bin/<part>: the commands run, fire, exec, list and status, and main().
+"""bin/<part>: reading the command line and dispatching run, fire, exec,
+list and status; main().
 
 cron starts ``fire`` once per call, so its start-up counts: main() reads
 fire's arguments without argparse (which, with what it imports, would cost
-as much as the call itself) and fire imports only ``config`` and ``call``.
-Everything else, and every usage error, goes through argparse.
+as much as the call itself) and fire imports only what a run needs
+(``config``, ``call``, ``runs`` and the records).  Everything else, and
+every usage error, goes through argparse.  The run protocol itself is
+runs.py's.
 """
 
 import os
@@ -32,122 +35,24 @@ def say(text, stream=None):
 
 
 def cmd_run(config, args):
-    """The clock: log the ZServer start lines, then tick until a signal;
-    SIGHUP re-reads the config file."""
-    import logging
-    import signal
-
-    from .clock import LOG, Clock
-    from .logfile import LineHandler
-
+    """The clock until SIGTERM/SIGINT (recording.serve)."""
     if config.backend == "zserver":
         say(f"{config.part}: error: ZServer calls the jobs of this part (backend = "
             "zserver); run is for backend = runner")
         return EXIT_USAGE
-    try:
-        handler = LineHandler(args.log_file, config.part)
-    except OSError as exc:
-        say(f"{config.part}: error: cannot write the log file {args.log_file}: "
-            f"{exc.strerror}")
+    from .recording import serve
+
+    problem = serve(config, args.config_path, args.log_file)
+    if problem:
+        say(f"{config.part}: error: {problem}")
         return EXIT_USAGE
-    for old in LOG.handlers[:]:
-        LOG.removeHandler(old)
-    LOG.addHandler(handler)
-    LOG.setLevel(logging.INFO)
-    LOG.propagate = False
-
-    try:
-        claim = claim_gate(config, LOG)
-    except ValueError as exc:  # the lock's client library is missing
-        LOG.removeHandler(handler)
-        handler.close()
-        say(f"{config.part}: error: {exc}")
-        return EXIT_USAGE
-    from .recording import ClockRecorder
-
-    path = args.config_path
-    follow = getattr(claim, "follow", lambda new: new)  # a reload may change lock
-    recorder = ClockRecorder(config, LOG)
-    # The recorder's gate refuses overlap on this host first, then asks the
-    # cluster lock.
-    clock = Clock(config, reload=lambda: recorder.reloaded(follow(load_config(path))),
-                  observer=recorder, claim=recorder.gate(claim),
-                  catch_up=recorder.catch_up)
-    stopped_by = []
-
-    def on_signal(signum, frame):
-        stopped_by.append(signal.Signals(signum).name)
-        clock.stop()
-
-    def on_hangup(signum, frame):
-        clock.request_reload()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
-    try:
-        LOG.info("calling %s (timeout %g s, concurrency %d), %d job(s)", config.address,
-                 config.timeout, config.concurrency, len(config.jobs))
-        for job in config.jobs:
-            LOG.info('Clock server for "%s" started (user: %s, period: %s)',
-                     job.method, job.user if job.authenticated else "Anonymous",
-                     job.period)
-        recorder.start()
-        try:
-            clock.run()
-        finally:
-            recorder.stop()
-        LOG.info("stopped (%s)", ", ".join(stopped_by) or "stop()")
-    finally:
-        getattr(claim, "close", lambda: None)()
-        for sig, old_handler in previous.items():
-            signal.signal(sig, old_handler)
-        LOG.removeHandler(handler)
-        handler.close()
-    return EXIT_OK
-
-
-def claim_gate(config, log):
-    """The clock's claim gate: the cluster lock when ``lock`` is set (and
-    after a reload that sets it), else every tick is ours.
-
-    Raises ValueError when the lock's client library is not installed.
-    """
-    # Standard library; the client library is imported only for a lock.
-    from .locks import ClusterGate, LockUnavailable
-
-    try:
-        return ClusterGate(config.lock, log)
-    except LockUnavailable as exc:
-        raise ValueError(str(exc)) from None
-
-
-def cluster_claim(config, monitor, name, due, token, by, scheduled):
-    """A cron-started ``fire``/``exec`` with ``lock`` claims its scheduled
-    tick.  None: go ahead.  Otherwise the skip is recorded and this is the
-    exit status: 0 (silent) when another host has the tick, 75 with one
-    line on stderr when the lock service cannot be reached."""
-    if not (scheduled and config.lock and due is not None):
-        return None  # by hand (or @reboot): no claim
-    from .call import escape
-    from .locks import UNREACHABLE, claim_once
-    from .monitor import interval_of
-
-    skip, why = claim_once(config.lock, name, due, interval_of(config, name, due))
-    if skip is None:
-        return None
-    monitor.cancel(name, token)
-    monitor.skip(name, due, skip, by, scheduled)
-    monitor.write_metrics()
-    if skip == UNREACHABLE:
-        say(escape(f"{config.part}: {name}: skipped, the lock service is "
-                   f"unreachable ({config.lock['url']}: {why})"))
-        return EXIT_TEMPFAIL
     return EXIT_OK
 
 
 def cmd_fire(config, args):
     """One call now: exit 0 on 2xx, else 1 with the reason on stderr."""
-    from .call import call, describe, escape
+    from .call import call
+    from .text import escape
 
     job = config.job(args.name)
     if job is None:
@@ -158,30 +63,14 @@ def cmd_fire(config, args):
         say(escape(f"{config.part}: {job.name}: ZServer calls this job itself (backend "
                    "= zserver); fire is for the runner and cron backends"))
         return EXIT_USAGE
-    import time
+    from .runs import of_call
 
-    from .monitor import Monitor, scheduled_tick
-
-    monitor = Monitor(config, lambda text: say(escape(f"{config.part}: warning: {text}")))
-    due = scheduled_tick(config, job.name, args.scheduled)
-    token, skip = monitor.begin(job.name, due, "fire", args.scheduled)
-    if skip:
-        monitor.write_metrics()
-        say(escape(f"{config.part}: {job.name}: skipped, the previous run is still running"))
-        return EXIT_TEMPFAIL
-    skipped = cluster_claim(config, monitor, job.name, due, token, "fire", args.scheduled)
-    if skipped is not None:
-        return skipped
-    monitor.ping(job.name, "start")
-    outcome = call(config, job)
-    reason = describe(outcome, job)
-    monitor.finish(job.name, token, "ok" if outcome.ok else "failed", outcome.duration,
-                   reason=reason, http_status=outcome.status, by="fire", due=due,
-                   start=time.time() - outcome.duration, scheduled=args.scheduled)
-    monitor.write_metrics()
-    monitor.ping(job.name, "success" if outcome.ok else "fail")
-    line = escape(f"{config.part}: {job.name}: ") + f"{reason} ({outcome.duration:.3f} s)"
-    if outcome.ok:
+    result = run_once(config, job.name, "fire", args.scheduled,
+                      lambda: of_call(call(config, job), job))
+    if isinstance(result, int):
+        return result
+    line = escape(f"{config.part}: {job.name}: ") + f"{result.reason} ({result.duration:.3f} s)"
+    if result.ok:
         if args.verbose:
             say(line, sys.stdout)
         return EXIT_OK
@@ -192,12 +81,10 @@ def cmd_fire(config, args):
 def cmd_exec(config, args):
     """Run a command as the monitored run of NAME: output passes through,
     the exit status is the command's; recorded like any run."""
-    import time
-
     from . import execute
-    from .call import escape
-    from .monitor import Monitor, scheduled_tick
+    from .text import escape
     from .records import valid_name
+    from .runs import of_command
 
     command = list(args.command)
     if command and command[0] == "--":
@@ -210,88 +97,56 @@ def cmd_exec(config, args):
         say(escape(f"{config.part}: exec: {args.name!r} is not a usable name (letters, "
                    "digits, '.', '_' and '-')"))
         return EXIT_USAGE
-    monitor = Monitor(config, lambda text: say(escape(f"{config.part}: warning: {text}")))
     if config.entry(args.name) is None and config.job(args.name) is None:
         say(escape(f"{config.part}: warning: {args.name!r} is no job or entry of this "
                    "part; recording it all the same"))
-    due = scheduled_tick(config, args.name, args.scheduled)
-    token, skip = monitor.begin(args.name, due, "exec", args.scheduled)
-    if skip:
-        monitor.write_metrics()
-        say(escape(f"{config.part}: {args.name}: skipped, the previous run is still running"))
-        return EXIT_TEMPFAIL
-    skipped = cluster_claim(config, monitor, args.name, due, token, "exec",
-                            args.scheduled)
-    if skipped is not None:
-        return skipped
-    monitor.ping(args.name, "start")
-    done = execute.run(command, config.part, args.name)
-    monitor.finish(args.name, token, "ok" if done.status == 0 else "failed", done.duration,
-                   reason=done.reason, exit_status=done.status, output=done.output,
-                   by="exec", due=due, start=time.time() - done.duration,
-                   scheduled=args.scheduled)
-    monitor.write_metrics()
-    monitor.ping(args.name, "success" if done.status == 0 else "fail")
-    return done.status
+    # SIGTERM from the moment the run is recorded as begun: the command
+    # gets it, or does not start; the run is recorded either way.
+    with execute.Forwarding() as forwarding:
+        result = run_once(config, args.name, "exec", args.scheduled, lambda: of_command(
+            execute.run(command, config.part, args.name, forwarding)))
+    return result if isinstance(result, int) else result.exit_status
+
+
+def run_once(config, name, by, scheduled, work):
+    """fire's and exec's run of ``name`` (runs.py): the Result, or the exit
+    status of a skip: 75 with one line on stderr (still running, lock
+    service unreachable), 0 silent (claimed by another host)."""
+    import time
+
+    from . import runs
+    from .text import escape
+
+    part_runs = runs.Runs(config, lambda text: say(escape(f"{config.part}: warning: {text}")),
+                          by)
+    due = runs.scheduled_tick(config, name, scheduled, time.time())
+    result, skip = runs.perform(part_runs, name, due, scheduled, work)
+    if skip is None:
+        return result
+    if skip.message is None:
+        return EXIT_OK
+    say(escape(skip.message))
+    return EXIT_TEMPFAIL
 
 
 def cmd_status(config, args):
-    """The plugin line, then one row per job and entry (see status.py)."""
-    from . import status
+    """The plugin line, then one row per job and entry (status.report)."""
+    from .status import report
 
-    names = None
-    if args.name:
-        known = [w.name for w in status.watched(config)]
-        if args.name not in known:
-            print(status.unknown_line(
-                f"{args.name!r} is no monitored job or entry of {config.part}; known: "
-                + (", ".join(known) or "(none)")))
-            return status.UNKNOWN
-        names = [args.name]
-    try:
-        infos = status.collect(config, names)
-    except status.Unreadable as exc:
-        print(status.unknown_line(str(exc)))
-        return status.UNKNOWN
-    if args.json:
-        print(status.as_json(config, infos))
-        return status.exit_status(infos)
-    print(status.plugin_line(infos))
-    for line in status.table(infos):
+    lines, code = report(config, args.name, args.json)
+    for line in lines:
         print(line)
-    if names:
-        for line in status.runs_table(infos[0]):
-            print(line)
-    else:
-        for line in status.reasons(infos):
-            print(line)
-    return status.exit_status(infos)
+    return code
 
 
 def cmd_list(config, args):
-    """A table of the jobs and when each fires next (never the password)."""
+    """A table of the jobs and when each fires next (status.listing)."""
     import time
 
-    from .timefmt import format_period, local, next_due, utc
+    from .status import listing
 
-    now = time.time()
-    if config.backend == "zserver":
-        names = ", ".join(entry.name for entry in config.entries) or "(none)"
-        print(f"{config.part}: ZServer calls the {len(config.jobs)} job(s) of this part "
-              f"itself; monitored crontab entries: {names} (see status)")
-        return EXIT_OK
-    print(f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
-          f"(timeout {config.timeout:g} s, concurrency {config.concurrency})")
-    default_host = config.netloc
-    rows = [("NAME", "PERIOD", "NEXT (UTC)", "NEXT (LOCAL)", "HOST", "USER", "METHOD")]
-    for job in config.jobs:
-        due = next_due(job.period, now)
-        rows.append((job.name, f"{job.period} ({format_period(job.period)})", utc(due),
-                     local(due), job.host or default_host,
-                     job.user if job.authenticated else "Anonymous", job.method))
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for line in listing(config, time.time()):
+        print(line)
     return EXIT_OK
 
 
@@ -380,10 +235,10 @@ def main(config_path, argv=None):
     try:
         config = load_config(config_path)
     except BadConfig as exc:
-        from .call import escape
+        from .text import escape, plugin_text
 
         if args.command == "status":  # a check: exit 2 would mean CRITICAL
-            print(escape(f"CLOCK UNKNOWN - {exc}").replace("|", "/"))
+            print(f"CLOCK UNKNOWN - {plugin_text(exc)}")
             return EXIT_STATUS_UNKNOWN
         say(escape(f"{prog}: error: {exc}"))
         return EXIT_USAGE

@@ -8,6 +8,9 @@ the earliest is due.  A due tick becomes a queued call (its job is then
 most ``concurrency`` calls are in flight, calls due together start in
 order of their due time (then of the jobs' order), and a job never
 overlaps itself.
+
+Time comes from a time source (``SystemTime`` unless given another): the
+tests of ticks, overdue and catch-up run the same loop in simulated time.
 """
 
 import heapq
@@ -17,7 +20,9 @@ import socket
 import threading
 import time
 
-from .call import call, describe, escape
+from .call import call as http_call
+from .call import describe
+from .text import escape
 from .timefmt import next_due, utc
 
 GRACE = 0.2  # seconds in-flight calls get to finish after SIGTERM/SIGINT
@@ -41,6 +46,24 @@ class Observer:
         """The tick ``due`` of ``job`` was not called, because ``reason``."""
 
 
+class SystemTime:
+    """The real time, and waiting for it: what the clock runs on.  A
+    simulated time source (tests) offers the same three methods."""
+
+    def time(self):
+        """Seconds since the epoch (the ticks are multiples of periods)."""
+        return time.time()
+
+    def monotonic(self):
+        """Seconds for measuring delays (late starts, waits for a slot)."""
+        return time.monotonic()
+
+    def wait(self, sock, timeout):
+        """Wait up to ``timeout`` seconds for ``sock`` to be readable (a
+        stop or reload request); whether it is."""
+        return bool(select.select([sock], [], [], timeout)[0])
+
+
 def no_claim(job, due):
     """The default gate: one host, every tick is ours.
 
@@ -57,11 +80,11 @@ class _Call:
 
     __slots__ = ("job", "due", "order", "queued", "started")
 
-    def __init__(self, job, due, order):
+    def __init__(self, job, due, order, queued):
         self.job = job
         self.due = due
         self.order = order
-        self.queued = time.monotonic()
+        self.queued = queued
         self.started = None  # monotonic, once a pool thread took it
 
     def __lt__(self, other):  # the pool's queue: earliest due, then job order
@@ -73,12 +96,15 @@ class Clock:
 
     ``reload`` (optional) returns a fresh Config (or raises with the
     reason); ``request_reload()`` makes the loop apply it, like ``stop()``
-    safe from a signal handler.
+    safe from a signal handler.  ``clock`` is the time source (see
+    SystemTime), ``call(config, job)`` makes a job's call (an Outcome).
     """
 
     def __init__(self, config, log=LOG, observer=None, claim=no_claim, reload=None,
-                 catch_up=None):
+                 catch_up=None, clock=None, call=http_call):
         self.config = config
+        self.time = clock or SystemTime()
+        self.call = call
         self.catch_up = catch_up  # job -> a missed tick to call at start, or None
         self.claim = claim
         self.log = log
@@ -114,8 +140,18 @@ class Clock:
 
     # -- the main loop -------------------------------------------------------------
 
+    def settled(self, asleep=0):
+        """Whether the pool can do nothing until time passes: no queued call
+        a free thread could take, and no busy thread but the ``asleep``
+        ones waiting on the time source (a simulated time source moves
+        on only then)."""
+        with self._lock:
+            if self._queue and self._idle:
+                return False
+            return len(self._threads) - self._idle <= asleep
+
     def run(self):
-        now = time.time()
+        now = self.time.time()
         for order, job in enumerate(self.config.jobs):
             self._plan(job, order, next_due(job.period, now))
             missed = self.catch_up(job) if self.catch_up else None
@@ -125,12 +161,12 @@ class Clock:
         try:
             while True:
                 if self._heap:
-                    delay = self._heap[0][0] - time.time()
+                    delay = self._heap[0][0] - self.time.time()
                 else:
                     delay = None
                 if delay is None or delay > 0:
                     timeout = MAX_SLEEP if delay is None else min(delay, MAX_SLEEP)
-                    if select.select([self._wake_r], [], [], timeout)[0]:
+                    if self.time.wait(self._wake_r, timeout):
                         requests = self._wake_r.recv(4096)
                         if b"x" in requests:
                             break
@@ -141,7 +177,7 @@ class Clock:
                 if self._schedule.get(name) != due:
                     continue  # removed or rescheduled by a reload
                 job = self._job(name)
-                self._plan(job, order, next_due(job.period, max(due, time.time())))
+                self._plan(job, order, next_due(job.period, max(due, self.time.time())))
                 self._tick(job, due, order)
         finally:
             self._finish()
@@ -160,7 +196,8 @@ class Clock:
         with self._lock:
             busy = self._in_flight.get(job.name)
             if busy is None:
-                self._in_flight[job.name] = entry = _Call(job, due, order)
+                self._in_flight[job.name] = entry = _Call(job, due, order,
+                                                          self.time.monotonic())
                 heapq.heappush(self._queue, entry)
                 # Threads woken but not yet running still count as idle.
                 if len(self._queue) <= self._idle:
@@ -174,7 +211,7 @@ class Clock:
             what, since = "running", busy.started
         self.observer.skipped(job, due, "still running")
         self.log.warning("%s: previous call still %s (%.1f s), skipping the tick due at %s",
-                         job.name, what, time.monotonic() - since, utc(due))
+                         job.name, what, self.time.monotonic() - since, utc(due))
 
     # -- the pool ------------------------------------------------------------------
 
@@ -200,7 +237,7 @@ class Clock:
                     self._threads.discard(me)
                     return
                 entry = heapq.heappop(self._queue)
-                entry.started = time.monotonic()
+                entry.started = self.time.monotonic()
                 concurrency = self.config.concurrency
             try:
                 self._call(entry, concurrency)
@@ -212,7 +249,7 @@ class Clock:
 
     def _call(self, entry, concurrency):
         job, due = entry.job, entry.due
-        late = time.time() - due
+        late = self.time.time() - due
         waited = entry.started - entry.queued
         if late > LATE and waited > 0.05:  # a queued call (not a catch-up's at once)
             self.log.warning("%s: started %.1f s late (due at %s; waited %.1f s for one of "
@@ -223,7 +260,7 @@ class Clock:
             self.observer.skipped(job, due, skip)
             return
         self.observer.started(job, due)
-        outcome = call(self.config, job)
+        outcome = self.call(self.config, job)
         level = logging.INFO if outcome.ok else logging.WARNING
         self.log.log(level, "%s: %s (%.3f s)", job.name, describe(outcome, job),
                      outcome.duration)
@@ -246,7 +283,7 @@ class Clock:
         added = [name for name in after if name not in before]
         removed = [name for name in before if name not in after]
         changed = [name for name in after if name in before and after[name] != before[name]]
-        now = time.time()
+        now = self.time.time()
         with self._lock:
             self.config = new
             if self._idle and len(self._threads) > new.concurrency:

@@ -54,7 +54,7 @@ class Config:
             self.scheme = self.host = self.port = self.netloc = None
         else:
             self.scheme, self.host, self.port, self.netloc = split_address(address)
-        # Run records, status, metrics, pings (records8; see monitor.py).
+        # Run records, status, metrics, pings (see runs.py).
         self.backend = monitoring.get("backend", "runner")
         self.state_directory = monitoring.get("state_directory")
         self.metrics_file = monitoring.get("metrics_file")

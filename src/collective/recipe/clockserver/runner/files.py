@@ -1,24 +1,55 @@
-"""Replacing a file atomically: readers see the old or the new one, never half."""
+"""Replacing a file atomically and durably: readers see the old or the new
+one, never half, and after a crash the one that was there last.
+
+Written in the subset Python 2.7 and 3 share (``%`` formatting,
+``os.rename``), so that the recipe's own writers may use it as well.
+"""
+
+from __future__ import absolute_import
 
 import os
 import threading
 
 
 def replace(path, data, mode):
-    """Write the bytes ``data`` to ``path`` with ``mode``, through a
-    temporary file in the same directory that then replaces it."""
+    """Write the bytes ``data`` to ``path`` with ``mode``: through a
+    temporary file in the same directory, flushed to disk, that then
+    replaces ``path``; the directory is flushed too, so that the rename
+    survives a crash."""
     directory, name = os.path.split(os.path.abspath(path))
     # Unique per process and thread: writers of one file never share it.
-    temp = os.path.join(directory, f".{name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temp = os.path.join(directory, ".%s.%d.%d.tmp" % (
+        name, os.getpid(), threading.current_thread().ident))
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.chmod(temp, mode)  # whatever the umask took away
-        os.replace(temp, path)
+        os.rename(temp, path)  # atomic on POSIX, over an existing file too
     except BaseException:
         try:
             os.unlink(temp)
         except OSError:
             pass
         raise
+    sync_directory(directory)
+
+
+def sync_directory(directory):
+    """Flush a directory's entries (a rename in it) to disk; a file system
+    that cannot (some network ones) is left as it is."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

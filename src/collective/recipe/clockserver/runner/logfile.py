@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from .call import escape
+from .text import escape
 
 FORMAT = "%(asctime)s %(levelname)s [{part}] %(message)s"
 

@@ -1,14 +1,13 @@
-"""What ``bin/<part> run`` records: the clock's Observer, a claim gate in
-front of any other (overlap with ``fire``/``exec`` of this host), catch-up
+"""``bin/<part> run``: the clock with its log, signals and recorder (the
+Observer and claim gate that drive the run protocol of runs.py), catch-up
 at start and the once-a-minute rewrite of the metrics file."""
 
 import threading
 import time
 
-from .call import describe
 from .clock import Observer, no_claim
-from .monitor import Monitor
 from .records import Unreadable
+from .runs import Runs, of_call
 
 METRICS_EVERY = 60  # seconds: `run` rewrites metrics-file at least this often
 METRICS_GAP = 1.0  # seconds between two rewrites: runs ending together share one
@@ -17,22 +16,27 @@ METRICS_GAP = 1.0  # seconds between two rewrites: runs ending together share on
 class ClockRecorder(Observer):
     """The records, metrics and pings of the clock's runs."""
 
-    def __init__(self, config, logger):
-        self.monitor = Monitor(config, lambda text: logger.warning("%s", text))
+    def __init__(self, config, logger, now=time.time):
         self.config = config
         self.logger = logger
-        self._tokens = {}
+        self.now = now  # the clock's time source's time()
+        self.runs = Runs(config, lambda text: logger.warning("%s", text), "run",
+                         metrics=self._metrics_later, now=now)
+        self._runs = {}  # (name, due) -> Run, from the claim to the end
         self._catch_ups = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._dirty = threading.Event()  # a run ended: rewrite the metrics
         self._thread = None
 
+    def _metrics_later(self):
+        self._dirty.set()
+
     def start(self):
         from .status import watched
 
-        self.monitor.seen([w.name for w in watched(self.config)])
-        self.monitor.write_metrics()
+        self.runs.seen([w.name for w in watched(self.config)])
+        self.runs.write_metrics()
         self._thread = threading.Thread(target=self._metrics_loop,
                                         name="clock metrics", daemon=True)
         self._thread.start()
@@ -43,8 +47,9 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.config = config
-        self.monitor = Monitor(config, self.monitor.log)
-        self.monitor.seen([w.name for w in watched(config)])
+        self.runs = Runs(config, self.runs.log, "run", metrics=self._metrics_later,
+                         now=self.now)
+        self.runs.seen([w.name for w in watched(config)])
         self._dirty.set()
         return config
 
@@ -53,7 +58,7 @@ class ClockRecorder(Observer):
         self._dirty.set()
         if self._thread is not None:
             self._thread.join(5)
-        self.monitor.write_metrics()
+        self.runs.write_metrics()
 
     def _metrics_loop(self):
         """Rewrite metrics-file soon after runs end (at most once a second,
@@ -64,7 +69,7 @@ class ClockRecorder(Observer):
             if self._stop.is_set():
                 return
             self._dirty.clear()
-            self.monitor.write_metrics()
+            self.runs.write_metrics()
             self._stop.wait(METRICS_GAP)
 
     # -- catch-up ---------------------------------------------------------------
@@ -72,7 +77,7 @@ class ClockRecorder(Observer):
     def catch_up(self, job):
         """The tick to call at once for ``job``, or None (see ``catch-up``)."""
         catch_up = self.config.catch_up if job.catch_up is None else job.catch_up
-        records = self.monitor.records
+        records = self.runs.records
         if not catch_up or records is None:
             return None
         from .status import served, watched
@@ -80,8 +85,7 @@ class ClockRecorder(Observer):
         watch = next((w for w in watched(self.config) if w.name == job.name), None)
         if watch is None:
             return None
-        now = time.time()
-        due = watch.previous(now)
+        due = watch.previous(self.now())
         try:
             record = records.read(job.name)
         except (Unreadable, OSError):
@@ -104,38 +108,129 @@ class ClockRecorder(Observer):
         def claim(job, due):
             with self._lock:
                 catch_up = (job.name, due) in self._catch_ups
-            token, skip = self.monitor.begin(job.name, due, "run", True, catch_up,
-                                             record_skip=False)
+            # The overlap skip is recorded when the clock reports it (skipped).
+            run, skip = self.runs.begin(job.name, due, True, catch_up, record_skip=False)
             if skip:
                 return skip
-            reason = inner(job, due)
+            reason = run.claim(lambda: inner(job, due))
             if reason:
-                self.monitor.cancel(job.name, token)
                 return reason
             with self._lock:
-                self._tokens[(job.name, due)] = token
+                self._runs[(job.name, due)] = run
             return None
 
         return claim
 
     def started(self, job, due):
-        self.monitor.ping(job.name, "start")
+        run = self._run(job, due, pop=False)
+        run.start()
 
     def finished(self, job, due, outcome):
-        with self._lock:
-            token = self._tokens.pop((job.name, due), None)
-            catch_up = (job.name, due) in self._catch_ups
-            self._catch_ups.discard((job.name, due))
-        self.monitor.finish(
-            job.name, token, "ok" if outcome.ok else "failed", outcome.duration,
-            reason=describe(outcome, job), http_status=outcome.status, by="run",
-            due=due, start=time.time() - outcome.duration, scheduled=True,
-            catch_up=catch_up)
-        self._dirty.set()
-        self.monitor.ping(job.name, "success" if outcome.ok else "fail")
+        run = self._run(job, due, pop=True)
+        run.finish(of_call(outcome, job))
 
     def skipped(self, job, due, reason):
         with self._lock:
             self._catch_ups.discard((job.name, due))
-        self.monitor.skip(job.name, due, reason, "run", True)
-        self._dirty.set()
+        self.runs.skipped(job.name, due, reason, True)
+
+    def _run(self, job, due, pop):
+        """The Run the gate began (one never begun when the clock was
+        built without this gate)."""
+        with self._lock:
+            key = (job.name, due)
+            run = self._runs.pop(key, None) if pop else self._runs.get(key)
+            catch_up = key in self._catch_ups
+            if pop:
+                self._catch_ups.discard(key)
+        if run is None:
+            from .runs import Run
+
+            run = Run(self.runs, job.name, due, True, catch_up, None)
+        run.runs = self.runs  # a reload since the claim: record as the new config says
+        return run
+
+
+# -- bin/<part> run ------------------------------------------------------------------
+
+
+def serve(config, config_path, log_file=None):
+    """``bin/<part> run``: log the ZServer start lines (to ``log_file`` or
+    standard error), then tick until SIGTERM/SIGINT; SIGHUP re-reads
+    ``config_path``.  Returns None, or why it could not start (one line)."""
+    import logging
+    import signal
+
+    from .clock import LOG, Clock
+    from .config import load_config
+    from .logfile import LineHandler
+
+    try:
+        handler = LineHandler(log_file, config.part)
+    except OSError as exc:
+        return f"cannot write the log file {log_file}: {exc.strerror}"
+    for old in LOG.handlers[:]:
+        LOG.removeHandler(old)
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
+    LOG.propagate = False
+
+    try:
+        claim = cluster_gate(config, LOG)
+    except ValueError as exc:  # the lock's client library is missing
+        LOG.removeHandler(handler)
+        handler.close()
+        return str(exc)
+    follow = getattr(claim, "follow", lambda new: new)  # a reload may change lock
+    recorder = ClockRecorder(config, LOG)
+    # The recorder's gate refuses overlap on this host first, then asks the
+    # cluster lock.
+    clock = Clock(config, reload=lambda: recorder.reloaded(follow(load_config(config_path))),
+                  observer=recorder, claim=recorder.gate(claim),
+                  catch_up=recorder.catch_up)
+    stopped_by = []
+
+    def on_signal(signum, frame):
+        stopped_by.append(signal.Signals(signum).name)
+        clock.stop()
+
+    def on_hangup(signum, frame):
+        clock.request_reload()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
+    try:
+        LOG.info("calling %s (timeout %g s, concurrency %d), %d job(s)", config.address,
+                 config.timeout, config.concurrency, len(config.jobs))
+        for job in config.jobs:
+            LOG.info('Clock server for "%s" started (user: %s, period: %s)',
+                     job.method, job.user if job.authenticated else "Anonymous",
+                     job.period)
+        recorder.start()
+        try:
+            clock.run()
+        finally:
+            recorder.stop()
+        LOG.info("stopped (%s)", ", ".join(stopped_by) or "stop()")
+    finally:
+        getattr(claim, "close", lambda: None)()
+        for sig, old_handler in previous.items():
+            signal.signal(sig, old_handler)
+        LOG.removeHandler(handler)
+        handler.close()
+    return None
+
+
+def cluster_gate(config, log):
+    """The clock's claim gate: the cluster lock when ``lock`` is set (and
+    after a reload that sets it), else every tick is ours.
+
+    Raises ValueError when the lock's client library is not installed.
+    """
+    # Standard library; the client library is imported only for a lock.
+    from .locks import ClusterGate, LockUnavailable
+
+    try:
+        return ClusterGate(config.lock, log)
+    except LockUnavailable as exc:
+        raise ValueError(str(exc)) from None

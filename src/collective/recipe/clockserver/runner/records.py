@@ -24,12 +24,12 @@ import stat
 import time
 
 from . import files
+from .text import mask_secrets, one_line
 
 KEEP = 20  # runs kept per name
 OUTPUT_LIMIT = 2048  # bytes of a command's last output kept in a record
 MAX_RECORD = 4 * 1024 * 1024  # bytes: 20 runs with 2 KB of output each are ~60 KB
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-MASK = "*****"
 RESULTS = ("ok", "failed", "skipped")
 
 
@@ -107,16 +107,9 @@ def alive(entry):
     return True
 
 
-def mask(text, secrets):
-    """``text`` with every known secret replaced by ``*****``."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
-
-
 def tail(data, secrets=(), limit=OUTPUT_LIMIT):
     """The last lines of a command's output, at most ``limit`` bytes, masked."""
-    text = mask(data.decode("utf-8", "replace"), secrets)
+    text = mask_secrets(data.decode("utf-8", "replace"), secrets)
     encoded = text.encode("utf-8")
     if len(encoded) <= limit:
         return text
@@ -166,9 +159,10 @@ def _append(record, run):
 class Records:
     """The records of one state directory; safe across threads and processes."""
 
-    def __init__(self, directory, secrets=()):
+    def __init__(self, directory, secrets=(), now=time.time):
         self.directory = directory
         self.secrets = tuple(s for s in secrets if s)
+        self.now = now  # the time source's time() (simulated in tests)
 
     def path(self, name):
         return os.path.join(self.directory, name + ".json")
@@ -204,15 +198,15 @@ class Records:
         try:
             return self._parse(name, path)
         except FileNotFoundError:
-            return new_record(name, time.time())
+            return new_record(name, self.now())
         except Unreadable:
             # Keep the damaged file for a human; start a new record.
-            aside = f"{path}.damaged-{int(time.time())}"
+            aside = f"{path}.damaged-{int(self.now())}"
             try:
                 os.replace(path, aside)
             except OSError:
                 pass
-            return new_record(name, time.time())
+            return new_record(name, self.now())
 
     def _save(self, name, record):
         # Compact: json's C encoder (indent would take the slow pure-Python
@@ -234,7 +228,7 @@ class Records:
         recording the skip (unless ``record_skip`` is false).
         """
         token = os.urandom(12).hex()
-        now = time.time()
+        now = self.now()
 
         def change(record):
             if any(entry.get("host") == hostname() for entry in record["running"]):
@@ -270,7 +264,7 @@ class Records:
             _append(record, {
                 "due": entry.get("due", due), "start": run_start,
                 "duration": duration, "result": result,
-                "reason": mask(_one_line(reason), self.secrets),
+                "reason": mask_secrets(one_line(reason), self.secrets),
                 "http_status": http_status, "exit_status": exit_status,
                 "host": hostname(), "by": entry.get("by", by),
                 "scheduled": entry.get("scheduled", scheduled),
@@ -285,8 +279,8 @@ class Records:
             record, self._skip_run(due, reason, by, scheduled)))
 
     def _skip_run(self, due, reason, by, scheduled):
-        return {"due": due, "start": time.time(), "duration": None, "result": "skipped",
-                "reason": mask(_one_line(reason), self.secrets), "http_status": None,
+        return {"due": due, "start": self.now(), "duration": None, "result": "skipped",
+                "reason": mask_secrets(one_line(reason), self.secrets), "http_status": None,
                 "exit_status": None, "host": hostname(), "by": by,
                 "scheduled": scheduled, "catch_up": False, "output": None}
 
@@ -345,6 +339,3 @@ def _check(record):
         return "a run has an unknown result"
     return None
 
-
-def _one_line(text):
-    return " ".join(str(text or "").split())

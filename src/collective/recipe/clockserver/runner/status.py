@@ -1,5 +1,6 @@
-"""What the records say: each name's state, the plugin line, the table,
-JSON and Prometheus metrics.
+"""What the records say: each name's state, the plugin line, the table
+and JSON of ``bin/<part> status`` (metrics.py turns the same states into
+the metrics file).
 
 States, in order of precedence: ``overdue`` (the first tick after the last
 run that served it, or after the name was first seen, is more than grace
@@ -16,6 +17,8 @@ from datetime import datetime, timezone
 
 from ..schedule import Schedule
 from .records import Records, Unreadable
+from .text import output_line, plugin_text
+from .timefmt import format_period
 
 STATES = ("overdue", "failing", "running", "waiting", "unknown", "ok")
 PRECEDENCE = ("overdue", "failing", "running", "waiting", "ok")
@@ -204,7 +207,7 @@ def plugin_line(infos):
 
 
 def unknown_line(reason):
-    return f"CLOCK UNKNOWN - {clean(reason)}"
+    return f"CLOCK UNKNOWN - {plugin_text(reason)}"
 
 
 def table_time(timestamp):
@@ -238,11 +241,6 @@ def short_result(run):
     return "failed"
 
 
-def clean(text):
-    """One line without ``|`` (monitoring systems read it as performance data)."""
-    return " ".join(str(text).replace("|", "/").split())
-
-
 def _rows(rows):
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
@@ -255,7 +253,7 @@ def table(infos):
     for info in infos:
         last = info["last_run"]
         success = info["last_success"]
-        rows.append(tuple(clean(cell) or "-" for cell in (
+        rows.append(tuple(plugin_text(cell) or "-" for cell in (
             info["name"], info["schedule"], table_time(last and last["start"]),
             short_result(last), format_duration(last and last["duration"]),
             table_time(success and success["start"]), table_time(info["next_due"]),
@@ -265,7 +263,7 @@ def table(infos):
 
 def reasons(infos):
     """Why each name that is not fine is in its state (after the table)."""
-    lines = [f"{info['name']}: {info['state']}: {clean(info['reason'])}"
+    lines = [f"{info['name']}: {info['state']}: {plugin_text(info['reason'])}"
              for info in infos
              if info["state"] in ("overdue", "failing", "unknown") and info["reason"]]
     return [""] + lines if lines else []
@@ -281,12 +279,12 @@ def runs_table(info):
             by += " (catch-up)"
         elif run.get("scheduled"):
             by += " (cron)"
-        rows.append(tuple(clean(cell) or "-" for cell in (
+        rows.append(tuple(plugin_text(cell) or "-" for cell in (
             table_time(run.get("start")), table_time(run.get("due")), by,
             run["result"], format_duration(run.get("duration")), run.get("host") or "-",
             run.get("reason") or "")))
     for entry in info["running"]:
-        rows.append(tuple(clean(cell) or "-" for cell in (
+        rows.append(tuple(plugin_text(cell) or "-" for cell in (
             table_time(entry.get("start")), table_time(entry.get("due")),
             entry.get("by") or "-", "running", "-", entry.get("host") or "-",
             f"pid {entry.get('pid')}")))
@@ -297,13 +295,13 @@ def runs_table(info):
         lines.extend(_rows(rows))
     if info["reason"]:
         lines.append("")
-        lines.append(f"{info['state']}: {clean(info['reason'])}")
+        lines.append(f"{info['state']}: {plugin_text(info['reason'])}")
     latest = next((run for run in reversed(info["runs"]) if run.get("output")), None)
     if latest:
         lines.append("")
         lines.append(f"output of the run started {table_time(latest['start'])} UTC "
                      "(last lines):")
-        lines.extend("    " + line.replace("|", "/")
+        lines.extend("    " + output_line(line)
                      for line in latest["output"].splitlines())
     return lines
 
@@ -316,66 +314,43 @@ def as_json(config, infos):
     }, indent=2, sort_keys=True)
 
 
-# -- Prometheus text format -----------------------------------------------------
-
-METRICS = (
-    ("clockserver_last_run_timestamp_seconds", "gauge",
-     "Start of the last run (any result), seconds since the epoch."),
-    ("clockserver_last_success_timestamp_seconds", "gauge",
-     "Start of the last successful run, seconds since the epoch."),
-    ("clockserver_last_duration_seconds", "gauge",
-     "How long the last finished run took."),
-    ("clockserver_consecutive_failures", "gauge",
-     "Failed runs in a row since the last success."),
-    ("clockserver_next_run_timestamp_seconds", "gauge",
-     "When the next run is due, seconds since the epoch."),
-    ("clockserver_overdue", "gauge",
-     "1 when a due run was missed (see bin/<part> status), else 0."),
-    ("clockserver_runs_total", "counter",
-     "Runs recorded, by result (ok, failed, skipped)."),
-)
+# -- the commands ------------------------------------------------------------------
 
 
-def _label(value):
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def report(config, name=None, json_output=False):
+    """``bin/<part> status [NAME] [--json]``: (the lines to print, the exit
+    status)."""
+    names = None
+    if name:
+        known = [w.name for w in watched(config)]
+        if name not in known:
+            return [unknown_line(f"{name!r} is no monitored job or entry of {config.part}; "
+                                 "known: " + (", ".join(known) or "(none)"))], UNKNOWN
+        names = [name]
+    try:
+        infos = collect(config, names)
+    except Unreadable as exc:
+        return [unknown_line(str(exc))], UNKNOWN
+    if json_output:
+        return [as_json(config, infos)], exit_status(infos)
+    lines = [plugin_line(infos)] + table(infos)
+    lines += runs_table(infos[0]) if names else reasons(infos)
+    return lines, exit_status(infos)
 
 
-def metrics_text(config, infos):
-    """The Prometheus text exposition of ``infos`` (labels part and name)."""
-    samples = {name: [] for name, _, _ in METRICS}
-    for info in infos:
-        labels = f'part="{_label(config.part)}",name="{_label(info["name"])}"'
-        last = info["last_run"]
-        success = info["last_success"]
-        finished = next((run for run in reversed(info["runs"])
-                         if run["result"] != "skipped" and run.get("duration") is not None),
-                        None)
-        values = {
-            "clockserver_last_run_timestamp_seconds": last and last["start"],
-            "clockserver_last_success_timestamp_seconds": success and success["start"],
-            "clockserver_last_duration_seconds": finished and finished["duration"],
-            "clockserver_consecutive_failures": info["consecutive_failures"],
-            "clockserver_next_run_timestamp_seconds": info["next_due"],
-            "clockserver_overdue": 1 if info["state"] == "overdue" else 0,
-        }
-        for name, value in values.items():
-            if value is not None:
-                samples[name].append(f"{name}{{{labels}}} {_number(value)}")
-        for result in ("ok", "failed", "skipped"):
-            samples["clockserver_runs_total"].append(
-                f'clockserver_runs_total{{{labels},result="{result}"}} '
-                f'{info["totals"].get(result, 0)}')
-    lines = []
-    for name, kind, help_text in METRICS:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} {kind}")
-        lines.extend(samples[name])
-    return "\n".join(lines) + "\n"
+def listing(config, now):
+    """``bin/<part> list``: the jobs and when each fires next (never a password)."""
+    from .timefmt import local, next_due, utc
 
-
-def _number(value):
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, int) or float(value).is_integer():
-        return str(int(value))
-    return repr(float(value))
+    if config.backend == "zserver":
+        names = ", ".join(entry.name for entry in config.entries) or "(none)"
+        return [f"{config.part}: ZServer calls the {len(config.jobs)} job(s) of this part "
+                f"itself; monitored crontab entries: {names} (see status)"]
+    rows = [("NAME", "PERIOD", "NEXT (UTC)", "NEXT (LOCAL)", "HOST", "USER", "METHOD")]
+    for job in config.jobs:
+        due = next_due(job.period, now)
+        rows.append((job.name, f"{job.period} ({format_period(job.period)})", utc(due),
+                     local(due), job.host or config.netloc,
+                     job.user if job.authenticated else "Anonymous", job.method))
+    return [f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
+            f"(timeout {config.timeout:g} s, concurrency {config.concurrency})"] + _rows(rows)

@@ -12,6 +12,7 @@ libpq reads ~/.pgpass (or PGPASSFILE), as psql does.
 import threading
 import time
 
+from ..text import error_line
 from . import LockUnavailable, require_client
 
 TABLE = "clockserver_claims"
@@ -48,10 +49,10 @@ class Lock:
                     return self._claim(name, tick, keep_seconds)
                 except psycopg.Error as exc:
                     self._drop()
-                    raise LockUnavailable(_one_line(exc)) from None
+                    raise LockUnavailable(error_line(exc)) from None
             except psycopg.Error as exc:
                 self._drop()
-                raise LockUnavailable(_one_line(exc)) from None
+                raise LockUnavailable(error_line(exc)) from None
 
     def _claim(self, name, tick, keep_seconds):
         import psycopg
@@ -189,6 +190,3 @@ class Lock:
         with self._mutex:
             self._drop()
 
-
-def _one_line(exc):
-    return " ".join(str(exc).split()) or type(exc).__name__

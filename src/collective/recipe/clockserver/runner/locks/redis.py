@@ -6,6 +6,7 @@ without a user authenticates as Redis's default user (``requirepass``).
 
 import json
 
+from ..text import error_line
 from . import LockUnavailable, require_client
 
 PREFIX = "clockserver:"
@@ -43,8 +44,7 @@ class Lock:
                 return True, self.holder
             holder = self._client.get(key)
         except redis.RedisError as exc:
-            raise LockUnavailable(" ".join(str(exc).split())
-                                  or type(exc).__name__) from None
+            raise LockUnavailable(error_line(exc)) from None
         if holder is None:  # expired in between: long gone, not ours
             return False, "another host"
         return False, holder.decode("utf-8", "replace")

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 
+from ..text import error_line
 from . import LockUnavailable, require_client
 
 ROOT_KEY = "collective.recipe.clockserver"
@@ -99,8 +100,8 @@ class Lock:
                 if isinstance(exc, ClientDisconnected):
                     raise LockUnavailable(
                         f"lost the connection to the ZEO server at {self.where}"
-                        + (f" ({_one_line(exc)})" if str(exc) else "")) from None
-                raise LockUnavailable(_one_line(exc)) from None
+                        + (f" ({error_line(exc)})" if str(exc) else "")) from None
+                raise LockUnavailable(error_line(exc)) from None
             except LockUnavailable:
                 self._abort()
                 raise
@@ -155,6 +156,3 @@ class Lock:
             self._abort()
             self._drop()
 
-
-def _one_line(exc):
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -1,0 +1,218 @@
+"""The run protocol, written once: begin, overlap skip, cluster claim, start
+ping, the work, finish record, metrics, final ping.
+
+``fire`` and ``exec`` (cli.py) go through ``perform()``; the clock
+(``run``, recording.py) drives the same steps of a ``Run`` from its
+callbacks, because it asks the claim when a call slot frees and makes the
+call itself.  Nothing here may stop a job from running: a record or
+metrics file that cannot be written is logged, and the run goes ahead.
+Imports stay lazy: cron starts ``fire`` once per call.
+"""
+
+import threading
+import time
+
+from .records import Records
+
+def scheduled_tick(config, name, scheduled, now):
+    """The tick a cron-started run serves: the latest time <= ``now`` that
+    its schedule matches; None by hand and for ``@reboot``."""
+    if not scheduled:
+        return None
+    thing = config.entry(name) or config.job(name)
+    if thing is None:
+        return None
+    return thing.schedule.previous(now)
+
+
+def interval_of(config, name, after):
+    """Seconds between two ticks of ``name`` (for how long a claim is kept)."""
+    thing = config.entry(name) or config.job(name)
+    return (thing and thing.schedule.interval(after)) or 60
+
+
+class Result:
+    """What a run's work gave, whether a call or a command."""
+
+    __slots__ = ("ok", "duration", "reason", "http_status", "exit_status", "output")
+
+    def __init__(self, ok, duration, reason, http_status=None, exit_status=None,
+                 output=None):
+        self.ok = ok
+        self.duration = duration
+        self.reason = reason
+        self.http_status = http_status
+        self.exit_status = exit_status
+        self.output = output
+
+
+def of_call(outcome, job):
+    """A call's Outcome (call.py) as a Result."""
+    from .call import describe
+
+    return Result(outcome.ok, outcome.duration, describe(outcome, job),
+                  http_status=outcome.status)
+
+
+def of_command(done):
+    """A command's Done (execute.py) as a Result."""
+    return Result(done.status == 0, done.duration, done.reason,
+                  exit_status=done.status, output=done.output)
+
+
+class Skip:
+    """A run that did not happen: ``reason`` is recorded; ``message`` (or
+    None: silent) is the one line a cron-started process prints."""
+
+    __slots__ = ("reason", "message")
+
+    def __init__(self, reason, message=None):
+        self.reason = reason
+        self.message = message
+
+
+class Runs:
+    """The runs of one part started one way (``by``: run, fire or exec):
+    their records, the metrics file and pings, none of them ever raising.
+
+    ``metrics`` is called after every recorded run or skip: ``fire`` and
+    ``exec`` rewrite the metrics file at once (the default), ``run`` marks
+    it dirty.  ``log(text)`` takes one line: warnings and errors.
+    """
+
+    def __init__(self, config, log, by, metrics=None, now=time.time):
+        self.config = config
+        self.log = log
+        self.by = by
+        self.now = now  # the time source's time() (simulated in tests)
+        self.records = Records(config.state_directory, config.secrets, now) \
+            if config.state_directory else None
+        self.metrics = metrics or self.write_metrics
+        self._metrics_lock = threading.Lock()
+
+    def begin(self, name, due, scheduled, catch_up=False, record_skip=True):
+        """``(Run, None)``, or ``(None, "still running")`` when a run of
+        ``name`` goes on on this host (the skip recorded unless
+        ``record_skip`` is false: the clock records it when it is told)."""
+        got = self._record(f"the start of {name}", "begin", name, due, self.by, scheduled,
+                           catch_up, record_skip)
+        token, skip = got or (None, None)
+        if skip:
+            if record_skip:
+                self.metrics()
+            return None, skip
+        return Run(self, name, due, scheduled, catch_up, token), None
+
+    def skipped(self, name, due, reason, scheduled):
+        """Record a tick that was not run, and why (no ping)."""
+        self._record(f"the skip of {name}", "skip", name, due, reason, self.by, scheduled)
+        self.metrics()
+
+    def seen(self, names):
+        """Note the names installed (when each was first seen)."""
+        self._record("the names", "seen", names)
+
+    def ping(self, name, event):
+        if self.config.pings.get(name):
+            from . import pings
+
+            pings.ping(self.config, name, event, self.log)
+
+    def write_metrics(self):
+        """Rewrite metrics-file (metrics.py); never raises."""
+        if self.config.metrics_file and self.records is not None:
+            from . import metrics  # only parts with a metrics file need it
+
+            with self._metrics_lock:
+                metrics.write(self.config, self.records, self.now(), self.log)
+
+    def _record(self, what, method, *args):
+        """``records.method(*args)``; None, logged, when it cannot be written."""
+        if self.records is None:
+            return None
+        try:
+            return getattr(self.records, method)(*args)
+        except (OSError, ValueError) as exc:
+            text = getattr(exc, "strerror", None) or str(exc)
+            self.log(f"cannot record {what} in {self.config.state_directory}: {text}")
+            return None
+
+
+class Run:
+    """One run begun (recorded as running) and what follows."""
+
+    def __init__(self, runs, name, due, scheduled, catch_up, token):
+        self.runs = runs
+        self.name = name
+        self.due = due
+        self.scheduled = scheduled
+        self.catch_up = catch_up
+        self.token = token
+
+    def claim(self, gate):
+        """Ask ``gate()`` (None: go ahead, or the reason to skip); a refused
+        run is forgotten (the caller records the skip)."""
+        reason = gate()
+        if reason and self.token:
+            self.runs._record(f"the run of {self.name}", "cancel", self.name, self.token)
+        return reason
+
+    def start(self):
+        self.runs.ping(self.name, "start")
+
+    def finish(self, result):
+        """Record the end, update the metrics, then the final ping."""
+        runs = self.runs
+        runs._record(
+            f"the run of {self.name}", "finish", self.name, self.token,
+            "ok" if result.ok else "failed", result.duration, result.reason,
+            result.http_status, result.exit_status, result.output, runs.by, self.due,
+            runs.now() - result.duration, self.scheduled, self.catch_up)
+        runs.metrics()
+        runs.ping(self.name, "success" if result.ok else "fail")
+
+
+def perform(runs, name, due, scheduled, work):
+    """A whole run for ``fire``/``exec``: ``(Result, None)`` or ``(None, Skip)``.
+
+    ``work()`` returns the Result; ``due`` is the scheduled tick (None by
+    hand and for ``@reboot``: then no claim is taken).
+    """
+    config = runs.config
+    run, overlap = runs.begin(name, due, scheduled)  # due: scheduled_tick()
+    if overlap:
+        return None, Skip(overlap, f"{config.part}: {name}: skipped, the previous "
+                                   "run is still running")
+    if scheduled and config.lock and due is not None:
+        gate = ClusterClaim(config, name, due)
+        reason = run.claim(gate)
+        if reason:
+            runs.skipped(name, due, reason, scheduled)
+            return None, Skip(reason, gate.message)
+    run.start()
+    result = work()
+    run.finish(result)
+    return result, None
+
+
+class ClusterClaim:
+    """The claim of a cron-started run's tick in the lock service: None
+    (ours), or the reason to skip; ``message`` then says it on stderr when
+    cron should mail it (the service unreachable), else stays None."""
+
+    def __init__(self, config, name, due):
+        self.config = config
+        self.name = name
+        self.due = due
+        self.message = None
+
+    def __call__(self):
+        from .locks import UNREACHABLE, claim_once
+
+        config = self.config
+        skip, why = claim_once(config.lock, self.name, self.due,
+                               interval_of(config, self.name, self.due))
+        if skip == UNREACHABLE:
+            self.message = (f"{config.part}: {self.name}: skipped, the lock service is "
+                            f"unreachable ({config.lock['url']}: {why})")
+        return skip
