@@ -3,8 +3,9 @@
 Plain helpers, no pytest. Plone 6.2 (on Zope 6.3, its ~240 packages) lives
 in a venv of its own, ``.venv-plone`` (tools/plone-venv,
 tests/plone-constraints.txt), apart from the plain Zope of the test venv;
-``CLOCKSERVER_PLONE_VENV`` names another. Its bin/buildout builds, offline, a copy of example/ (buildout.cfg,
-production.cfg, live/) with a ``test.cfg`` that extends live.cfg: other
+``CLOCKSERVER_PLONE_VENV`` names another. Its bin/buildout builds, offline,
+a copy of example/ (buildout.cfg, production.cfg, live/) with a
+``test.cfg`` that extends live.cfg: other
 ports, the test views of tests/plone_views, and the clock parts under test.
 
 Then: the ZEO server (``parts/zeoserver/bin/runzeo``, see zeoserver.py),

@@ -93,7 +93,9 @@ def test_the_venv_holds_the_pinned_zope_stack(name):
     """Zope 6.3, plone.recipe.zope2instance 9.1 and zc.buildout 6.0 today
     (tests/zope-constraints.txt; the 5.2 leg: tests/buildout52-constraints.txt)."""
     import importlib.metadata
+
     from plonesite import pinned
+
     constraints = os.environ.get("CONSTRAINTS") or "zope-constraints.txt"
     assert importlib.metadata.version(name) == pinned(
         os.path.basename(constraints), name)
