@@ -112,3 +112,22 @@ def test_a_schedule_of_cron_times_is_evaluated_by_cronsim(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_never_matching_days_under_an_older_cronsim(monkeypatch):
+    """cronsim before 2.8 (the last for Python 3.10) refuses a day-of-month
+    no month has even with a day-of-week, which cron reads as "either":
+    that is said as it is, never called "never matches"."""
+    import cronsim
+
+    from collective.recipe.clockserver.schedule import problem
+
+    class OldCronSim:
+        def __init__(self, expr, start, reverse=False):
+            raise cronsim.CronSimError("Bad day-of-month")
+
+    monkeypatch.setattr(cronsim, "CronSim", OldCronSim)
+    assert problem("0 0 31 2 *").startswith("never matches a date")
+    found = problem("0 0 31 2 mon")
+    assert "cannot be evaluated by this cronsim" in found
+    assert "Python 3.11+" in found

@@ -122,6 +122,13 @@ def problem(times):
         next(iter(CronSim(expr, datetime.now())))
     except CronSimError as exc:
         if "day-of-month" in str(exc):
+            if expr.split()[4] != "*":
+                # cron reads DOM and DOW restricted together as "either";
+                # cronsim before 2.8 (the last for Python 3.10) refuses it.
+                return ("cannot be evaluated by this cronsim (%s): a day-of-month "
+                        "no month given has, with a day-of-week; Python 3.11+ "
+                        "(cronsim 2.8) evaluates it, or leave the day-of-month "
+                        "out" % exc)
             return ("never matches a date: no month given has that "
                     "day-of-month")
         return "cannot be evaluated (%s)" % exc
