@@ -7,6 +7,7 @@ without a user authenticates as Redis's default user (``requirepass``).
 import json
 
 from . import LockUnavailable, require_client
+from .deadline import CLAIM_TIMEOUT, within
 
 PREFIX = "clockserver:"
 TIMEOUT = 5  # seconds for connecting and for each command
@@ -35,6 +36,13 @@ class Lock:
         return PREFIX + json.dumps([self.namespace, name, tick])
 
     def claim(self, name, tick, keep_seconds):
+        """Claim (namespace, name, tick): (True, us) or (False, the holder);
+        LockUnavailable after CLAIM_TIMEOUT at most (deadline.py)."""
+        return within(CLAIM_TIMEOUT, self._attempt, name, tick, keep_seconds)
+
+    def _attempt(self, attempt, name, tick, keep_seconds):
+        # redis-py's pool gives each claim a connection of its own, and its
+        # socket timeout ends a worker that the deadline gave up on.
         import redis
 
         key = self.key(name, tick)
