@@ -20,7 +20,7 @@ import pytest
 from collective.recipe.clockserver.runner.locks import (
     UNREACHABLE, ClaimGate, LockUnavailable, open_lock)
 from collective.recipe.clockserver.runner.locks.deadline import (
-    CLAIM_TIMEOUT, within)
+    CLAIM_TIMEOUT, HOLDOFF, Deadline, LockTimeout, within)
 
 from test_locks import Job, engine, unique  # noqa: F401 (engine: a fixture)
 
@@ -108,6 +108,16 @@ def timed_claim(lock, name, tick):
     return outcome, time.monotonic() - start
 
 
+def workers_end(within_seconds):
+    """True once no claim worker (deadline.within's thread) is left."""
+    deadline = time.monotonic() + within_seconds
+    while time.monotonic() < deadline:
+        if not [t for t in threading.enumerate() if t.name == "lock claim"]:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def claim_soon(lock, name, tick, within_seconds=10.0):
     """The first claim that is answered, retried for a few seconds: how
     long a service that was frozen takes to come back."""
@@ -163,6 +173,47 @@ def test_cut_callbacks_run_once_and_late_ones_at_once():
     assert calls == ["cut", "late"]
 
 
+def test_after_a_timeout_claims_fail_at_once_then_one_asks_again():
+    deadline = Deadline(0.3, holdoff=0.6)
+    release = threading.Event()
+
+    def hangs(attempt):
+        release.wait(10)
+        return "late"
+
+    def answers(attempt, value):
+        return value
+
+    with pytest.raises(LockTimeout):
+        deadline.claim(hangs)
+    start = time.monotonic()
+    with pytest.raises(LockTimeout) as info:
+        deadline.claim(answers, "too soon")
+    assert time.monotonic() - start < 0.1
+    assert "asked again every 0.6 s" in str(info.value)
+    time.sleep(0.7)
+    # One claim asks again; while it waits, the others fail at once.
+    asking = threading.Thread(target=lambda: pytest.raises(LockTimeout, deadline.claim,
+                                                           hangs))
+    asking.start()
+    time.sleep(0.1)
+    with pytest.raises(LockTimeout):
+        deadline.claim(answers, "while one asks")
+    asking.join(5)
+    time.sleep(0.7)
+    release.set()  # the service is back
+    assert deadline.claim(answers, "back") == "back"
+    assert deadline.claim(answers, "and on") == "and on"
+    # A service that refuses at once is not "hung": no pause after that.
+    def refuses(attempt):
+        raise LockUnavailable("connection refused")
+
+    for _ in range(3):
+        with pytest.raises(LockUnavailable):
+            deadline.claim(refuses)
+    assert deadline.claim(answers, "at once") == "at once"
+
+
 # -- frozen servers -----------------------------------------------------------------
 
 
@@ -172,13 +223,22 @@ def test_a_frozen_service_is_unreachable_within_the_bound_then_back(engine):
     try:
         assert lock.claim("job", 1, 60) == (True, "web1")  # a live connection
         with frozen(service):
-            for tick in (2, 3):  # the open connection, then a new one
-                outcome, took = timed_claim(lock, "job", tick)
-                assert isinstance(outcome, LockUnavailable), outcome
-                assert took < CLAIM_TIMEOUT + SLACK, (tick, took)
+            outcome, took = timed_claim(lock, "job", 2)  # on the open connection
+            assert isinstance(outcome, LockTimeout), outcome
+            assert str(outcome) == "no answer within 5 s"
+            assert CLAIM_TIMEOUT - 0.5 < took < CLAIM_TIMEOUT + SLACK, took
+            if not url.startswith("redis"):  # redis-py's socket timeout ends it
+                assert workers_end(3), "the cut left the claim's worker waiting"
+            outcome, took = timed_claim(lock, "job", 3)  # known to hang: at once
+            assert isinstance(outcome, LockTimeout), outcome
+            assert took < 0.5, took
+            time.sleep(HOLDOFF)
+            outcome, took = timed_claim(lock, "job", 4)  # asks again, anew
+            assert isinstance(outcome, LockUnavailable), outcome
+            assert took < CLAIM_TIMEOUT + SLACK, took
         # Continued: the broken connection was dropped, a new one works.
-        assert claim_soon(lock, "job", 4) == (True, "web1")
-        assert lock.claim("job", 5, 60) == (True, "web1")
+        assert claim_soon(lock, "job", 5, HOLDOFF + 5) == (True, "web1")
+        assert lock.claim("job", 6, 60) == (True, "web1")
     finally:
         lock.close()
 
@@ -299,6 +359,87 @@ def test_postgresql_a_claim_waiting_on_a_row_does_not_hold_up_others(postgres):
         finally:
             blocker.rollback()
             blocker.close()
-        assert lock.claim("slow", 6, 60) == (True, "web1")
+        assert claim_soon(lock, "slow", 6, HOLDOFF + 5) == (True, "web1")
     finally:
         lock.close()
+
+
+# -- bin/<part> run and a cron-started fire with the service frozen ---------------
+
+
+@pytest.fixture
+def http_server():
+    from localserver import serve
+
+    yield from serve()
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
+def test_run_skips_while_frozen_logs_it_and_calls_on_time_after(engine_name, request,
+                                                                http_server, tmp_path):
+    from test_locks_run import (lock_of, read, records_of, start_run, stop,
+                                wait_until, write_config)
+
+    lock, service = lock_of(engine_name, request, unique("run-frozen"))
+    state = str(tmp_path / "state")
+    jobs = [{"name": f"tick{i}", "method": f"/frozen-{engine_name}-{i}", "period": 2}
+            for i in range(3)]
+    config = write_config(str(tmp_path / "host"), http_server.address, jobs, lock,
+                          **{"state-directory": state})
+    log = str(tmp_path / "run.log")
+    methods = {job["method"] for job in jobs}
+    calls = lambda: [t for t, p in list(http_server.requests) if p in methods]  # noqa
+    process = start_run(config, log)
+    try:
+        assert wait_until(lambda: len(calls()) >= 3), read(log)
+        with frozen(service):
+            since = time.time()
+            assert wait_until(lambda: "unreachable (" in read(log),
+                              CLAIM_TIMEOUT + 10), read(log)
+            time.sleep(CLAIM_TIMEOUT + 1)
+            # Claims taken before the freeze may still be called, none after.
+            assert [t for t in calls() if t > since + 1.0] == [], read(log)
+            assert process.poll() is None
+        back = time.time()
+        assert wait_until(lambda: len([t for t in calls() if t > back]) >= 3,
+                          20), read(log)
+    finally:
+        stop(process)
+    text = read(log)
+    assert "Traceback" not in text
+    assert "no answer within 5 s" in text
+    assert "reachable again after" in text
+    runs = [run for job in jobs for run in records_of(state, job["name"])]
+    assert any(run["result"] == "skipped" and run["reason"] == "lock service unreachable"
+               for run in runs), runs
+    for run in runs:  # called runs start at most one claim's bound after the due time
+        if run["result"] not in ("skipped",) and run["start"] > back:
+            assert run["start"] - run["due"] < CLAIM_TIMEOUT + SLACK + 2, run
+    if lock["password"]:
+        assert lock["password"] not in text
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
+def test_cron_started_fire_with_the_service_frozen_exits_75_in_time(
+        engine_name, request, http_server, tmp_path):
+    import subprocess
+    import sys
+
+    from test_locks_run import FIRE, cron_hosts, lock_of, records_of
+
+    lock, service = lock_of(engine_name, request, unique("fire-frozen"))
+    [(config, state)] = cron_hosts(tmp_path, http_server, lock, count=1)
+    with frozen(service):
+        start = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-c", FIRE, config, "fire", "--scheduled", "feeds"],
+            capture_output=True, text=True, timeout=60)
+        took = time.monotonic() - start
+    assert result.returncode == 75, result.stderr
+    assert took < CLAIM_TIMEOUT + 8, took  # the bound plus a Python start-up
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unreachable" in lines[0], lines
+    assert "Traceback" not in result.stderr
+    assert [p for _, p in http_server.requests if p == "/cron/feeds"] == []
+    [run] = records_of(state, "feeds")
+    assert (run["result"], run["reason"]) == ("skipped", "lock service unreachable")

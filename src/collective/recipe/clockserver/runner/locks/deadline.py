@@ -14,15 +14,72 @@ claim never holds up another job's claim.
 
 A claim the service granted just after its deadline is lost: nobody calls
 that tick, which keeps the promise (never twice).
+
+Each Lock keeps a Deadline that remembers a claim that ran out of time:
+for HOLDOFF seconds after that the Lock's claims fail at once, and then
+one claim at a time tries again until one is answered.  Without that, a
+hung service would hold one of the clock's call slots for CLAIM_TIMEOUT
+per job and tick.  A service that refuses at once needs no such pause.
 """
 
 import os
 import socket
 import threading
+import time
 
 from . import LockUnavailable
 
 CLAIM_TIMEOUT = 5.0  # seconds: the most any claim takes, whatever the service does
+HOLDOFF = 5.0  # seconds after a claim ran out of time: later claims fail at once
+
+
+class LockTimeout(LockUnavailable):
+    """The service did not answer a claim within its deadline."""
+
+
+class Deadline:
+    """The claims of one Lock: each within ``seconds``; after one ran out of
+    time, the others fail at once for ``holdoff`` seconds, then one at a
+    time tries until the service answers again.  Thread-safe."""
+
+    def __init__(self, seconds=CLAIM_TIMEOUT, holdoff=HOLDOFF):
+        self.seconds = seconds
+        self.holdoff = holdoff
+        self._mutex = threading.Lock()
+        self._hung = False  # the last claim that ended ran out of time
+        self._retry_at = 0.0  # monotonic
+        self._trying = False  # a claim is finding out whether it is back
+
+    def claim(self, work, *args):
+        """``within(seconds, work, *args)``, or LockTimeout at once while the
+        service is known to hang."""
+        trying = False
+        with self._mutex:
+            if self._hung:
+                if self._trying or time.monotonic() < self._retry_at:
+                    raise LockTimeout(f"no answer within {self.seconds:g} s "
+                                      f"(asked again every {self.holdoff:g} s)")
+                self._trying = trying = True
+        try:
+            result = within(self.seconds, work, *args)
+        except LockTimeout:
+            self._ended(True, trying)
+            raise
+        except BaseException:
+            self._ended(False, trying)
+            raise
+        self._ended(False, trying)
+        return result
+
+    def _ended(self, hung, trying):
+        with self._mutex:
+            if trying:
+                self._trying = False
+            if hung:
+                self._hung = True
+                self._retry_at = time.monotonic() + self.holdoff
+            else:  # answered (or refused at once): not hung
+                self._hung = False
 
 
 class Attempt:
@@ -100,7 +157,7 @@ def within(seconds, work, *args):
 
     threading.Thread(target=run, daemon=True, name="lock claim").start()
     if not ended.wait(seconds) and attempt._cut():
-        raise LockUnavailable(f"no answer within {seconds:g} s")
+        raise LockTimeout(f"no answer within {seconds:g} s")
     ended.wait()  # set (or about to be) once _cut saw the work done
     ok, value = outcome[0]
     if ok:

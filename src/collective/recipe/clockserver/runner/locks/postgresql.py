@@ -13,7 +13,7 @@ import threading
 import time
 
 from . import LockUnavailable, require_client
-from .deadline import CLAIM_TIMEOUT, within
+from .deadline import Deadline
 
 TABLE = "clockserver_claims"
 ADVISORY_KEY = 7_310_521_640_330_110_551  # any constant: "table being created"
@@ -36,11 +36,12 @@ class Lock:
         self._table = None  # psycopg.sql.Identifier(schema, TABLE)
         self._pruned = None  # monotonic time of the last prune
         self._mutex = threading.Lock()  # held briefly, never over I/O
+        self._deadline = Deadline()  # of each claim (deadline.py)
 
     def claim(self, name, tick, keep_seconds):
         """Claim (namespace, name, tick): (True, us) or (False, the holder);
         LockUnavailable after CLAIM_TIMEOUT at most (deadline.py)."""
-        return within(CLAIM_TIMEOUT, self._attempt, name, tick, keep_seconds)
+        return self._deadline.claim(self._attempt, name, tick, keep_seconds)
 
     def _attempt(self, attempt, name, tick, keep_seconds):
         """One claim on a connection of its own (from the idle ones, or new)."""

@@ -7,7 +7,7 @@ without a user authenticates as Redis's default user (``requirepass``).
 import json
 
 from . import LockUnavailable, require_client
-from .deadline import CLAIM_TIMEOUT, within
+from .deadline import Deadline
 
 PREFIX = "clockserver:"
 TIMEOUT = 5  # seconds for connecting and for each command
@@ -19,6 +19,7 @@ class Lock:
         redis = require_client("redis", "redis-py", "redis")
         self.namespace = namespace
         self.holder = holder
+        self._deadline = Deadline()  # of each claim (deadline.py)
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
@@ -38,7 +39,7 @@ class Lock:
     def claim(self, name, tick, keep_seconds):
         """Claim (namespace, name, tick): (True, us) or (False, the holder);
         LockUnavailable after CLAIM_TIMEOUT at most (deadline.py)."""
-        return within(CLAIM_TIMEOUT, self._attempt, name, tick, keep_seconds)
+        return self._deadline.claim(self._attempt, name, tick, keep_seconds)
 
     def _attempt(self, attempt, name, tick, keep_seconds):
         # redis-py's pool gives each claim a connection of its own, and its

@@ -15,7 +15,7 @@ import threading
 import time
 
 from . import LockUnavailable, require_client
-from .deadline import CLAIM_TIMEOUT, within
+from .deadline import Deadline
 
 ROOT_KEY = "collective.recipe.clockserver"
 WAIT_TIMEOUT = 1  # seconds a claim waits for a lost connection to come back
@@ -44,6 +44,7 @@ class Lock:
         self._closed = False
         self._mutex = threading.Lock()  # held briefly, never over I/O
         self._opening = threading.Lock()  # one worker opens the DB
+        self._deadline = Deadline()  # of each claim (deadline.py)
 
     def _database(self, attempt):
         """The DB over the storage (a new storage after a cut one)."""
@@ -102,7 +103,7 @@ class Lock:
     def claim(self, name, tick, keep_seconds):
         """Claim (namespace, name, tick): (True, us) or (False, the holder);
         LockUnavailable after CLAIM_TIMEOUT at most (deadline.py)."""
-        return within(CLAIM_TIMEOUT, self._attempt, name, tick, keep_seconds)
+        return self._deadline.claim(self._attempt, name, tick, keep_seconds)
 
     def _attempt(self, attempt, name, tick, keep_seconds):
         """One claim on a ZODB connection of its own."""
@@ -113,9 +114,10 @@ class Lock:
         tm = transaction.TransactionManager()
         conn = None
         try:
-            conn = self._database(attempt).open(transaction_manager=tm)
             for _ in range(RETRIES):
                 try:
+                    if conn is None:  # opening a new storage writes its root
+                        conn = self._database(attempt).open(transaction_manager=tm)
                     return self._claim(conn, tm, name, tick, keep_seconds)
                 except ConflictError:
                     # Another host committed first (the claim, or the
