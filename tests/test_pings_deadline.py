@@ -143,3 +143,53 @@ def test_a_trickled_tls_handshake_is_cut_off_too():
         assert ping_threads_end()
     finally:
         server.close()
+
+
+@pytest.fixture
+def tls_server(tmp_path, monkeypatch):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate that the
+    default context trusts (SSL_CERT_FILE)."""
+    import http.server
+    import shutil
+    import ssl
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)
+    paths = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.paths = paths
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_https_ping_goes_through_the_deadline_wrapper(tls_server):
+    url = f"https://127.0.0.1:{tls_server.server_address[1]}/ping/{SECRET}"
+    ok, took, lines = timed_ping(url, 5, "success")
+    assert (ok, lines) == (True, [])
+    assert tls_server.paths == [f"/ping/{SECRET}"]
+    assert ping_threads_end()
