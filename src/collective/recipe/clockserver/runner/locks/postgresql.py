@@ -14,6 +14,7 @@ import time
 
 from ..text import error_line
 from . import LockUnavailable, require_client
+from .deadline import Deadline
 
 TABLE = "clockserver_claims"
 ADVISORY_KEY = 7_310_521_640_330_110_551  # any constant: "table being created"
@@ -31,38 +32,45 @@ class Lock:
         self.password = password
         self.namespace = namespace
         self.holder = holder
-        self._conn = None
+        self._idle = []  # connections no claim is using
+        self._closed = False
         self._table = None  # psycopg.sql.Identifier(schema, TABLE)
         self._pruned = None  # monotonic time of the last prune
-        self._mutex = threading.Lock()
+        self._mutex = threading.Lock()  # held briefly, never over I/O
+        self._deadline = Deadline()  # of each claim (deadline.py)
 
     def claim(self, name, tick, keep_seconds):
-        """Claim (namespace, name, tick): (True, us) or (False, the holder)."""
+        """Claim (namespace, name, tick): (True, us) or (False, the holder);
+        LockUnavailable after CLAIM_TIMEOUT at most (deadline.py)."""
+        return self._deadline.claim(self._attempt, name, tick, keep_seconds)
+
+    def _attempt(self, attempt, name, tick, keep_seconds):
+        """One claim on a connection of its own (from the idle ones, or new)."""
         import psycopg
 
-        with self._mutex:
+        conn = None
+        try:
+            conn = self._take(attempt)
             try:
-                return self._claim(name, tick, keep_seconds)
+                result = self._claim(conn, name, tick, keep_seconds)
             except psycopg.errors.UndefinedTable:  # dropped by hand: again
                 self._table = None
-                try:
-                    return self._claim(name, tick, keep_seconds)
-                except psycopg.Error as exc:
-                    self._drop()
-                    raise LockUnavailable(error_line(exc)) from None
-            except psycopg.Error as exc:
-                self._drop()
-                raise LockUnavailable(error_line(exc)) from None
+                result = self._claim(conn, name, tick, keep_seconds)
+        except psycopg.Error as exc:
+            self._discard(conn, everyone=True)
+            raise LockUnavailable(error_line(exc)) from None
+        except BaseException:
+            self._discard(conn)
+            raise
+        self._give_back(conn, attempt)
+        return result
 
-    def _claim(self, name, tick, keep_seconds):
+    def _claim(self, conn, name, tick, keep_seconds):
         import psycopg
         from psycopg import sql
 
-        conn = self._connection()
         table = self._prepared_table(conn)
-        now = time.monotonic()
-        if self._pruned is None or now - self._pruned >= PRUNE_EVERY:
-            self._pruned = now
+        if self._prune_due():
             try:
                 conn.execute(sql.SQL("DELETE FROM {} WHERE expires_at < now()")
                              .format(table))
@@ -82,23 +90,61 @@ class Lock:
             (self.namespace, name, tick)).fetchone()
         return False, row[0] if row else "another host"
 
-    def _connection(self):
+    def _prune_due(self):
+        now = time.monotonic()
+        with self._mutex:
+            if self._pruned is not None and now - self._pruned < PRUNE_EVERY:
+                return False
+            self._pruned = now
+            return True
+
+    def _take(self, attempt):
+        """An idle connection, or a new one; its socket is cut at the deadline."""
         import psycopg
 
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
-        params = dict(self.url.parameters)
-        params.setdefault("connect_timeout", str(CONNECT_TIMEOUT))
-        params.setdefault("application_name", "clockserver")
-        params.update(host=self.url.host, port=str(self.url.port),
-                      dbname=self.url.database)
-        if self.user:
-            params["user"] = self.user
-        if self.password:
-            params["password"] = self.password
-        self._conn = psycopg.connect(autocommit=True, **params)
-        self._conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
-        return self._conn
+        with self._mutex:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None or conn.closed:
+            params = dict(self.url.parameters)
+            # libpq's connect_timeout bounds the connection of a worker the
+            # deadline gave up on (the deadline itself bounds the claim).
+            timeout = params.get("connect_timeout", "")
+            if not timeout.isdigit() or not 0 < int(timeout) <= CONNECT_TIMEOUT:
+                params["connect_timeout"] = str(CONNECT_TIMEOUT)
+            params.setdefault("application_name", "clockserver")
+            params.update(host=self.url.host, port=str(self.url.port),
+                          dbname=self.url.database)
+            if self.user:
+                params["user"] = self.user
+            if self.password:
+                params["password"] = self.password
+            conn = psycopg.connect(autocommit=True, **params)
+            attempt.watch(conn.fileno())
+            conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        else:
+            attempt.watch(conn.fileno())
+        return conn
+
+    def _give_back(self, conn, attempt):
+        with self._mutex:
+            if not attempt.cut and not self._closed:
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def _discard(self, conn, everyone=False):
+        """Close ``conn`` (broken, or cut); with ``everyone`` the idle ones too
+        (after an outage they are as dead as ``conn``)."""
+        closing = [conn] if conn is not None else []
+        if everyone:
+            with self._mutex:
+                closing += self._idle
+                self._idle = []
+        for each in closing:
+            try:
+                each.close()
+            except Exception:  # already broken
+                pass
 
     def _prepared_table(self, conn):
         """The claims table, created when missing (safe when hosts race)."""
@@ -178,15 +224,8 @@ class Lock:
         ).format(sql.Identifier(schema, TABLE)))
         return schema
 
-    def _drop(self):
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # already broken
-                pass
-
     def close(self):
         with self._mutex:
-            self._drop()
+            self._closed = True
+        self._discard(None, everyone=True)
 

@@ -8,6 +8,7 @@ import json
 
 from ..text import error_line
 from . import LockUnavailable, require_client
+from .deadline import Deadline
 
 PREFIX = "clockserver:"
 TIMEOUT = 5  # seconds for connecting and for each command
@@ -19,6 +20,7 @@ class Lock:
         redis = require_client("redis", "redis-py", "redis")
         self.namespace = namespace
         self.holder = holder
+        self._deadline = Deadline()  # of each claim (deadline.py)
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
@@ -36,6 +38,13 @@ class Lock:
         return PREFIX + json.dumps([self.namespace, name, tick])
 
     def claim(self, name, tick, keep_seconds):
+        """Claim (namespace, name, tick): (True, us) or (False, the holder);
+        LockUnavailable after CLAIM_TIMEOUT at most (deadline.py)."""
+        return self._deadline.claim(self._attempt, name, tick, keep_seconds)
+
+    def _attempt(self, attempt, name, tick, keep_seconds):
+        # redis-py's pool gives each claim a connection of its own, and its
+        # socket timeout ends a worker that the deadline gave up on.
         import redis
 
         key = self.key(name, tick)
