@@ -190,6 +190,8 @@ def make_directory(path):
 
 def write_private(path, text):
     """Write ``text`` to ``path`` readable by the owner only (mode 0600)."""
+    if isinstance(text, bytes):  # Python 2: native strings are UTF-8 bytes
+        text = text.decode("utf-8")
     tmp = "%s.tmp%d" % (path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
