@@ -408,3 +408,26 @@ def test_the_sdist_installs_too(stack, release, tmp_path):
     assert "Got %s %s." % (NAME, VERSION) in output
     assert site.read("parts", "clock", "clock-server.conf") == INCLUDE.split(
         "# site-cleanup")[0]
+
+
+def test_the_warnings_of_the_zserver_options(site):
+    """An open secret.cfg, a period under 30 s; -vv shows no password."""
+    os.chmod(site.path("secret.cfg"), 0o644)
+    try:
+        status, output = site.run(
+            "[clock]\nrecipe = collective.recipe.clockserver\n"
+            "credentials = clock-credentials\njobs = /site/@@often 10s\n", "clock")
+    finally:
+        os.chmod(site.path("secret.cfg"), 0o600)
+    assert_clean(status, output)
+    secret = site.path("secret.cfg")
+    assert ("clock: Warning: job site-often runs every 10 s; ZServer's clock "
+            "checks only every 30 s") in output
+    assert ("clock: Warning: %s holds a password and is readable by group or "
+            "others (mode 644); run: chmod 600 %s" % (secret, secret)) in output
+    status, output = run([site.stack.buildout, "-vv", "-c", "buildout.cfg"],
+                         cwd=site.directory)
+    assert status == 0, output
+    assert "Configuration data:" in output
+    assert PASSWORD not in output and PASSWORD.replace("$", "$$") not in output
+    assert "password s3cr$$t%#x" in site.read("parts", "clock", "clock-server.conf")

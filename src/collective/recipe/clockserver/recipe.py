@@ -109,8 +109,10 @@ class Recipe(object):
 
     def _state_directory(self):
         """Create the state directory and note when each name was first
-        seen; it is not registered, so records outlive the part."""
-        from .runner.records import Records
+        seen; it is not registered, so records outlive the part.  Python 3
+        only: on Python 2 settings.py refuses everything that needs
+        bin/<part> (RUNNER_ONLY), so ``needs_script`` is never true there."""
+        from .runner.records import Records  # Python 3 only
 
         s = self.settings
         try:
