@@ -431,3 +431,67 @@ def test_the_warnings_of_the_zserver_options(site):
     assert "Configuration data:" in output
     assert PASSWORD not in output and PASSWORD.replace("$", "$$") not in output
     assert "password s3cr$$t%#x" in site.read("parts", "clock", "clock-server.conf")
+
+
+# Runs on Python 2.7 with the recipe egg the site installed: each case's
+# sections as buildout 2 hands them in (byte strings) -> the message.
+SAME_MESSAGES = r'''
+import glob, json, sys
+eggs, cases = sys.argv[1:3]
+sys.path[:0] = glob.glob(eggs + "/*.egg")
+from collective.recipe.clockserver import settings
+from collective.recipe.clockserver.errors import ConfigError
+
+def native(value):
+    if isinstance(value, dict):
+        return dict((native(k), native(v)) for k, v in value.items())
+    return value.encode("utf-8")
+
+found = []
+for sections in json.load(open(cases)):
+    try:
+        s = settings.read(native(sections), "clock")
+        found.append(["ok", [w.decode("utf-8") for w in s.warnings]])
+    except ConfigError as e:
+        found.append(["error", e.message("clock").decode("utf-8")])
+print(json.dumps(found))
+'''
+
+
+def test_python_2_gives_the_same_messages_as_the_settings_cases(site, tmp_path):
+    """Every case of tests/test_settings.py, read on Python 2.7 by the
+    installed egg, gives the message Python 3 gives with python2=True."""
+    import test_settings
+    from collective.recipe.clockserver import settings
+    from collective.recipe.clockserver.errors import ConfigError
+
+    (tmp_path / "secret.cfg").write_text(test_settings.SECRET)
+    (tmp_path / "a.prom").mkdir()
+    cases = [(options, secret) for _, options, secret, _ in test_settings.OPTION_ERRORS]
+    cases += [(options, test_settings.MONITORING_SECRET)
+              for _, options, _ in test_settings.MONITORING_ERRORS]
+    cases += [(test_settings.LOCK_SITE + extra, secret)
+              for extra, secret, _ in test_settings.LOCK_ERRORS]
+    cases += [(options, test_settings.SECRET)
+              for _, options, _ in test_settings.BAD_VALUES]
+    cases += [("backend = zserver\ncredentials = clock-credentials\n"
+               "jobs = /a 10s\n    /b 1h host=www.example.org:8080\n"
+               "zeopack = 0 1 * * 6\ncrontab = @daily /bin/backup\n"
+               "crontab-file = var/crontab\ninline = true\n", test_settings.SECRET)]
+    sections = [test_settings.sections(tmp_path, *case) for case in cases]
+    expected = []
+    for each in sections:
+        try:
+            found = settings.read(each, "clock", python2=True)
+            expected.append(["ok", found.warnings])
+        except ConfigError as e:
+            expected.append(["error", e.message("clock")])
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(sections))
+    status, output = run([site.stack.python, "-c", SAME_MESSAGES,
+                          site.eggs, path])
+    assert status == 0, output
+    found = json.loads(output.splitlines()[-1])
+    assert len(found) == len(expected) > 80
+    for case, want, got in zip(cases, expected, found):
+        assert got == want, case
