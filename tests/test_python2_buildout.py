@@ -96,7 +96,7 @@ def versions_section(extra=()):
     return "[versions]\n" + "".join("%s = %s\n" % p for p in sorted(pins.items()))
 
 
-class Stack(object):
+class Stack:
     """The Python 2.7 virtualenv with zc.buildout 2.13 and the warm eggs."""
 
     def __init__(self, home):
@@ -203,7 +203,7 @@ def release(tmp_path_factory):
     return found
 
 
-class Site(object):
+class Site:
     """A buildout directory run by zc.buildout 2.13 on Python 2.7, with its
     own eggs directory (the warm eggs, then the recipe from find-links)
     and an empty index: nothing comes from the package index."""
@@ -493,5 +493,5 @@ def test_python_2_gives_the_same_messages_as_the_settings_cases(site, tmp_path):
     assert status == 0, output
     found = json.loads(output.splitlines()[-1])
     assert len(found) == len(expected) > 80
-    for case, want, got in zip(cases, expected, found):
+    for case, want, got in zip(cases, expected, found, strict=True):
         assert got == want, case
