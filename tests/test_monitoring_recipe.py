@@ -46,7 +46,8 @@ CRON = "backend = cron\naddress = 8080\n"
 # A few end to end; every case on the pure reader in test_settings.py
 # (MONITORING_ERRORS).
 ERRORS = [
-    ("metrics-file-dir", "metrics-file = ${buildout:directory}/a.prom\njobs = /a 1h\n",
+    ("metrics-file-dir",
+     "backend = zserver\nmetrics-file = ${buildout:directory}/a.prom\njobs = /a 1h\n",
      ["[clock] metrics-file:", "is a directory"]),
     ("pings-missing", "pings = nosuch-pings\ncrontab = 0 3 * * * /bin/backup\n",
      ["[clock] pings:", "the pings section [nosuch-pings] is not defined",
@@ -138,8 +139,8 @@ def test_monitored_lines(command, wrapped):
 
 def test_outputs_state_directory_and_first_seen_kept(buildout, fake_crontab):
     buildout.write("secret.cfg", SECRET, mode=0o600)
-    options = ("credentials = clock-credentials\npings = clock-pings\n"
-               "crontab-file = clock.cron\njobs = /a 1h\n"
+    options = ("backend = zserver\ncredentials = clock-credentials\n"
+               "pings = clock-pings\ncrontab-file = clock.cron\njobs = /a 1h\n"
                "crontab = 30 2 * * * /srv/bin/backup\n")
     buildout.write("buildout.cfg", part(options))
     result = buildout.run()
@@ -180,7 +181,8 @@ def test_outputs_state_directory_and_first_seen_kept(buildout, fake_crontab):
 def test_state_directory_option_and_monitor_false(buildout):
     buildout.write("secret.cfg", SECRET, mode=0o600)
     buildout.write("buildout.cfg", part(
-        "monitor = false\nstate-directory = records\ncrontab-file = c.cron\n"
+        "backend = zserver\nmonitor = false\nstate-directory = records\n"
+        "crontab-file = c.cron\n"
         "zeopack = 0 1 * * 6\ncrontab = 30 2 * * * /srv/bin/backup | mail\n"))
     result = buildout.run()
     assert result.ok, result.output

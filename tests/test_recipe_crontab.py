@@ -215,7 +215,7 @@ def test_changed_options_move_the_block_to_the_end(buildout, fake_crontab):
 
 
 def test_part_without_entries_never_calls_crontab(buildout, fake_crontab):
-    buildout.write("buildout.cfg", clock("jobs = /site/update 1h\n"))
+    buildout.write("buildout.cfg", clock("backend = zserver\njobs = /site/update 1h\n"))
     assert buildout.run().ok
     assert buildout.installed_options("clock")["crontab-entries"] == ""
     buildout.write("buildout.cfg", "[buildout]\nparts =\n")
@@ -302,8 +302,8 @@ def test_crontab_file_directory_is_created(buildout, fake_crontab):
 # Parts that fail at the crontab step; two of them write files before it.
 FAILING_PARTS = [
     pytest.param("zeopack = 0 1 * * 6\n", id="zeopack"),
-    pytest.param("credentials = clock-credentials\njobs = /site/a 1h\n"
-                 "zeopack = 0 1 * * 6\n", id="zserver-jobs"),
+    pytest.param("backend = zserver\ncredentials = clock-credentials\n"
+                 "jobs = /site/a 1h\nzeopack = 0 1 * * 6\n", id="zserver-jobs"),
     pytest.param("credentials = clock-credentials\nbackend = cron\n"
                  "address = 8080\njobs = /site/a 1h\n", id="cron-backend"),
 ]

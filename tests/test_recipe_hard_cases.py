@@ -411,7 +411,8 @@ def test_good_addresses_and_hosts_pass_buildout(buildout):
 def test_reference_to_a_missing_section_is_reported_as_buildout_does(
         buildout, secret, reported):
     buildout.write("secret.cfg", secret, mode=0o600)
-    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+    buildout.write("buildout.cfg", clock("backend = zserver\n"
+                                         "credentials = clock-credentials\n"
                                          "jobs = /a 1h\n"))
     result = buildout.run()
     assert_clean_error(result)
@@ -431,7 +432,8 @@ def test_hygiene_warning_names_the_file_that_really_holds_the_password(
     buildout.write("secret.cfg", "[buildout]\nextends = world.cfg base.cfg\n\n"
                    "[clock-credentials]\nuser = ${base:user}\n"
                    "password = ${world:password}\n", mode=0o600)
-    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+    buildout.write("buildout.cfg", clock("backend = zserver\n"
+                                         "credentials = clock-credentials\n"
                                          "jobs = /a 1h\n"))
     result = buildout.run()
     assert result.ok, result.output
@@ -477,7 +479,8 @@ def test_verbose_buildout_does_not_show_the_password(buildout):
     assert "cr0n-Pa55word" not in buildout.installed()
 
     # zserver, not inline: the blocks in the 0600 file carry the password.
-    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+    buildout.write("buildout.cfg", clock("backend = zserver\n"
+                                         "credentials = clock-credentials\n"
                                          "jobs = /a 1h\n"))
     result = buildout.run("buildout.cfg", "-vv")
     assert result.ok, result.output
@@ -487,7 +490,8 @@ def test_verbose_buildout_does_not_show_the_password(buildout):
 
 
 def test_verbose_buildout_still_refuses_bad_credentials(buildout):
-    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+    buildout.write("buildout.cfg", clock("backend = zserver\n"
+                                         "credentials = clock-credentials\n"
                                          "jobs = /a 1h\n"))
     # A missing section: refused when buildout reads the part, as always.
     buildout.write("secret.cfg", "[other]\n", mode=0o600)
@@ -514,7 +518,8 @@ def test_hygiene_warning_follows_a_macro(buildout):
                    "password = w0rld-Pa55\n", mode=0o604)
     buildout.write("secret.cfg", "[buildout]\nextends = world.cfg\n\n"
                    "[clock-credentials]\n<= world\n", mode=0o600)
-    buildout.write("buildout.cfg", clock("credentials = clock-credentials\n"
+    buildout.write("buildout.cfg", clock("backend = zserver\n"
+                                         "credentials = clock-credentials\n"
                                          "jobs = /a 1h\n"))
     result = buildout.run()
     assert result.ok, result.output

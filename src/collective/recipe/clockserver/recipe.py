@@ -109,8 +109,10 @@ class Recipe(object):
 
     def _state_directory(self):
         """Create the state directory and note when each name was first
-        seen; it is not registered, so records outlive the part."""
-        from .runner.records import Records
+        seen; it is not registered, so records outlive the part.  Python 3
+        only: on Python 2 settings.py refuses everything that needs
+        bin/<part> (RUNNER_ONLY), so ``needs_script`` is never true there."""
+        from .runner.records import Records  # Python 3 only
 
         s = self.settings
         try:
@@ -190,6 +192,8 @@ def make_directory(path):
 
 def write_private(path, text):
     """Write ``text`` to ``path`` readable by the owner only (mode 0600)."""
+    if isinstance(text, bytes):  # Python 2: native strings are UTF-8 bytes
+        text = text.decode("utf-8")
     tmp = "%s.tmp%d" % (path, os.getpid())
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -114,9 +114,17 @@ def problem(times):
     expr = expression(times)
     if expr is None:
         return None
+    from .crontab.times import never_comes
+
+    found = never_comes(expr)  # the one check, Python 2 too
+    if found:
+        return found
     from datetime import datetime
 
-    from cronsim import CronSim, CronSimError
+    try:
+        from cronsim import CronSim, CronSimError
+    except ImportError:  # Python 2 (ZServer sites): cronsim is Python 3 only
+        return None
 
     try:
         next(iter(CronSim(expr, datetime.now())))

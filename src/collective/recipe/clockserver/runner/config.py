@@ -156,8 +156,8 @@ def parse_config(data):
     backend = data.get("backend", "runner")
     if backend not in ("runner", "cron", "zserver"):
         raise BadConfig(f"unknown backend {_show(backend)}")
-    if backend == "zserver" and not data.get("address"):
-        address = None  # ZServer calls the jobs; bin/<part> only records entries
+    if not data.get("address") and (backend == "zserver" or not data.get("jobs")):
+        address = None  # no job to call: bin/<part> only records entries
     else:
         address = _get(data, "address", str)
         if "://" not in address:
