@@ -1,20 +1,28 @@
-"""When a job or entry is due: one Schedule value (a period, or cron times).
+"""When a job or entry is due: one Schedule value (a period, or cron times in a zone, shifted).
 
 A Schedule answers ``previous(now)`` (the latest tick at or before now),
 ``following(now)`` (the first tick strictly after now) and
-``interval(after)`` in epoch seconds.  A period ticks at epoch multiples;
-cron times are evaluated by cronsim (the library healthchecks.io uses) in
-the machine's local time, as cron reads them, imported only when a cron
-schedule is evaluated (Python 3; the recipe's Python 2 path never does).
-``@reboot`` has no ticks: every answer is None.  ``zone`` and ``offset``
-are kept for a later issue (a time zone for ``times=``, a shifted tick)
-and are None/0 today.
+``interval(after)`` in epoch seconds: the tick is one UTC instant.  A
+period ticks at epoch multiples; cron times are evaluated by cronsim (the
+library healthchecks.io uses) in ``zone`` (an IANA name; None: the
+machine's zone, as cron reads it), with Debian cron's daylight-saving
+rules as cronsim implements them for zone-aware times: when the minute
+and hour fields are both fixed (neither starts with ``*``), a local time
+skipped by the jump is due once at the first instant after it and a
+repeated one once, at its first occurrence; otherwise every real instant
+whose local reading matches is due.  ``offset`` (seconds, from
+``spread``) shifts every tick.  cronsim and zoneinfo are imported only
+when a cron schedule is evaluated (Python 3; the recipe's Python 2 path
+never does).  ``@reboot`` has no ticks: every answer is None.
 
-Also: the cron times that fire a job of the cron backend (its ``times=``,
-or its period written as cron times).
+Also: the machine's zone (``machine_zone``), the cron times that fire a
+job of the cron backend (its ``times=``, or its period written as cron
+times) and those times shifted by a spread (``shift_times``).
 """
 
 from __future__ import absolute_import, division, print_function
+
+import re
 
 from .errors import ConfigError
 
@@ -24,15 +32,16 @@ UNITS = (("w", WEEK), ("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", 1))
 
 class Schedule(object):
     """A period in seconds or cron ``times`` (the times win when both are
-    given).  Treat as immutable."""
+    given), read in ``zone``, every tick shifted by ``offset`` seconds.
+    Treat as immutable."""
 
     __slots__ = ("period", "times", "zone", "offset")
 
     def __init__(self, period=None, times=None, zone=None, offset=0):
         self.period = period
         self.times = times or None
-        self.zone = zone  # reserved: the IANA zone of ``times`` (None: local)
-        self.offset = offset  # seconds a period's ticks are shifted (0 today)
+        self.zone = zone or None  # the IANA zone of ``times`` (None: the machine's)
+        self.offset = offset or 0  # seconds every tick is shifted (spread)
 
     def __eq__(self, other):
         return isinstance(other, Schedule) and self._key() == other._key()
@@ -47,9 +56,14 @@ class Schedule(object):
         return (self.period, self.times, self.zone, self.offset)
 
     def __repr__(self):
+        extra = ""
+        if self.times and self.zone:
+            extra += ", zone=%r" % self.zone
+        if self.offset:
+            extra += ", offset=%r" % self.offset
         if self.times:
-            return "Schedule(times=%r)" % self.times
-        return "Schedule(period=%r)" % self.period
+            return "Schedule(times=%r%s)" % (self.times, extra)
+        return "Schedule(period=%r%s)" % (self.period, extra)
 
     @property
     def text(self):
@@ -62,16 +76,18 @@ class Schedule(object):
 
     def previous(self, now):
         """The latest tick ``<= now`` (epoch seconds), or None (``@reboot``)."""
-        if self.times:
-            return _cron_previous(self.times, now)
         shift = self.offset
+        if self.times:
+            due = _cron_previous(self.times, self.zone, now - shift)
+            return None if due is None else due + shift
         return int((now - shift) // self.period) * self.period + shift
 
     def following(self, now):
         """The first tick strictly after ``now`` (epoch seconds), or None."""
-        if self.times:
-            return _cron_following(self.times, now)
         shift = self.offset
+        if self.times:
+            due = _cron_following(self.times, self.zone, now - shift)
+            return None if due is None else due + shift
         return (int((now - shift) // self.period) + 1) * self.period + shift
 
     def interval(self, after):
@@ -93,6 +109,93 @@ def format_period(seconds):
         if count:
             parts.append("%d%s" % (count, unit))
     return "".join(parts) or "0s"
+
+
+# -- time zones ----------------------------------------------------------------------
+
+UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal",
+             "Etc/Zulu", "Zulu", "Etc/GMT", "GMT", "Etc/GMT0", "GMT0",
+             "Etc/Greenwich", "Greenwich")
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*\Z")
+
+
+def zone_problem(name):
+    """Why ``name`` is not an IANA time zone this machine knows, or None.
+
+    Python 3: zoneinfo decides (the system's tz database, or the tzdata
+    package).  Python 2 (the recipe on a ZServer site, where no zone is
+    ever evaluated): the form of the name only."""
+    if not _ZONE_NAME.match(name) or ".." in name:
+        return "%r is not an IANA time zone name" % name
+    try:
+        import zoneinfo
+    except ImportError:  # Python 2 (or 3.8): the name's form only
+        return None
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return "%r is not a time zone this machine knows (no such IANA zone)" % name
+    return None
+
+
+def same_zone(first, second):
+    """Whether two zone names are the same zone (names, UTC's aliases)."""
+    if first == second:
+        return True
+    return first in UTC_NAMES and second in UTC_NAMES
+
+
+def machine_zone(environ=None, localtime="/etc/localtime", timezone_file="/etc/timezone"):
+    """The machine's IANA zone as a name: ``TZ`` (``:Europe/Amsterdam``, or a
+    path into a zoneinfo directory), else what ``/etc/localtime`` links to
+    (else ``/etc/timezone``, Debian's), else ``UTC`` when there is no
+    ``/etc/localtime`` (glibc reads UTC then).  None when the zone cannot
+    be named (a POSIX ``TZ`` rule such as ``CET-1CEST``, a copied
+    localtime file): the caller asks for ``timezone``."""
+    import os
+
+    environ = os.environ if environ is None else environ
+    tz = environ.get("TZ")
+    if tz is not None and tz.strip(":"):
+        return _zone_name(tz.lstrip(":"))
+    if os.path.islink(localtime):
+        return _zone_name(os.path.realpath(localtime))
+    if os.path.exists(localtime):
+        try:
+            with open(timezone_file) as stream:
+                return _zone_name(stream.read().strip())
+        except (IOError, OSError):
+            return None
+    return "UTC"
+
+
+def _zone_name(text):
+    """An IANA name from a zone name or a path into a zoneinfo tree, or None."""
+    if "zoneinfo/" in text:
+        text = text.split("zoneinfo/")[-1]
+        for tree in ("posix/", "right/"):
+            if text.startswith(tree):
+                text = text[len(tree):]
+    if not text or zone_problem(text):
+        return None
+    return text
+
+
+_MACHINE = []
+
+
+def _tzinfo(zone):
+    """The tzinfo to read cron times in (None: naive local time, when the
+    machine's zone cannot be named)."""
+    from zoneinfo import ZoneInfo
+
+    if zone is None:
+        if not _MACHINE:
+            _MACHINE.append(machine_zone())
+        zone = _MACHINE[0]
+        if zone is None:
+            return None
+    return ZoneInfo(zone)
 
 
 # -- cron times (cronsim, Python 3) --------------------------------------------
@@ -130,43 +233,68 @@ def problem(times):
     return None
 
 
-def _floor_minute(timestamp):
+def _at(timestamp, tz):
     from datetime import datetime
 
-    return datetime.fromtimestamp(timestamp).replace(second=0, microsecond=0)
+    if tz is None:
+        return datetime.fromtimestamp(timestamp)
+    return datetime.fromtimestamp(timestamp, tz)
 
 
-def _cron_previous(times, now):
+_MOST = 5000  # candidates looked at before a schedule is deemed never due
+
+
+def _cron_following(times, zone, now):
+    """The first instant strictly after ``now`` the times match, or None.
+
+    cronsim starts from a minute: a tick equal to ``now`` is not after
+    it, and in a repeated hour a fixed time's naive reading may give the
+    first occurrence, already past: both are stepped over."""
     expr = expression(times)
     if expr is None:
         return None
-    from datetime import timedelta
-
     from cronsim import CronSim, CronSimError
 
-    start = _floor_minute(now) + timedelta(minutes=1)
     try:
-        return next(iter(CronSim(expr, start, reverse=True))).timestamp()
+        found = CronSim(expr, _at(now - now % 60, _tzinfo(zone)))
+        for _ in range(_MOST):
+            due = next(found).timestamp()
+            if due > now:
+                return due
     except (StopIteration, CronSimError):  # refused at build time anyway
-        return None
+        pass
+    return None
 
 
-def _cron_following(times, now):
+def _cron_previous(times, zone, now, depth=0):
+    """The latest instant ``<= now`` the times match, or None.
+
+    cronsim's reverse search reads fixed times naively: next to a skipped
+    hour it may answer the first instant after the gap (later than now),
+    in a repeated hour an earlier day; the answer is mended with forward
+    steps from a safe earlier start."""
     expr = expression(times)
     if expr is None:
         return None
     from cronsim import CronSim, CronSimError
 
+    floor = now - now % 60
     try:
-        due = next(iter(CronSim(expr, _floor_minute(now)))).timestamp()
-        # cronsim starts from the minute; a tick equal to now is not "after".
-        while due <= now:
-            due = _cron_following(times, due)
-            if due is None:
-                return None
-        return due
+        due = next(CronSim(expr, _at(floor + 60, _tzinfo(zone)), reverse=True)).timestamp()
     except (StopIteration, CronSimError):
         return None
+    if due > now:
+        if depth > 2:
+            return None
+        due = _cron_previous(times, zone, now - 3 * 3600, depth + 1)
+        if due is None:
+            return None
+    for _ in range(_MOST):
+        later = _cron_following(times, zone, due)
+        if later is None or later > now:
+            return due
+        due = later
+    return due
 
 
 # -- the cron backend -------------------------------------------------------------
@@ -211,3 +339,89 @@ def cron_times(job):
             "backend = runner, which runs any period.",
         )
     return times
+
+
+# -- spread on the cron backend ------------------------------------------------------
+
+def spread_offset(spread, *names):
+    """A stable offset in ``[0, spread)`` seconds for the job that ``names``
+    name (lock namespace or buildout directory, part, job): the same on
+    every host and after every reinstall (a hash, not a random number)."""
+    if not spread:
+        return 0
+    import hashlib
+
+    key = "\0".join(names).encode("utf-8")
+    return int(hashlib.sha256(key).hexdigest()[:16], 16) % int(spread)
+
+
+def shift_times(times, minutes):
+    """Cron ``times`` shifted ``minutes`` later, as five fields.
+
+    The shift is carried into the minute and hour fields; ValueError with
+    the reason when the shifted form would change the day-of-month, month
+    or day-of-week fields (a time pushed past midnight on a schedule that
+    names days), or cannot be one cron line."""
+    fields = expression(times)
+    if fields is None or not minutes:
+        return times
+    minute, hour, day, month, weekday = fields.split()
+    every_day = (day, month, weekday) == ("*", "*", "*")
+    pairs = set()
+    for h in _values(hour, 0, 23):
+        for m in _values(minute, 0, 59):
+            total = h * 60 + m + minutes
+            if total >= 1440:
+                if not every_day:
+                    raise ValueError(
+                        "shifted by %d minutes, %02d:%02d moves to the next day, "
+                        "which would change its day fields" % (minutes, h, m))
+                total %= 1440
+            pairs.add(divmod(total, 60))
+    hours = sorted(set(h for h, _ in pairs))
+    mins = sorted(set(m for _, m in pairs))
+    if len(hours) * len(mins) != len(pairs):
+        raise ValueError("shifted by %d minutes, its times cannot be written as "
+                         "one cron line" % minutes)
+    return " ".join([_field(mins, 59), _field(hours, 23), day, month, weekday])
+
+
+def spread_cron(job, offset):
+    """The cron times of ``job`` for the cron backend, shifted by ``offset``
+    seconds rounded down to whole minutes (a weekly period carries whole
+    days into the day-of-week field); ValueError with the reason."""
+    minutes = int(offset) // 60
+    if job.times:
+        return shift_times(job.times, minutes)
+    times = cron_times(job)
+    if job.period == WEEK and minutes >= 1440:
+        days, minutes = divmod(minutes, 1440)
+        times = "0 0 * * %d" % days
+    return shift_times(times, minutes)
+
+
+def _values(field, low, high):
+    """The numbers a minute or hour field (as checked) stands for."""
+    found = set()
+    for item in field.split(","):
+        body, _, step = item.partition("/")
+        if body == "*":
+            first, last = low, high
+        elif "-" in body:
+            first, last = [int(x) for x in body.split("-", 1)]
+        else:
+            first = last = int(body)
+            if step:
+                last = high
+        found.update(range(first, last + 1, int(step or 1)))
+    return sorted(found)
+
+
+def _field(numbers, high):
+    if numbers == list(range(0, high + 1)):
+        return "*"
+    if len(numbers) > 2:
+        step = numbers[1] - numbers[0]
+        if numbers == list(range(numbers[0], high + 1, step)):
+            return "%d-%d/%d" % (numbers[0], high, step)
+    return ",".join(str(n) for n in numbers)

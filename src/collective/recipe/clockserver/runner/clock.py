@@ -23,7 +23,7 @@ import time
 from .call import call as http_call
 from .call import describe
 from .text import escape
-from .timefmt import next_due, utc
+from .timefmt import utc
 
 GRACE = 0.2  # seconds in-flight calls get to finish after SIGTERM/SIGINT
 MAX_SLEEP = 10.0  # re-read the wall clock at least this often (clock jumps)
@@ -62,6 +62,15 @@ class SystemTime:
         """Wait up to ``timeout`` seconds for ``sock`` to be readable (a
         stop or reload request); whether it is."""
         return bool(select.select([sock], [], [], timeout)[0])
+
+
+def started_line(job):
+    """ZServer's start line for a job; a calendar job shows its times and zone."""
+    user = job.user if job.authenticated else "Anonymous"
+    if job.times:
+        zone = f" ({job.timezone})" if job.timezone else ""
+        return f'Clock server for "{job.method}" started (user: {user}, times: {job.times}{zone})'
+    return f'Clock server for "{job.method}" started (user: {user}, period: {job.period})'
 
 
 def no_claim(job, due):
@@ -153,7 +162,7 @@ class Clock:
     def run(self):
         now = self.time.time()
         for order, job in enumerate(self.config.jobs):
-            self._plan(job, order, next_due(job.period, now))
+            self._plan(job, order, job.schedule.following(now))
             missed = self.catch_up(job) if self.catch_up else None
             if missed is not None:  # catch-up: the last tick, once, at once
                 self.log.info("%s: catching up the tick due at %s", job.name, utc(missed))
@@ -177,12 +186,15 @@ class Clock:
                 if self._schedule.get(name) != due:
                     continue  # removed or rescheduled by a reload
                 job = self._job(name)
-                self._plan(job, order, next_due(job.period, max(due, self.time.time())))
+                self._plan(job, order, job.schedule.following(max(due, self.time.time())))
                 self._tick(job, due, order)
         finally:
             self._finish()
 
     def _plan(self, job, order, due):
+        if due is None:  # a schedule that never comes again (refused at build time)
+            self._schedule.pop(job.name, None)
+            return
         self._schedule[job.name] = due
         heapq.heappush(self._heap, (due, order, job.name))
 
@@ -294,13 +306,11 @@ class Clock:
             del self._schedule[name]
         for order, job in enumerate(new.jobs):
             if job.name in added or (job.name in changed
-                                     and job.period != before[job.name].period):
-                self._plan(job, order, next_due(job.period, now))
+                                     and job.schedule != before[job.name].schedule):
+                self._plan(job, order, job.schedule.following(now))
         for job in new.jobs:
             if job.name in added:
-                self.log.info('Clock server for "%s" started (user: %s, period: %s)',
-                              job.method, job.user if job.authenticated else "Anonymous",
-                              job.period)
+                self.log.info("%s", started_line(job))
         settings = [f"{key} {getattr(old, key)} -> {getattr(new, key)}"
                     for key in ("address", "timeout", "concurrency")
                     if getattr(old, key) != getattr(new, key)]
