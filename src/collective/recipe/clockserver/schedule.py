@@ -247,22 +247,86 @@ _MOST = 5000  # candidates looked at before a schedule is deemed never due
 def _cron_following(times, zone, now):
     """The first instant strictly after ``now`` the times match, or None.
 
-    cronsim starts from a minute: a tick equal to ``now`` is not after
-    it, and in a repeated hour a fixed time's naive reading may give the
-    first occurrence, already past: both are stepped over."""
+    Fixed minute and hour: cronsim reads them on the naive local clock and
+    mends skipped times (Debian's rule); a tick equal to ``now``, or in a
+    repeated hour the first occurrence (already past), is stepped over.
+    Otherwise ``_matching_from`` (cronsim's own zone-aware stepping jumps
+    a whole hour per hour, which misses ticks where a 30-minute shift
+    ends, as on Lord Howe Island)."""
     expr = expression(times)
     if expr is None:
         return None
     from cronsim import CronSim, CronSimError
 
+    tz = _tzinfo(zone)
+    fields = expr.split()
     try:
-        found = CronSim(expr, _at(now - now % 60, _tzinfo(zone)))
-        for _ in range(_MOST):
-            due = next(found).timestamp()
-            if due > now:
-                return due
+        if tz is not None and not (fields[0].startswith("*") or fields[1].startswith("*")):
+            found = CronSim(expr, _at(now - now % 60, tz))
+            for _ in range(_MOST):
+                due = next(found).timestamp()
+                if due > now:
+                    return due
+            return None
+        if tz is None:
+            found = CronSim(expr, _at(now - now % 60, None))
+            for _ in range(_MOST):
+                due = next(found).timestamp()
+                if due > now:
+                    return due
+            return None
+        return _matching_from(expr, tz, int(now // 1) + 1)
     except (StopIteration, CronSimError):  # refused at build time anyway
-        pass
+        return None
+
+
+def _matching_from(expr, tz, start):
+    """The first instant ``>= start`` whose reading in ``tz`` matches ``expr``:
+    cronsim on the naive clock, one stretch of constant UTC offset at a time."""
+    from datetime import datetime, timedelta
+
+    from cronsim import CronSim
+
+    second = timedelta(seconds=1)
+    for _ in range(_MOST):
+        local = datetime.fromtimestamp(start, tz)
+        offset = local.utcoffset()
+        naive = next(CronSim(expr, local.replace(tzinfo=None) - second))
+        due = _epoch(naive - offset)
+        change = _offset_change(tz, start, due, offset)
+        if change is None:
+            return due
+        start = change
+    return None
+
+
+def _epoch(naive_utc):
+    from datetime import datetime
+
+    return (naive_utc - datetime(1970, 1, 1)).total_seconds()
+
+
+def _offset_change(tz, start, end, offset):
+    """The first whole second in ``(start, end]`` where ``tz``'s UTC offset
+    is no longer ``offset``, or None (offsets change at most every few
+    weeks: looked at every 6 hours, then bisected)."""
+    from datetime import datetime
+
+    def differs(moment):
+        return datetime.fromtimestamp(moment, tz).utcoffset() != offset
+
+    low = start
+    while low < end:
+        high = min(low + 6 * 3600, end)
+        if differs(high):
+            while high - low > 1:
+                middle = (low + high) // 2
+                if differs(middle):
+                    high = middle
+                else:
+                    low = middle
+            return high
+        low = high
     return None
 
 
