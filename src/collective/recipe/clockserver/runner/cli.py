@@ -65,8 +65,17 @@ def cmd_fire(config, args):
         return EXIT_USAGE
     from .runs import of_call
 
-    result = run_once(config, job.name, "fire", args.scheduled,
-                      lambda: of_call(call(config, job), job))
+    def work():
+        import time
+
+        from .retry import attempts, retries_of
+
+        if not retries_of(config, job):
+            return of_call(call(config, job), job)
+        # By hand too, the next tick counts from this start.
+        return of_call(attempts(config, job, call, job.schedule.following(time.time())), job)
+
+    result = run_once(config, job.name, "fire", args.scheduled, work)
     if isinstance(result, int):
         return result
     line = escape(f"{config.part}: {job.name}: ") + f"{result.reason} ({result.duration:.3f} s)"
