@@ -132,3 +132,26 @@ def test_real_run_calls_a_calendar_job_a_minute_ahead_in_another_zone(server, pa
     assert states["kathmandu"]["next_due"] == Schedule(times=times, zone=zone).following(due)
     assert states["kathmandu"]["next_due"] >= due + 365 * 86400
     assert json.dumps(states["kathmandu"]["schedule"]) == json.dumps(times)
+
+
+def test_list_shows_schedule_zone_and_next_times(tmp_path, capsys):
+    from collective.recipe.clockserver.runner.cli import main
+
+    path = write_config(tmp_path / "clock.json", "http://127.0.0.1:8080", [
+        {"name": "feed", "method": "/feed", "period": 3600, "offset": 420,
+         "user": "u", "password": "s3cr3t-pw"},
+        {"name": "night", "method": "/night", "period": None, "times": "30 2 * * *",
+         "timezone": "Australia/Lord_Howe", "timeout": 3600, "retries": 0}], retries=2)
+    assert main(path, ["list"]) == 0
+    out = capsys.readouterr().out
+    assert "s3cr3t-pw" not in out
+    assert "(timeout 30 s, retries 2, concurrency 4)" in out.splitlines()[0]
+    feed = next(line for line in out.splitlines() if line.startswith("feed "))
+    night = next(line for line in out.splitlines() if line.startswith("night "))
+    assert "3600 (1h) +7m" in feed and ":07:00Z" in feed and " 30s " in feed
+    words = night.split()
+    assert words[1:7] == ["30", "2", "*", "*", "*", "Australia/Lord_Howe"]
+    assert ":30:00Z" in words[7] and words[9] == "02:30:00"
+    assert " 3600s " in night and " 0 " in night and "Anonymous" in night
+    assert night.count("T15:30:00Z") == 3 or night.count("T16:00:00Z") + night.count(
+        "T15:30:00Z") == 3  # the next three, in UTC (Lord Howe: +10:30 or +11)
