@@ -155,3 +155,46 @@ def test_list_shows_schedule_zone_and_next_times(tmp_path, capsys):
     assert " 3600s " in night and " 0 " in night and "Anonymous" in night
     assert night.count("T15:30:00Z") == 3 or night.count("T16:00:00Z") + night.count(
         "T15:30:00Z") == 3  # the next three, in UTC (Lord Howe: +10:30 or +11)
+
+
+def test_two_hosts_with_spread_and_a_lock_call_each_tick_once(tmp_path, monkeypatch):
+    """Two hosts build the same part in different directories (and zones):
+    the lock namespace gives both the same offset, so their ticks meet in
+    the claim and each tick is called once (a shared in-memory claim stands
+    in for the lock service; simulated time)."""
+    from test_settings import read
+
+    options = ("backend = runner\naddress = 8080\nspread = 1h\ntimezone = Europe/Amsterdam\n"
+               "lock = redis://127.0.0.1:6379/0\nlock-namespace = site-a\n"
+               "jobs = /feeds 15m\n    /nightly - times='0 3 * * *'\n")
+    configs = []
+    for host, zone in (("host1", "UTC"), ("host2", "Asia/Tokyo")):
+        monkeypatch.setenv("TZ", zone)
+        data = read(tmp_path / host, options).to_json()
+        configs.append(write_config(tmp_path / host / "clock.json", "http://127.0.0.1:1",
+                                    data["jobs"]))
+    claimed = {}
+    called = []
+    start = at("2026-03-28 12:00", "UTC")
+    for number, path in enumerate(configs):
+        config = load_config(path)
+        fake = FakeTime(start)
+
+        def claim(job, due, host=number):
+            return None if claimed.setdefault((job.name, due), host) == host \
+                else f"claimed by host{claimed[(job.name, due)] + 1}"
+
+        def answer(config, job, fake=fake, host=number):
+            called.append((host, job.name, fake.time()))
+            from collective.recipe.clockserver.runner.call import Outcome
+
+            return Outcome(0, 200, "OK")
+
+        clock = Clock(config, log=ListLog(), clock=fake, call=answer, claim=claim)
+        fake.run(clock, start + 26 * 3600)
+    by_host = [[(name, when) for host, name, when in called if host == n] for n in (0, 1)]
+    assert by_host[0] and not by_host[1]  # the second host found every tick claimed
+    nightly = [when for name, when in by_host[0] if name == "nightly"]
+    assert len(nightly) == 1  # 03:00 Amsterdam (the day of the jump) + the offset
+    feeds = [when for name, when in by_host[0] if name == "feeds"]
+    assert len(feeds) == len(set(feeds)) == 26 * 4
