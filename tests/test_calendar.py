@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collective.recipe.clockserver import schedule
+from collective.recipe.clockserver import spread, zones
 from collective.recipe.clockserver.schedule import Schedule
 
 UTC = timezone.utc
@@ -161,11 +161,11 @@ def test_offset_shifts_period_and_calendar_ticks():
 
 
 def test_spread_offset_is_stable_and_within_bounds():
-    one = schedule.spread_offset(3600, "/srv/site", "clock", "feeds")
-    assert one == schedule.spread_offset(3600, "/srv/site", "clock", "feeds")
+    one = spread.spread_offset(3600, "/srv/site", "clock", "feeds")
+    assert one == spread.spread_offset(3600, "/srv/site", "clock", "feeds")
     assert 0 <= one < 3600
-    assert schedule.spread_offset(0, "/srv/site", "clock", "feeds") == 0
-    offsets = {schedule.spread_offset(3600, "/srv/site%d" % n, "clock", "feeds")
+    assert spread.spread_offset(0, "/srv/site", "clock", "feeds") == 0
+    offsets = {spread.spread_offset(3600, "/srv/site%d" % n, "clock", "feeds")
                for n in range(20)}
     assert len(offsets) > 15  # 20 sites do not all call in the same second
 
@@ -180,7 +180,7 @@ def test_spread_offset_is_stable_and_within_bounds():
     ("0 9-17 * * 1-5", 5, "5 9,10,11,12,13,14,15,16,17 * * 1-5"),
 ])
 def test_cron_times_shifted_into_minute_and_hour(times, minutes, shifted):
-    assert schedule.shift_times(times, minutes) == shifted
+    assert spread.shift_times(times, minutes) == shifted
 
 
 @pytest.mark.parametrize("times, minutes, reason", [
@@ -190,34 +190,34 @@ def test_cron_times_shifted_into_minute_and_hour(times, minutes, shifted):
 ])
 def test_cron_shift_that_changes_the_day_is_refused(times, minutes, reason):
     with pytest.raises(ValueError, match=reason):
-        schedule.shift_times(times, minutes)
+        spread.shift_times(times, minutes)
 
 
 # -- the machine's zone --------------------------------------------------------------
 
 def test_machine_zone_from_tz_localtime_or_utc(tmp_path):
-    assert schedule.machine_zone({"TZ": ":Europe/Amsterdam"}) == "Europe/Amsterdam"
-    assert schedule.machine_zone({"TZ": "/usr/share/zoneinfo/Asia/Tokyo"}) == "Asia/Tokyo"
-    assert schedule.machine_zone({"TZ": "CET-1CEST"}) is None
+    assert zones.machine_zone({"TZ": ":Europe/Amsterdam"}) == "Europe/Amsterdam"
+    assert zones.machine_zone({"TZ": "/usr/share/zoneinfo/Asia/Tokyo"}) == "Asia/Tokyo"
+    assert zones.machine_zone({"TZ": "CET-1CEST"}) is None
     link = tmp_path / "localtime"
     link.symlink_to("/usr/share/zoneinfo/Australia/Lord_Howe")
-    assert schedule.machine_zone({}, str(link)) == "Australia/Lord_Howe"
-    assert schedule.machine_zone({}, str(tmp_path / "none")) == "UTC"
+    assert zones.machine_zone({}, str(link)) == "Australia/Lord_Howe"
+    assert zones.machine_zone({}, str(tmp_path / "none")) == "UTC"
     copied = tmp_path / "copied"
     copied.write_bytes(b"TZif")
     debian = tmp_path / "timezone"
     debian.write_text("America/New_York\n")
-    assert schedule.machine_zone({}, str(copied), str(debian)) == "America/New_York"
-    assert schedule.machine_zone({}, str(copied), str(tmp_path / "none")) is None
+    assert zones.machine_zone({}, str(copied), str(debian)) == "America/New_York"
+    assert zones.machine_zone({}, str(copied), str(tmp_path / "none")) is None
 
 
 def test_zone_problem():
-    assert schedule.zone_problem("Europe/Amsterdam") is None
-    assert "not a time zone" in schedule.zone_problem("Europe/Atlantis")
-    assert "not an IANA" in schedule.zone_problem("../../etc/passwd")
-    assert "not an IANA" in schedule.zone_problem("Europe/Amsterdam ")
-    assert schedule.same_zone("UTC", "Etc/UTC")
-    assert not schedule.same_zone("UTC", "Europe/London")
+    assert zones.zone_problem("Europe/Amsterdam") is None
+    assert "not a time zone" in zones.zone_problem("Europe/Atlantis")
+    assert "not an IANA" in zones.zone_problem("../../etc/passwd")
+    assert "not an IANA" in zones.zone_problem("Europe/Amsterdam ")
+    assert zones.same_zone("UTC", "Etc/UTC")
+    assert not zones.same_zone("UTC", "Europe/London")
 
 
 # -- properties ----------------------------------------------------------------------
@@ -235,10 +235,10 @@ DAYS = ["2026-03-08", "2026-03-29", "2026-04-05", "2026-10-04", "2026-10-25",
 def matches(times, reading):
     minute, hour = times.split()[:2]
     weekday = times.split()[4]
-    ok = (reading.minute in schedule._values(minute, 0, 59)
-          and reading.hour in schedule._values(hour, 0, 23))
+    ok = (reading.minute in spread._values(minute, 0, 59)
+          and reading.hour in spread._values(hour, 0, 23))
     if weekday != "*":
-        ok = ok and (reading.isoweekday() % 7) in schedule._values(weekday, 0, 7)
+        ok = ok and (reading.isoweekday() % 7) in spread._values(weekday, 0, 7)
     return ok
 
 
@@ -305,13 +305,13 @@ def test_previous_and_following_are_consistent(zone, times, now, offset):
 
 
 @settings(max_examples=100, deadline=None)
-@given(spread=st.integers(min_value=1, max_value=365 * 86400),
+@given(size=st.integers(min_value=1, max_value=365 * 86400),
        names=st.lists(st.text(min_size=1, max_size=20), min_size=3, max_size=3),
        period=st.integers(min_value=1, max_value=86400))
-def test_spread_is_within_bounds_and_stable(spread, names, period):
-    offset = schedule.spread_offset(spread, *names)
-    assert 0 <= offset < spread
-    assert offset == schedule.spread_offset(spread, *names)
+def test_spread_is_within_bounds_and_stable(size, names, period):
+    offset = spread.spread_offset(size, *names)
+    assert 0 <= offset < size
+    assert offset == spread.spread_offset(size, *names)
     sched = Schedule(period=period, offset=offset % period)
     due = sched.following(1_800_000_000)
     assert (due - offset) % period == 0
@@ -328,7 +328,7 @@ def test_cron_shift_gives_the_same_ticks_as_the_offset(times, minutes, start):
     """On cron the spread is written into the fields; the runner adds it to
     each tick: both give the same instants (read in UTC, no jumps)."""
     try:
-        shifted = schedule.shift_times(times, minutes)
+        shifted = spread.shift_times(times, minutes)
     except ValueError:
         return  # refused: the day fields would change
     written = Schedule(times=shifted, zone="UTC")

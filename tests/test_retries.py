@@ -10,10 +10,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from faultserver import FaultServer
-from simtime import FakeTime, ListLog
-from test_monitoring_runner import part_factory  # noqa: F401
-from test_runner_clock import T0, Recorder, write_config
 
 from collective.recipe.clockserver.model import Job
 from collective.recipe.clockserver.runner import call as calls
@@ -22,6 +18,10 @@ from collective.recipe.clockserver.runner.call import Outcome, call
 from collective.recipe.clockserver.runner.clock import Clock
 from collective.recipe.clockserver.runner.config import load_config, parse_config
 from collective.recipe.clockserver.runner.runs import of_call
+from faultserver import FaultServer
+from simtime import FakeTime, ListLog
+from test_monitoring_runner import part_factory  # noqa: F401
+from test_runner_clock import T0, Recorder, write_config
 
 
 class Scripted(BaseHTTPRequestHandler):

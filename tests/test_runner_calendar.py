@@ -7,14 +7,13 @@ import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+from collective.recipe.clockserver.runner.clock import Clock
+from collective.recipe.clockserver.runner.config import load_config
+from collective.recipe.clockserver.runner.status import watched
+from collective.recipe.clockserver.schedule import Schedule
 from simtime import FakeTime, ListLog
 from test_monitoring_runner import part_factory, server, wait_for  # noqa: F401
 from test_runner_clock import Recorder, write_config
-
-from collective.recipe.clockserver.runner.clock import Clock
-from collective.recipe.clockserver.schedule import Schedule
-from collective.recipe.clockserver.runner.config import load_config
-from collective.recipe.clockserver.runner.status import watched
 
 
 def at(text, zone):
@@ -103,7 +102,8 @@ def test_bad_calendar_keys_in_the_config_file(tmp_path):
             load_config(write_config(tmp_path / "c.json", "http://127.0.0.1:1", [raw]))
 
 
-def test_real_run_calls_a_calendar_job_a_minute_ahead_in_another_zone(server, part_factory):
+def test_real_run_calls_a_calendar_job_a_minute_ahead_in_another_zone(
+        server, part_factory):  # noqa: F811
     """bin/<part> run on a machine in UTC, a job written in Kathmandu's
     time (UTC+05:45): called within a second of its minute, recorded with
     that tick, shown as next due by status."""

@@ -6,7 +6,7 @@ gets, and every error in the form bin/buildout prints."""
 import pytest
 from test_settings import SECRET, error, read
 
-from collective.recipe.clockserver import schedule
+from collective.recipe.clockserver import spread, zones
 
 RUNNER = "backend = runner\naddress = 8080\n"
 CRON = "backend = cron\naddress = 8080\ncrontab-file = ${buildout:directory}/crontab\n"
@@ -46,7 +46,7 @@ def test_part_and_job_timezone(tmp_path):
 def test_machine_zone_from_a_link_when_tz_is_unset(tmp_path, monkeypatch):
     monkeypatch.delenv("TZ")
     found = read(tmp_path, RUNNER + "jobs = /a - times='0 3 * * *'\n")
-    assert jobs_json(found)["a"]["timezone"] == schedule.machine_zone()
+    assert jobs_json(found)["a"]["timezone"] == zones.machine_zone()
 
 
 def test_spread_is_stable_and_per_job(tmp_path):
@@ -64,7 +64,7 @@ def test_spread_with_a_lock_is_the_same_on_every_host(tmp_path):
     options = RUNNER + LOCK + "spread = 1h\ntimezone = UTC\njobs = /a 1h\n"
     one = jobs_json(read(tmp_path / "host1", options))
     two = jobs_json(read(tmp_path / "host2", options))
-    assert one["a"]["offset"] == two["a"]["offset"] == schedule.spread_offset(
+    assert one["a"]["offset"] == two["a"]["offset"] == spread.spread_offset(
         3600, "site-a", "clock", "a")
 
 
@@ -78,8 +78,8 @@ def test_job_spread_overrides_and_zero_turns_it_off(tmp_path):
 def test_spread_on_cron_is_carried_into_the_minute_field(tmp_path):
     found = read(tmp_path, CRON + "spread = 30m\njobs = /a 1h\n    /b - times='0 3 * * *'\n")
     jobs = jobs_json(found)
-    offset_a = schedule.spread_offset(1800, str(tmp_path), "clock", "a") // 60
-    offset_b = schedule.spread_offset(1800, str(tmp_path), "clock", "b") // 60
+    offset_a = spread.spread_offset(1800, str(tmp_path), "clock", "a") // 60
+    offset_b = spread.spread_offset(1800, str(tmp_path), "clock", "b") // 60
     assert jobs["a"]["times"] == "%d * * * *" % offset_a
     assert jobs["b"]["times"] == "%d 3 * * *" % offset_b
     assert "offset" not in jobs["a"]

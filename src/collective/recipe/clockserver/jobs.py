@@ -252,7 +252,7 @@ def job_retries(keys, line):
 
 def timezone(text, option, line=None):
     """A ``timezone`` (the part's, or a job's ``timezone=``) -> its name."""
-    from .schedule import zone_problem
+    from .zones import zone_problem
 
     text = text.strip()
     found = zone_problem(text)

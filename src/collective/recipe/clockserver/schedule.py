@@ -15,14 +15,12 @@ whose local reading matches is due.  ``offset`` (seconds, from
 when a cron schedule is evaluated (Python 3; the recipe's Python 2 path
 never does).  ``@reboot`` has no ticks: every answer is None.
 
-Also: the machine's zone (``machine_zone``), the cron times that fire a
-job of the cron backend (its ``times=``, or its period written as cron
-times) and those times shifted by a spread (``shift_times``).
+Also: the cron times that fire a job of the cron backend (its ``times=``,
+or its period written as cron times).  Zone names: zones.py; the spread's
+offset and shifted cron times: spread.py.
 """
 
 from __future__ import absolute_import, division, print_function
-
-import re
 
 from .errors import ConfigError
 
@@ -111,76 +109,6 @@ def format_period(seconds):
     return "".join(parts) or "0s"
 
 
-# -- time zones ----------------------------------------------------------------------
-
-UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal",
-             "Etc/Zulu", "Zulu", "Etc/GMT", "GMT", "Etc/GMT0", "GMT0",
-             "Etc/Greenwich", "Greenwich")
-_ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*\Z")
-
-
-def zone_problem(name):
-    """Why ``name`` is not an IANA time zone this machine knows, or None.
-
-    Python 3: zoneinfo decides (the system's tz database, or the tzdata
-    package).  Python 2 (the recipe on a ZServer site, where no zone is
-    ever evaluated): the form of the name only."""
-    if not _ZONE_NAME.match(name) or ".." in name:
-        return "%r is not an IANA time zone name" % name
-    try:
-        import zoneinfo
-    except ImportError:  # Python 2 (or 3.8): the name's form only
-        return None
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        return "%r is not a time zone this machine knows (no such IANA zone)" % name
-    return None
-
-
-def same_zone(first, second):
-    """Whether two zone names are the same zone (names, UTC's aliases)."""
-    if first == second:
-        return True
-    return first in UTC_NAMES and second in UTC_NAMES
-
-
-def machine_zone(environ=None, localtime="/etc/localtime", timezone_file="/etc/timezone"):
-    """The machine's IANA zone as a name: ``TZ`` (``:Europe/Amsterdam``, or a
-    path into a zoneinfo directory), else what ``/etc/localtime`` links to
-    (else ``/etc/timezone``, Debian's), else ``UTC`` when there is no
-    ``/etc/localtime`` (glibc reads UTC then).  None when the zone cannot
-    be named (a POSIX ``TZ`` rule such as ``CET-1CEST``, a copied
-    localtime file): the caller asks for ``timezone``."""
-    import os
-
-    environ = os.environ if environ is None else environ
-    tz = environ.get("TZ")
-    if tz is not None and tz.strip(":"):
-        return _zone_name(tz.lstrip(":"))
-    if os.path.islink(localtime):
-        return _zone_name(os.path.realpath(localtime))
-    if os.path.exists(localtime):
-        try:
-            with open(timezone_file) as stream:
-                return _zone_name(stream.read().strip())
-        except (IOError, OSError):
-            return None
-    return "UTC"
-
-
-def _zone_name(text):
-    """An IANA name from a zone name or a path into a zoneinfo tree, or None."""
-    if "zoneinfo/" in text:
-        text = text.split("zoneinfo/")[-1]
-        for tree in ("posix/", "right/"):
-            if text.startswith(tree):
-                text = text[len(tree):]
-    if not text or zone_problem(text):
-        return None
-    return text
-
-
 _MACHINE = []
 
 
@@ -188,6 +116,8 @@ def _tzinfo(zone):
     """The tzinfo to read cron times in (None: naive local time, when the
     machine's zone cannot be named)."""
     from zoneinfo import ZoneInfo
+
+    from .zones import machine_zone
 
     if zone is None:
         if not _MACHINE:
@@ -403,89 +333,3 @@ def cron_times(job):
             "backend = runner, which runs any period.",
         )
     return times
-
-
-# -- spread on the cron backend ------------------------------------------------------
-
-def spread_offset(spread, *names):
-    """A stable offset in ``[0, spread)`` seconds for the job that ``names``
-    name (lock namespace or buildout directory, part, job): the same on
-    every host and after every reinstall (a hash, not a random number)."""
-    if not spread:
-        return 0
-    import hashlib
-
-    key = "\0".join(names).encode("utf-8")
-    return int(hashlib.sha256(key).hexdigest()[:16], 16) % int(spread)
-
-
-def shift_times(times, minutes):
-    """Cron ``times`` shifted ``minutes`` later, as five fields.
-
-    The shift is carried into the minute and hour fields; ValueError with
-    the reason when the shifted form would change the day-of-month, month
-    or day-of-week fields (a time pushed past midnight on a schedule that
-    names days), or cannot be one cron line."""
-    fields = expression(times)
-    if fields is None or not minutes:
-        return times
-    minute, hour, day, month, weekday = fields.split()
-    every_day = (day, month, weekday) == ("*", "*", "*")
-    pairs = set()
-    for h in _values(hour, 0, 23):
-        for m in _values(minute, 0, 59):
-            total = h * 60 + m + minutes
-            if total >= 1440:
-                if not every_day:
-                    raise ValueError(
-                        "shifted by %d minutes, %02d:%02d moves to the next day, "
-                        "which would change its day fields" % (minutes, h, m))
-                total %= 1440
-            pairs.add(divmod(total, 60))
-    hours = sorted(set(h for h, _ in pairs))
-    mins = sorted(set(m for _, m in pairs))
-    if len(hours) * len(mins) != len(pairs):
-        raise ValueError("shifted by %d minutes, its times cannot be written as "
-                         "one cron line" % minutes)
-    return " ".join([_field(mins, 59), _field(hours, 23), day, month, weekday])
-
-
-def spread_cron(job, offset):
-    """The cron times of ``job`` for the cron backend, shifted by ``offset``
-    seconds rounded down to whole minutes (a weekly period carries whole
-    days into the day-of-week field); ValueError with the reason."""
-    minutes = int(offset) // 60
-    if job.times:
-        return shift_times(job.times, minutes)
-    times = cron_times(job)
-    if job.period == WEEK and minutes >= 1440:
-        days, minutes = divmod(minutes, 1440)
-        times = "0 0 * * %d" % days
-    return shift_times(times, minutes)
-
-
-def _values(field, low, high):
-    """The numbers a minute or hour field (as checked) stands for."""
-    found = set()
-    for item in field.split(","):
-        body, _, step = item.partition("/")
-        if body == "*":
-            first, last = low, high
-        elif "-" in body:
-            first, last = [int(x) for x in body.split("-", 1)]
-        else:
-            first = last = int(body)
-            if step:
-                last = high
-        found.update(range(first, last + 1, int(step or 1)))
-    return sorted(found)
-
-
-def _field(numbers, high):
-    if numbers == list(range(0, high + 1)):
-        return "*"
-    if len(numbers) > 2:
-        step = numbers[1] - numbers[0]
-        if numbers == list(range(numbers[0], high + 1, step)):
-            return "%d-%d/%d" % (numbers[0], high, step)
-    return ",".join(str(n) for n in numbers)

@@ -243,7 +243,7 @@ def _zone(value, what):
     """A job's time zone: an IANA name this machine knows."""
     if value is None:
         return None
-    from ..schedule import zone_problem
+    from ..zones import zone_problem
 
     if not isinstance(value, str) or zone_problem(value):
         raise BadConfig(f"{what} must be an IANA time zone this machine knows, "

@@ -25,7 +25,7 @@ def zone_of(job):
     in the machine's)."""
     if job.times and job.timezone:
         return job.timezone
-    from ..schedule import machine_zone
+    from ..zones import machine_zone
 
     return machine_zone() or "local"
 
@@ -81,5 +81,5 @@ def listing(config, now):
 
 def _rows(rows):
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
             for row in rows]
