@@ -198,3 +198,26 @@ def test_two_hosts_with_spread_and_a_lock_call_each_tick_once(tmp_path, monkeypa
     assert len(nightly) == 1  # 03:00 Amsterdam (the day of the jump) + the offset
     feeds = [when for name, when in by_host[0] if name == "feeds"]
     assert len(feeds) == len(set(feeds)) == 26 * 4
+
+
+def test_overdue_of_a_calendar_job_counts_from_its_utc_tick(tmp_path):
+    """A job due at 03:00 Kolkata time (21:30 UTC the day before), grace
+    defaulting to one interval at most 1 h: waiting before the tick, ok
+    within grace, overdue after it, and the reason names the UTC tick."""
+    from collective.recipe.clockserver.runner.status import assess
+
+    config = load_config(write_config(tmp_path / "clock.json", "http://127.0.0.1:1", [
+        {"name": "night", "method": "/n", "period": None, "times": "0 3 * * *",
+         "timezone": "Asia/Kolkata"}]))
+    [watch] = watched(config)
+    tick = at("2026-07-02 03:00", "Asia/Kolkata")
+    record = {"first_seen": tick - 7200, "runs": [], "running": [],
+              "consecutive_failures": 0, "totals": {}, "last_success": None}
+    assert assess(watch, record, config, tick - 60)["state"] != "overdue"
+    assert assess(watch, record, config, tick + 3500)["state"] != "overdue"
+    late = assess(watch, record, config, tick + 3700)
+    assert late["grace"] == 3600 and late["state"] == "overdue"
+    assert "2026-07-01 21:30:00 UTC did not run" in late["reason"]
+    served = dict(record, runs=[{"due": tick, "start": tick + 1, "duration": 0.1,
+                                 "result": "ok", "reason": "200 OK"}])
+    assert assess(watch, served, config, tick + 3700)["state"] == "ok"
