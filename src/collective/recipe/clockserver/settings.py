@@ -21,6 +21,7 @@ from .crontab import block as cronblock, store as cronstore
 from .crontab import entries as entrylib
 from .crontab.times import validate_times
 from . import jobs as joblib
+from . import jobtimes
 from . import optionnames
 from . import pings as pinglib
 from . import schedule
@@ -59,6 +60,7 @@ class Settings(object):
         self.address = None  # scheme://host:port
         self.timeout = DEFAULT_TIMEOUT
         self.concurrency = DEFAULT_CONCURRENCY
+        self.retries = 0  # the part's retries (jobs may say retries=)
         self.jobs = []  # model.Job, the part's host filled in
         self.part_credentials = None  # the section named by ``credentials``
         self.calls = []  # [(Job, Credentials)]: anonymous until read
@@ -110,12 +112,12 @@ class Settings(object):
         jobs = []
         for job, c in self.calls:
             jobs.append(job.replace(
-                times=schedule.cron_times(job) if self.backend == "cron" else None,
+                times=_config_times(job, self.backend),
                 user=None if c.anonymous else c.user,
                 password=None if c.anonymous else c.password).to_json())
         config = {
             "part": self.part, "address": self.address, "timeout": self.timeout,
-            "concurrency": self.concurrency, "jobs": jobs,
+            "concurrency": self.concurrency, "retries": self.retries, "jobs": jobs,
             "backend": self.backend, "state-directory": self.state_directory,
             "metrics-file": self.metrics_file, "grace": self.grace,
             "catch-up": self.catch_up,
@@ -186,6 +188,7 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
         for j in parsed]
     if jobs and not s.address:
         _require_address(backend, given, part)
+    s.jobs = jobs = jobtimes.calendar(s, options, jobs)
     _monitoring(s, options, python2)
     warnings = s.warnings
     if enabled and jobs and given == "zserver" and not python2:
@@ -195,7 +198,7 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
             "job %s runs every %d s; ZServer's clock checks only every "
             "30 s, so periods under 30 s make little sense"
             % (j.name, j.period)
-            for j in jobs if j.period < ZSERVER_MIN_PERIOD)
+            for j in jobs if j.period and j.period < ZSERVER_MIN_PERIOD)
     s.part_credentials = options.get("credentials", "").strip() or None
     s.deferred = enabled and defer_secrets and not s.inline
     if s.deferred:  # the sections must exist now
@@ -351,6 +354,14 @@ def check_runner_only_keys(jobs, part):
 
 
 # -- single options ---------------------------------------------------------------
+
+def _config_times(job, backend):
+    """The times bin/<part> evaluates: cron's line, the runner's ``times=``
+    (a period and times: the times), none on zserver (it uses the period)."""
+    if backend == "cron":
+        return schedule.cron_times(job)
+    return job.times if backend == "runner" else None
+
 
 def _address(options):
     """``address``: checked on every backend (so that switching backend
