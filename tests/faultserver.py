@@ -182,6 +182,10 @@ class FaultServer:
 
     def stop(self):
         self._stop.set()
+        try:  # wakes the accept() of _accept (close alone does not, on Linux)
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
         with self._lock:
             for conn in self._conns:
