@@ -1,15 +1,25 @@
-"""A local HTTP server for the runner's tests: answers every GET, notes it.
+"""Local servers for the tests: free loopback ports, an HTTP server noting each GET.
 
-Plain helpers, no pytest.  ``?sleep=SECONDS`` holds the answer,
-``?code=STATUS`` sets its status (default 200).  ``server.requests`` holds
+Plain helpers, no pytest (conftest.py's ``server`` fixture is ``serve``).
+``free_port()`` is a port nobody listens on right now.  The server answers
+every GET: ``?sleep=SECONDS`` holds the answer, ``?code=STATUS`` sets its
+status (default 200).  ``server.requests`` holds
 ``(time, path with query)`` per request in arrival order; ``server.most``
 is the most requests ever in flight at once.
 """
 
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -20,14 +20,10 @@ import time
 
 import pytest
 
+from localserver import free_port
+
 PG_BIN_DIRS = ["/usr/lib/postgresql/%d/bin" % v for v in range(20, 11, -1)]
 START_TIMEOUT = 60
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def find_program(name, extra_dirs=()):

@@ -5,9 +5,13 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEPENDENCIES = ["zc.buildout", "zc.recipe.egg", "z3c.recipe.usercrontab",
                 "ZConfig", "cronsim"]
+
+pytestmark = pytest.mark.slow  # a wheel, a new venv, a fresh buildout
 
 
 def run(*args, **kwargs):

@@ -19,6 +19,8 @@ from zopeinstance import (
     zope_available,
 )
 
+pytestmark = pytest.mark.zope
+
 if not zope_available():
     reason = "Zope test stack not installed (missing: %s)" % ", ".join(
         missing_distributions() or ["bin/buildout"])

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 
+from localserver import free_port
 from zopeinstance import stop_process
 
 
@@ -47,13 +48,6 @@ class ZeoServer:
                 return f.read()
         except FileNotFoundError:
             return ""
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening(host, port):
