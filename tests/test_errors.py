@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import FOREIGN, SECRET, clock_part
+from buildouts import FOREIGN, SECRET, clock_part
 
 # (id, part options, secret.cfg, fragments the message must contain)
 CASES = [

@@ -11,11 +11,11 @@ import pytest
 from collective.recipe.clockserver import settings
 from collective.recipe.clockserver.runner.records import Records
 
-import conftest
-from conftest import FOREIGN, assert_clean_error
-from conftest import clock_part as part
+import buildouts
+from buildouts import FOREIGN, assert_clean_error
+from buildouts import clock_part as part
 
-SECRET = conftest.SECRET + """
+SECRET = buildouts.SECRET + """
 [clock-pings]
 backup = https://hc-ping.example/1f0c-ping-uuid
 """

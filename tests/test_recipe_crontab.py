@@ -11,9 +11,9 @@ import shutil
 
 import pytest
 
-from conftest import CRON_SECRET as SECRET
-from conftest import FOREIGN_BYTES as FOREIGN
-from conftest import assert_clean_error, block
+from buildouts import CRON_SECRET as SECRET
+from buildouts import FOREIGN_BYTES as FOREIGN
+from buildouts import assert_clean_error, block
 
 
 def clock(options, parts="clock", extra=""):

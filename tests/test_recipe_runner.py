@@ -9,7 +9,7 @@ import pytest
 from collective.recipe.clockserver.errors import ConfigError
 from collective.recipe.clockserver.address import parse_address
 
-from conftest import SECRET
+from buildouts import SECRET
 
 SITE = """
 [buildout]

@@ -6,7 +6,7 @@ import subprocess
 
 import ZConfig
 
-from conftest import SECRET
+from buildouts import SECRET
 
 TEST_SCHEMA = os.path.join(os.path.dirname(__file__), "zserver-clock.xml")
 
