@@ -1,8 +1,9 @@
 """bin/buildout without its start-up cost: zc.buildout imported once, a fork per run.
 
-Plain helpers, no pytest. About half of a bin/buildout run is importing
-zc.buildout (which imports setuptools and pip); ``Forker`` starts one
-Python of the test venv that imports it once and then, for each run, forks
+Plain helpers, no pytest. Most of a bin/buildout run here is importing
+zc.buildout (which imports setuptools and pip) and hashing site-packages
+for the signatures of the develop distributions; ``Forker`` starts one
+Python of the test venv that does both once and then, for each run, forks
 a child that does what bin/buildout does: the run's environment, working
 directory, ``sys.argv`` and output file (stdout and stderr together), then
 ``sys.exit(zc.buildout.buildout.main())`` and the interpreter's exit steps
@@ -34,6 +35,16 @@ STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG")
 SERVER = r'''
 import atexit, json, os, sys, traceback
 import zc.buildout.buildout
+
+# The other half of a run: buildout's signature of every develop
+# distribution (all of site-packages here) hashes every file below it. The
+# files do not change while the tests run; hashed once here, the children
+# find the digest in buildout's own cache (_dir_hashes) instead of reading
+# them all again. Exactly the digest each run would compute.
+_resources = zc.buildout.buildout.pkg_resources
+for _dist in _resources.WorkingSet():
+    if _dist.precedence == _resources.DEVELOP_DIST:
+        zc.buildout.buildout._dir_hash(_dist.location)
 
 def child(request):
     code = 1
