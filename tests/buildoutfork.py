@@ -9,10 +9,10 @@ directory, ``sys.argv`` and output file (stdout and stderr together), then
 ``sys.exit(zc.buildout.buildout.main())`` and the interpreter's exit steps
 (atexit handlers, flushing). Each run is still a process of its own, with
 its own exit status, started from a process that has done nothing but the
-imports.
+imports; several may run at once.
 
 ``CLOCKSERVER_TEST_BUILDOUT=exec`` runs the bin/buildout script instead
-(a new interpreter per run); see conftest.py, ``Buildout.run``.
+(a new interpreter per run); see buildouts.py, ``Buildout.start``.
 """
 
 import json
@@ -30,10 +30,10 @@ import time
 STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG")
 
 # The server side, run as ``python -c SERVER``: one JSON request per line
-# on stdin ({"argv", "cwd", "env", "output"}); answers {"pid"} when the
-# child is started, then {"status"} when it has ended.
+# on stdin ({"id", "argv", "cwd", "env", "output"}); answers {"id", "pid"}
+# when the child is started, {"pid", "status"} when it has ended.
 SERVER = r'''
-import atexit, json, os, sys, traceback
+import atexit, json, os, select, sys, traceback
 import zc.buildout.buildout
 
 # The other half of a run: buildout's signature of every develop
@@ -82,20 +82,37 @@ def child(request):
 def answer(data):
     os.write(1, (json.dumps(data) + "\n").encode())
 
-for line in sys.stdin:
-    request = json.loads(line)
-    pid = os.fork()
-    if pid == 0:
-        child(request)
-    answer({"pid": pid})
-    _, status = os.waitpid(pid, 0)
-    answer({"status": os.waitstatus_to_exitcode(status)})
+children = set()
+pending = b""
+reading = True
+while reading or children:
+    # Poll for ended children every 10 ms while some run.
+    if reading and select.select([0], [], [], 0.01 if children else None)[0]:
+        data = os.read(0, 65536)
+        reading = bool(data)
+        pending += data
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            request = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                child(request)
+            children.add(pid)
+            answer({"id": request["id"], "pid": pid})
+    elif not reading:
+        select.select([], [], [], 0.01)
+    while children:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+        if pid == 0:
+            break
+        children.discard(pid)
+        answer({"pid": pid, "status": os.waitstatus_to_exitcode(status)})
 '''
 
 
 class Forker:
-    """One server process; ``run`` is like ``subprocess.run`` of bin/buildout
-    with stdout and stderr together in the returned text."""
+    """One server process; ``start`` is like ``subprocess.Popen`` of
+    bin/buildout with stdout and stderr together."""
 
     def __init__(self, enabled=True, python=sys.executable, env=None):
         self.enabled = enabled
@@ -103,6 +120,7 @@ class Forker:
         self.env = dict(os.environ if env is None else env)
         self.process = None
         self.lock = threading.Lock()
+        self.requests = 0
 
     def serves(self, env):
         """Whether a run with ``env`` may be forked: the server is enabled
@@ -117,25 +135,51 @@ class Forker:
 
         return startup(env) == startup(self.env)
 
-    def start(self):
-        self.process = subprocess.Popen(
-            [self.python, "-c", SERVER], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, env=self.env, cwd="/")
-        self.buffer = b""
-
     def stop(self):
-        process, self.process = self.process, None
+        with self.lock:
+            process, self.process = self.process, None
         if process is not None:
             process.stdin.close()
             try:
-                process.wait(10)
+                process.wait(30)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
             process.stdout.close()
 
+    def start(self, argv, cwd, env):
+        """Start bin/buildout ``argv`` (argv[0] is the script's path) in
+        ``cwd`` with ``env``; a ``Run``."""
+        fd, output = tempfile.mkstemp(prefix="buildout-output-")
+        os.close(fd)
+        with self.lock:
+            if self.process is None or self.process.poll() is not None:
+                self.process = subprocess.Popen(
+                    [self.python, "-c", SERVER], stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE, env=self.env, cwd="/")
+                self.buffer = b""
+                self.ended = {}
+            self.requests += 1
+            request = {"id": self.requests, "argv": list(argv),
+                       "cwd": str(cwd), "env": dict(env), "output": output}
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            self.process.stdin.flush()
+            started = self._answer(time.monotonic() + 60)
+            assert started and started.get("id") == self.requests, started
+        return Run(self, argv, started["pid"], output)
+
+    def status(self, pid, deadline):
+        """The exit status of child ``pid``, or None at ``deadline``."""
+        with self.lock:
+            while pid not in self.ended:
+                ended = self._answer(deadline)
+                if ended is None:
+                    return None
+                self.ended[ended["pid"]] = ended["status"]
+            return self.ended.pop(pid)
+
     def _answer(self, deadline):
-        """The next answer of the server, or None when ``deadline`` passed."""
+        """The server's next answer, or None when ``deadline`` passed."""
         fd = self.process.stdout.fileno()
         while b"\n" not in self.buffer:
             left = deadline - time.monotonic()
@@ -149,32 +193,45 @@ class Forker:
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)
 
-    def run(self, argv, cwd, env, timeout):
-        """Run bin/buildout ``argv`` (argv[0] is the script's path) in
-        ``cwd`` with ``env``. Returns (exit status, output text); raises
-        ``subprocess.TimeoutExpired`` (the child killed) after ``timeout``."""
-        fd, output = tempfile.mkstemp(prefix="buildout-output-")
-        os.close(fd)
-        try:
-            return self._run(argv, cwd, env, output, timeout)
-        finally:
-            os.remove(output)
 
-    def _run(self, argv, cwd, env, output, timeout):
-        with self.lock:
-            if self.process is None or self.process.poll() is not None:
-                self.start()
-            request = {"argv": list(argv), "cwd": str(cwd), "env": dict(env),
-                       "output": str(output)}
-            self.process.stdin.write((json.dumps(request) + "\n").encode())
-            self.process.stdin.flush()
-            deadline = time.monotonic() + timeout
-            pid = self._answer(time.monotonic() + 60)["pid"]
-            done = self._answer(deadline)
-            if done is None:
-                os.kill(pid, signal.SIGKILL)
-                self._answer(time.monotonic() + 60)
-                raise subprocess.TimeoutExpired(argv, timeout)
-            with open(output) as f:  # as subprocess.run(text=True) decodes
-                text = f.read()
-            return done["status"], text
+class Run:
+    """A forked bin/buildout: ``wait``, ``communicate``, ``kill`` and
+    ``returncode`` as ``subprocess.Popen(..., stdout=PIPE, stderr=STDOUT,
+    text=True)`` has them."""
+
+    def __init__(self, forker, args, pid, output):
+        self.forker = forker
+        self.args = args
+        self.pid = pid
+        self.output = output
+        self.returncode = None
+        self.text = None
+
+    def wait(self, timeout=None):
+        if self.returncode is None:
+            deadline = time.monotonic() + (1e9 if timeout is None else timeout)
+            status = self.forker.status(self.pid, deadline)
+            if status is None:
+                raise subprocess.TimeoutExpired(self.args, timeout)
+            self.returncode = status
+        return self.returncode
+
+    def communicate(self, timeout=None):
+        self.wait(timeout)
+        if self.text is None:
+            with open(self.output) as f:  # as Popen(text=True) decodes
+                self.text = f.read()
+        return self.text, None
+
+    def __del__(self):
+        try:
+            os.remove(self.output)
+        except OSError:
+            pass
+
+    def kill(self):
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

@@ -156,16 +156,26 @@ class Buildout:
     def mode(self, *names):
         return stat.S_IMODE(os.stat(self.path(*names)).st_mode)
 
-    def run(self, config="buildout.cfg", *args):
-        """bin/buildout -o -c CONFIG ARGS here; stdout and stderr together."""
+    def start(self, config="buildout.cfg", *args):
+        """Start bin/buildout -o -c CONFIG ARGS here; a ``subprocess.Popen``
+        (stdout and stderr together, as text) or its forked equivalent."""
         argv = [BUILDOUT, "-o", "-c", config, *args]
         if FORKER.serves(self.env):
-            return Result(*FORKER.run(argv, self.directory, self.env, 300))
-        result = subprocess.run(
+            return FORKER.start(argv, self.directory, self.env)
+        return subprocess.Popen(
             argv, cwd=self.directory, env=self.env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, timeout=300,
-        )
-        return Result(result.returncode, result.stdout)
+            stderr=subprocess.STDOUT, text=True)
+
+    def run(self, config="buildout.cfg", *args):
+        """bin/buildout -o -c CONFIG ARGS here; stdout and stderr together."""
+        process = self.start(config, *args)
+        try:
+            output, _ = process.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            raise
+        return Result(process.returncode, output)
 
     def installed(self):
         path = self.path(".installed.cfg")

@@ -5,11 +5,10 @@ a failed update, buildouts editing one crontab at the same time.
 import os
 import shutil
 import stat
-import subprocess
 
 import pytest
 
-from buildouts import BUILDOUT, Buildout
+from buildouts import Buildout
 from buildouts import CRON_SECRET as SECRET
 from buildouts import FOREIGN_BYTES as FOREIGN
 from buildouts import assert_clean_error, block
@@ -233,9 +232,7 @@ ROUNDS = 6
 
 
 def start(b):
-    return subprocess.Popen(
-        [BUILDOUT, "-o", "-c", "buildout.cfg"], cwd=b.directory, env=b.env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return b.start()
 
 
 def concurrent_rounds(sites, read, target_option):
