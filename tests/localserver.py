@@ -58,7 +58,8 @@ def serve():
     srv.lock = threading.Lock()
     srv.in_flight = srv.most = 0
     srv.requests = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for it (0.5 s by default, per test).
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     srv.address = "http://127.0.0.1:%d" % srv.server_address[1]
     try:
