@@ -22,6 +22,15 @@ def free_port():
         return sock.getsockname()[1]
 
 
+def listening(host, port):
+    """Whether something accepts connections on ``host``:``port`` now."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         server = self.server
