@@ -33,7 +33,7 @@ STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG")
 # on stdin ({"id", "argv", "cwd", "env", "output"}); answers {"id", "pid"}
 # when the child is started, {"pid", "status"} when it has ended.
 SERVER = r'''
-import atexit, json, os, select, sys, traceback
+import atexit, json, os, select, signal, sys, traceback
 import zc.buildout.buildout
 
 # The other half of a run: buildout's signature of every develop
@@ -90,6 +90,9 @@ while reading or children:
     if reading and select.select([0], [], [], 0.01 if children else None)[0]:
         data = os.read(0, 65536)
         reading = bool(data)
+        if not reading:  # the tests ended (or were interrupted): as
+            for pid in children:  # subprocess.run kills its child then
+                os.kill(pid, signal.SIGKILL)
         pending += data
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
