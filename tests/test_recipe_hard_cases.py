@@ -287,7 +287,6 @@ def make_sites(tmp_path, env):
     return sites
 
 
-@pytest.mark.slow  # 6 rounds of 4 bin/buildout runs at once
 def test_buildouts_at_once_share_one_crontab_file(buildout, tmp_path):
     path = tmp_path / "shared" / "crontab"
     path.parent.mkdir()
@@ -304,7 +303,6 @@ def test_buildouts_at_once_share_one_crontab_file(buildout, tmp_path):
     assert sorted(os.listdir(path.parent)) == [".crontab.lock", "crontab"]
 
 
-@pytest.mark.slow  # 6 rounds of 4 bin/buildout runs at once
 def test_buildouts_at_once_share_the_user_crontab(buildout, tmp_path,
                                                   fake_crontab):
     """The stand-in crontab reads and writes the table in separate steps,
@@ -314,7 +312,6 @@ def test_buildouts_at_once_share_the_user_crontab(buildout, tmp_path,
     assert concurrent_rounds(sites, fake_crontab.read_bytes, "") == ROUNDS
 
 
-@pytest.mark.slow  # 6 rounds of 4 bin/buildout runs at once
 def test_buildouts_at_once_share_the_real_crontab(buildout, tmp_path,
                                                   real_crontab):
     env = {k: v for k, v in buildout.env.items()
