@@ -2,25 +2,7 @@
 
 import pytest
 
-SECRET = """
-[clock-credentials]
-user = zopeuser
-password = secret
-"""
-
-FOREIGN = "MAILTO=admin@example.com\n# keep me\n5 4 * * * /usr/bin/true\n"
-
-
-def clock_part(options):
-    return """
-[buildout]
-extends = secret.cfg
-parts = clock
-
-[clock]
-recipe = collective.recipe.clockserver
-""" + options
-
+from buildouts import FOREIGN, SECRET, clock_part
 
 # (id, part options, secret.cfg, fragments the message must contain)
 # A few of each kind end to end; every case, and these, on the pure reader

@@ -6,6 +6,8 @@ import shutil
 import stat
 import subprocess
 
+import pytest
+
 from test_recipe_zserver import ZSERVER_WARNING, parse_zope_conf
 
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(
@@ -61,6 +63,7 @@ def test_production_cfg_extends_secret_cfg(buildout, fake_crontab):
     assert "zopeuser" not in buildout.installed()
 
 
+@pytest.mark.slow  # ./run-example makes the copy's .venv
 def test_run_example_script(tmp_path):
     """./run-example works from a copy of the checkout and shows its output."""
     top = os.path.dirname(EXAMPLE)

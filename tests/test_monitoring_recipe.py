@@ -12,35 +12,14 @@ from collective.recipe.clockserver.crontab import entries
 from collective.recipe.clockserver.model import Entry
 from collective.recipe.clockserver.runner.records import Records
 
-SECRET = """
-[clock-credentials]
-user = zopeuser
-password = s3cr3t-Pa55
+import buildouts
+from buildouts import FOREIGN, assert_clean_error
+from buildouts import clock_part as part
 
+SECRET = buildouts.SECRET + """
 [clock-pings]
 backup = https://hc-ping.example/1f0c-ping-uuid
 """
-
-FOREIGN = "MAILTO=admin@example.com\n# keep me\n5 4 * * * /usr/bin/true\n"
-
-
-def part(options, extends="secret.cfg"):
-    return """
-[buildout]
-extends = %s
-parts = clock
-
-[clock]
-recipe = collective.recipe.clockserver
-""" % extends + options
-
-
-def assert_clean_error(result):
-    assert result.returncode != 0
-    assert "Error: " in result.output
-    assert "Traceback" not in result.output
-    assert "An internal error occurred" not in result.output
-
 
 CRON = "backend = cron\naddress = 8080\n"
 # A few end to end; every case on the pure reader in test_settings.py

@@ -9,11 +9,7 @@ import pytest
 from collective.recipe.clockserver.errors import ConfigError
 from collective.recipe.clockserver.address import parse_address
 
-SECRET = """
-[clock-credentials]
-user = zopeuser
-password = s3cr3t-Pa55
-"""
+from buildouts import SECRET
 
 SITE = """
 [buildout]

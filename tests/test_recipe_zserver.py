@@ -6,6 +6,8 @@ import subprocess
 
 import ZConfig
 
+from buildouts import SECRET
+
 TEST_SCHEMA = os.path.join(os.path.dirname(__file__), "zserver-clock.xml")
 
 BASE = """
@@ -28,12 +30,6 @@ jobs =
     /plonecommunity/@@feed-mega-cleanup?days=14     85000
     /mobipublic/feed-mega-update                    1h     host=mobipublic.com
     /mobipublic/find-it/events/@@event-cleanup?days=1  84000  host=mobipublic.com  name=event-cleanup
-"""
-
-SECRET = """
-[clock-credentials]
-user = zopeuser
-password = s3cr3t-Pa55
 """
 
 
