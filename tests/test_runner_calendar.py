@@ -12,7 +12,7 @@ from collective.recipe.clockserver.runner.config import load_config
 from collective.recipe.clockserver.runner.status import watched
 from collective.recipe.clockserver.schedule import Schedule
 from simtime import FakeTime, ListLog
-from test_monitoring_runner import part_factory, server, wait_for  # noqa: F401
+from test_monitoring_runner import part_factory, wait_for  # noqa: F401
 from test_runner_clock import Recorder, write_config
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import absolute_import, division, print_function
 
-import io
 import json
 import logging
 import os
@@ -10,6 +9,7 @@ import sys
 
 import zc.buildout
 
+from . import files
 from .crontab import block as cronblock, store as cronstore
 from . import settings as settingslib
 from .buildoutcompat import dumps_configuration
@@ -192,19 +192,9 @@ def make_directory(path):
 
 def write_private(path, text):
     """Write ``text`` to ``path`` readable by the owner only (mode 0600)."""
-    if isinstance(text, bytes):  # Python 2: native strings are UTF-8 bytes
-        text = text.decode("utf-8")
-    tmp = "%s.tmp%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with io.open(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    if not isinstance(text, bytes):  # Python 2: native strings are UTF-8 bytes
+        text = text.encode("utf-8")
+    files.replace(path, text, 0o600)
 
 
 def uninstall(name, options):

@@ -206,21 +206,15 @@ def _cron_following(times, zone, now):
     tz = _tzinfo(zone)
     fields = expr.split()
     try:
-        if tz is not None and not (fields[0].startswith("*") or fields[1].startswith("*")):
-            found = CronSim(expr, _at(now - now % 60, tz))
-            for _ in range(_MOST):
-                due = next(found).timestamp()
-                if due > now:
-                    return due
-            return None
-        if tz is None:
-            found = CronSim(expr, _at(now - now % 60, None))
-            for _ in range(_MOST):
-                due = next(found).timestamp()
-                if due > now:
-                    return due
-            return None
-        return _matching_from(expr, tz, int(now // 1) + 1)
+        if tz is not None and (fields[0].startswith("*") or fields[1].startswith("*")):
+            return _matching_from(expr, tz, int(now // 1) + 1)
+        # Naive local time, or fixed minute and hour: cronsim's own rules.
+        found = CronSim(expr, _at(now - now % 60, tz))
+        for _ in range(_MOST):
+            due = next(found).timestamp()
+            if due > now:
+                return due
+        return None
     except (StopIteration, CronSimError):  # refused at build time anyway
         return None
 
