@@ -64,13 +64,14 @@ METADATA = {
 }
 
 
-# bin/<part> (runner/) is Python 3 only, and the recipe never imports it on
+# bin/<part> (runner/) and clockserver-convert (convert/) are Python 3 only, and the recipe never imports it on
 # Python 2: built there (zc.buildout 2.13 from the sdist), it is left out,
 # also as package data, so that byte-compiling prints no SyntaxError for
 # its f-strings. package_data names the one data file.
 PYTHON2 = sys.version_info[0] < 3
 PYTHON3_ONLY = ["collective.recipe.clockserver.runner",
-                "collective.recipe.clockserver.runner.*"] if PYTHON2 else []
+                "collective.recipe.clockserver.runner.*",
+                "collective.recipe.clockserver.convert"] if PYTHON2 else []
 
 
 def old_setuptools():

@@ -295,7 +295,7 @@ RUNNER_ONLY = (
     ("pings", None),
     ("metrics-file", None),
     ("timezone", None),
-    ("spread", lambda text: text in ("0", "0s")),
+    ("spread", lambda text: text == "0"),
     ("retries", lambda text: text == "0"),
     ("timeout", _default_timeout),
     ("grace", None),
