@@ -26,10 +26,13 @@ import tempfile
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEPENDENCIES = ["zc.buildout", "zc.recipe.egg", "z3c.recipe.usercrontab",
-                "ZConfig"]
-ZOPE = ["-c", os.path.join(TOP, "tests", "zope-constraints.txt"), "Zope",
-        "plone.recipe.zope2instance"]
+DEPENDENCIES = ["zc.buildout", "zc.recipe.egg", "z3c.recipe.usercrontab", "ZConfig"]
+ZOPE = [
+    "-c",
+    os.path.join(TOP, "tests", "zope-constraints.txt"),
+    "Zope",
+    "plone.recipe.zope2instance",
+]
 
 BASE = """
 [buildout]
@@ -79,7 +82,8 @@ def jobs(count):
     periods = ["5m", "15m", "1h", "6h", "1d"]
     return "\n".join(
         "    /site%d/@@update %s name=job-%d" % (i, periods[i % len(periods)], i)
-        for i in range(count))
+        for i in range(count)
+    )
 
 
 def install_from_wheel(root, name, extra=()):
@@ -91,16 +95,29 @@ def install_from_wheel(root, name, extra=()):
     """
     dist = os.path.join(root, "dist")
     venv = os.path.join(root, name)
-    quiet = dict(check=True, stdout=subprocess.DEVNULL)
+    quiet = {"check": True, "stdout": subprocess.DEVNULL}
     if not os.path.isdir(dist):
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q",
-                        "--no-deps", "--no-build-isolation", "-w", dist, TOP],
-                       **quiet)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "-q",
+                "--no-deps",
+                "--no-build-isolation",
+                "-w",
+                dist,
+                TOP,
+            ],
+            **quiet,
+        )
     subprocess.run([sys.executable, "-m", "venv", venv], **quiet)
     pip = [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q"]
     subprocess.run(pip + DEPENDENCIES + list(extra), **quiet)
-    subprocess.run(pip + ["--no-deps", os.path.join(dist, os.listdir(dist)[0])],
-                   **quiet)
+    subprocess.run(
+        pip + ["--no-deps", os.path.join(dist, os.listdir(dist)[0])], **quiet
+    )
     return os.path.join(venv, "bin", "buildout")
 
 
@@ -116,8 +133,9 @@ def timed_runs(buildout, directory, runs):
                 os.remove(path)
         for bucket in (installs, reruns):
             start = time.perf_counter()
-            subprocess.run([buildout, "-q"], cwd=directory, check=True,
-                           stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [buildout, "-q"], cwd=directory, check=True, stdout=subprocess.DEVNULL
+            )
             bucket.append(time.perf_counter() - start)
     return statistics.median(installs), statistics.median(reruns)
 
@@ -127,8 +145,9 @@ def site(root, name, baseline, backend=None, count=200):
     os.makedirs(directory)
     if baseline == "zope":
         part = "instance"
-        text = INSTANCE.format(additional="${clock:zope-conf-additional}"
-                               if backend else "")
+        text = INSTANCE.format(
+            additional="${clock:zope-conf-additional}" if backend else ""
+        )
     else:
         part = "crontab-table"
         text = MINIMAL.format(dir=directory)
@@ -150,28 +169,40 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--jobs", type=int, default=200)
     parser.add_argument("--baselines", nargs="+", default=["minimal", "zope"])
-    parser.add_argument("--backends", nargs="+",
-                        default=["zserver", "runner", "cron"])
+    parser.add_argument("--backends", nargs="+", default=["zserver", "runner", "cron"])
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix="bench-buildout-")
     try:
-        print("bin/buildout, median of %d runs, %d jobs "
-              "(first install / re-run)" % (args.runs, args.jobs))
+        print(
+            "bin/buildout, median of %d runs, %d jobs "
+            "(first install / re-run)" % (args.runs, args.jobs)
+        )
         for baseline in args.baselines:
             buildout = install_from_wheel(
-                root, "venv-" + baseline, ZOPE if baseline == "zope" else ())
-            base = timed_runs(
-                buildout, site(root, baseline, baseline), args.runs)
-            print("%-30s %8.3f s %8.3f s" % (
-                "%s, without clock part" % baseline, *base), flush=True)
+                root, "venv-" + baseline, ZOPE if baseline == "zope" else ()
+            )
+            base = timed_runs(buildout, site(root, baseline, baseline), args.runs)
+            print(
+                "%-30s %8.3f s %8.3f s" % ("%s, without clock part" % baseline, *base),
+                flush=True,
+            )
             for backend in args.backends:
-                directory = site(root, baseline + "-" + backend, baseline,
-                                 backend, args.jobs)
+                directory = site(
+                    root, baseline + "-" + backend, baseline, backend, args.jobs
+                )
                 measured = timed_runs(buildout, directory, args.runs)
-                overhead = [100.0 * (m - b) / b for m, b in zip(measured, base)]
-                print("%-30s %8.3f s %8.3f s   overhead %+5.1f %% / %+5.1f %%"
-                      % ("%s, with clock (%s)" % (baseline, backend),
-                         *measured, *overhead), flush=True)
+                overhead = [
+                    100.0 * (m - b) / b for m, b in zip(measured, base, strict=True)
+                ]
+                print(
+                    "%-30s %8.3f s %8.3f s   overhead %+5.1f %% / %+5.1f %%"
+                    % (
+                        "%s, with clock (%s)" % (baseline, backend),
+                        *measured,
+                        *overhead,
+                    ),
+                    flush=True,
+                )
     finally:
         shutil.rmtree(root)
 

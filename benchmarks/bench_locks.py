@@ -30,11 +30,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 import lockservices  # noqa: E402
-
 from collective.recipe.clockserver.runner.locks import open_lock  # noqa: E402
 
-RUNNER = ("import sys; from collective.recipe.clockserver.runner import main; "
-          "sys.exit(main(sys.argv[1], sys.argv[2:]))")
+RUNNER = (
+    "import sys; from collective.recipe.clockserver.runner import main; "
+    "sys.exit(main(sys.argv[1], sys.argv[2:]))"
+)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -82,15 +83,29 @@ def failover(url, user, password, seconds, directory):
     for host in ("a", "b", "c"):
         config = os.path.join(directory, f"{host}.json")
         with open(config, "w") as f:
-            json.dump({"part": "clock", "address": "http://127.0.0.1:%d"
-                       % server.server_address[1], "timeout": 5,
-                       "jobs": [{"name": "job", "method": "/job", "period": 1}],
-                       "lock": {"url": url, "user": user, "password": password,
-                                "namespace": namespace}}, f)
+            json.dump(
+                {
+                    "part": "clock",
+                    "address": "http://127.0.0.1:%d" % server.server_address[1],
+                    "timeout": 5,
+                    "jobs": [{"name": "job", "method": "/job", "period": 1}],
+                    "lock": {
+                        "url": url,
+                        "user": user,
+                        "password": password,
+                        "namespace": namespace,
+                    },
+                },
+                f,
+            )
         os.chmod(config, 0o600)
-        processes.append(subprocess.Popen(
-            [sys.executable, "-c", RUNNER, config, "run"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", RUNNER, config, "run"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
     time.sleep(4)  # connections made, first claims done
     start = int(time.time()) + 1
     time.sleep(seconds / 2)
@@ -120,21 +135,33 @@ def fire_startup(url, user, password, directory, runs=7):
     server.daemon_threads = True
     server.arrivals = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    lock = url and {"url": url, "user": user, "password": password,
-                    "namespace": f"fire-{os.getpid()}-{time.monotonic_ns()}"}
+    lock = url and {
+        "url": url,
+        "user": user,
+        "password": password,
+        "namespace": f"fire-{os.getpid()}-{time.monotonic_ns()}",
+    }
     times = []
     for run in range(runs):
         config = os.path.join(directory, f"fire-{run}.json")
         with open(config, "w") as f:
-            json.dump({"part": "clock", "address": "http://127.0.0.1:%d"
-                       % server.server_address[1], "timeout": 5,
-                       "jobs": [{"name": "job", "method": "/job", "period": 3600}],
-                       "state-directory": os.path.join(directory, f"state-{run}"),
-                       "lock": lock}, f)
+            json.dump(
+                {
+                    "part": "clock",
+                    "address": "http://127.0.0.1:%d" % server.server_address[1],
+                    "timeout": 5,
+                    "jobs": [{"name": "job", "method": "/job", "period": 3600}],
+                    "state-directory": os.path.join(directory, f"state-{run}"),
+                    "lock": lock,
+                },
+                f,
+            )
         os.chmod(config, 0o600)
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", RUNNER, config, "fire", "--scheduled",
-                        "job"], check=True)
+        subprocess.run(
+            [sys.executable, "-c", RUNNER, config, "fire", "--scheduled", "job"],
+            check=True,
+        )
         times.append((time.perf_counter() - started) * 1000)
     server.shutdown()
     server.server_close()
@@ -162,25 +189,33 @@ def main():
                 url, user, password = service.url(), None, None
             try:
                 won, lost = latency(url, user, password, args.claims)
-                ticks, missed, doubled = failover(url, user, password, args.seconds,
-                                                  tempfile.mkdtemp(dir=directory))
-                fire_ms = fire_startup(url, user, password,
-                                       tempfile.mkdtemp(dir=directory))
+                ticks, missed, doubled = failover(
+                    url, user, password, args.seconds, tempfile.mkdtemp(dir=directory)
+                )
+                fire_ms = fire_startup(
+                    url, user, password, tempfile.mkdtemp(dir=directory)
+                )
             finally:
                 service.close()
             rows.append((engine, won, lost, ticks, missed, doubled, fire_ms))
         no_lock_ms = fire_startup(None, None, None, tempfile.mkdtemp(dir=directory))
-    print(f"claims per engine: {args.claims} won + {args.claims} lost, one "
-          f"process each, sequential; failover: 3 run processes, 1 s job, "
-          f"{args.seconds} s, one SIGKILLed half-way")
-    print(f"{'engine':<11} {'won p50':>8} {'won p99':>8} {'lost p50':>9} "
-          f"{'lost p99':>9} {'max':>7}   {'ticks':>5} {'lost':>4} {'doubled':>7}"
-          f"   {'fire --scheduled':>16}")
+    print(
+        f"claims per engine: {args.claims} won + {args.claims} lost, one "
+        f"process each, sequential; failover: 3 run processes, 1 s job, "
+        f"{args.seconds} s, one SIGKILLed half-way"
+    )
+    print(
+        f"{'engine':<11} {'won p50':>8} {'won p99':>8} {'lost p50':>9} "
+        f"{'lost p99':>9} {'max':>7}   {'ticks':>5} {'lost':>4} {'doubled':>7}"
+        f"   {'fire --scheduled':>16}"
+    )
     for engine, won, lost, ticks, missed, doubled, fire_ms in rows:
-        print(f"{engine:<11} {statistics.median(won):>6.2f}ms {percentile(won, 0.99):>6.2f}ms "
-              f"{statistics.median(lost):>7.2f}ms {percentile(lost, 0.99):>7.2f}ms "
-              f"{max(won + lost):>5.1f}ms   {ticks:>5} {missed:>4} {doubled:>7}"
-              f"   {fire_ms:>14.0f}ms")
+        print(
+            f"{engine:<11} {statistics.median(won):>6.2f}ms {percentile(won, 0.99):>6.2f}ms "
+            f"{statistics.median(lost):>7.2f}ms {percentile(lost, 0.99):>7.2f}ms "
+            f"{max(won + lost):>5.1f}ms   {ticks:>5} {missed:>4} {doubled:>7}"
+            f"   {fire_ms:>14.0f}ms"
+        )
     print(f"fire --scheduled without lock: {no_lock_ms:.0f} ms (median of 7 processes)")
 
 

@@ -20,7 +20,9 @@ from urllib.parse import parse_qs
 
 
 def filter(global_conf, **local_conf):  # noqa: A001 - PasteDeploy's call: protocol
-    fd = os.open(os.environ["BENCH_STAMP_FILE"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(
+        os.environ["BENCH_STAMP_FILE"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644
+    )
 
     def make(app):
         def stamped(environ, start_response):
@@ -35,8 +37,9 @@ def filter(global_conf, **local_conf):  # noqa: A001 - PasteDeploy's call: proto
             while time.thread_time() < end:
                 pass
             time.sleep(float(params.get("sleep", ["0"])[0]) / 1000)
-            start_response("200 OK", [("Content-Type", "text/plain"),
-                                      ("Content-Length", "2")])
+            start_response(
+                "200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")]
+            )
             return [b"ok"]
 
         return stamped

@@ -15,8 +15,9 @@ LONG = 60  # seconds a "forever" behaviour lasts at most (a guard, never reached
 
 
 def _headers(status="200 OK", *lines):
-    return ("HTTP/1.1 %s\r\n" % status + "".join(line + "\r\n" for line in lines)
-            + "\r\n").encode("latin-1")
+    return (
+        "HTTP/1.1 %s\r\n" % status + "".join(line + "\r\n" for line in lines) + "\r\n"
+    ).encode("latin-1")
 
 
 def _reset(conn):
@@ -54,8 +55,10 @@ def chunked_cut(conn, stop):
 
 
 def chunked(conn, stop):
-    conn.sendall(_headers("200 OK", "Transfer-Encoding: chunked")
-                 + b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n")
+    conn.sendall(
+        _headers("200 OK", "Transfer-Encoding: chunked")
+        + b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    )
 
 
 def bad_chunk(conn, stop):
@@ -109,18 +112,25 @@ def bad_length(conn, stop):
 
 def forged(conn, stop):
     """Control characters in the reason phrase and the Location header."""
-    conn.sendall(b"HTTP/1.1 302 Moved\x1b[2J\rINFO forged\r\n"
-                 b"Location: /elsewhere\r2026-01-01 INFO [clock] forged: 200 OK\x07\r\n"
-                 b"Content-Length: 0\r\n\r\n")
+    conn.sendall(
+        b"HTTP/1.1 302 Moved\x1b[2J\rINFO forged\r\n"
+        b"Location: /elsewhere\r2026-01-01 INFO [clock] forged: 200 OK\x07\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
 
 
 def forged_error(conn, stop):
-    conn.sendall(b"HTTP/1.1 500 Oops\x00\x1b]0;title\x07\x85\r\nContent-Length: 0\r\n\r\n")
+    conn.sendall(
+        b"HTTP/1.1 500 Oops\x00\x1b]0;title\x07\x85\r\nContent-Length: 0\r\n\r\n"
+    )
 
 
 def continue_then_ok(conn, stop):
-    conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" + _headers("200 OK", "Content-Length: 2")
-                 + b"ok")
+    conn.sendall(
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        + _headers("200 OK", "Content-Length: 2")
+        + b"ok"
+    )
 
 
 def ok(conn, stop):
@@ -133,9 +143,14 @@ def slow_ok(conn, stop):
     conn.sendall(_headers("200 OK", "Content-Length: 2") + b"ok")
 
 
-BEHAVIOURS = {name.replace("_", "-"): function for name, function in list(globals().items())
-              if callable(function) and not name.startswith("_")
-              and function.__module__ == __name__ and name not in ("FaultServer",)}
+BEHAVIOURS = {
+    name.replace("_", "-"): function
+    for name, function in list(globals().items())
+    if callable(function)
+    and not name.startswith("_")
+    and function.__module__ == __name__
+    and name not in ("FaultServer",)
+}
 
 
 class FaultServer:

@@ -23,7 +23,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(HERE)
 EXAMPLE = os.path.join(TOP, "example")
 VIEWS_DIR = os.path.join(HERE, "plone_views")
-PLONE_VENV = os.environ.get("CLOCKSERVER_PLONE_VENV") or os.path.join(TOP, ".venv-plone")
+PLONE_VENV = os.environ.get("CLOCKSERVER_PLONE_VENV") or os.path.join(
+    TOP, ".venv-plone"
+)
 PLONE_BUILDOUT = os.path.join(PLONE_VENV, "bin", "buildout")
 
 SITE_ID = "Plone"
@@ -33,10 +35,13 @@ VIEWS_ZCML = "\n".join(
     '<browser:page xmlns:browser="http://namespaces.zope.org/browser" for="*"'
     ' name="%s" class="clocktestviews.%s" permission="cmf.ManagePortal" />'
     % (name, cls)
-    for name, cls in [("clock-write", "WriteOptedOut"),
-                      ("clock-write-html", "WriteHTML"),
-                      ("clock-write-text", "WriteText"),
-                      ("clock-state", "State")])
+    for name, cls in [
+        ("clock-write", "WriteOptedOut"),
+        ("clock-write-html", "WriteHTML"),
+        ("clock-write-text", "WriteText"),
+        ("clock-state", "State"),
+    ]
+)
 
 
 class PloneError(RuntimeError):
@@ -45,8 +50,15 @@ class PloneError(RuntimeError):
 
 def plone_available():
     """True when .venv-plone has bin/buildout and Plone (Products.CMFPlone)."""
-    found = glob.glob(os.path.join(
-        PLONE_VENV, "lib", "python3*", "site-packages", "[Pp]roducts[._][Cc][Mm][Ff][Pp]lone-*"))
+    found = glob.glob(
+        os.path.join(
+            PLONE_VENV,
+            "lib",
+            "python3*",
+            "site-packages",
+            "[Pp]roducts[._][Cc][Mm][Ff][Pp]lone-*",
+        )
+    )
     return os.path.exists(PLONE_BUILDOUT) and bool(found)
 
 
@@ -94,33 +106,54 @@ def build(live, config_text, name="test.cfg"):
     with open(os.path.join(live, name), "w") as f:
         f.write(config_text)
     result = subprocess.run(
-        [PLONE_BUILDOUT, "-U", "-c", name], cwd=live, env=clean_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+        [PLONE_BUILDOUT, "-U", "-c", name],
+        cwd=live,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     if result.returncode != 0:
-        raise PloneError("bin/buildout -c %s failed with exit code %d in %s:\n%s"
-                         % (name, result.returncode, live, result.stdout))
+        raise PloneError(
+            "bin/buildout -c %s failed with exit code %d in %s:\n%s"
+            % (name, result.returncode, live, result.stdout)
+        )
     return result.stdout
 
 
 def create_site(live, secret_cfg="../secret.cfg", site_id=SITE_ID, timeout=600):
     """``bin/client1 run create_site.py``: the site and the clock's user."""
     result = subprocess.run(
-        [os.path.join(live, "bin", "client1"), "run", "create_site.py",
-         secret_cfg, site_id],
-        cwd=live, env=clean_env(), stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=timeout)
+        [
+            os.path.join(live, "bin", "client1"),
+            "run",
+            "create_site.py",
+            secret_cfg,
+            site_id,
+        ],
+        cwd=live,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
     if result.returncode != 0:
-        raise PloneError("bin/client1 run create_site.py failed with exit code "
-                         "%d:\n%s" % (result.returncode, result.stdout))
+        raise PloneError(
+            "bin/client1 run create_site.py failed with exit code "
+            "%d:\n%s" % (result.returncode, result.stdout)
+        )
     return result.stdout
 
 
 def event_log(live, part="client2"):
     """The part's event log (Plone's log lines) so far."""
     try:
-        with open(os.path.join(live, "var", "log", "%s.log" % part),
-                  errors="replace") as f:
+        with open(
+            os.path.join(live, "var", "log", "%s.log" % part), errors="replace"
+        ) as f:
             return f.read()
     except FileNotFoundError:
         return ""
@@ -140,9 +173,16 @@ def pinned(constraints, name):
 def plone_venv_version(name):
     """The version of distribution NAME installed in the Plone venv."""
     result = subprocess.run(
-        [os.path.join(PLONE_VENV, "bin", "python"), "-c",
-         "import importlib.metadata, sys; "
-         "print(importlib.metadata.version(sys.argv[1]))", name],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=60)
+        [
+            os.path.join(PLONE_VENV, "bin", "python"),
+            "-c",
+            "import importlib.metadata, sys; "
+            "print(importlib.metadata.version(sys.argv[1]))",
+            name,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
     return result.stdout.strip()

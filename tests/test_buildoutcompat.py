@@ -21,13 +21,15 @@ def make_buildout(tmp_path, verbosity=0):
     (tmp_path / "secret.cfg").write_text("[creds]\npassword = s3cret\n")
     (tmp_path / "buildout.cfg").write_text(
         "[buildout]\nextends = secret.cfg\nparts =\n\n"
-        "[creds]\nuser = zopeuser\nalias = ${creds:password}\n")
-    options = [("buildout", "directory", str(tmp_path)),
-               ("buildout", "offline", "true")]
+        "[creds]\nuser = zopeuser\nalias = ${creds:password}\n"
+    )
+    options = [
+        ("buildout", "directory", str(tmp_path)),
+        ("buildout", "offline", "true"),
+    ]
     if verbosity:
         options.append(("buildout", "verbosity", str(verbosity)))
-    return zc.buildout.buildout.Buildout(str(tmp_path / "buildout.cfg"), options,
-                                         False)
+    return zc.buildout.buildout.Buildout(str(tmp_path / "buildout.cfg"), options, False)
 
 
 def test_annotated_says_which_file_holds_each_option(tmp_path, root_level):

@@ -70,25 +70,54 @@ def buildout_zconf(password):
 
 SEED_BLOCKS = [
     # (method, period, user, password, host): what ZServer reads
-    ("/plonecommunity/feed-mega-update", 3600, "zopeuser", ZOPEUSER_PASSWORD,
-     "plonecommunity.mobi"),
-    ("/plonecommunity/@@feed-mega-cleanup?days=14", 85000, "zopeuser",
-     ZOPEUSER_PASSWORD, "plonecommunity.mobi"),
-    ("/mobipublic/feed-mega-update", 3600, "zopeuser", ZOPEUSER_PASSWORD,
-     "mobipublic.com"),
-    ("/mobipublic/find-it/events/@@event-cleanup?days=1", 84000, "zopeuser",
-     ZOPEUSER_PASSWORD, "mobipublic.com"),
-    ("/plonecommunity/feed-mega-update", 600, "feeder", FEEDER_PASSWORD,
-     "plonecommunity.mobi"),
+    (
+        "/plonecommunity/feed-mega-update",
+        3600,
+        "zopeuser",
+        ZOPEUSER_PASSWORD,
+        "plonecommunity.mobi",
+    ),
+    (
+        "/plonecommunity/@@feed-mega-cleanup?days=14",
+        85000,
+        "zopeuser",
+        ZOPEUSER_PASSWORD,
+        "plonecommunity.mobi",
+    ),
+    (
+        "/mobipublic/feed-mega-update",
+        3600,
+        "zopeuser",
+        ZOPEUSER_PASSWORD,
+        "mobipublic.com",
+    ),
+    (
+        "/mobipublic/find-it/events/@@event-cleanup?days=1",
+        84000,
+        "zopeuser",
+        ZOPEUSER_PASSWORD,
+        "mobipublic.com",
+    ),
+    (
+        "/plonecommunity/feed-mega-update",
+        600,
+        "feeder",
+        FEEDER_PASSWORD,
+        "plonecommunity.mobi",
+    ),
 ]
 
 
 def secret_cfg(blocks, extra=""):
     text = "[client2]\nzope-conf-additional =\n"
     for method, period, user, password, host in blocks:
-        text += block(method, period, user,
-                      None if password is None else buildout_zconf(password),
-                      host)
+        text += block(
+            method,
+            period,
+            user,
+            None if password is None else buildout_zconf(password),
+            host,
+        )
     return text + extra
 
 
@@ -106,8 +135,10 @@ def digest(directory):
         path = os.path.join(str(directory), name)
         if os.path.isfile(path):
             with open(path, "rb") as f:
-                found[name] = (hashlib.sha256(f.read()).hexdigest(),
-                               stat.S_IMODE(os.stat(path).st_mode))
+                found[name] = (
+                    hashlib.sha256(f.read()).hexdigest(),
+                    stat.S_IMODE(os.stat(path).st_mode),
+                )
     return found
 
 
@@ -115,7 +146,11 @@ def run_convert(directory, *args):
     """``python -m collective.recipe.clockserver.convert`` as a user runs it."""
     result = subprocess.run(
         [sys.executable, "-m", "collective.recipe.clockserver.convert", *args],
-        cwd=str(directory), capture_output=True, text=True, timeout=60)
+        cwd=str(directory),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return result.returncode, result.stdout, result.stderr
 
 
@@ -130,8 +165,9 @@ def part_text(output):
 def parse_blocks(text):
     schema = ZConfig.loadSchema(TEST_SCHEMA)
     config, _ = ZConfig.loadConfigFile(schema, io.StringIO(text))
-    return sorted((s.method, s.period, s.user, s.password, s.host)
-                  for s in config.clock_servers)
+    return sorted(
+        (s.method, s.period, s.user, s.password, s.host) for s in config.clock_servers
+    )
 
 
 def seed(directory, blocks=SEED_BLOCKS, extra=""):
@@ -144,12 +180,19 @@ def test_seed_blocks_become_a_part_that_builds_the_same_blocks(buildout):
     seed(buildout.directory)
     before = digest(buildout.directory)
     code, out, err = run_convert(
-        buildout.directory, "--secret", "clock-secret.cfg", "--backend",
-        "zserver", "buildout.cfg", "production.cfg", "secret.cfg")
+        buildout.directory,
+        "--secret",
+        "clock-secret.cfg",
+        "--backend",
+        "zserver",
+        "buildout.cfg",
+        "production.cfg",
+        "secret.cfg",
+    )
     assert code == 0, out + err
     assert digest(buildout.directory) == dict(
-        before, **{"clock-secret.cfg": digest(buildout.directory)
-                   ["clock-secret.cfg"]})
+        before, **{"clock-secret.cfg": digest(buildout.directory)["clock-secret.cfg"]}
+    )
     for password in (ZOPEUSER_PASSWORD, FEEDER_PASSWORD):
         assert password not in out + err
     assert "5 <clock-server> block(s) found (5 distinct)" in out
@@ -162,7 +205,9 @@ def test_seed_blocks_become_a_part_that_builds_the_same_blocks(buildout):
     assert "host = plonecommunity.mobi\n" in part
     assert "credentials = clock-credentials\n" in part
     # The converted site: the part, the secret file, client2's address.
-    buildout.write("converted.cfg", """
+    buildout.write(
+        "converted.cfg",
+        """
         [buildout]
         extends = clock-secret.cfg
         parts = clock
@@ -170,7 +215,9 @@ def test_seed_blocks_become_a_part_that_builds_the_same_blocks(buildout):
         [client2]
         http-address = 9996
 
-        """ + part.replace("\n", "\n        "))
+        """
+        + part.replace("\n", "\n        "),
+    )
     result = buildout.run("converted.cfg")
     assert result.ok, result.output
     made = parse_blocks(buildout.read("parts", "clock", "clock-server.conf"))
@@ -182,8 +229,9 @@ def test_seed_blocks_become_a_part_that_builds_the_same_blocks(buildout):
 
 def test_without_secret_the_passwords_are_placeholders(tmp_path):
     seed(tmp_path)
-    code, out, err = run_convert(tmp_path, "buildout.cfg", "production.cfg",
-                                 "secret.cfg")
+    code, out, err = run_convert(
+        tmp_path, "buildout.cfg", "production.cfg", "secret.cfg"
+    )
     assert code == 0, out + err
     assert "backend" not in part_text(out)
     assert "password = <the password of zopeuser>" in out
@@ -203,8 +251,14 @@ def test_odd_passwords_and_users_survive_the_round_trip(buildout):
         ("/q?it's=a#b", 60, "alice", ODD_PASSWORD, "a.example"),  # quoted
     ]
     seed(buildout.directory, blocks)
-    code, out, err = run_convert(buildout.directory, "--secret", "s.cfg",
-                                 "--backend", "zserver", "production.cfg")
+    code, out, err = run_convert(
+        buildout.directory,
+        "--secret",
+        "s.cfg",
+        "--backend",
+        "zserver",
+        "production.cfg",
+    )
     assert code == 0, out + err
     assert "5 <clock-server> block(s) found (4 distinct)" in out
     part = part_text(out)
@@ -212,8 +266,11 @@ def test_odd_passwords_and_users_survive_the_round_trip(buildout):
     # host (the anonymous job had none: ZServer sent the machine's name).
     assert "\ncredentials =" not in part and "\nhost =" not in part
     assert "/c  30\n" in part
-    buildout.write("converted.cfg", "[buildout]\nextends = s.cfg\nparts = clock\n"
-                   "[client2]\nhttp-address = 9996\n" + part)
+    buildout.write(
+        "converted.cfg",
+        "[buildout]\nextends = s.cfg\nparts = clock\n"
+        "[client2]\nhttp-address = 9996\n" + part,
+    )
     result = buildout.run("converted.cfg")
     assert result.ok, result.output
     made = parse_blocks(buildout.read("parts", "clock", "clock-server.conf"))
@@ -238,27 +295,35 @@ def test_blocks_it_cannot_map_are_listed_with_the_reason(tmp_path):
     assert "7 cannot be mapped" in out
     unmappable = out.split("cannot be mapped (move them by hand):")[1]
     for method, reason in [
-            ("/uses-define", "zope.conf substitution"),
-            ("/uses-brace", "contains '${'"),
-            ("/bad-period", "not a whole number"),
-            ("/user-only", "without a password"),
-            ("/too-long", "over 57 bytes"),
-            ("/unknown-key", "unknown key 'timeout'"),
-            ("/bad-port", "not in 1-65535"),
-            ("/bad-port", "secret.cfg [client2] zope-conf-additional")]:
-        assert any(method in line and reason in line
-                   for line in unmappable.splitlines()), (method, unmappable)
+        ("/uses-define", "zope.conf substitution"),
+        ("/uses-brace", "contains '${'"),
+        ("/bad-period", "not a whole number"),
+        ("/user-only", "without a password"),
+        ("/too-long", "over 57 bytes"),
+        ("/unknown-key", "unknown key 'timeout'"),
+        ("/bad-port", "not in 1-65535"),
+        ("/bad-port", "secret.cfg [client2] zope-conf-additional"),
+    ]:
+        assert any(
+            method in line and reason in line for line in unmappable.splitlines()
+        ), (method, unmappable)
     # The mappable block still gets its part.
     assert "/plonecommunity/feed-mega-update  3600" in part_text(out)
     assert "p" * 30 not in out
 
 
 def test_macro_copies_count_once_and_includes_are_followed(tmp_path):
-    include = write(tmp_path, "clock-blocks.conf",
-                    "<clock-server>\n  method /inc\n  period 90\n"
-                    "  user zopeuser\n  password %s\n</clock-server>\n"
-                    % ZOPEUSER_PASSWORD, mode=0o600)
-    write(tmp_path, "buildout.cfg", """
+    include = write(
+        tmp_path,
+        "clock-blocks.conf",
+        "<clock-server>\n  method /inc\n  period 90\n"
+        "  user zopeuser\n  password %s\n</clock-server>\n" % ZOPEUSER_PASSWORD,
+        mode=0o600,
+    )
+    write(
+        tmp_path,
+        "buildout.cfg",
+        """
 [buildout]
 parts = client1 client2
 
@@ -267,11 +332,14 @@ recipe = plone.recipe.zope2instance
 http-address = 8080
 zope-conf-additional =
     %include ${buildout:directory}/clock-blocks.conf
-""" + block("/pasted", 3600, "zopeuser", ZOPEUSER_PASSWORD) + """
+"""
+        + block("/pasted", 3600, "zopeuser", ZOPEUSER_PASSWORD)
+        + """
 [client2]
 <= client1
 http-address = 8081
-""")
+""",
+    )
     code, out, err = run_convert(tmp_path, "buildout.cfg")
     assert code == 0, out + err
     assert "4 <clock-server> block(s) found (2 distinct)" in out
@@ -291,14 +359,12 @@ def test_secret_file_is_never_overwritten_without_force(tmp_path):
     code, out, err = run_convert(tmp_path, "--secret", "old.cfg", *files)
     assert code == 2 and "--force" in err and out == ""
     assert (tmp_path / "old.cfg").read_text() == "keep me\n"
-    code, out, err = run_convert(tmp_path, "--secret", "old.cfg", "--force",
-                                 *files)
+    code, out, err = run_convert(tmp_path, "--secret", "old.cfg", "--force", *files)
     assert code == 0, err
     assert ZOPEUSER_PASSWORD in (tmp_path / "old.cfg").read_text()
     assert stat.S_IMODE(os.stat(str(tmp_path / "old.cfg")).st_mode) == 0o600
     before = digest(tmp_path)
-    code, out, err = run_convert(tmp_path, "--secret", "secret.cfg", "--force",
-                                 *files)
+    code, out, err = run_convert(tmp_path, "--secret", "secret.cfg", "--force", *files)
     assert code == 2 and "one of the files read" in err
     assert digest(tmp_path) == before
 
@@ -324,7 +390,10 @@ def test_main_is_importable_and_takes_argv(tmp_path, capsys, monkeypatch):
 
 
 def test_plus_equals_across_files_lists_every_file(tmp_path):
-    write(tmp_path, "base.cfg", """
+    write(
+        tmp_path,
+        "base.cfg",
+        """
 [buildout]
 parts = instance
 
@@ -332,14 +401,21 @@ parts = instance
 recipe = plone.recipe.zope2instance
 http-address = 8080
 zope-conf-additional =
-""" + block("/first", 3600, "admin", "pw1"))
-    write(tmp_path, "site.cfg", """
+"""
+        + block("/first", 3600, "admin", "pw1"),
+    )
+    write(
+        tmp_path,
+        "site.cfg",
+        """
 [buildout]
 extends = base.cfg
 
 [instance]
 zope-conf-additional +=
-""" + block("/second", 60, "admin", "pw1") + """
+"""
+        + block("/second", 60, "admin", "pw1")
+        + """
     <clock-server>
       method /third
       password ${secrets:pw}
@@ -348,9 +424,14 @@ zope-conf-additional +=
 
 [secrets]
 pw = pw1
-""")
-    write(tmp_path, "clock.conf", "%define PW secret\n<clock-server>\n"
-          "  method /defined\n  user admin\n  password $PW\n</clock-server>\n")
+""",
+    )
+    write(
+        tmp_path,
+        "clock.conf",
+        "%define PW secret\n<clock-server>\n"
+        "  method /defined\n  user admin\n  password $PW\n</clock-server>\n",
+    )
     with open(str(tmp_path / "site.cfg"), "a") as f:
         f.write("[other]\nzope-conf-additional = %include clock.conf\n")
     code, out, err = run_convert(tmp_path, "site.cfg", "base.cfg")
@@ -369,14 +450,16 @@ pw = pw1
 def test_secret_file_through_a_symlink_is_refused(tmp_path):
     seed(tmp_path)
     os.symlink(str(tmp_path / "elsewhere.cfg"), str(tmp_path / "link.cfg"))
-    code, out, err = run_convert(tmp_path, "--secret", "link.cfg", "--force",
-                                 "production.cfg")
+    code, out, err = run_convert(
+        tmp_path, "--secret", "link.cfg", "--force", "production.cfg"
+    )
     assert code == 2 and "link.cfg" in err and out == ""
     assert not (tmp_path / "elsewhere.cfg").exists()
     os.symlink(str(tmp_path / "secret.cfg"), str(tmp_path / "back.cfg"))
     before = digest(tmp_path)
-    code, out, err = run_convert(tmp_path, "--secret", "back.cfg", "--force",
-                                 "production.cfg")
+    code, out, err = run_convert(
+        tmp_path, "--secret", "back.cfg", "--force", "production.cfg"
+    )
     assert code == 2 and "one of the files read" in err
     assert digest(tmp_path) == before
 
@@ -389,18 +472,24 @@ TRICKY = "aZ09$%#;:{}[]=\\'\" \t.@-_/?&+~!*()<>,`|^"
 text = st.text(alphabet=TRICKY, min_size=1, max_size=20).map(str.strip).filter(bool)
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(user=text, password=text, query=text)
-def test_any_pasted_value_round_trips_or_is_refused(tmp_path_factory, user,
-                                                    password, query):
+def test_any_pasted_value_round_trips_or_is_refused(
+    tmp_path_factory, user, password, query
+):
     directory = tmp_path_factory.mktemp("prop")
     method = "/site/view?q=" + query
     zconf = lambda v: v.replace("$", "$$")  # noqa: E731
-    pasted = ("[client2]\nhttp-address = 8080\nzope-conf-additional =\n"
-              "    <clock-server>\n      method %s\n      period 3600\n"
-              "      user %s\n      password %s\n    </clock-server>\n"
-              % (zconf(method), zconf(user), zconf(password)))
+    pasted = (
+        "[client2]\nhttp-address = 8080\nzope-conf-additional =\n"
+        "    <clock-server>\n      method %s\n      period 3600\n"
+        "      user %s\n      password %s\n    </clock-server>\n"
+        % (zconf(method), zconf(user), zconf(password))
+    )
     cfg = write(directory, "secret.cfg", pasted, mode=0o600)
     secret = str(directory / "clock-secret.cfg")
     out, err = io.StringIO(), io.StringIO()
@@ -413,10 +502,8 @@ def test_any_pasted_value_round_trips_or_is_refused(tmp_path_factory, user,
         return
     assert code == 0, out + err
     with open(secret) as f:
-        sections = zc.buildout.configparser.parse(io.StringIO(f.read()),
-                                                  secret)
-    assert sections["clock-credentials"] == {"user": user,
-                                             "password": password}
+        sections = zc.buildout.configparser.parse(io.StringIO(f.read()), secret)
+    assert sections["clock-credentials"] == {"user": user, "password": password}
     part = zc.buildout.configparser.parse(io.StringIO(part_text(out)), "part")
     (job,) = jobs.parse_jobs(part["clock"]["jobs"])
     assert (job.method, job.period) == (method, 3600)

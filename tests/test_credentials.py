@@ -11,8 +11,7 @@ from collective.recipe.clockserver.errors import ConfigError
 
 def test_read_and_never_show_the_password():
     found = creds.read({"s": {"user": "zopeuser", "password": "pw"}}, "s")
-    assert (found.user, found.password, found.section) == ("zopeuser", "pw",
-                                                           "s")
+    assert (found.user, found.password, found.section) == ("zopeuser", "pw", "s")
     assert not found.anonymous
     assert "pw" not in repr(found)
 

@@ -9,19 +9,22 @@ import os
 import subprocess
 
 import pytest
-
 import z3c.recipe.usercrontab.usercrontab
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                   "src")
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 PACKAGE = os.path.join(SRC, "collective", "recipe", "clockserver")
 PYTHON27 = os.path.expanduser(
-    os.environ.get("CLOCKSERVER_PYTHON27", "~/.pyenv/versions/2.7.18/bin/python"))
+    os.environ.get("CLOCKSERVER_PYTHON27", "~/.pyenv/versions/2.7.18/bin/python")
+)
 # Every module the crontab package imports, its own and errors.py.
 MODULES = sorted(
-    [os.path.join(PACKAGE, "crontab", name)
-     for name in os.listdir(os.path.join(PACKAGE, "crontab"))
-     if name.endswith(".py")] + [os.path.join(PACKAGE, "errors.py")])
+    [
+        os.path.join(PACKAGE, "crontab", name)
+        for name in os.listdir(os.path.join(PACKAGE, "crontab"))
+        if name.endswith(".py")
+    ]
+    + [os.path.join(PACKAGE, "errors.py")]
+)
 
 
 @pytest.fixture
@@ -39,9 +42,11 @@ def test_the_crontab_package_compiles_on_python27(python27, tmp_path):
         "import py_compile, sys\n"
         "for i, path in enumerate(sys.argv[1:]):\n"
         "    py_compile.compile(path, cfile=%r + '/%%d.pyc' %% i, doraise=True)\n"
-        % str(tmp_path))
-    result = subprocess.run([python27, "-c", script] + MODULES,
-                            capture_output=True, text=True, timeout=60)
+        % str(tmp_path)
+    )
+    result = subprocess.run(
+        [python27, "-c", script] + MODULES, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert len(MODULES) >= 6
 
@@ -51,7 +56,7 @@ def test_the_crontab_package_compiles_on_python27(python27, tmp_path):
 # ``z3c.recipe.usercrontab`` (its __init__ imports zc.buildout, which this
 # Python lacks): its real ``usercrontab`` module, which holds the markers,
 # is loaded from where Python 3 found it.
-PYTHON27_SCRIPT = r'''
+PYTHON27_SCRIPT = r"""
 import json, os, sys, tempfile, types
 
 src, z3c_dir, fake_bin, table = sys.argv[1:5]
@@ -142,7 +147,7 @@ try:
 except store.CrontabError as e:
     found["write"] = str(e)
 sys.stdout.write(json.dumps(found))
-'''
+"""
 
 
 def test_the_crontab_package_runs_on_python27(python27, fake_crontab, tmp_path):
@@ -151,47 +156,75 @@ def test_the_crontab_package_runs_on_python27(python27, fake_crontab, tmp_path):
     env.pop("PYTHONPATH", None)
     env.pop("FAKE_CRONTAB_FAIL", None)
     result = subprocess.run(
-        [python27, "-B", "-c", PYTHON27_SCRIPT, SRC, z3c_dir, fake_crontab.bin,
-         fake_crontab.table],
-        capture_output=True, text=True, timeout=120, env=env)
+        [
+            python27,
+            "-B",
+            "-c",
+            PYTHON27_SCRIPT,
+            SRC,
+            z3c_dir,
+            fake_crontab.bin,
+            fake_crontab.table,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""  # e.g. no watchdog thread left at exit
     found = json.loads(result.stdout)
     assert found["version"] == [2, 7]
 
-    assert found["valid"] == ["0 1 * * 6", "@reboot",
-                              "*/15 8-18/2 1,15 jan-jun mon-fri"]
+    assert found["valid"] == [
+        "0 1 * * 6",
+        "@reboot",
+        "*/15 8-18/2 1,15 jan-jun mon-fri",
+    ]
     assert found["problems"] == [
-        ["hour 25 is out of range 0-23",
-         "[clock] zeopack: hour 25 is out of range 0-23"],
-        ["month 'foo' is not a number or a name",
-         "[clock] zeopack: month 'foo' is not a number or a name"],
-        ["month 'foo' is not a number or a name",  # unicode: no u'' either
-         "[clock] zeopack: month 'foo' is not a number or a name"],
-        ["minute range '5-1' runs backwards",
-         "[clock] zeopack: minute range '5-1' runs backwards"],
-        ["unknown cron schedule @weekdays",
-         "[clock] zeopack: unknown cron schedule @weekdays"],
-        ["cron times need 5 fields, got 4",
-         "[clock] zeopack: cron times need 5 fields, got 4"],
-        ["minute '1,,2' has an empty list element",
-         "[clock] zeopack: minute '1,,2' has an empty list element"],
-        ["minute step 0 is out of range 1-60",
-         "[clock] zeopack: minute step 0 is out of range 1-60"],
+        [
+            "hour 25 is out of range 0-23",
+            "[clock] zeopack: hour 25 is out of range 0-23",
+        ],
+        [
+            "month 'foo' is not a number or a name",
+            "[clock] zeopack: month 'foo' is not a number or a name",
+        ],
+        [
+            "month 'foo' is not a number or a name",  # unicode: no u'' either
+            "[clock] zeopack: month 'foo' is not a number or a name",
+        ],
+        [
+            "minute range '5-1' runs backwards",
+            "[clock] zeopack: minute range '5-1' runs backwards",
+        ],
+        [
+            "unknown cron schedule @weekdays",
+            "[clock] zeopack: unknown cron schedule @weekdays",
+        ],
+        [
+            "cron times need 5 fields, got 4",
+            "[clock] zeopack: cron times need 5 fields, got 4",
+        ],
+        [
+            "minute '1,,2' has an empty list element",
+            "[clock] zeopack: minute '1,,2' has an empty list element",
+        ],
+        [
+            "minute step 0 is out of range 1-60",
+            "[clock] zeopack: minute step 0 is out of range 1-60",
+        ],
     ]
     assert found["expression"] == ["0 0 * * 0", None, "0 1 * * 6"]
 
-    assert found["entries"] == ["30 2 * * * /srv/bin/backup  -q",
-                                "@daily date +\\%F"]
+    assert found["entries"] == ["30 2 * * * /srv/bin/backup  -q", "@daily date +\\%F"]
     assert "environment assignments are not allowed" in found["assignment"]
     assert found["entry"] == "0 1 * * 6 bin/zeopack"
     assert found["command_path"] == "'/srv/my site/100\\%/zeopack'"
 
     start, end = "# Generated by /srv/site [clock]", "# END /srv/site [clock]"
-    assert found["installed"] == ["MAILTO=x", "", "# mine", "", start,
-                                  "@daily x", end]
-    assert found["changed"] == ["MAILTO=x", "", "# mine", "", start,
-                                "@hourly y", end]
+    assert found["installed"] == ["MAILTO=x", "", "# mine", "", start, "@daily x", end]
+    assert found["changed"] == ["MAILTO=x", "", "# mine", "", start, "@hourly y", end]
     assert found["removed"] == ["MAILTO=x", "", "# mine"]
     assert found["purged"] == ["MAILTO=x", "", "# mine"]
     assert found["text"] == "a\n\nb\n"
@@ -208,6 +241,7 @@ def test_the_crontab_package_runs_on_python27(python27, fake_crontab, tmp_path):
     assert found["user"] == [[], True, [start, "@daily x", end], True]
     assert fake_crontab.read_bytes() == b""
     assert found["hang"] == (
-        "%s - did not finish within 0.5 seconds" % fake_crontab.command)
+        "%s - did not finish within 0.5 seconds" % fake_crontab.command
+    )
     assert "%s - failed with exit status 2" % fake_crontab.command in found["write"]
     assert "bad minute" in found["write"]

@@ -21,7 +21,6 @@ from collective.recipe.clockserver.crontab.times import (
 )
 from collective.recipe.clockserver.errors import ConfigError
 
-
 # -- validate_times --------------------------------------------------------
 
 
@@ -169,20 +168,21 @@ def test_entry_rejects(times, command, problem):
 
 def test_split_entry():
     assert split_entry("30 2 * *\t*  /srv/bin/backup -q  ") == (
-        "30 2 * * *", "/srv/bin/backup -q")
+        "30 2 * * *",
+        "/srv/bin/backup -q",
+    )
     assert split_entry("@Daily   x  y") == ("@Daily", "x  y")
     assert split_entry("@daily") == ("@daily", "")
     assert split_entry("0 1 * * 6") is None
     assert split_entry("0 1 bin/backup") is None
-    text = "30 2 * * * /srv/bin/backup  -q\n@weekly bin/x \"a  b\"\n"
+    text = '30 2 * * * /srv/bin/backup  -q\n@weekly bin/x "a  b"\n'
     for line in parse_entries(text):
         assert "%s %s" % split_entry(line) == line
 
 
 def test_command_path_quotes_for_the_shell_and_cron():
     assert command_path("/srv/site/bin/zeopack") == "/srv/site/bin/zeopack"
-    assert command_path("/srv/my site/bin/zeopack") == (
-        "'/srv/my site/bin/zeopack'")
+    assert command_path("/srv/my site/bin/zeopack") == ("'/srv/my site/bin/zeopack'")
     assert command_path("/srv/100%/bin/zeopack") == "/srv/100\\%/bin/zeopack"
 
 
@@ -191,8 +191,15 @@ def test_command_path_quotes_for_the_shell_and_cron():
 
 def test_one_table_of_shortcuts():
     assert SPECIAL_TIMES == (
-        "@reboot", "@hourly", "@daily", "@weekly", "@monthly", "@yearly",
-        "@annually", "@midnight")
+        "@reboot",
+        "@hourly",
+        "@daily",
+        "@weekly",
+        "@monthly",
+        "@yearly",
+        "@annually",
+        "@midnight",
+    )
     for name, fields in SHORTCUTS:
         assert validate_times(name.upper()) == name
         assert expression(" " + name.upper() + " ") == fields
@@ -222,9 +229,15 @@ def test_the_runner_gets_the_table_without_buildout():
         "assert crontimes.expression('@daily') == '0 0 * * *'\n"
         "print(' '.join(sorted(m for m in sys.modules if m.startswith(\n"
         "    ('zc.buildout', 'z3c.recipe.usercrontab',\n"
-        "     'collective.recipe.clockserver.crontab')))))\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True,
-                            text=True, timeout=60, check=True)
+        "     'collective.recipe.clockserver.crontab')))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert result.stdout.split() == [
         "collective.recipe.clockserver.crontab",
         "collective.recipe.clockserver.crontab.times",

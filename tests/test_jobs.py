@@ -7,29 +7,55 @@ from collective.recipe.clockserver.jobs import derive_name, parse_jobs, parse_pe
 from collective.recipe.clockserver.schedule import period_to_cron
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("3600", 3600), ("90s", 90), ("15m", 900), ("1h30m", 5400), ("1d", 86400),
-    ("1w", 604800), ("1w2d3h4m5s", 788645), ("30s1m", 90),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("3600", 3600),
+        ("90s", 90),
+        ("15m", 900),
+        ("1h30m", 5400),
+        ("1d", 86400),
+        ("1w", 604800),
+        ("1w2d3h4m5s", 788645),
+        ("30s1m", 90),
+    ],
+)
 def test_parse_period(text, seconds):
     assert parse_period(text) == seconds
 
 
-@pytest.mark.parametrize("text", [
-    "0", "-5", "abc", "5x", "", "1h1h", "0m", "1.5h", "h", "1H",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",
+        "-5",
+        "abc",
+        "5x",
+        "",
+        "1h1h",
+        "0m",
+        "1.5h",
+        "h",
+        "1H",
+    ],
+)
 def test_parse_period_rejects(text):
     with pytest.raises(ValueError):
         parse_period(text)
 
 
-@pytest.mark.parametrize("method, name", [
-    ("/plonecommunity/feed-mega-update", "plonecommunity-feed-mega-update"),
-    ("/plonecommunity/@@feed-mega-cleanup?days=14",
-     "plonecommunity-feed-mega-cleanup-days-14"),
-    ("/", "root"),
-    ("/site/my_view.html", "site-my_view.html"),
-])
+@pytest.mark.parametrize(
+    "method, name",
+    [
+        ("/plonecommunity/feed-mega-update", "plonecommunity-feed-mega-update"),
+        (
+            "/plonecommunity/@@feed-mega-cleanup?days=14",
+            "plonecommunity-feed-mega-cleanup-days-14",
+        ),
+        ("/", "root"),
+        ("/site/my_view.html", "site-my_view.html"),
+    ],
+)
 def test_derive_name(method, name):
     assert derive_name(method) == name
 
@@ -43,8 +69,9 @@ def test_parse_jobs_names_hosts_and_quoting():
 
         /other 5m name=custom
     """)
-    assert [(j.name, j.method, j.period, j.host, j.credentials, j.times)
-            for j in jobs] == [
+    assert [
+        (j.name, j.method, j.period, j.host, j.credentials, j.times) for j in jobs
+    ] == [
         ("site-update", "/site/update", 3600, None, None, None),
         ("site-update-3", "/site/update", 3600, "b.example.org", None, None),
         ("site-update-2", "/site/x", 86400, None, "other", "0 3 * * *"),
@@ -59,27 +86,48 @@ def test_parse_jobs_errors_name_the_line():
     assert "duplicate job name 'x'" in info.value.problem
 
 
-@pytest.mark.parametrize("period, times", [
-    (60, "* * * * *"), (300, "*/5 * * * *"), (900, "*/15 * * * *"),
-    (1800, "*/30 * * * *"), (3600, "0 * * * *"), (7200, "0 */2 * * *"),
-    (21600, "0 */6 * * *"), (43200, "0 */12 * * *"), (86400, "0 0 * * *"),
-    (604800, "0 0 * * 0"),
-    (90, None), (420, None), (2700, None), (18000, None), (172800, None),
-    (30, None),
-])
+@pytest.mark.parametrize(
+    "period, times",
+    [
+        (60, "* * * * *"),
+        (300, "*/5 * * * *"),
+        (900, "*/15 * * * *"),
+        (1800, "*/30 * * * *"),
+        (3600, "0 * * * *"),
+        (7200, "0 */2 * * *"),
+        (21600, "0 */6 * * *"),
+        (43200, "0 */12 * * *"),
+        (86400, "0 0 * * *"),
+        (604800, "0 0 * * 0"),
+        (90, None),
+        (420, None),
+        (2700, None),
+        (18000, None),
+        (172800, None),
+        (30, None),
+    ],
+)
 def test_period_to_cron(period, times):
     assert period_to_cron(period) == times
 
 
 # -- one model, one schedule ------------------------------------------------------
 
+
 def test_grace_and_catch_up_are_parsed_once_into_the_job():
     from collective.recipe.clockserver.model import Job
 
-    job, = parse_jobs("/a 1h grace=10m catch-up=false credentials=c")
+    (job,) = parse_jobs("/a 1h grace=10m catch-up=false credentials=c")
     assert (job.grace, job.catch_up, job.credentials) == (600, False, "c")
-    assert job == Job("a", "/a", 3600, grace=600, catch_up=False, credentials="c",
-                      line="/a 1h grace=10m catch-up=false credentials=c")
+    assert job == Job(
+        "a",
+        "/a",
+        3600,
+        grace=600,
+        catch_up=False,
+        credentials="c",
+        line="/a 1h grace=10m catch-up=false credentials=c",
+    )
     assert job.replace(host="h").host == "h" and job.host is None
 
 

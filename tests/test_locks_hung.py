@@ -17,12 +17,23 @@ import time
 
 import pytest
 
+import test_locks
 from collective.recipe.clockserver.runner.locks import (
-    UNREACHABLE, ClaimGate, LockUnavailable, open_lock)
+    UNREACHABLE,
+    ClaimGate,
+    LockUnavailable,
+    open_lock,
+)
 from collective.recipe.clockserver.runner.locks.deadline import (
-    CLAIM_TIMEOUT, HOLDOFF, Deadline, LockTimeout, within)
+    CLAIM_TIMEOUT,
+    HOLDOFF,
+    Deadline,
+    LockTimeout,
+    within,
+)
+from test_locks import Job, unique
 
-from test_locks import Job, engine, unique  # noqa: F401 (engine: a fixture)
+engine = test_locks.engine  # the fixture: one lock service per engine
 
 SLACK = 1.5  # seconds of scheduling noise on a busy test machine
 
@@ -193,8 +204,9 @@ def test_after_a_timeout_claims_fail_at_once_then_one_asks_again():
     assert str(info.value) == "no answer within 0.3 s; asked again every 0.6 s"
     time.sleep(0.7)
     # One claim asks again; while it waits, the others fail at once.
-    asking = threading.Thread(target=lambda: pytest.raises(LockTimeout, deadline.claim,
-                                                           hangs))
+    asking = threading.Thread(
+        target=lambda: pytest.raises(LockTimeout, deadline.claim, hangs)
+    )
     asking.start()
     time.sleep(0.1)
     with pytest.raises(LockTimeout):
@@ -204,6 +216,7 @@ def test_after_a_timeout_claims_fail_at_once_then_one_asks_again():
     release.set()  # the service is back
     assert deadline.claim(answers, "back") == "back"
     assert deadline.claim(answers, "and on") == "and on"
+
     # A service that refuses at once is not "hung": no pause after that.
     def refuses(attempt):
         raise LockUnavailable("connection refused")
@@ -256,8 +269,9 @@ def test_concurrent_claims_on_a_frozen_service_are_not_queued(engine):
 
         with frozen(service):
             start = time.monotonic()
-            threads = [threading.Thread(target=claim, args=(f"job{i}",))
-                       for i in range(6)]
+            threads = [
+                threading.Thread(target=claim, args=(f"job{i}",)) for i in range(6)
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -275,8 +289,7 @@ def test_concurrent_claims_on_a_frozen_service_are_not_queued(engine):
 def test_the_gate_logs_unreachable_and_back_for_a_frozen_service(engine, caplog):
     url, user, password, service = engine
     log = logging.getLogger("test-hung-gate")
-    gate = ClaimGate(open_lock(url, user, password, unique("gate"), "web1"),
-                     log, url)
+    gate = ClaimGate(open_lock(url, user, password, unique("gate"), "web1"), log, url)
     job = Job("feeds", 60)
     try:
         with caplog.at_level(logging.INFO, "test-hung-gate"):
@@ -306,9 +319,11 @@ def test_the_gate_logs_unreachable_and_back_for_a_frozen_service(engine, caplog)
 
 @pytest.mark.parametrize("scheme", ["postgresql", "redis", "zeo"])
 def test_a_listener_that_never_answers_is_unreachable_within_the_bound(scheme, silent):
-    url = {"postgresql": f"postgresql://127.0.0.1:{silent.port}/site",
-           "redis": f"redis://127.0.0.1:{silent.port}/0",
-           "zeo": f"zeo://127.0.0.1:{silent.port}/locks"}[scheme]
+    url = {
+        "postgresql": f"postgresql://127.0.0.1:{silent.port}/site",
+        "redis": f"redis://127.0.0.1:{silent.port}/0",
+        "zeo": f"zeo://127.0.0.1:{silent.port}/locks",
+    }[scheme]
     lock = open_lock(url, "clock", None if scheme == "zeo" else "pw", "ns", "web1")
     try:
         for tick in (1, 2, 3):
@@ -325,24 +340,32 @@ def test_a_listener_that_never_answers_is_unreachable_within_the_bound(scheme, s
 
 def test_postgresql_a_claim_waiting_on_a_row_does_not_hold_up_others(postgres):
     namespace = unique("row")
-    lock = open_lock(postgres.url(), "clock", postgres.CLOCK_PASSWORD, namespace,
-                     "web1")
+    lock = open_lock(
+        postgres.url(), "clock", postgres.CLOCK_PASSWORD, namespace, "web1"
+    )
     try:
         assert lock.claim("other", 1, 60) == (True, "web1")  # the table exists
-        schema = lock._idle[0].execute(
-            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON "
-            "n.oid = c.relnamespace WHERE c.relname = 'clockserver_claims'"
-        ).fetchone()[0]
+        schema = (
+            lock._idle[0]
+            .execute(
+                "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON "
+                "n.oid = c.relnamespace WHERE c.relname = 'clockserver_claims'"
+            )
+            .fetchone()[0]
+        )
         blocker = postgres.superuser("site")
         blocker.autocommit = False
         # Another host's claim of ("slow", 5), not yet committed: ours waits.
         blocker.execute(
             f'INSERT INTO "{schema}".clockserver_claims (namespace, name, tick, '
             "holder, expires_at) VALUES (%s, 'slow', 5, 'web2', now() + "
-            "interval '1 minute')", (namespace,))
+            "interval '1 minute')",
+            (namespace,),
+        )
         slow = {}
         thread = threading.Thread(
-            target=lambda: slow.update(result=timed_claim(lock, "slow", 5)))
+            target=lambda: slow.update(result=timed_claim(lock, "slow", 5))
+        )
         try:
             thread.start()
             time.sleep(0.5)

@@ -1,43 +1,72 @@
 """A misspelt option name: the known option it is closest to."""
 
-import subprocess
 import os
+import subprocess
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from collective.recipe.clockserver import optionnames
 from collective.recipe.clockserver.optionnames import (
-    KNOWN, OPTIONS, closest, distance, suggestions, warning)
+    KNOWN,
+    OPTIONS,
+    closest,
+    distance,
+    suggestions,
+    warning,
+)
 
 
-@pytest.mark.parametrize("a, b, expected", [
-    ("", "", 0), ("abc", "", 3), ("zeopak", "zeopack", 1),
-    ("hots", "host", 1),            # a swap of neighbours counts once
-    ("ca", "abc", 3),               # optimal string alignment, not unrestricted
-    ("credential", "credentials", 1), ("lokc", "lock", 1),
-    ("kitten", "sitting", 3),
-])
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        ("", "", 0),
+        ("abc", "", 3),
+        ("zeopak", "zeopack", 1),
+        ("hots", "host", 1),  # a swap of neighbours counts once
+        ("ca", "abc", 3),  # optimal string alignment, not unrestricted
+        ("credential", "credentials", 1),
+        ("lokc", "lock", 1),
+        ("kitten", "sitting", 3),
+    ],
+)
 def test_distance(a, b, expected):
     assert distance(a, b) == expected
     assert distance(b, a) == expected
 
 
-@pytest.mark.parametrize("typo, meant", [
-    ("zeopak", "zeopack"), ("credential", "credentials"), ("hots", "host"),
-    ("job", "jobs"), ("lock-namepsace", "lock-namespace"),
-    ("metric-file", "metrics-file"), ("catchup", "catch-up"),
-    ("crontab_file", "crontab-file"), ("timezon", "timezone"),
-    ("enabeld", "enabled"), ("retrie", "retries"),
-])
+@pytest.mark.parametrize(
+    "typo, meant",
+    [
+        ("zeopak", "zeopack"),
+        ("credential", "credentials"),
+        ("hots", "host"),
+        ("job", "jobs"),
+        ("lock-namepsace", "lock-namespace"),
+        ("metric-file", "metrics-file"),
+        ("catchup", "catch-up"),
+        ("crontab_file", "crontab-file"),
+        ("timezon", "timezone"),
+        ("enabeld", "enabled"),
+        ("retrie", "retries"),
+    ],
+)
 def test_close_typos_are_named(typo, meant):
     assert closest(typo) == meant
     assert suggestions([typo]) == [(typo, meant)]
 
 
-@pytest.mark.parametrize("name", [
-    "x", "zzzzzz", "hostname-of-site", "lk", "my-own-option",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "x",
+        "zzzzzz",
+        "hostname-of-site",
+        "lk",
+        "my-own-option",
+    ],
+)
 def test_far_names_get_no_suggestion(name):
     assert suggestions([name]) == []
 
@@ -57,8 +86,9 @@ def test_known_names_are_never_reported():
 
 def test_warning_names_part_option_and_guess():
     text = warning("clock", "zeopak", "zeopack")
-    assert text == ("Section `clock` contains unknown option 'zeopak': "
-                    "did you mean zeopack?")
+    assert text == (
+        "Section `clock` contains unknown option 'zeopak': did you mean zeopack?"
+    )
 
 
 @given(st.sampled_from(OPTIONS), st.data())
@@ -66,7 +96,7 @@ def test_one_edit_of_a_long_option_is_always_caught(option, data):
     # Any deletion of one letter from an option is a typo of some option
     # at distance 1 (possibly another one equally close, never none).
     i = data.draw(st.integers(0, len(option) - 1))
-    typo = option[:i] + option[i + 1:]
+    typo = option[:i] + option[i + 1 :]
     if typo in KNOWN or not typo:
         return
     guess = closest(typo)
@@ -82,7 +112,15 @@ def test_runs_on_python_2():
         pytest.skip("no Python 2.7 here")
     source = os.path.dirname(optionnames.__file__)
     out = subprocess.run(
-        [python2, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-         "import optionnames as o; print(o.suggestions(['zeopak'])[0][1])",
-         source], capture_output=True, text=True, check=True)
+        [
+            python2,
+            "-c",
+            "import sys; sys.path.insert(0, sys.argv[1]); "
+            "import optionnames as o; print(o.suggestions(['zeopak'])[0][1])",
+            source,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip() == "zeopack"

@@ -12,7 +12,6 @@ import time
 import pytest
 
 from collective.recipe.clockserver.runner import pings
-
 from faultserver import FaultServer
 
 SLACK = 1.5  # seconds of scheduling noise on a busy test machine
@@ -76,8 +75,10 @@ def test_the_module_deadline_applies_without_an_argument(faults, monkeypatch):
     monkeypatch.setattr(pings, "TIMEOUT", 1)
     lines = []
     start = time.monotonic()
-    assert pings.ping(Config(f"{faults.address}/trickle/x"), "job", "fail",
-                      lines.append) is False
+    assert (
+        pings.ping(Config(f"{faults.address}/trickle/x"), "job", "fail", lines.append)
+        is False
+    )
     assert time.monotonic() - start < 1 + SLACK
     assert "no complete answer within 1 s" in lines[0]
     assert ping_threads_end()
@@ -157,10 +158,28 @@ def tls_server(tmp_path, monkeypatch):
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed")
     cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                    "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     monkeypatch.setenv("SSL_CERT_FILE", cert)
     paths = []
 

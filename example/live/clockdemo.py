@@ -20,5 +20,7 @@ class ClockDemo(BrowserView):
         site._clock_demo_calls = getattr(site, "_clock_demo_calls", 0) + 1
         self.request.response.setHeader("Content-Type", "text/plain; charset=utf-8")
         return "call %d of %s at %s\n" % (
-            site._clock_demo_calls, self.request.get("job", "?"),
-            site.absolute_url())
+            site._clock_demo_calls,
+            self.request.get("job", "?"),
+            site.absolute_url(),
+        )

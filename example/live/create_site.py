@@ -16,7 +16,7 @@ from Testing.makerequest import makerequest
 from zope.component.hooks import setSite
 
 # bin/client run puts "<interpreter> -c <this script>" before the arguments.
-args = sys.argv[sys.argv.index("-c") + 2:] if "-c" in sys.argv else sys.argv[1:]
+args = sys.argv[sys.argv.index("-c") + 2 :] if "-c" in sys.argv else sys.argv[1:]
 if not args:
     sys.exit("usage: bin/client1 run create_site.py SECRET_CFG [SITE_ID [SECTION]]")
 secret_cfg = args[0]

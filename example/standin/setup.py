@@ -1,4 +1,5 @@
 """A stand-in for plone.recipe.zope2instance, for the example only."""
+
 from setuptools import setup
 
 setup(

@@ -3,6 +3,7 @@
 Only what the example needs: the instance home, the HTTP address and
 ``zope-conf-additional`` appended at the end, as the real recipe does.
 """
+
 import os
 
 TEMPLATE = """\
@@ -18,17 +19,21 @@ class Recipe:
     def __init__(self, buildout, name, options):
         self.options = options
         options["location"] = os.path.join(
-            buildout["buildout"]["parts-directory"], name)
+            buildout["buildout"]["parts-directory"], name
+        )
 
     def install(self):
         etc = os.path.join(self.options["location"], "etc")
         os.makedirs(etc, exist_ok=True)
         with open(os.path.join(etc, "zope.conf"), "w") as f:
-            f.write(TEMPLATE % {
-                "home": self.options["location"],
-                "address": self.options.get("http-address", "8080"),
-                "additional": self.options.get("zope-conf-additional", ""),
-            })
+            f.write(
+                TEMPLATE
+                % {
+                    "home": self.options["location"],
+                    "address": self.options.get("http-address", "8080"),
+                    "additional": self.options.get("zope-conf-additional", ""),
+                }
+            )
         return [self.options["location"]]
 
     update = install

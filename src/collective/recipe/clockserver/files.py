@@ -19,14 +19,16 @@ def replace(path, data, mode):
     survives a crash."""
     directory, name = os.path.split(os.path.abspath(path))
     # Unique per process and thread: writers of one file never share it.
-    temp = os.path.join(directory, ".%s.%d.%d.tmp" % (
-        name, os.getpid(), threading.current_thread().ident))
+    temp = os.path.join(
+        directory,
+        ".%s.%d.%d.tmp" % (name, os.getpid(), threading.current_thread().ident),
+    )
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -12,25 +12,53 @@ try:
     from urllib.parse import parse_qsl, unquote, urlsplit
 except ImportError:  # Python 2
     from urllib import unquote
+
     from urlparse import parse_qsl, urlsplit
 
 from .address import host_problem
 
-ENGINES = {"postgresql": "postgresql", "postgres": "postgresql",
-           "redis": "redis", "zeo": "zeo"}
-FORMS = ("postgresql://HOST[:PORT]/DB, redis://HOST[:PORT][/DB] or "
-         "zeo://HOST:PORT[/STORAGE]")
+ENGINES = {
+    "postgresql": "postgresql",
+    "postgres": "postgresql",
+    "redis": "redis",
+    "zeo": "zeo",
+}
+FORMS = (
+    "postgresql://HOST[:PORT]/DB, redis://HOST[:PORT][/DB] or zeo://HOST:PORT[/STORAGE]"
+)
 DEFAULT_PORTS = {"postgresql": 5432, "redis": 6379}
 # libpq parameters a postgresql:// URL may carry after '?'.
-PG_PARAMETERS = frozenset((
-    "host", "hostaddr", "port", "dbname", "user", "passfile", "sslmode",
-    "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslcompression",
-    "sslnegotiation", "requiressl", "gssencmode", "channel_binding",
-    "target_session_attrs", "connect_timeout", "application_name",
-    "keepalives", "keepalives_idle", "keepalives_interval",
-    "keepalives_count", "tcp_user_timeout", "krbsrvname", "service",
-))
-HOST_FIX = ("Write a host name, an IPv4 address or [an IPv6 address].")
+PG_PARAMETERS = frozenset(
+    (
+        "host",
+        "hostaddr",
+        "port",
+        "dbname",
+        "user",
+        "passfile",
+        "sslmode",
+        "sslrootcert",
+        "sslcert",
+        "sslkey",
+        "sslcrl",
+        "sslcompression",
+        "sslnegotiation",
+        "requiressl",
+        "gssencmode",
+        "channel_binding",
+        "target_session_attrs",
+        "connect_timeout",
+        "application_name",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "tcp_user_timeout",
+        "krbsrvname",
+        "service",
+    )
+)
+HOST_FIX = "Write a host name, an IPv4 address or [an IPv6 address]."
 
 
 class BadLockURL(ValueError):
@@ -45,11 +73,9 @@ class BadLockURL(ValueError):
 class LockURL(object):
     """A parsed lock URL; ``text`` is the URL as written (no password)."""
 
-    __slots__ = ("engine", "host", "port", "database", "user", "parameters",
-                 "text")
+    __slots__ = ("engine", "host", "port", "database", "user", "parameters", "text")
 
-    def __init__(self, engine, host, port, database, user=None, parameters=(),
-                 text=""):
+    def __init__(self, engine, host, port, database, user=None, parameters=(), text=""):
         self.engine = engine  # postgresql, redis or zeo
         self.host = host  # a name, an IP address, or a Unix socket path (/...)
         self.port = port
@@ -86,7 +112,7 @@ def mask(text):
     userinfo, _, hostport = netloc.rpartition("@")
     if ":" in userinfo:
         userinfo = userinfo.split(":", 1)[0] + ":***"
-    return scheme + sep + userinfo + "@" + hostport + rest[len(netloc):]
+    return scheme + sep + userinfo + "@" + hostport + rest[len(netloc) :]
 
 
 def _refuse(problem, fix="Write %s." % FORMS):
@@ -103,8 +129,9 @@ def parse_url(text):
     if engine is None:
         _refuse("unknown lock service %r" % scheme)
     if any(c.isspace() for c in text):
-        _refuse("a URL cannot hold white space",
-                "Quote a space in a socket path as %20.")
+        _refuse(
+            "a URL cannot hold white space", "Quote a space in a socket path as %20."
+        )
     try:
         split = urlsplit(text)
     except ValueError as exc:  # e.g. an unclosed [IPv6 address
@@ -114,29 +141,34 @@ def parse_url(text):
     if "@" in netloc:
         userinfo, _, netloc = netloc.rpartition("@")
         if ":" in userinfo:
-            _refuse("the URL holds a password, which would land in "
-                    ".installed.cfg",
-                    "Remove it from the URL and put user and password into "
-                    "the lock-credentials section (secret.cfg).")
+            _refuse(
+                "the URL holds a password, which would land in .installed.cfg",
+                "Remove it from the URL and put user and password into "
+                "the lock-credentials section (secret.cfg).",
+            )
         user = unquote(userinfo) or None
         if engine == "zeo" and user:
-            _refuse("a zeo:// URL takes no user",
-                    "ZEO has no user names; remove the user.")
+            _refuse(
+                "a zeo:// URL takes no user", "ZEO has no user names; remove the user."
+            )
     host, port, bracketed = _host_port(netloc)
     query = parse_qsl(split.query, keep_blank_values=True)
     parameters = []
     if engine == "postgresql":
         for key, value in query:
             if key == "password":
-                _refuse("the URL holds a password, which would land in "
-                        ".installed.cfg",
-                        "Remove ?password=... and put the password into the "
-                        "lock-credentials section (secret.cfg), or into "
-                        "~/.pgpass.")
+                _refuse(
+                    "the URL holds a password, which would land in .installed.cfg",
+                    "Remove ?password=... and put the password into the "
+                    "lock-credentials section (secret.cfg), or into "
+                    "~/.pgpass.",
+                )
             if key not in PG_PARAMETERS:
-                _refuse("unknown PostgreSQL connection parameter %r" % key,
-                        "See libpq's connection parameters; the usual ones "
-                        "are sslmode and host (a Unix socket directory).")
+                _refuse(
+                    "unknown PostgreSQL connection parameter %r" % key,
+                    "See libpq's connection parameters; the usual ones "
+                    "are sslmode and host (a Unix socket directory).",
+                )
             if key == "host":
                 host = host or value
             elif key == "port":
@@ -150,42 +182,50 @@ def parse_url(text):
     if split.fragment:
         _refuse("a lock URL takes no #fragment")
     if not host:
-        _refuse("the URL names no host",
-                "Write %s; a Unix socket directory is written "
-                "percent-encoded: postgresql://%%2Frun%%2Fpostgresql/DB."
-                % FORMS)
+        _refuse(
+            "the URL names no host",
+            "Write %s; a Unix socket directory is written "
+            "percent-encoded: postgresql://%%2Frun%%2Fpostgresql/DB." % FORMS,
+        )
     if not host.startswith("/"):
-        problem = host_problem("[%s]" % host if bracketed or ":" in host
-                               else host)
+        problem = host_problem("[%s]" % host if bracketed or ":" in host else host)
         if problem:
             _refuse("bad host %r in the URL: %s" % (host, problem), HOST_FIX)
     if host.startswith("/") and engine == "redis":
-        _refuse("redis:// takes a host, not a socket path",
-                "Write redis://HOST[:PORT][/DB].")
+        _refuse(
+            "redis:// takes a host, not a socket path",
+            "Write redis://HOST[:PORT][/DB].",
+        )
     path = unquote(split.path)
     database = path[1:] if path.startswith("/") else path
     if engine == "postgresql":
         if not database:
-            _refuse("the URL names no database",
-                    "Write postgresql://HOST[:PORT]/DB, e.g. the RelStorage "
-                    "database.")
+            _refuse(
+                "the URL names no database",
+                "Write postgresql://HOST[:PORT]/DB, e.g. the RelStorage database.",
+            )
         port = port or DEFAULT_PORTS["postgresql"]
     elif engine == "redis":
         database = database or "0"
         if not database.isdigit():
-            _refuse("Redis database %r is not a number" % database,
-                    "Write redis://HOST[:PORT]/N with N a number, or leave "
-                    "/N out for 0.")
+            _refuse(
+                "Redis database %r is not a number" % database,
+                "Write redis://HOST[:PORT]/N with N a number, or leave /N out for 0.",
+            )
         port = port or DEFAULT_PORTS["redis"]
     else:
         if port is None and not host.startswith("/"):
-            _refuse("the URL names no port",
-                    "Write zeo://HOST:PORT[/STORAGE] with the ZEO server's "
-                    "port, e.g. ${zeoserver:zeo-address}.")
+            _refuse(
+                "the URL names no port",
+                "Write zeo://HOST:PORT[/STORAGE] with the ZEO server's "
+                "port, e.g. ${zeoserver:zeo-address}.",
+            )
         if "/" in database:
-            _refuse("bad storage name %r" % database,
-                    "Write zeo://HOST:PORT/STORAGE with the name of one "
-                    "storage of the ZEO server.")
+            _refuse(
+                "bad storage name %r" % database,
+                "Write zeo://HOST:PORT/STORAGE with the name of one "
+                "storage of the ZEO server.",
+            )
         database = database or "1"
     return LockURL(engine, host, port, database, user, parameters, text)
 
@@ -195,8 +235,10 @@ def _host_port(netloc):
     if netloc.startswith("["):
         host, bracket, rest = netloc[1:].partition("]")
         if not bracket or (rest and not rest.startswith(":")):
-            _refuse("bad host %r in the URL" % netloc,
-                    "Write an IPv6 address as [::1]:PORT.")
+            _refuse(
+                "bad host %r in the URL" % netloc,
+                "Write an IPv6 address as [::1]:PORT.",
+            )
         return host, (_port(rest[1:]) if rest else None), True
     host, colon, port = netloc.rpartition(":")
     if not colon:
@@ -206,6 +248,5 @@ def _host_port(netloc):
 
 def _port(text):
     if not (text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535):
-        _refuse("bad port %r in the URL" % text,
-                "Write a port between 1 and 65535.")
+        _refuse("bad port %r in the URL" % text, "Write a port between 1 and 65535.")
     return int(text)

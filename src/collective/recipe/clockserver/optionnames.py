@@ -11,16 +11,41 @@ from __future__ import absolute_import, unicode_literals
 
 # What the user writes (DESIGN.md, Part options), in the table's order.
 OPTIONS = (
-    "jobs", "backend", "credentials", "host", "inline", "address",
-    "timeout", "retries", "timezone", "spread", "concurrency", "zeopack",
-    "zeopack-command", "crontab", "crontab-file", "enabled", "monitor",
-    "state-directory", "grace", "catch-up", "metrics-file", "pings", "lock",
-    "lock-credentials", "lock-namespace",
+    "jobs",
+    "backend",
+    "credentials",
+    "host",
+    "inline",
+    "address",
+    "timeout",
+    "retries",
+    "timezone",
+    "spread",
+    "concurrency",
+    "zeopack",
+    "zeopack-command",
+    "crontab",
+    "crontab-file",
+    "enabled",
+    "monitor",
+    "state-directory",
+    "grace",
+    "catch-up",
+    "metrics-file",
+    "pings",
+    "lock",
+    "lock-credentials",
+    "lock-namespace",
 )
 # What the recipe sets for other parts (and buildout for every part).
 OUTPUTS = (
-    "recipe", "zope-conf-additional", "crontab-entries", "script",
-    "state-directory", "crontab-identifier", "location",
+    "recipe",
+    "zope-conf-additional",
+    "crontab-entries",
+    "script",
+    "state-directory",
+    "crontab-identifier",
+    "location",
 )
 KNOWN = frozenset(OPTIONS + OUTPUTS)
 
@@ -32,10 +57,8 @@ def distance(a, b):
         row = [i] + [0] * len(b)
         for j in range(1, len(b) + 1):
             cost = 0 if a[i - 1] == b[j - 1] else 1
-            row[j] = min(rows[i - 1][j] + 1, row[j - 1] + 1,
-                         rows[i - 1][j - 1] + cost)
-            if (i > 1 and j > 1 and a[i - 1] == b[j - 2]
-                    and a[i - 2] == b[j - 1]):
+            row[j] = min(rows[i - 1][j] + 1, row[j - 1] + 1, rows[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
                 row[j] = min(row[j], rows[i - 2][j - 2] + 1)
         rows.append(row)
     return rows[-1][-1]
@@ -70,5 +93,8 @@ def suggestions(names, known=KNOWN):
 
 def warning(part, name, guess):
     """The warning for one misspelt option."""
-    return ("Section `%s` contains unknown option '%s': did you mean %s?"
-            % (part, name, guess))
+    return "Section `%s` contains unknown option '%s': did you mean %s?" % (
+        part,
+        name,
+        guess,
+    )

@@ -15,7 +15,9 @@ import textwrap
 
 _HEADER = re.compile(r"\[\s*(?P<name>[^\s#[\]:;{}]+)\s*(:[^#;]*)?\s*\]\s*([#;].*)?$")
 _OPTION = re.compile(r"(?P<name>[^\s{}[\]=:]+)\s*(?P<op>[-+]?)=(?P<value>.*)$")
-_REFERENCE = re.compile(r"\$\{(?P<section>[-a-zA-Z0-9 ._]*):(?P<option>[-a-zA-Z0-9 ._]+)\}")
+_REFERENCE = re.compile(
+    r"\$\{(?P<section>[-a-zA-Z0-9 ._]*):(?P<option>[-a-zA-Z0-9 ._]+)\}"
+)
 
 
 class ReadError(Exception):
@@ -87,12 +89,19 @@ def parse_file(path):
             line = "<part-dependencies> = " + line[2:]
         option = _OPTION.match(line)
         if section is None or option is None:
-            raise ReadError("%s line %d is not buildout syntax: %r"
-                            % (path, number, line))
+            raise ReadError(
+                "%s line %d is not buildout syntax: %r" % (path, number, line)
+            )
         first = option.group("value").strip()
-        assignment = Assignment(path, section, option.group("name"),
-                                (option.group("op") or "") + "=", "",
-                                number, number)
+        assignment = Assignment(
+            path,
+            section,
+            option.group("name"),
+            (option.group("op") or "") + "=",
+            "",
+            number,
+            number,
+        )
         current = (assignment, [first], not first)
         assignments.append(assignment)
     if current is not None:
@@ -111,7 +120,9 @@ def _apply(sections, assignment):
         options[assignment.option] = Value(text, old.sources + [assignment])
     else:
         drop = set(assignment.value.split())
-        text = "\n".join(l for l in old.text.split("\n") if l.strip() not in drop)
+        text = "\n".join(
+            line for line in old.text.split("\n") if line.strip() not in drop
+        )
         options[assignment.option] = Value(text, old.sources + [assignment])
 
 
@@ -132,20 +143,24 @@ class Config:
         in the order buildout applies them (a later one overrides, ``+=``
         adds to what came before)."""
         if path in chain:
-            raise ReadError("%s extends itself (through %s)"
-                            % (path, " -> ".join(chain)))
+            raise ReadError(
+                "%s extends itself (through %s)" % (path, " -> ".join(chain))
+            )
         assignments = parse_file(path)
         if path not in self.files:
             self.files.append(path)
-        extends = [a for a in assignments
-                   if a.section == "buildout" and a.option == "extends"]
+        extends = [
+            a for a in assignments if a.section == "buildout" and a.option == "extends"
+        ]
         found = []
-        for entry in (extends[-1].value.split() if extends else []):
+        for entry in extends[-1].value.split() if extends else []:
             if "://" in entry or "$" in entry:
                 self.skipped.append((entry, "not a local file name"))
                 continue
-            found += self._collect(os.path.normpath(os.path.join(
-                os.path.dirname(path), entry)), chain + (path,))
+            found += self._collect(
+                os.path.normpath(os.path.join(os.path.dirname(path), entry)),
+                chain + (path,),
+            )
         return found + assignments
 
     def section_names(self):
@@ -174,15 +189,17 @@ class Config:
     def raw(self, section, option):
         value = self.options(section).get(option)
         if value is None:
-            raise SubstitutionError("${%s:%s} is not defined in %s"
-                                    % (section, option, self._files_text()))
+            raise SubstitutionError(
+                "${%s:%s} is not defined in %s" % (section, option, self._files_text())
+            )
         return value.text
 
     def substitute(self, section, text, seen=()):
         pieces = []
         for piece in text.split("$$"):
-            pieces.append(_REFERENCE.sub(
-                lambda m: self._reference(section, m, seen), piece))
+            pieces.append(
+                _REFERENCE.sub(lambda m: self._reference(section, m, seen), piece)
+            )
         return "$$".join(pieces)
 
     def _reference(self, section, match, seen):
@@ -190,8 +207,11 @@ class Config:
         key = (target, match.group("option"))
         if key in seen:
             raise SubstitutionError("${%s:%s} refers to itself" % key)
-        if target == "buildout" and key[1] == "directory" \
-                and "directory" not in self.options("buildout"):
+        if (
+            target == "buildout"
+            and key[1] == "directory"
+            and "directory" not in self.options("buildout")
+        ):
             return os.path.dirname(self.path)
         return self.get(target, key[1], seen + (key,))
 

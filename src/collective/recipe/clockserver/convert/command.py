@@ -19,16 +19,20 @@ import re
 import shlex
 import sys
 
-from . import buildoutfiles
 from ..jobs import derive_name
+from . import buildoutfiles
 
 KEYS = ("method", "period", "user", "password", "host")
 BACKENDS = ("zserver", "runner", "cron")
 MAX_AUTH_BYTES = 57  # Python 2's base64 wraps after 57 bytes of input
-_BLOCK = re.compile(r"<\s*clock-server(\s[^>]*)?>(?P<body>.*?)<\s*/\s*clock-server\s*>",
-                    re.IGNORECASE | re.DOTALL)
+_BLOCK = re.compile(
+    r"<\s*clock-server(\s[^>]*)?>(?P<body>.*?)<\s*/\s*clock-server\s*>",
+    re.IGNORECASE | re.DOTALL,
+)
 _INCLUDE = re.compile(r"^\s*%include\s+(?P<path>\S.*?)\s*$", re.MULTILINE)
-_HOST = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?\Z")
+_HOST = re.compile(
+    r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?\Z"
+)
 
 
 @dataclasses.dataclass
@@ -70,8 +74,11 @@ def parse_block(body, where):
         key, value = (line.split(None, 1) + [""])[:2]
         key = key.lower()
         if key not in KEYS:
-            return Block(values, where, "unknown key %r (ZServer knows %s)"
-                         % (key, ", ".join(KEYS)))
+            return Block(
+                values,
+                where,
+                "unknown key %r (ZServer knows %s)" % (key, ", ".join(KEYS)),
+            )
         if key in values:
             return Block(values, where, "the key %r is given twice" % key)
         try:
@@ -88,8 +95,10 @@ def check(values):
         return "no method"
     for key in ("method", "user", "password", "host"):
         if "${" in values.get(key, ""):
-            return ("the %s contains '${', which buildout would read as a "
-                    "substitution" % key)
+            return (
+                "the %s contains '${', which buildout would read as a "
+                "substitution" % key
+            )
     if any(c.isspace() for c in method):
         return "the method contains white space"
     try:
@@ -100,13 +109,17 @@ def check(values):
         return "the period must be more than 0 seconds (ZServer never calls it)"
     user, password = values.get("user"), values.get("password")
     if bool(user) != bool(password):
-        return ("a user without a password, or a password without a user: "
-                "ZServer calls it anonymously; add the other, or remove it")
+        return (
+            "a user without a password, or a password without a user: "
+            "ZServer calls it anonymously; add the other, or remove it"
+        )
     if user and ":" in user:
         return "the user name contains ':' (Basic authentication cannot carry it)"
     if user and len(("%s:%s" % (user, password)).encode("utf-8")) > MAX_AUTH_BYTES:
-        return ("user:password is over %d bytes: ZServer's Authorization "
-                "header breaks (it never worked)" % MAX_AUTH_BYTES)
+        return (
+            "user:password is over %d bytes: ZServer's Authorization "
+            "header breaks (it never worked)" % MAX_AUTH_BYTES
+        )
     host = values.get("host")
     if host and not _HOST.match(host):
         return "the host %r is not a host name or address with an optional port" % host
@@ -129,11 +142,15 @@ def scan_text(text, where, found, base_dir, chain=()):
                 included = f.read()
         except (OSError, UnicodeDecodeError) as e:
             why = e.strerror if isinstance(e, OSError) else "not UTF-8"
-            found.blocks.append(Block({}, path, "cannot read this %%include "
-                                      "(it may hold blocks): %s" % why))
+            found.blocks.append(
+                Block(
+                    {},
+                    path,
+                    "cannot read this %%include (it may hold blocks): %s" % why,
+                )
+            )
             continue
-        inner = scan_text(included, path, found, os.path.dirname(path),
-                          chain + (path,))
+        inner = scan_text(included, path, found, os.path.dirname(path), chain + (path,))
         if inner and path not in found.includes:
             found.includes.append(path)
         blocks += inner
@@ -146,7 +163,10 @@ def scan(configs):
         found.files += [f for f in config.files if f not in found.files]
         for section in config.section_names():
             for option, value in config.options(section).items():
-                if "<clock-server" not in value.text.lower() and "%include" not in value.text:
+                if (
+                    "<clock-server" not in value.text.lower()
+                    and "%include" not in value.text
+                ):
                     continue
                 held = [a for a in value.sources if "<clock-server" in a.value.lower()]
                 source = (held or value.sources)[-1]
@@ -157,8 +177,7 @@ def scan(configs):
                     if "<clock-server" in value.text.lower():
                         found.blocks.append(Block({}, where, str(e)))
                     continue
-                blocks = scan_text(text, where, found,
-                                   os.path.dirname(config.path))
+                blocks = scan_text(text, where, found, os.path.dirname(config.path))
                 if not blocks:
                     continue
                 found.blocks += blocks
@@ -166,9 +185,16 @@ def scan(configs):
                     own = any(a.section == section for a in value.sources)
                     found.holders.append((config, section, own))
                 for source in value.sources:
-                    if "<clock-server" in source.value.lower() or "%include" in source.value:
-                        item = (source.path, source.first, source.last,
-                                "[%s] %s" % (source.section, source.option))
+                    if (
+                        "<clock-server" in source.value.lower()
+                        or "%include" in source.value
+                    ):
+                        item = (
+                            source.path,
+                            source.first,
+                            source.last,
+                            "[%s] %s" % (source.section, source.option),
+                        )
                         if item not in found.removals:
                             found.removals.append(item)
     return found
@@ -190,13 +216,19 @@ def plan(blocks, part):
     common_host = None
     if all(hosts):
         common_host = collections.Counter(hosts).most_common(1)[0][0]
-    pairs = [(b.values["user"], b.values["password"]) if b.values.get("user")
-             else None for b in blocks]
+    pairs = [
+        (b.values["user"], b.values["password"]) if b.values.get("user") else None
+        for b in blocks
+    ]
     sections = {}
     for pair in pairs:
         if pair and pair not in sections:
-            base = "%s-credentials" % part if not sections else \
-                "%s-credentials-%s" % (part, re.sub(r"[^A-Za-z0-9._-]+", "-", pair[0]))
+            base = (
+                "%s-credentials" % part
+                if not sections
+                else "%s-credentials-%s"
+                % (part, re.sub(r"[^A-Za-z0-9._-]+", "-", pair[0]))
+            )
             name, n = base, 1
             while name in sections.values():
                 n += 1
@@ -236,7 +268,9 @@ def credentials_text(sections, secret):
     out = []
     for name, (user, password) in sections.items():
         shown = buildout_text(password) if secret else "<the password of %s>" % user
-        out.append("[%s]\nuser = %s\npassword = %s\n" % (name, buildout_text(user), shown))
+        out.append(
+            "[%s]\nuser = %s\npassword = %s\n" % (name, buildout_text(user), shown)
+        )
     return "\n".join(out)
 
 
@@ -245,7 +279,9 @@ def write_secret(path, text, force, inputs):
     real = os.path.realpath(path)
     if real in {os.path.realpath(f) for f in inputs}:
         return "--secret %s is one of the files read: name a new file" % path
-    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
+    flags = (
+        os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_TRUNC if force else os.O_EXCL)
+    )
     try:
         fd = os.open(path, flags, 0o600)
     except FileExistsError:
@@ -262,23 +298,34 @@ def report(found, args, out):
     mapped = [b for b in found.blocks if not b.problem]
     unique = list({b.key: b for b in reversed(mapped)}.values())[::-1]
     unmappable = [b for b in found.blocks if b.problem]
-    rel = lambda p: os.path.relpath(p) if not os.path.relpath(p).startswith("..") else p
     options, lines, sections = plan(unique, args.part) if unique else ([], [], {})
     if sections and args.secret:
         # Before any output: a file that cannot be written stops here.
-        problem = write_secret(args.secret, credentials_text(sections, secret=True),
-                               args.force, found.files + found.includes)
+        problem = write_secret(
+            args.secret,
+            credentials_text(sections, secret=True),
+            args.force,
+            found.files + found.includes,
+        )
         if problem:
             print("clockserver-convert: " + problem, file=sys.stderr)
             return 2
     w = out.write
-    w("# clockserver-convert: %d <clock-server> block(s) found (%d distinct), "
-      "%d cannot be mapped\n# read: %s\n" % (len(found.blocks), len(unique),
-                                             len(unmappable),
-                                             " ".join(rel(f) for f in found.files)))
+    w(
+        "# clockserver-convert: %d <clock-server> block(s) found (%d distinct), "
+        "%d cannot be mapped\n# read: %s\n"
+        % (
+            len(found.blocks),
+            len(unique),
+            len(unmappable),
+            " ".join(rel(f) for f in found.files),
+        )
+    )
     if unique:
-        w("\n# 1. Add this part, and add %s to [buildout] parts:\n[%s]\n"
-          "recipe = collective.recipe.clockserver\n" % (args.part, args.part))
+        w(
+            "\n# 1. Add this part, and add %s to [buildout] parts:\n[%s]\n"
+            "recipe = collective.recipe.clockserver\n" % (args.part, args.part)
+        )
         if args.backend:
             w("backend = %s\n" % args.backend)
         for option in options:
@@ -289,52 +336,78 @@ def report(found, args, out):
             if "http-address" in config.options(section):
                 w("address = ${%s:http-address}\n" % section)
             else:
-                w("# address = <where %s listens>  (needed by runner and cron)\n"
-                  % section)
-        w("jobs =\n" + "".join("    %s\n" % buildout_text(l) for l in lines))
+                w(
+                    "# address = <where %s listens>  (needed by runner and cron)\n"
+                    % section
+                )
+        w("jobs =\n" + "".join("    %s\n" % buildout_text(line) for line in lines))
         if sections and args.secret:
-            w("\n# 2. The credentials sections are in %s (mode 0600): extend "
-              "it like secret.cfg, never commit it:\n" % args.secret)
+            w(
+                "\n# 2. The credentials sections are in %s (mode 0600): extend "
+                "it like secret.cfg, never commit it:\n" % args.secret
+            )
             w("".join("#    [%s] user = %s\n" % (n, p[0]) for n, p in sections.items()))
         elif sections:
-            w("\n# 2. Put these credentials sections into secret.cfg "
-              "(mode 0600, never committed):\n"
-              + credentials_text(sections, secret=False))
+            w(
+                "\n# 2. Put these credentials sections into secret.cfg "
+                "(mode 0600, never committed):\n"
+                + credentials_text(sections, secret=False)
+            )
     w("\n# 3. Remove these lines (the pasted blocks):\n")
     for path, first, last, what in found.removals:
         span = "line %d" % first if first == last else "lines %d-%d" % (first, last)
         w("#    %s %s: %s\n" % (rel(path), span, what))
     for path in found.includes:
-        w("#    %s: the included blocks (the file can go once nothing "
-          "includes it)\n" % rel(path))
+        w(
+            "#    %s: the included blocks (the file can go once nothing "
+            "includes it)\n" % rel(path)
+        )
     sections_to_fix = []
     for _, section, own in found.holders:
         if own and section not in sections_to_fix:
             sections_to_fix.append(section)
     if sections_to_fix:
-        w("\n# 4. Add to %s:\nzope-conf-additional = ${%s:zope-conf-additional}\n"
-          % (" and ".join("[%s]" % s for s in sections_to_fix), args.part))
+        w(
+            "\n# 4. Add to %s:\nzope-conf-additional = ${%s:zope-conf-additional}\n"
+            % (" and ".join("[%s]" % s for s in sections_to_fix), args.part)
+        )
     if unmappable:
         w("\n# Blocks that cannot be mapped (move them by hand):\n")
         for block in unmappable:
-            w("#    %s (%s): %s\n" % (block.values.get("method", "?"),
-                                      block.where, block.problem))
+            w(
+                "#    %s (%s): %s\n"
+                % (block.values.get("method", "?"), block.where, block.problem)
+            )
     return 1 if unmappable or not found.blocks else 0
+
+
+def rel(path):
+    """``path`` relative to the working directory where it lies below it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="clockserver-convert",
         description="Print the collective.recipe.clockserver part that replaces "
-                    "the <clock-server> blocks pasted into buildout files.")
+        "the <clock-server> blocks pasted into buildout files.",
+    )
     parser.add_argument("files", nargs="+", metavar="FILE")
-    parser.add_argument("--secret", metavar="FILE",
-                        help="write the credentials sections to FILE (mode 0600)")
-    parser.add_argument("--force", action="store_true",
-                        help="overwrite the --secret file")
-    parser.add_argument("--backend", choices=BACKENDS,
-                        help="write this backend (default: none, the part takes "
-                             "the default of the Python buildout runs on)")
+    parser.add_argument(
+        "--secret",
+        metavar="FILE",
+        help="write the credentials sections to FILE (mode 0600)",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite the --secret file"
+    )
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="write this backend (default: none, the part takes "
+        "the default of the Python buildout runs on)",
+    )
     parser.add_argument("--part", default="clock", help="the part's name (clock)")
     args = parser.parse_args(argv)
     try:
@@ -344,7 +417,9 @@ def main(argv=None):
         return 2
     found = scan(configs)
     if not found.blocks:
-        print("clockserver-convert: no <clock-server> block in %s"
-              % " ".join(args.files), file=sys.stderr)
+        print(
+            "clockserver-convert: no <clock-server> block in %s" % " ".join(args.files),
+            file=sys.stderr,
+        )
         return 1
     return report(found, args, sys.stdout)

@@ -81,7 +81,7 @@ def replace_block(lines, ident, entries):
     if where is None:
         return list(lines) + ([""] if lines else []) + block
     start, end = where
-    return lines[:start] + block + lines[end + 1:]
+    return lines[:start] + block + lines[end + 1 :]
 
 
 def remove_block(lines, ident):
@@ -100,7 +100,7 @@ def remove_block(lines, ident):
         # The first block of the crontab: the next block's separator would
         # be left at the top.
         end += 1
-    return lines[:start] + lines[end + 1:]
+    return lines[:start] + lines[end + 1 :]
 
 
 def purge_blocks(lines, ident):
@@ -128,8 +128,11 @@ def purge_blocks(lines, ident):
                 i = end + 1
                 continue
             i += 1
-            while (i < len(lines) and lines[i].strip()
-                   and not lines[i].strip().startswith("#")):
+            while (
+                i < len(lines)
+                and lines[i].strip()
+                and not lines[i].strip().startswith("#")
+            ):
                 i += 1
             continue
         if text != end_marker:

@@ -46,22 +46,26 @@ def _user_lock_directory():
     this user and closed to others (as tmux checks its socket directory),
     so another user cannot plant or hold our lock.
     """
-    directory = os.environ.get("CLOCKSERVER_LOCK_DIR") or (
-        LOCK_DIRECTORY % os.getuid())
+    directory = os.environ.get("CLOCKSERVER_LOCK_DIR") or (LOCK_DIRECTORY % os.getuid())
     try:
         os.mkdir(directory, 0o700)
     except OSError as exc:
         if exc.errno != errno.EEXIST:
             raise CrontabError.instead(
                 "cannot create the crontab lock directory %s: %s"
-                % (directory, exc.strerror or exc))
+                % (directory, exc.strerror or exc)
+            )
     info = os.lstat(directory)
-    if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid()
-            or info.st_mode & 0o077):
+    if (
+        not stat.S_ISDIR(info.st_mode)
+        or info.st_uid != os.getuid()
+        or info.st_mode & 0o077
+    ):
         raise CrontabError(
             "the crontab lock directory %s is not a directory of yours closed "
             "to others (mode 0700); remove it, or set CLOCKSERVER_LOCK_DIR to "
-            "a directory of your own" % directory)
+            "a directory of your own" % directory
+        )
     return directory
 
 
@@ -75,25 +79,22 @@ def locked(path=None, wait=LOCK_WAIT):
     """
     name = lock_path(path)
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | CLOEXEC,
-                     0o644)
+        fd = os.open(name, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | CLOEXEC, 0o644)
     except OSError as exc:
-        if path is not None and exc.errno in (errno.EACCES, errno.EPERM,
-                                              errno.EROFS):
+        if path is not None and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             # A read-only directory: the crontab-file cannot be replaced
             # there either, so an edit that writes fails anyway and one
             # that only reads needs no lock.
             yield None
             return
         raise CrontabError.instead(
-            "cannot open the crontab lock file %s: %s"
-            % (name, exc.strerror or exc))
+            "cannot open the crontab lock file %s: %s" % (name, exc.strerror or exc)
+        )
     try:
         if not CLOEXEC:  # Python 2: no crontab command may inherit it
             fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise CrontabError("the crontab lock file %s is not a regular file"
-                               % name)
+            raise CrontabError("the crontab lock file %s is not a regular file" % name)
         _wait_for_lock(fd, name, wait)
         yield name
     finally:
@@ -110,12 +111,14 @@ def _wait_for_lock(fd, name, wait):
         except (IOError, OSError) as exc:
             if exc.errno not in (errno.EAGAIN, errno.EACCES):
                 raise CrontabError.instead(
-                    "cannot lock %s: %s" % (name, exc.strerror or exc))
+                    "cannot lock %s: %s" % (name, exc.strerror or exc)
+                )
         if monotonic() >= deadline:
             raise CrontabError(
                 "another process (another buildout?) has held the lock "
                 "%s for more than %g seconds; run buildout again when it "
-                "is done" % (name, wait))
+                "is done" % (name, wait)
+            )
         time.sleep(pause)
         pause = min(pause * 2, 0.1)
 

@@ -62,7 +62,7 @@ def _copy(source, target_fd, tail):
         view = memoryview(data)
         while view and not broken:
             try:
-                view = view[os.write(target_fd, view):]
+                view = view[os.write(target_fd, view) :]
             except BlockingIOError:
                 time.sleep(0.01)
             except OSError:  # our output is closed: keep draining the child
@@ -110,8 +110,12 @@ def run(command, part, name, forwarding=None):
             return run(command, part, name, forwarding)
     started = time.monotonic()
     if forwarding.pending:  # stopped before the command started
-        return Done(128 + forwarding.pending[0], time.monotonic() - started,
-                    f"killed by {_signal_name(forwarding.pending[0])}", b"")
+        return Done(
+            128 + forwarding.pending[0],
+            time.monotonic() - started,
+            f"killed by {_signal_name(forwarding.pending[0])}",
+            b"",
+        )
     tail = _Tail()
     pipes = [os.pipe(), os.pipe()]  # (read, write) for stdout and stderr
     try:
@@ -131,8 +135,10 @@ def run(command, part, name, forwarding=None):
         forwarding._handle(signum, None)
     for _, write in pipes:
         os.close(write)  # the command holds them now
-    copiers = [threading.Thread(target=_copy, args=(read, fd, tail), daemon=True)
-               for (read, _), fd in zip(pipes, (1, 2))]
+    copiers = [
+        threading.Thread(target=_copy, args=(read, fd, tail), daemon=True)
+        for (read, _), fd in zip(pipes, (1, 2))
+    ]
     for copier in copiers:
         copier.start()
     while True:
@@ -145,8 +151,12 @@ def run(command, part, name, forwarding=None):
         copier.join()
     duration = time.monotonic() - started
     if returncode < 0:
-        return Done(128 - returncode, duration, f"killed by {_signal_name(-returncode)}",
-                    tail.bytes())
+        return Done(
+            128 - returncode,
+            duration,
+            f"killed by {_signal_name(-returncode)}",
+            tail.bytes(),
+        )
     reason = "exit status 0" if returncode == 0 else f"exit status {returncode}"
     return Done(returncode, duration, reason, tail.bytes())
 

@@ -29,7 +29,7 @@ class EscapingFormatter(logging.Formatter):
 
 def _write(fd, data):
     while data:
-        data = data[os.write(fd, data):]
+        data = data[os.write(fd, data) :]
 
 
 class LineHandler(logging.Handler):
@@ -37,7 +37,9 @@ class LineHandler(logging.Handler):
 
     def __init__(self, path=None, part="clock"):
         super().__init__()
-        self.setFormatter(EscapingFormatter(FORMAT.format(part=part.replace("%", "%%"))))
+        self.setFormatter(
+            EscapingFormatter(FORMAT.format(part=part.replace("%", "%%")))
+        )
         self.path = path
         self.fd = None
         self.identity = None
@@ -46,7 +48,9 @@ class LineHandler(logging.Handler):
             self._open()  # OSError: the caller reports it
 
     def _open(self):
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        fd = os.open(
+            self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666
+        )
         if self.fd is not None:
             os.close(self.fd)
         self.fd = fd
@@ -67,7 +71,8 @@ class LineHandler(logging.Handler):
             line = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
         except Exception:  # a bad record must not stop the clock
             line = f"(unprintable log record: {escape(str(record.msg))})\n".encode(
-                "utf-8", "backslashreplace")
+                "utf-8", "backslashreplace"
+            )
         if self.path is None:
             self._stderr(line)
             return
@@ -78,8 +83,12 @@ class LineHandler(logging.Handler):
             reason = exc.strerror or str(exc)
             if self.failing != reason:
                 self.failing = reason
-                self._stderr(self._note(f"cannot write the log file {self.path}: {reason}; "
-                                        "logging to standard error until it can"))
+                self._stderr(
+                    self._note(
+                        f"cannot write the log file {self.path}: {reason}; "
+                        "logging to standard error until it can"
+                    )
+                )
             self._stderr(line)
             return
         if self.failing is not None:
@@ -87,9 +96,12 @@ class LineHandler(logging.Handler):
             self._stderr(self._note(f"writing the log file {self.path} again"))
 
     def _note(self, text):
-        return self.format(logging.LogRecord(
-            "clock", logging.WARNING, "", 0, text, None, None)).encode(
-                "utf-8", "backslashreplace") + b"\n"
+        return (
+            self.format(
+                logging.LogRecord("clock", logging.WARNING, "", 0, text, None, None)
+            ).encode("utf-8", "backslashreplace")
+            + b"\n"
+        )
 
     @staticmethod
     def _stderr(data):

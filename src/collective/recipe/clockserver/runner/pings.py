@@ -32,11 +32,11 @@ def ping(config, name, event, log, timeout=None):
     if not base:
         return False
     timeout = TIMEOUT if timeout is None else timeout
-    request = urllib.request.Request(url_for(base, event),
-                                     headers={"User-Agent": USER_AGENT})
+    request = urllib.request.Request(
+        url_for(base, event), headers={"User-Agent": USER_AGENT}
+    )
     exchange = _Exchange(request, timeout)
-    worker = threading.Thread(target=exchange.run, daemon=True,
-                              name=f"ping {name}")
+    worker = threading.Thread(target=exchange.run, daemon=True, name=f"ping {name}")
     worker.start()
     worker.join(timeout)
     problem = exchange.cut()
@@ -60,8 +60,10 @@ class _Exchange:
     def run(self):
         try:
             opener = urllib.request.build_opener(
-                _NoRedirect, _handler(urllib.request.HTTPHandler, self),
-                _handler(urllib.request.HTTPSHandler, self))
+                _NoRedirect,
+                _handler(urllib.request.HTTPHandler, self),
+                _handler(urllib.request.HTTPSHandler, self),
+            )
             with opener.open(self.request, timeout=self.timeout) as response:
                 response.read(4096)
             problem = None
@@ -110,8 +112,9 @@ def _handler(base, exchange):
             def connection(*args, **kw):
                 conn = http_class(*args, **kw)
                 create = conn._create_connection
-                conn._create_connection = \
-                    lambda *a, **k: exchange.connected(create(*a, **k))
+                conn._create_connection = lambda *a, **k: exchange.connected(
+                    create(*a, **k)
+                )
                 return conn
 
             return super().do_open(connection, req, **kwargs)

@@ -57,8 +57,10 @@ class Deadline:
         with self._mutex:
             if self._hung:
                 if self._trying or time.monotonic() < self._retry_at:
-                    raise LockTimeout(f"no answer within {self.seconds:g} s; "
-                                      f"asked again every {self.holdoff:g} s")
+                    raise LockTimeout(
+                        f"no answer within {self.seconds:g} s; "
+                        f"asked again every {self.holdoff:g} s"
+                    )
                 self._trying = trying = True
         try:
             result = within(self.seconds, work, *args)

@@ -24,8 +24,9 @@ CONNECT_TIMEOUT = 5
 
 
 class Lock:
-    def __init__(self, url, user=None, password=None, namespace="clock",
-                 holder="localhost"):
+    def __init__(
+        self, url, user=None, password=None, namespace="clock", holder="localhost"
+    ):
         require_client("psycopg", "psycopg", "postgresql")
         self.url = url
         self.user = user or url.user
@@ -72,22 +73,28 @@ class Lock:
         table = self._prepared_table(conn)
         if self._prune_due():
             try:
-                conn.execute(sql.SQL("DELETE FROM {} WHERE expires_at < now()")
-                             .format(table))
+                conn.execute(
+                    sql.SQL("DELETE FROM {} WHERE expires_at < now()").format(table)
+                )
             except psycopg.errors.InsufficientPrivilege:
                 pass  # another host's role prunes; claims still work
         row = conn.execute(
-            sql.SQL("INSERT INTO {} (namespace, name, tick, holder, expires_at) "
-                    "VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s)) "
-                    "ON CONFLICT (namespace, name, tick) DO NOTHING "
-                    "RETURNING holder").format(table),
-            (self.namespace, name, tick, self.holder, keep_seconds)).fetchone()
+            sql.SQL(
+                "INSERT INTO {} (namespace, name, tick, holder, expires_at) "
+                "VALUES (%s, %s, %s, %s, now() + make_interval(secs => %s)) "
+                "ON CONFLICT (namespace, name, tick) DO NOTHING "
+                "RETURNING holder"
+            ).format(table),
+            (self.namespace, name, tick, self.holder, keep_seconds),
+        ).fetchone()
         if row is not None:
             return True, self.holder
         row = conn.execute(
-            sql.SQL("SELECT holder FROM {} WHERE namespace = %s AND name = %s "
-                    "AND tick = %s").format(table),
-            (self.namespace, name, tick)).fetchone()
+            sql.SQL(
+                "SELECT holder FROM {} WHERE namespace = %s AND name = %s AND tick = %s"
+            ).format(table),
+            (self.namespace, name, tick),
+        ).fetchone()
         return False, row[0] if row else "another host"
 
     def _prune_due(self):
@@ -112,8 +119,9 @@ class Lock:
             if not timeout.isdigit() or not 0 < int(timeout) <= CONNECT_TIMEOUT:
                 params["connect_timeout"] = str(CONNECT_TIMEOUT)
             params.setdefault("application_name", "clockserver")
-            params.update(host=self.url.host, port=str(self.url.port),
-                          dbname=self.url.database)
+            params.update(
+                host=self.url.host, port=str(self.url.port), dbname=self.url.database
+            )
             if self.user:
                 params["user"] = self.user
             if self.password:
@@ -172,7 +180,9 @@ class Lock:
             "c.oid = to_regclass(%s) AS visible "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
             "WHERE c.relname = %s AND c.relkind IN ('r', 'p') "
-            "ORDER BY visible DESC, n.nspname", (TABLE, TABLE)).fetchall()
+            "ORDER BY visible DESC, n.nspname",
+            (TABLE, TABLE),
+        ).fetchall()
         if not rows:
             return None
         for schema, usable, _ in rows:
@@ -184,7 +194,8 @@ class Lock:
             f"the claims table {schema}.{TABLE} exists (another host created "
             f"it) but user {user!r} may not use it; as its owner run: GRANT "
             f"USAGE ON SCHEMA {schema} TO {user}; GRANT SELECT, INSERT, DELETE "
-            f"ON {schema}.{TABLE} TO {user};")
+            f"ON {schema}.{TABLE} TO {user};"
+        )
 
     def _create(self, conn):
         import psycopg
@@ -193,7 +204,8 @@ class Lock:
         row = conn.execute(
             "SELECT s FROM unnest(current_schemas(false)) WITH ORDINALITY "
             "AS t(s, n) WHERE has_schema_privilege(s, 'CREATE') ORDER BY n "
-            "LIMIT 1").fetchone()
+            "LIMIT 1"
+        ).fetchone()
         if row:
             schema = row[0]
         else:
@@ -202,9 +214,11 @@ class Lock:
             schema = conn.execute("SELECT current_user").fetchone()[0]
             try:
                 with conn.transaction():
-                    conn.execute(sql.SQL(
-                        "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION CURRENT_USER"
-                    ).format(sql.Identifier(schema)))
+                    conn.execute(
+                        sql.SQL(
+                            "CREATE SCHEMA IF NOT EXISTS {} AUTHORIZATION CURRENT_USER"
+                        ).format(sql.Identifier(schema))
+                    )
             except psycopg.errors.InsufficientPrivilege:
                 raise LockUnavailable(
                     f"user {schema!r} may create the table {TABLE} in no schema "
@@ -212,20 +226,21 @@ class Lock:
                     f"let only the database owner create in public); as the "
                     f"owner run: CREATE SCHEMA {schema} AUTHORIZATION {schema};"
                 ) from None
-        conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} ("
-            " namespace text NOT NULL,"
-            " name text NOT NULL,"
-            " tick bigint NOT NULL,"
-            " holder text NOT NULL,"
-            " claimed_at timestamptz NOT NULL DEFAULT now(),"
-            " expires_at timestamptz NOT NULL,"
-            " PRIMARY KEY (namespace, name, tick))"
-        ).format(sql.Identifier(schema, TABLE)))
+        conn.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                " namespace text NOT NULL,"
+                " name text NOT NULL,"
+                " tick bigint NOT NULL,"
+                " holder text NOT NULL,"
+                " claimed_at timestamptz NOT NULL DEFAULT now(),"
+                " expires_at timestamptz NOT NULL,"
+                " PRIMARY KEY (namespace, name, tick))"
+            ).format(sql.Identifier(schema, TABLE))
+        )
         return schema
 
     def close(self):
         with self._mutex:
             self._closed = True
         self._discard(None, everyone=True)
-

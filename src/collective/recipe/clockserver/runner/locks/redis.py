@@ -15,8 +15,9 @@ TIMEOUT = 5  # seconds for connecting and for each command
 
 
 class Lock:
-    def __init__(self, url, user=None, password=None, namespace="clock",
-                 holder="localhost"):
+    def __init__(
+        self, url, user=None, password=None, namespace="clock", holder="localhost"
+    ):
         redis = require_client("redis", "redis-py", "redis")
         self.namespace = namespace
         self.holder = holder
@@ -28,9 +29,13 @@ class Lock:
         # quick retry covers a pooled connection the server dropped.
         self._client = redis.Redis(
             retry=Retry(NoBackoff(), 1),
-            host=url.host, port=url.port, db=int(url.database),
-            username=user or url.user, password=password,
-            socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT,
+            host=url.host,
+            port=url.port,
+            db=int(url.database),
+            username=user or url.user,
+            password=password,
+            socket_timeout=TIMEOUT,
+            socket_connect_timeout=TIMEOUT,
         )
 
     def key(self, name, tick):

@@ -33,8 +33,9 @@ for _name in ("ZEO", "ZODB", "txn"):
 
 
 class Lock:
-    def __init__(self, url, user=None, password=None, namespace="clock",
-                 holder="localhost"):
+    def __init__(
+        self, url, user=None, password=None, namespace="clock", holder="localhost"
+    ):
         require_client("ZEO", "ZEO", "zeo")
         self.url = url
         self.namespace = namespace
@@ -56,12 +57,19 @@ class Lock:
             if self._closed:
                 raise LockUnavailable("the lock is closed")
             if self._storage is None:
-                address = self.url.host if self.url.host.startswith("/") \
+                address = (
+                    self.url.host
+                    if self.url.host.startswith("/")
                     else (self.url.host, self.url.port)
+                )
                 # Connects in the background, now and after every outage.
                 self._storage = ZEO.client(
-                    address, storage=self.url.database, wait=False,
-                    wait_timeout=WAIT_TIMEOUT, cache_size=1 << 20)
+                    address,
+                    storage=self.url.database,
+                    wait=False,
+                    wait_timeout=WAIT_TIMEOUT,
+                    cache_size=1 << 20,
+                )
                 self._wait_until = time.monotonic() + FIRST_WAIT
             storage, wait_until = self._storage, self._wait_until
         # A server that stops answering holds every call on the storage:
@@ -74,7 +82,8 @@ class Lock:
             if time.monotonic() >= wait_until:
                 raise LockUnavailable(
                     f"no connection to the ZEO server at {self.where} "
-                    f"(storage {self.url.database!r})")
+                    f"(storage {self.url.database!r})"
+                )
             time.sleep(0.05)
         with self._opening:  # opening reads the root: I/O, so not _mutex
             with self._mutex:
@@ -109,8 +118,8 @@ class Lock:
     def _attempt(self, attempt, name, tick, keep_seconds):
         """One claim on a ZODB connection of its own."""
         import transaction
-        from ZODB.POSException import ConflictError, POSError
         from ZEO.Exceptions import ClientDisconnected
+        from ZODB.POSException import ConflictError, POSError
 
         tm = transaction.TransactionManager()
         conn = None
@@ -130,7 +139,8 @@ class Lock:
             if isinstance(exc, ClientDisconnected):
                 raise LockUnavailable(
                     f"lost the connection to the ZEO server at {self.where}"
-                    + (f" ({error_line(exc)})" if str(exc) else "")) from None
+                    + (f" ({error_line(exc)})" if str(exc) else "")
+                ) from None
             raise LockUnavailable(error_line(exc)) from None
         finally:
             _abort(tm)
@@ -184,6 +194,7 @@ def _abort(tm):
 
 def _close_later(db, storage):
     """Close in the background: a hung server can hold a close for seconds."""
+
     def close():
         for closable in (db, storage):
             if closable is not None:
