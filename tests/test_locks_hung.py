@@ -385,3 +385,18 @@ def test_postgresql_a_claim_waiting_on_a_row_does_not_hold_up_others(postgres):
         assert claim_soon(lock, "slow", 6, HOLDOFF + 5) == (True, "web1")
     finally:
         lock.close()
+
+
+def test_a_client_library_failing_its_own_way_is_unavailable():
+    """A lock client's own error (not the engine's LockUnavailable) is the
+    service being unusable for that claim: never a traceback in the clock."""
+
+    def broken(attempt, name):
+        raise TypeError("argument of type 'NoneType' is not iterable")
+
+    with pytest.raises(LockUnavailable) as info:
+        Deadline().claim(broken, "job")
+    assert str(info.value) == (
+        "TypeError in the lock client: argument of type 'NoneType' is not iterable"
+    )
+    assert not isinstance(info.value, LockTimeout)

@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 
+from ..text import error_line
 from . import LockUnavailable
 
 CLAIM_TIMEOUT = 5.0  # seconds: the most any claim takes, whatever the service does
@@ -67,6 +68,17 @@ class Deadline:
         except LockTimeout:
             self._ended(True, trying)
             raise
+        except LockUnavailable:
+            self._ended(False, trying)
+            raise
+        except Exception as exc:
+            # A client library failing in a way of its own (a ZEO storage
+            # closed under a commit by another claim's cut): the service
+            # cannot be used for this claim, which is never called then.
+            self._ended(False, trying)
+            raise LockUnavailable(
+                f"{type(exc).__name__} in the lock client: {error_line(exc)}"
+            ) from None
         except BaseException:
             self._ended(False, trying)
             raise
