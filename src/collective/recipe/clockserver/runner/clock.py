@@ -22,6 +22,7 @@ import time
 
 from .call import call as http_call
 from .call import describe
+from .locks import NOT_STARTED
 from .text import escape
 from .timefmt import next_due, utc
 
@@ -195,6 +196,12 @@ class Clock:
     def _tick(self, job, due, order):
         with self._lock:
             busy = self._in_flight.get(job.name)
+            stale = None
+            if busy is not None and busy.started is None and busy.due < due:
+                # Its window closed at this tick: it never starts; this waits instead.
+                self._queue.remove(busy)
+                heapq.heapify(self._queue)
+                stale, busy = busy, None
             if busy is None:
                 self._in_flight[job.name] = entry = _Call(job, due, order,
                                                           self.time.monotonic())
@@ -204,7 +211,13 @@ class Clock:
                     self._ready.notify()
                 elif len(self._threads) < self.config.concurrency:
                     self._start_thread()
-                return
+        if stale:
+            self.observer.skipped(job, stale.due, NOT_STARTED)
+            self.log.warning("%s: the call due at %s waited for a free call slot until "
+                             "the next tick (%.1f s); not calling it", job.name,
+                             utc(stale.due), self.time.monotonic() - stale.queued)
+        if busy is None:
+            return
         if busy.started is None:
             what, since = "waiting for a free call slot", busy.queued
         else:
@@ -255,7 +268,10 @@ class Clock:
             self.log.warning("%s: started %.1f s late (due at %s; waited %.1f s for one of "
                              "the %d call slots, the concurrency option)", job.name, late,
                              utc(due), waited, concurrency)
-        skip = self.claim(job, due)
+        following = job.schedule.following(due)
+        skip = self._too_late(job, due, following) or self.claim(job, due)
+        if not skip:  # won; a claim that took until the next tick is lost
+            skip = self._too_late(job, due, following)
         if skip:
             self.observer.skipped(job, due, skip)
             return
@@ -265,6 +281,16 @@ class Clock:
         self.log.log(level, "%s: %s (%.3f s)", job.name, describe(outcome, job),
                      outcome.duration)
         self.observer.finished(job, due, outcome)
+
+    def _too_late(self, job, due, following):
+        """NOT_STARTED once the job's next tick has come: a tick's call
+        starts before it or not at all (so a claim kept until then, plus
+        half an interval, covers every host that may still ask)."""
+        if following is None or self.time.time() < following:
+            return None
+        self.log.warning("%s: the call due at %s did not start before the next tick "
+                         "(%s); not calling it", job.name, utc(due), utc(following))
+        return NOT_STARTED
 
     # -- reload --------------------------------------------------------------------
 

@@ -132,6 +132,9 @@ class ClockRecorder(Observer):
     def skipped(self, job, due, reason):
         with self._lock:
             self._catch_ups.discard((job.name, due))
+            begun = self._runs.pop((job.name, due), None)  # claimed, then too late
+        if begun is not None and begun.token:
+            self.runs._record(f"the run of {job.name}", "cancel", job.name, begun.token)
         self.runs.skipped(job.name, due, reason, True)
 
     def _run(self, job, due, pop):
@@ -221,7 +224,7 @@ def serve(config, config_path, log_file=None):
     return None
 
 
-def cluster_gate(config, log):
+def cluster_gate(config, log, now=time.time):
     """The clock's claim gate: the cluster lock when ``lock`` is set (and
     after a reload that sets it), else every tick is ours.
 
@@ -231,6 +234,6 @@ def cluster_gate(config, log):
     from .locks import ClusterGate, LockUnavailable
 
     try:
-        return ClusterGate(config.lock, log)
+        return ClusterGate(config.lock, log, now)
     except LockUnavailable as exc:
         raise ValueError(str(exc)) from None

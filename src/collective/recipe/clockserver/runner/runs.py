@@ -185,7 +185,7 @@ def perform(runs, name, due, scheduled, work):
                                    "run is still running")
     if scheduled and config.lock and due is not None:
         gate = ClusterClaim(config, name, due)
-        reason = run.claim(gate)
+        reason = run.claim(gate) or gate.too_late(run)
         if reason:
             runs.skipped(name, due, reason, scheduled)
             return None, Skip(reason, gate.message)
@@ -207,12 +207,29 @@ class ClusterClaim:
         self.message = None
 
     def __call__(self):
-        from .locks import UNREACHABLE, claim_once
+        from .locks import UNREACHABLE, claim_once, claim_seconds
 
         config = self.config
+        thing = config.entry(self.name) or config.job(self.name)
+        keep = thing and claim_seconds(thing.schedule, self.due, time.time())
         skip, why = claim_once(config.lock, self.name, self.due,
-                               interval_of(config, self.name, self.due))
+                               interval_of(config, self.name, self.due), keep=keep)
         if skip == UNREACHABLE:
             self.message = (f"{config.part}: {self.name}: skipped, the lock service is "
                             f"unreachable ({config.lock['url']}: {why})")
         return skip
+
+    def too_late(self, run):
+        """After a won claim: NOT_STARTED (the claim forgotten) when the
+        claim took until the next tick, as the clock does; else None."""
+        from .locks import NOT_STARTED
+
+        thing = self.config.entry(self.name) or self.config.job(self.name)
+        following = thing and thing.schedule.following(self.due)
+        if following is None or time.time() < following:
+            return None
+        if run.token:
+            run.runs._record(f"the run of {self.name}", "cancel", self.name, run.token)
+        self.message = (f"{self.config.part}: {self.name}: skipped, the tick was not "
+                        "started before the next tick")
+        return NOT_STARTED
