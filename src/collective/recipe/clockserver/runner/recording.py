@@ -48,7 +48,7 @@ class ClockRecorder(Observer):
 
         self.config = config
         self.runs = Runs(config, self.runs.log, "run", metrics=self._metrics_later,
-                         now=self.now)
+                         now=self.now, pinger=self.runs.pinger)
         self.runs.seen([w.name for w in watched(config)])
         self._dirty.set()
         return config
