@@ -117,7 +117,7 @@ class Recipe(object):
             records = Records(s.state_directory)
             records.make()
             records.seen(s.watched)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: a name or path it refuses
             raise zc.buildout.UserError(
                 "[%s] state-directory: cannot create %s: %s\n    Point "
                 "state-directory at a directory this user may write."

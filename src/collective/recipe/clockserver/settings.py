@@ -27,6 +27,7 @@ from .crontab.times import validate_times
 from . import jobs as joblib
 from . import optionnames
 from . import schedule
+from . import values as rules
 from .address import check_host, parse_address
 from .errors import ConfigError
 
@@ -142,15 +143,29 @@ def path_option(options, name, directory):
     text = options.get(name, "").strip()
     if not text:
         return None
+    check_path(name, text)
     return os.path.normpath(os.path.join(directory, os.path.expanduser(text)))
+
+
+def check_path(name, text):
+    """Refuse a path no file can have (a NUL): rules.path_problem."""
+    problem = rules.path_problem(text)
+    if problem:
+        raise ConfigError(name, rules.shown(text), "the path %s" % problem,
+                          "Remove it from %s." % name)
 
 
 def read(sections, part, defer_secrets=False):
     """The options of ``part`` in ``sections`` -> Settings (see the module)."""
     options = sections[part]
+    if rules.has_control(part):  # bin/<part> refuses it in its config file
+        raise ConfigError("[%s]" % rules.shown(part), None,
+                          "the part's name holds a control character",
+                          "Rename the part.")
     b = sections["buildout"]
     s = Settings(part, b["directory"], b["bin-directory"], b["parts-directory"])
     s.zeopack_command = options.get("zeopack-command", s.zeopack_command)
+    check_path("zeopack-command", s.zeopack_command)
     s.backend = backend = options.get("backend", "zserver").strip()
     if backend not in BACKENDS:
         raise ConfigError(
@@ -209,6 +224,7 @@ def read(sections, part, defer_secrets=False):
             "the part has no crontab entries to claim")
     written = options.get("crontab-file", "").strip()
     if written:
+        check_path("crontab-file", written)
         s.crontab_file = cronstore.expand_path(written, s.directory)
         cronstore.check_file(s.crontab_file, written)
     if enabled and s.pings_section:
@@ -378,7 +394,7 @@ def read_pings(sections, section, names):
                 "Use one of: %s." % (", ".join(names) or "(none)"))
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or \
-                any(c.isspace() for c in url):
+                rules.ping_url_problem(url):
             raise ConfigError(
                 "pings", "[%s] %s" % (section, key),
                 "the ping URL of %s is not an http(s) URL" % key,
