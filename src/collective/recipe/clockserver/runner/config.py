@@ -76,9 +76,10 @@ class Config:
     def secrets(self):
         """What must never appear in a record or an output tail."""
         found = {job.password for job in self.jobs if job.password}
-        for url in self.pings.values():
-            found.add(url)
-            found.add(url.rstrip("/").rsplit("/", 1)[-1])  # the check's key
+        from .text import ping_secrets
+
+        for url in self.pings.values():  # the key, not the host or slug
+            found.update(ping_secrets(url))
         if self.lock and self.lock.password:
             found.add(self.lock.password)
         return tuple(sorted(s for s in found if len(s) >= 4))
