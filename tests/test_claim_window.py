@@ -146,3 +146,38 @@ def test_a_claim_lasts_until_the_next_tick_plus_half_an_interval(
     # asks at any time before the next tick by its own clock.
     asked = due + second * (following - due) + skew * shortest
     assert asked < taken + keep or asked < taken
+
+
+# -- a cron-started fire whose claim took until the next tick -----------------------
+
+
+def test_cron_started_fire_whose_claim_ends_after_the_next_tick_does_not_call(
+        tmp_path, monkeypatch):
+    from collective.recipe.clockserver.runner import locks, runs
+
+    config = load_config(write_config(
+        tmp_path / "clock.json", "http://127.0.0.1:1",
+        [{"name": "feeds", "method": "/feeds", "period": 60}],
+        lock={"url": "redis://127.0.0.1:1/0", "namespace": "t"},
+        **{"state-directory": str(tmp_path / "state")}))
+    now = [T0 + 1.0]
+    kept = []
+
+    def slow_claim(settings, name, due, interval, host=None, keep=None):
+        kept.append(keep)
+        now[0] = T0 + 60.5  # the service answered after the next tick
+        return None, None
+
+    monkeypatch.setattr(locks, "claim_once", slow_claim)
+    monkeypatch.setattr(runs.time, "time", lambda: now[0])
+    worked = []
+    part_runs = runs.Runs(config, lambda text: None, "fire", now=lambda: now[0])
+    result, skip = runs.perform(part_runs, "feeds", T0, True,
+                                lambda: worked.append(1))
+    assert worked == [] and result is None
+    assert skip.reason == NOT_STARTED and "not started before the next tick" in skip.message
+    assert kept == [89]  # until the next tick plus half the interval: T0 + 60 + 30 - (T0 + 1)
+    record = part_runs.records.read("feeds")
+    assert record["running"] == []  # the begun run was forgotten
+    assert [(run["result"], run["reason"]) for run in record["runs"]] == [
+        ("skipped", NOT_STARTED)]

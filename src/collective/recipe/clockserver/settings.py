@@ -143,16 +143,8 @@ def path_option(options, name, directory):
     text = options.get(name, "").strip()
     if not text:
         return None
-    check_path(name, text)
+    rules.check_path(name, text)
     return os.path.normpath(os.path.join(directory, os.path.expanduser(text)))
-
-
-def check_path(name, text):
-    """Refuse a path no file can have (a NUL): rules.path_problem."""
-    problem = rules.path_problem(text)
-    if problem:
-        raise ConfigError(name, rules.shown(text), "the path %s" % problem,
-                          "Remove it from %s." % name)
 
 
 def read(sections, part, defer_secrets=False):
@@ -165,7 +157,7 @@ def read(sections, part, defer_secrets=False):
     b = sections["buildout"]
     s = Settings(part, b["directory"], b["bin-directory"], b["parts-directory"])
     s.zeopack_command = options.get("zeopack-command", s.zeopack_command)
-    check_path("zeopack-command", s.zeopack_command)
+    rules.check_path("zeopack-command", s.zeopack_command)
     s.backend = backend = options.get("backend", "zserver").strip()
     if backend not in BACKENDS:
         raise ConfigError(
@@ -224,7 +216,7 @@ def read(sections, part, defer_secrets=False):
             "the part has no crontab entries to claim")
     written = options.get("crontab-file", "").strip()
     if written:
-        check_path("crontab-file", written)
+        rules.check_path("crontab-file", written)
         s.crontab_file = cronstore.expand_path(written, s.directory)
         cronstore.check_file(s.crontab_file, written)
     if enabled and s.pings_section:

@@ -8,7 +8,7 @@ imports this at each start.  Python 2.7 and 3.
 
 from __future__ import absolute_import, division, print_function
 
-import hashlib
+from .errors import ConfigError
 
 MAX_NAME = 200  # characters of a job or entry name (a record's file name)
 NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
@@ -72,6 +72,8 @@ def bounded_name(base, suffix=u""):
     so that two long methods that differ at the end keep two names."""
     if len(base) + len(suffix) <= MAX_NAME:
         return base + suffix
+    import hashlib  # lazily: fire imports this module at each start
+
     digest = hashlib.sha1(base.encode("utf-8")).hexdigest()[:8]
     keep = MAX_NAME - len(suffix) - len(digest) - 1
     return u"%s-%s%s" % (base[:keep].rstrip(u"-._"), digest, suffix)
@@ -92,3 +94,11 @@ def path_problem(path):
     if u"\x00" in path:
         return u"holds a NUL character, which no path can hold"
     return None
+
+
+def check_path(option, text):
+    """Raise ConfigError for a path no file can have (path_problem)."""
+    problem = path_problem(text)
+    if problem:
+        raise ConfigError(option, shown(text), u"the path %s" % problem,
+                          u"Remove it from %s." % option)
