@@ -22,7 +22,9 @@ _TABLE = dict((ord(c), u"?") for c in CONTROL)
 
 def has_control(text):
     """True when ``text`` holds a control character (C0, DEL or C1)."""
-    return text.translate(_TABLE) != text
+    if isinstance(text, type(u"")):
+        return text.translate(_TABLE) != text
+    return any(char in CONTROL for char in text)  # Python 2 bytes
 
 
 def stray(text, allowed=u""):
@@ -59,14 +61,14 @@ def char_name(char):
 
 def name_problem(name):
     """Why ``name`` is no usable job or entry name, or None."""
-    if not name or name[0] in u"._-" or not set(name) <= NAME_CHARS:
-        return u"is not usable"
+    if not name or name[0] in "._-" or not set(name) <= NAME_CHARS:
+        return "is not usable"
     if len(name) > MAX_NAME:
-        return u"is longer than %d characters" % MAX_NAME
+        return "is longer than %d characters" % MAX_NAME
     return None
 
 
-def bounded_name(base, suffix=u""):
+def bounded_name(base, suffix=""):
     """``base + suffix`` cut to MAX_NAME characters: a base too long keeps
     its start and gets a short stable hash of the whole (``-1a2b3c4d``),
     so that two long methods that differ at the end keep two names."""
@@ -76,23 +78,23 @@ def bounded_name(base, suffix=u""):
 
     digest = hashlib.sha1(base.encode("utf-8")).hexdigest()[:8]
     keep = MAX_NAME - len(suffix) - len(digest) - 1
-    return u"%s-%s%s" % (base[:keep].rstrip(u"-._"), digest, suffix)
+    return "%s-%s%s" % (base[:keep].rstrip("-._"), digest, suffix)
 
 
 def ping_url_problem(url):
     """Why ``url`` cannot be a ping URL bin/<part> sends, or None."""
-    scheme, sep, rest = url.partition(u"://")
-    if not sep or scheme.lower() not in (u"http", u"https") or not rest:
-        return u"is not an http(s) URL"
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest:
+        return "is not an http(s) URL"
     if stray(url) is not None or any(c.isspace() for c in url):
-        return u"holds white space or a control character"
+        return "holds white space or a control character"
     return None
 
 
 def path_problem(path):
     """Why ``path`` cannot be a file or directory path, or None."""
-    if u"\x00" in path:
-        return u"holds a NUL character, which no path can hold"
+    if "\x00" in path:
+        return "holds a NUL character, which no path can hold"
     return None
 
 
@@ -100,5 +102,5 @@ def check_path(option, text):
     """Raise ConfigError for a path no file can have (path_problem)."""
     problem = path_problem(text)
     if problem:
-        raise ConfigError(option, shown(text), u"the path %s" % problem,
-                          u"Remove it from %s." % option)
+        raise ConfigError(option, shown(text), "the path %s" % problem,
+                          "Remove it from %s." % option)
