@@ -11,14 +11,18 @@ and a real Redis.
 
 import threading
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collective.recipe.clockserver.runner.clock import Clock, Observer
 from collective.recipe.clockserver.runner.config import load_config
 from collective.recipe.clockserver.runner.locks import (
-    KEEP_MIN, NOT_STARTED, ClaimGate, claim_seconds)
+    KEEP_MIN,
+    NOT_STARTED,
+    ClaimGate,
+    claim_seconds,
+)
 from collective.recipe.clockserver.schedule import Schedule
-
 from simtime import FakeTime, ListLog
 from test_runner_clock import T0, write_config
 
@@ -63,8 +67,8 @@ class Events(Observer):
 def other_host_claims(store, job, ticks):
     """web1 claims each tick at its due time, through the real gate."""
     for tick in ticks:
-        gate = ClaimGate(FakeLock(store, "web1", lambda: tick), ListLog(), "fake",
-                         now=lambda: tick)
+        at = (lambda tick=tick: tick)  # noqa: E731
+        gate = ClaimGate(FakeLock(store, "web1", at), ListLog(), "fake", now=at)
         assert gate(job, tick) is None
 
 

@@ -10,11 +10,18 @@ a second time.  About 80 s.
 import os
 import time
 
-from localserver import serve
 import pytest
 
-from test_locks_run import lock_of, read, records_of, start_run, stop, wait_until, \
-    write_config
+from localserver import serve
+from test_locks_run import (
+    lock_of,
+    read,
+    records_of,
+    start_run,
+    stop,
+    wait_until,
+    write_config,
+)
 
 PERIOD = 10
 SLOW = 65  # seconds: longer than the 60 s a claim was kept at least

@@ -12,7 +12,8 @@ import json
 import subprocess
 import sys
 
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from collective.recipe.clockserver.runner.config import parse_config
 from collective.recipe.clockserver.runner.records import tail

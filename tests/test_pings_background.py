@@ -17,7 +17,6 @@ import time
 import pytest
 
 from collective.recipe.clockserver.runner import pings, runs
-
 from faultserver import FaultServer
 from localserver import serve
 

@@ -16,9 +16,11 @@ import subprocess
 import time
 
 import pytest
-from hypothesis import HealthCheck, event, example, given, settings, strategies as st
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
 
-from collective.recipe.clockserver import settings as settingslib, values
+from collective.recipe.clockserver import settings as settingslib
+from collective.recipe.clockserver import values
 from collective.recipe.clockserver.errors import ConfigError
 from collective.recipe.clockserver.runner.config import parse_config
 from collective.recipe.clockserver.runner.records import valid_name

@@ -142,7 +142,8 @@ def parse_line(line):
         )
     if name is not None and values.name_problem(name):
         raise ConfigError(
-            "jobs", line, "the job name '%s...' %s" % (name[:40], values.name_problem(name)),
+            "jobs", line,
+            "the job name '%s...' %s" % (name[:40], values.name_problem(name)),
             "Use a name of at most %d characters." % values.MAX_NAME)
     return method, period, keys
 

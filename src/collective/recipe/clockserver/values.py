@@ -1,4 +1,4 @@
-"""What bin/<part> can run: the one set of rules for the text values the recipe writes into its config file.
+"""What bin/<part> can run: one set of rules for the values the recipe writes for it.
 
 The recipe refuses at build time what these rules refuse (so whatever it
 accepts, bin/<part> runs), and the runner's config loader (runner/config.py)
@@ -11,7 +11,8 @@ from __future__ import absolute_import, division, print_function
 from .errors import ConfigError
 
 MAX_NAME = 200  # characters of a job or entry name (a record's file name)
-NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789._-")
 # C0 controls, DEL and the C1 controls; and the Unicode line separators
 # (str.splitlines() breaks lines there).
 CONTROL = frozenset([chr(c) if str is not bytes else unichr(c)  # noqa: F821

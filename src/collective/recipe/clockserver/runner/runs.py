@@ -174,7 +174,8 @@ class Pinger:
             elif len(queue) >= WAITING_PINGS:
                 dropped = self._dropped[name] = self._dropped.get(name, 0) + 1
                 if dropped % WAITING_PINGS == 1:  # the first, then one line per 100
-                    self.log(f"{name}: the {event} ping was dropped ({dropped} so far): "
+                    self.log(f"{name}: the {event} ping was dropped ({dropped} so far):"
+                             " "
                              f"{len(queue)} pings of it wait for a slow ping server; "
                              "the run is not affected")
                 return

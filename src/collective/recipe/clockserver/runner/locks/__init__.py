@@ -91,7 +91,8 @@ def claim_seconds(schedule, due, now):
     if following is None:
         return KEEP_MIN
     after = schedule.following(following)
-    gaps = [gap for gap in (following - due, after and after - following) if gap and gap > 0]
+    gaps = [gap for gap in (following - due, after and after - following)
+            if gap and gap > 0]
     shortest = min(gaps) if gaps else 0
     return max(KEEP_MIN, int(math.ceil(following + shortest / 2.0 - now)))
 
