@@ -9,6 +9,7 @@ tests/test_wheel.py checks that both say the same.
 import io
 import os
 import re
+import sys
 
 from setuptools import __version__ as setuptools_version
 from setuptools import find_packages, setup
@@ -63,6 +64,16 @@ METADATA = {
 }
 
 
+# bin/<part> (runner/) and clockserver-convert (convert/) are Python 3 only, and the recipe never imports it on
+# Python 2: built there (zc.buildout 2.13 from the sdist), it is left out,
+# also as package data, so that byte-compiling prints no SyntaxError for
+# its f-strings. package_data names the one data file.
+PYTHON2 = sys.version_info[0] < 3
+PYTHON3_ONLY = ["collective.recipe.clockserver.runner",
+                "collective.recipe.clockserver.runner.*",
+                "collective.recipe.clockserver.convert"] if PYTHON2 else []
+
+
 def old_setuptools():
     """True for a setuptools that cannot read pyproject.toml's [project]."""
     major = re.match(r"\d+", setuptools_version)
@@ -79,9 +90,9 @@ def main():
         long_description=read("README.rst") + "\n\n" + read("CHANGES.rst"),
         long_description_content_type="text/x-rst",
         package_dir={"": "src"},
-        packages=find_packages("src"),
+        packages=find_packages("src", exclude=PYTHON3_ONLY),
         package_data={"collective.recipe.clockserver": ["*.xml"]},
-        include_package_data=True,
+        include_package_data=not PYTHON2,
         zip_safe=False,
     )
     setup(**options)

@@ -1,17 +1,35 @@
-"""A local HTTP server for the runner's tests: answers every GET, notes it.
+"""Local servers for the tests: free loopback ports, an HTTP server noting each GET.
 
-Plain helpers, no pytest.  ``?sleep=SECONDS`` holds the answer,
-``?code=STATUS`` sets its status (default 200), ``?location=URL`` adds a
-Location header.  ``server.requests`` holds ``(time, path with query)``
-per request in arrival order, ``server.seen`` the same as dicts with the
-request line and headers too; ``server.most`` is the most requests ever
-in flight at once.
+Plain helpers, no pytest (conftest.py's ``server`` fixture is ``serve``).
+``free_port()`` is a port nobody listens on right now.  The server answers
+every GET: ``?sleep=SECONDS`` holds the answer, ``?code=STATUS`` sets its
+status (default 200), ``?location=URL`` adds a Location header.
+``server.requests`` holds ``(time, path with query)`` per request in
+arrival order, ``server.seen`` the same as dicts with the request line and
+headers too; ``server.most`` is the most requests ever in flight at once.
 """
 
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def listening(host, port):
+    """Whether something accepts connections on ``host``:``port`` now."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -56,7 +74,8 @@ def serve():
     srv.in_flight = srv.most = 0
     srv.requests = []
     srv.seen = []
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    # A short poll: shutdown() waits for it (0.5 s by default, per test).
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     srv.address = "http://127.0.0.1:%d" % srv.server_address[1]
     try:

@@ -12,7 +12,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,14 +19,10 @@ import time
 
 import pytest
 
+from localserver import free_port, listening
+
 PG_BIN_DIRS = ["/usr/lib/postgresql/%d/bin" % v for v in range(20, 11, -1)]
 START_TIMEOUT = 60
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def find_program(name, extra_dirs=()):
@@ -54,11 +49,9 @@ def wait_for_port(port, process, what, log):
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited with {process.returncode}:\n"
                                + read_tail(log))
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
+        if listening("127.0.0.1", port):
+            return
+        time.sleep(0.1)
     raise RuntimeError(f"{what} did not listen on {port}:\n" + read_tail(log))
 
 

@@ -2,25 +2,7 @@
 
 import pytest
 
-SECRET = """
-[clock-credentials]
-user = zopeuser
-password = secret
-"""
-
-FOREIGN = "MAILTO=admin@example.com\n# keep me\n5 4 * * * /usr/bin/true\n"
-
-
-def clock_part(options):
-    return """
-[buildout]
-extends = secret.cfg
-parts = clock
-
-[clock]
-recipe = collective.recipe.clockserver
-""" + options
-
+from buildouts import FOREIGN, SECRET, clock_part
 
 # (id, part options, secret.cfg, fragments the message must contain)
 # A few of each kind end to end; every case, and these, on the pure reader
@@ -30,7 +12,7 @@ CASES = [
      ["[clock] jobs:", "'site/update' is not a path from the Zope root",
       "site/update 1h", "Start the method with '/', e.g. /site/update"]),
     ("missing-credentials-section",
-     "credentials = clock-credentials\njobs = /a 1h\n", "",
+     "backend = zserver\ncredentials = clock-credentials\njobs = /a 1h\n", "",
      ["[clock] credentials:",
       "the credentials section [clock-credentials] is not defined",
       "Create it in secret.cfg (chmod 600, never committed)",
@@ -41,7 +23,8 @@ CASES = [
      ["[clock] address:", "'localhost:http' is not PORT or HOST:PORT",
       "HOST:PORT"]),
     ("unused-part-credentials",
-     "credentials = nosuch\njobs = /a 1h credentials=clock-credentials\n",
+     "backend = zserver\ncredentials = nosuch\n"
+     "jobs = /a 1h credentials=clock-credentials\n",
      SECRET, ["[clock] credentials:",
               "the credentials section [nosuch] is not defined"]),
     ("crontab-file-directory", "crontab-file = secret.cfg/crontab\n"
@@ -87,11 +70,11 @@ def test_an_error_keeps_the_previous_installation(buildout):
     """A mistake in a re-run leaves the installed part as it was."""
     buildout.write("secret.cfg", SECRET, mode=0o600)
     buildout.write("buildout.cfg", clock_part(
-        "credentials = clock-credentials\njobs = /a 1h\n"))
+        "backend = zserver\ncredentials = clock-credentials\njobs = /a 1h\n"))
     assert buildout.run().ok
     before = buildout.read("parts", "clock", "clock-server.conf")
     buildout.write("buildout.cfg", clock_part(
-        "credentials = clock-credentials\njobs = /a 1x\n"))
+        "backend = zserver\ncredentials = clock-credentials\njobs = /a 1x\n"))
     result = buildout.run()
     assert result.returncode != 0
     assert "bad period '1x'" in result.output

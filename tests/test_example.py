@@ -6,7 +6,9 @@ import shutil
 import stat
 import subprocess
 
-from test_recipe_zserver import parse_zope_conf
+import pytest
+
+from test_recipe_zserver import ZSERVER_WARNING, parse_zope_conf
 
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))), "example")
@@ -25,7 +27,9 @@ def test_production_cfg_extends_secret_cfg(buildout, fake_crontab):
     copy_example(buildout)
     result = buildout.run("production.cfg")
     assert result.ok, result.output
-    assert "Warning" not in result.output
+    # The one warning: the example is a ZServer site, run here on Python 3.
+    warnings = [line for line in result.output.splitlines() if "Warning" in line]
+    assert warnings == ["clock: Warning: " + ZSERVER_WARNING], result.output
 
     zope_conf = buildout.path("parts", "client2", "etc", "zope.conf")
     include = buildout.path("parts", "clock", "clock-server.conf")
@@ -59,12 +63,14 @@ def test_production_cfg_extends_secret_cfg(buildout, fake_crontab):
     assert "zopeuser" not in buildout.installed()
 
 
+@pytest.mark.slow  # ./run-example makes the copy's .venv
 def test_run_example_script(tmp_path):
     """./run-example works from a copy of the checkout and shows its output."""
     top = os.path.dirname(EXAMPLE)
     copy = tmp_path / "checkout"
     shutil.copytree(top, copy, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".venv-plone", "bin", "parts", "eggs", "develop-eggs", "var", ".installed.cfg",
+        ".git", ".venv", ".venv-plone", ".venv-py2", "bin", "parts", "eggs",
+        "develop-eggs", "var", ".installed.cfg",
         "secret.cfg", "*.egg-info", "__pycache__", ".pytest_cache"))
     result = subprocess.run(
         [str(copy / "run-example")], stdout=subprocess.PIPE,

@@ -18,7 +18,7 @@ from lockservices import free_port
 ENGINES = ("postgresql", "redis", "zeo")
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=[pytest.param(e, marks=pytest.mark.services) for e in ENGINES])
 def engine(request):
     """(url, user, password, service) of one engine, as lock-credentials give."""
     if request.param == "postgresql":

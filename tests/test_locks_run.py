@@ -8,17 +8,11 @@ import sys
 import time
 
 import pytest
-from localserver import serve
 
 from lockservices import free_port
 
 RUNNER = ("import sys; from collective.recipe.clockserver.runner import main; "
           "sys.exit(main(sys.argv[1], sys.argv[2:]))")
-
-
-@pytest.fixture
-def server():
-    yield from serve()
 
 
 def lock_of(engine_name, request, namespace):

@@ -12,41 +12,21 @@ from collective.recipe.clockserver.crontab import entries
 from collective.recipe.clockserver.model import Entry
 from collective.recipe.clockserver.runner.records import Records
 
-SECRET = """
-[clock-credentials]
-user = zopeuser
-password = s3cr3t-Pa55
+import buildouts
+from buildouts import FOREIGN, assert_clean_error
+from buildouts import clock_part as part
 
+SECRET = buildouts.SECRET + """
 [clock-pings]
 backup = https://hc-ping.example/1f0c-ping-uuid
 """
-
-FOREIGN = "MAILTO=admin@example.com\n# keep me\n5 4 * * * /usr/bin/true\n"
-
-
-def part(options, extends="secret.cfg"):
-    return """
-[buildout]
-extends = %s
-parts = clock
-
-[clock]
-recipe = collective.recipe.clockserver
-""" % extends + options
-
-
-def assert_clean_error(result):
-    assert result.returncode != 0
-    assert "Error: " in result.output
-    assert "Traceback" not in result.output
-    assert "An internal error occurred" not in result.output
-
 
 CRON = "backend = cron\naddress = 8080\n"
 # A few end to end; every case on the pure reader in test_settings.py
 # (MONITORING_ERRORS).
 ERRORS = [
-    ("metrics-file-dir", "metrics-file = ${buildout:directory}/a.prom\njobs = /a 1h\n",
+    ("metrics-file-dir",
+     "backend = zserver\nmetrics-file = ${buildout:directory}/a.prom\njobs = /a 1h\n",
      ["[clock] metrics-file:", "is a directory"]),
     ("pings-missing", "pings = nosuch-pings\ncrontab = 0 3 * * * /bin/backup\n",
      ["[clock] pings:", "the pings section [nosuch-pings] is not defined",
@@ -138,8 +118,8 @@ def test_monitored_lines(command, wrapped):
 
 def test_outputs_state_directory_and_first_seen_kept(buildout, fake_crontab):
     buildout.write("secret.cfg", SECRET, mode=0o600)
-    options = ("credentials = clock-credentials\npings = clock-pings\n"
-               "crontab-file = clock.cron\njobs = /a 1h\n"
+    options = ("backend = zserver\ncredentials = clock-credentials\n"
+               "pings = clock-pings\ncrontab-file = clock.cron\njobs = /a 1h\n"
                "crontab = 30 2 * * * /srv/bin/backup\n")
     buildout.write("buildout.cfg", part(options))
     result = buildout.run()
@@ -180,7 +160,8 @@ def test_outputs_state_directory_and_first_seen_kept(buildout, fake_crontab):
 def test_state_directory_option_and_monitor_false(buildout):
     buildout.write("secret.cfg", SECRET, mode=0o600)
     buildout.write("buildout.cfg", part(
-        "monitor = false\nstate-directory = records\ncrontab-file = c.cron\n"
+        "backend = zserver\nmonitor = false\nstate-directory = records\n"
+        "crontab-file = c.cron\n"
         "zeopack = 0 1 * * 6\ncrontab = 30 2 * * * /srv/bin/backup | mail\n"))
     result = buildout.run()
     assert result.ok, result.output

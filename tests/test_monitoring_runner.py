@@ -5,29 +5,17 @@ against local HTTP servers."""
 import json
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
 import time
 
 import pytest
-from localserver import serve
+from localserver import free_port as closed_port
 
 from collective.recipe.clockserver.runner.records import Records
 
 SECRET = "pa55-Wort-s3cret"
-
-
-@pytest.fixture
-def server():
-    yield from serve()
-
-
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Part:

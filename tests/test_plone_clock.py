@@ -41,6 +41,8 @@ from zopeinstance import (
     wait_for_access,
 )
 
+pytestmark = [pytest.mark.plone, pytest.mark.zope]
+
 if not plone_available():
     reason = "Plone test stack not installed in %s (run tools/plone-venv)" % PLONE_VENV
     if plone_required():  # CI, ./run-tests: a failure, never a silent skip

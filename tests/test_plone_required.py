@@ -21,7 +21,9 @@ def run_plone_tests(tmp_path, **env_vars):
     env.update(env_vars, CLOCKSERVER_PLONE_VENV=str(tmp_path / "no-plone"))
     (tmp_path / "no-plone").mkdir()
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rs",
+        # Without the hypothesis plugin, whose import is most of the run.
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+         "-p", "no:hypothesispytest", "-rs",
          os.path.join(HERE, "test_plone_clock.py")],
         cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, timeout=300)

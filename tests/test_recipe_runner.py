@@ -9,11 +9,7 @@ import pytest
 from collective.recipe.clockserver.errors import ConfigError
 from collective.recipe.clockserver.address import parse_address
 
-SECRET = """
-[clock-credentials]
-user = zopeuser
-password = s3cr3t-Pa55
-"""
+from buildouts import SECRET
 
 SITE = """
 [buildout]
@@ -230,3 +226,36 @@ def test_cron_entries_quote_a_buildout_path_with_spaces(tmp_path, buildout,
         stderr=subprocess.STDOUT, text=True, timeout=60)
     assert listing.returncode == 0, listing.stdout
     assert "cleanup" in listing.stdout
+
+
+def test_calendar_jobs_through_bin_buildout(buildout):
+    """times= on runner, read in the zone bin/buildout resolved (TZ), the
+    job's own timezone=, spread, timeout= and retries= reach the config
+    file; an unknown zone is a UserError."""
+    buildout.env["TZ"] = "America/New_York"
+    site(buildout, extra="    /site/@@nightly - times='0 3 * * *' retries=2 timeout=1h\n"
+                         "    /site/@@tokyo - times=@daily timezone=Asia/Tokyo\n"
+                         "spread = 10m\nretries = 1\n")
+    result = buildout.run()
+    assert result.ok, result.output
+    with open(buildout.path("parts", "clock", "clock.json")) as f:
+        data = json.load(f)
+    jobs = {job["name"]: job for job in data["jobs"]}
+    assert data["retries"] == 1
+    nightly = jobs["site-nightly"]
+    assert (nightly["times"], nightly["timezone"], nightly["period"]) == (
+        "0 3 * * *", "America/New_York", None)
+    assert (nightly["retries"], nightly["timeout"]) == (2, 3600)
+    assert jobs["site-tokyo"]["timezone"] == "Asia/Tokyo"
+    assert all(0 <= job.get("offset", 0) < 600 for job in data["jobs"])
+    listing = subprocess.run([buildout.path("bin", "clock"), "list"], capture_output=True,
+                             text=True, timeout=60)
+    assert listing.returncode == 0, listing.stderr
+    assert "America/New_York" in listing.stdout and "Asia/Tokyo" in listing.stdout
+
+    buildout.write("buildout.cfg", SITE.format(backend="runner") + "timezone = Europe/Atlantis\n")
+    result = buildout.run()
+    assert not result.ok
+    assert "Error: [clock] timezone: bad timezone: 'Europe/Atlantis' is not a time zone" \
+        in result.output
+    assert "Traceback" not in result.output

@@ -6,6 +6,8 @@ import subprocess
 
 import ZConfig
 
+from buildouts import SECRET
+
 TEST_SCHEMA = os.path.join(os.path.dirname(__file__), "zserver-clock.xml")
 
 BASE = """
@@ -20,6 +22,7 @@ parts += clock
 
 [clock]
 recipe = collective.recipe.clockserver
+backend = zserver
 credentials = clock-credentials
 host = plonecommunity.mobi
 jobs =
@@ -27,12 +30,6 @@ jobs =
     /plonecommunity/@@feed-mega-cleanup?days=14     85000
     /mobipublic/feed-mega-update                    1h     host=mobipublic.com
     /mobipublic/find-it/events/@@event-cleanup?days=1  84000  host=mobipublic.com  name=event-cleanup
-"""
-
-SECRET = """
-[clock-credentials]
-user = zopeuser
-password = s3cr3t-Pa55
 """
 
 
@@ -146,6 +143,7 @@ def test_anonymous_jobs(buildout):
         parts = clock
         [clock]
         recipe = collective.recipe.clockserver
+        backend = zserver
         jobs =
             # a comment line
             /site/anonymous 2m
@@ -176,6 +174,7 @@ def test_disabled_part_emits_nothing(buildout):
         parts = clock
         [clock]
         recipe = collective.recipe.clockserver
+        backend = zserver
         credentials = not-on-this-host
         enabled = false
         jobs = /site/update 1h
@@ -214,4 +213,22 @@ def test_no_warning_for_a_private_untracked_secret(buildout):
     production(buildout)
     result = buildout.run("production.cfg")
     assert result.ok
-    assert "Warning" not in result.output
+    # Only the one every explicit zserver part gets on Python 3.
+    warnings = [line for line in result.output.splitlines() if "Warning" in line]
+    assert warnings == ["clock: Warning: " + ZSERVER_WARNING], result.output
+
+
+ZSERVER_WARNING = (
+    "backend = zserver writes <clock-server> blocks, which only a ZServer "
+    "(Python 2) Zope accepts: Zope 2.13, or Zope 4 with wsgi = off. A WSGI "
+    "Zope (Zope 5 and later, Plone 6) refuses them and does not start; "
+    "there use backend = runner with address = ${client1:http-address}")
+
+
+def test_explicit_zserver_on_python_3_builds_the_blocks_and_warns(buildout):
+    production(buildout)
+    result = buildout.run("production.cfg")
+    assert result.ok, result.output
+    assert result.output.count(ZSERVER_WARNING) == 1, result.output
+    blocks = parse_zope_conf(buildout.path("parts", "clock", "clock-server.conf"))
+    assert len(blocks) == 4

@@ -361,7 +361,7 @@ def test_text_escape_one_line_and_masks():
 
 
 def test_replace_is_atomic_durable_and_keeps_no_temporary(tmp_path, monkeypatch):
-    from collective.recipe.clockserver.runner import files
+    from collective.recipe.clockserver import files
 
     synced = []
     real_fsync = os.fsync

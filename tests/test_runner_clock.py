@@ -14,16 +14,10 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from localserver import serve
 from simtime import FakeTime, ListLog
 
 from collective.recipe.clockserver.runner.clock import Clock, Observer
 from collective.recipe.clockserver.runner.config import load_config
-
-
-@pytest.fixture
-def server():
-    yield from serve()
 
 
 def arrivals(server, path):

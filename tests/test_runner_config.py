@@ -230,7 +230,10 @@ def parses_or_bad_config(data):
     assert isinstance(config, Config)
     assert all(isinstance(job.period, int) and 0 < job.period for job in config.jobs)
     assert 0 < config.timeout and math.isfinite(config.timeout)
-    assert 0 < config.port <= 65535
+    if config.address is None:  # nothing to call: zserver, or no jobs
+        assert config.backend == "zserver" or not config.jobs
+    else:
+        assert 0 < config.port <= 65535
     return config
 
 
@@ -318,3 +321,15 @@ def test_the_file_loads_into_the_recipes_model():
     assert "lock-pass" not in repr(config.lock)
     assert Lock.from_json(config.lock.to_json()) == config.lock
     assert config.lock["url"] == "redis://cache.example.org/1"
+
+
+def test_a_part_without_jobs_needs_no_address():
+    """The recipe writes no address for a part with only crontab entries."""
+    entries = [{"name": "zeopack", "times": "0 1 * * 6"}]
+    for backend in ("runner", "cron"):
+        config = parse_config(json.loads(with_(
+            backend=backend, address=None, jobs=[], entries=entries)))
+        assert config.address is None and config.jobs == ()
+        assert [e.name for e in config.entries] == ["zeopack"]
+        with pytest.raises(BadConfig):  # jobs need it
+            parse_config(json.loads(with_(backend=backend, address=None)))

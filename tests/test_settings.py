@@ -100,31 +100,32 @@ OPTION_ERRORS = [
     ("bad-name", "jobs = /a 1h name=-x\n", SECRET,
      ["[clock] jobs:", "the job name '-x' is not usable"]),
     ("user-without-password",
-     "credentials = clock-credentials\njobs = /a 1h\n",
+     "backend = zserver\ncredentials = clock-credentials\njobs = /a 1h\n",
      "[clock-credentials]\nuser = zopeuser\n",
      ["[clock] credentials:", "[clock-credentials] has a user but no password",
       "Add 'password = ...' to [clock-credentials]"]),
     ("password-without-user",
-     "credentials = clock-credentials\njobs = /a 1h\n",
+     "backend = zserver\ncredentials = clock-credentials\njobs = /a 1h\n",
      "[clock-credentials]\npassword = secret\n",
      ["[clock] credentials:", "[clock-credentials] has a password but no user",
       "Add 'user = ...' to [clock-credentials]"]),
     ("missing-credentials-section",
-     "credentials = clock-credentials\njobs = /a 1h\n", "",
+     "backend = zserver\ncredentials = clock-credentials\njobs = /a 1h\n", "",
      ["[clock] credentials:",
       "the credentials section [clock-credentials] is not defined",
       "Create it in secret.cfg (chmod 600, never committed)",
       "    [clock-credentials]\n    user = zopeuser\n"
       "    password = <the password>"]),
     ("missing-job-credentials-section",
-     "jobs = /a 1h credentials=nowhere\n", SECRET,
+     "backend = zserver\njobs = /a 1h credentials=nowhere\n", SECRET,
      ["[clock] jobs:", "the credentials section [nowhere] is not defined",
       "/a 1h credentials=nowhere", "    [nowhere]\n    user = zopeuser"]),
-    ("user-with-colon", "credentials = clock-credentials\njobs = /a 1h\n",
+    ("user-with-colon",
+     "backend = zserver\ncredentials = clock-credentials\njobs = /a 1h\n",
      "[clock-credentials]\nuser = zope:user\npassword = secret\n",
      ["[clock] credentials:", "contains ':'"]),
     ("zserver-long-credentials",
-     "credentials = clock-credentials\njobs = /a 1h\n",
+     "backend = zserver\ncredentials = clock-credentials\njobs = /a 1h\n",
      "[clock-credentials]\nuser = zopeuser\npassword = %s\n" % ("x" * 50),
      ["[clock] credentials:",
       "user:password from [clock-credentials] is 59 bytes",
@@ -151,7 +152,8 @@ OPTION_ERRORS = [
      SECRET, ["[clock] jobs:", "minute 99 is out of range 0-59",
               "/a 1h times='99 * * * *'"]),
     ("unused-part-credentials",
-     "credentials = nosuch\njobs = /a 1h credentials=clock-credentials\n",
+     "backend = zserver\ncredentials = nosuch\n"
+     "jobs = /a 1h credentials=clock-credentials\n",
      SECRET, ["[clock] credentials:",
               "the credentials section [nosuch] is not defined"]),
     ("crontab-file-directory", "crontab-file = secret.cfg/crontab\n"
@@ -202,25 +204,27 @@ CRON = "backend = cron\naddress = 8080\n"
 MONITORING_ERRORS = [
     ("monitor", "monitor = maybe\n",
      ["[clock] monitor:", "'maybe' is not a boolean", "Write true or false."]),
-    ("catch-up", "catch-up = yes\njobs = /a 1h\n",
+    ("catch-up", "backend = zserver\ncatch-up = yes\njobs = /a 1h\n",
      ["[clock] catch-up:", "'yes' is not a boolean", "Write true or false."]),
-    ("grace", "grace = soon\njobs = /a 1h\n",
+    ("grace", "backend = zserver\ngrace = soon\njobs = /a 1h\n",
      ["[clock] grace:", "bad grace 'soon'", "10m, 1h"]),
-    ("grace-0", "grace = 0\njobs = /a 1h\n", ["[clock] grace:", "bad grace '0'"]),
+    ("grace-0", "backend = zserver\ngrace = 0\njobs = /a 1h\n",
+     ["[clock] grace:", "bad grace '0'"]),
     ("job-grace", "jobs = /a 1h grace=5x\n",
      ["[clock] jobs:", "bad grace '5x'", "/a 1h grace=5x"]),
     ("job-catch-up", "jobs = /a 1h catch-up=sure\n",
      ["[clock] jobs:", "catch-up=sure is not a boolean", "catch-up=true"]),
-    ("metrics-file", "metrics-file = var/clock.txt\njobs = /a 1h\n",
+    ("metrics-file", "backend = zserver\nmetrics-file = var/clock.txt\njobs = /a 1h\n",
      ["[clock] metrics-file:", "does not end in .prom", "textfile"]),
-    ("metrics-file-dir", "metrics-file = ${buildout:directory}/a.prom\njobs = /a 1h\n",
+    ("metrics-file-dir",
+     "backend = zserver\nmetrics-file = ${buildout:directory}/a.prom\njobs = /a 1h\n",
      ["[clock] metrics-file:", "is a directory"]),
     ("state-directory", "state-directory = ${buildout:directory}/secret.cfg\n",
      ["[clock] state-directory:", "exists and is not a directory"]),
     ("pings-missing", "pings = nosuch-pings\ncrontab = 0 3 * * * /bin/backup\n",
      ["[clock] pings:", "the pings section [nosuch-pings] is not defined",
       "[nosuch-pings]", "backup = https://hc-ping.com/<uuid>"]),
-    ("pings-unknown-name", "pings = clock-pings\njobs = /a 1h\n",
+    ("pings-unknown-name", "backend = zserver\npings = clock-pings\njobs = /a 1h\n",
      ["[clock] pings:", "'backup' is no job or entry of this part", "Use one of: a."]),
     ("never-matches-crontab", "crontab = 0 0 31 2 * /bin/backup\n",
      ["[clock] crontab:", "'0 0 31 2 *'", "never matches", "February"]),
@@ -385,7 +389,7 @@ def test_runner_part_reads_to_one_settings_value(tmp_path):
 def test_deferred_secrets_are_read_in_a_second_step(tmp_path):
     """``bin/buildout -vv``: the sections must exist, their values are read
     when installing."""
-    options = ("credentials = clock-credentials\njobs = /a 1h\n"
+    options = ("backend = zserver\ncredentials = clock-credentials\njobs = /a 1h\n"
                "lock = redis://cache\nlock-credentials = lock-credentials\n"
                "lock-namespace = s\n")
     found = read(tmp_path, options, SECRET + LOCK_SECRET, defer_secrets=True)
@@ -397,7 +401,7 @@ def test_deferred_secrets_are_read_in_a_second_step(tmp_path):
     assert [c.user for _, c in found.calls] == ["zopeuser"]
     assert found.lock.password == "L0ck-s3cret-pw"
     assert "password secret" in found.blocks
-    message = error(tmp_path, "credentials = nosuch\njobs = /a 1h\n")
+    message = error(tmp_path, "backend = zserver\ncredentials = nosuch\njobs = /a 1h\n")
     assert "the credentials section [nosuch] is not defined" in message
 
 
@@ -418,3 +422,138 @@ def test_known_and_far_options_get_no_typo_warning(tmp_path):
     found = read(tmp_path, "backend = zserver\njobs = /site/@@feeds 1h\n"
                            "zeopack = 0 1 * * 6\nmy-own-note = x\n")
     assert not [w for w in found.warnings if "did you mean" in w]
+
+
+# -- the default backend and Python 2 (DESIGN: Where ZServer lives) ---------------
+
+def test_the_default_backend_on_python_3_is_runner(tmp_path):
+    found = read(tmp_path, "address = 8080\njobs = /a 1h\n")
+    assert found.backend == "runner" and found.needs_script
+    assert found.warnings == []
+
+
+def test_a_part_without_jobs_needs_no_address(tmp_path):
+    found = read(tmp_path, "zeopack = 0 1 * * 6\n")
+    assert (found.backend, found.address) == ("runner", None)
+    assert found.to_json()["address"] is None
+    found = read(tmp_path, "backend = cron\ncrontab = @daily /bin/true\n")
+    assert (found.backend, found.address) == ("cron", None)
+
+
+def test_a_part_written_for_the_old_default_is_told_what_changed(tmp_path):
+    message = error(tmp_path, "credentials = clock-credentials\njobs = /a 1h\n",
+                    SECRET)
+    assert message == (
+        "[clock] address: the default backend is now runner (bin/clock run "
+        "calls the jobs of a WSGI Zope), and it needs the address of the Zope "
+        "instance\nSet address = ${client1:http-address} (the instance to "
+        "call), or backend = zserver to keep writing <clock-server> blocks "
+        "for a ZServer (Python 2) Zope.")
+    # An explicit runner or cron keeps its own message.
+    message = error(tmp_path, "backend = cron\njobs = /a 1h\n")
+    assert message.startswith(
+        "[clock] address: the cron backend needs the address of the Zope instance")
+
+
+def test_explicit_zserver_on_python_3_builds_the_blocks_and_warns(tmp_path):
+    found = read(tmp_path, "backend = zserver\ncredentials = clock-credentials\n"
+                 "jobs = /a 1h\n", SECRET)
+    assert found.backend == "zserver" and "method /a" in found.blocks
+    assert found.warnings == [settings.ZSERVER_ON_PYTHON3]
+    assert "only a ZServer (Python 2) Zope accepts" in settings.ZSERVER_ON_PYTHON3
+    assert "backend = runner" in settings.ZSERVER_ON_PYTHON3
+    # Nothing to warn about without blocks; never on Python 2.
+    assert read(tmp_path, "backend = zserver\nzeopack = 0 1 * * 6\n").warnings == []
+    assert read(tmp_path, "backend = zserver\nenabled = false\n"
+                "jobs = /a 1h\n").warnings == []
+    assert read(tmp_path, "backend = zserver\njobs = /a 1h\n",
+                python2=True).warnings == []
+
+
+def test_on_python_2_zserver_is_the_default_and_nothing_is_monitored(tmp_path):
+    found = read(tmp_path, "credentials = clock-credentials\njobs = /a 1h\n"
+                 "zeopack = 0 1 * * 6\ncrontab = @daily /bin/backup\n",
+                 SECRET, python2=True)
+    assert (found.backend, found.monitor, found.needs_script) == (
+        "zserver", False, False)
+    assert found.entries == [
+        "0 1 * * 6 %s" % (tmp_path / "bin" / "zeopack"), "@daily /bin/backup"]
+    assert "user zopeuser" in found.blocks and found.warnings == []
+
+
+# Each set to its default is accepted on Python 2.
+PYTHON2_DEFAULTS = ["backend = zserver", "monitor = false", "catch-up = false",
+                    "timeout = 300", "timeout = 5m", "retries = 0", "spread = 0",
+                    "jobs = /a 1h catch-up=false"]
+
+
+@pytest.mark.parametrize("option", PYTHON2_DEFAULTS)
+def test_python_2_accepts_the_defaults_of_what_bin_part_uses(tmp_path, option):
+    options = option + "\n" + ("" if option.startswith("jobs") else "jobs = /a 1h\n")
+    assert read(tmp_path, options, python2=True).backend == "zserver"
+
+
+# (option as written, what the message starts with after "[clock] ")
+PYTHON2_ERRORS = [
+    ("backend = runner\naddress = 8080", "backend: backend = runner needs Python 3"),
+    ("backend = cron\naddress = 8080", "backend: backend = cron needs Python 3"),
+    ("monitor = true", "monitor: monitor = true needs Python 3"),
+    ("lock = redis://:pw@cache", "lock: lock needs Python 3"),
+    ("pings = clock-pings", "pings: pings needs Python 3"),
+    ("metrics-file = var/clock.prom", "metrics-file: metrics-file needs Python 3"),
+    ("timezone = Europe/Amsterdam", "timezone: timezone needs Python 3"),
+    ("spread = 5m", "spread: spread needs Python 3"),
+    ("retries = 2", "retries: retries needs Python 3"),
+    ("timeout = 10", "timeout: timeout needs Python 3"),
+    ("grace = 10m", "grace: grace needs Python 3"),
+    ("catch-up = true", "catch-up: catch-up = true needs Python 3"),
+    ("jobs = /b 1h times='0 1 * * *'", "jobs: times= needs Python 3"),
+    ("jobs = /b 1h grace=5m", "jobs: grace= needs Python 3"),
+    ("jobs = /b 1h catch-up=true", "jobs: catch-up= needs Python 3"),
+]
+
+
+@pytest.mark.parametrize("option, start", PYTHON2_ERRORS,
+                         ids=[c[0].split("\n")[0] for c in PYTHON2_ERRORS])
+def test_python_2_refuses_what_only_bin_part_uses(tmp_path, option, start):
+    options = option + "\n" + ("" if option.startswith("jobs") else "jobs = /a 1h\n")
+    with pytest.raises(ConfigError) as info:
+        read(tmp_path, options, SECRET, python2=True)
+    message = info.value.message("clock")
+    assert message.startswith("[clock] " + start + ": only bin/clock uses it, "
+                              "and bin/clock runs on Python 3.10+\n"), message
+    assert "This buildout runs on Python 2 (a ZServer site)" in message
+    assert "run buildout on Python 3.10+, where bin/clock runs." in message
+    assert ":pw@" not in message  # the lock URL is masked
+    # On Python 3 the same option is no such error.
+    try:
+        read(tmp_path, "backend = runner\naddress = 8080\n" + options, SECRET)
+    except ConfigError as e:
+        assert "needs Python 3" not in str(e)
+
+
+def test_python_2_leaves_bad_values_to_their_own_checks(tmp_path):
+    for options, problem in [
+            ("backend = ftp\n", "unknown backend 'ftp'"),
+            ("monitor = maybe\n", "'maybe' is not a boolean"),
+            ("catch-up = yes\n", "'yes' is not a boolean"),
+            ("zeopack = 0 1 * * 8\n", "day-of-week 8 is out of range 0-7"),
+            ("crontab = 0 0 31 2 * /bin/true\n", "never matches a date"),
+            ("jobs = /a 5x\n", "bad period '5x'")]:
+        with pytest.raises(ConfigError) as info:
+            read(tmp_path, options, python2=True)
+        assert problem in info.value.message("clock")
+
+
+@pytest.mark.parametrize("times, never", [
+    ("0 0 31 2 *", True), ("0 0 30 2 *", True), ("0 0 31 4,6,9,11 *", True),
+    ("0 0 31 feb,apr *", True), ("0 0 30-31 2 *", True), ("0 0 29 2 *", False),
+    ("0 0 31 1-2 *", False), ("0 0 31 */2 *", False), ("0 0 31 2 1", False),
+    ("0 0 31 2 */2", True), ("0 0 */31 2 *", False), ("@monthly", False),
+    ("@reboot", False)])
+def test_the_one_never_comes_check_agrees_with_cronsim(times, never):
+    from collective.recipe.clockserver import schedule
+    from collective.recipe.clockserver.crontab.times import NEVER, never_comes
+
+    assert never_comes(times) == (NEVER if never else None)
+    assert (schedule.problem(times) is not None) == never

@@ -75,6 +75,7 @@ def identify(python):
         capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.slow  # makes .venv twice
 def test_python_is_not_ignored_once_venv_exists(tree):
     first = shutil.which("python3", path="/usr/bin:/bin")
     second = os.path.join(sys.base_prefix, "bin", "python3")

@@ -13,6 +13,8 @@ import zipfile
 
 import pytest
 
+import pytest
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "collective.recipe.clockserver"
 # What the recipe needs beside itself, for the buildout venv; zc.buildout 6.0.
@@ -20,6 +22,8 @@ BUILDOUT_DEPENDENCIES = ["zc.buildout>=6,<6.1", "zc.recipe.egg",
                          "z3c.recipe.usercrontab", "ZConfig", "cronsim"]
 # Tracked files the sdist leaves out on purpose.
 NOT_IN_SDIST = {".gitignore"}
+
+pytestmark = pytest.mark.slow  # a wheel, a new venv, a fresh buildout
 
 
 def run(*args, **kwargs):

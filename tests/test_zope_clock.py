@@ -11,13 +11,14 @@ import pytest
 from zopeinstance import (
     ADMIN_USER,
     access_log_entries,
-    build_zope_buildout,
     missing_distributions,
     start_instance,
     stop_instance,
     wait_for_access,
     zope_available,
 )
+
+pytestmark = pytest.mark.zope
 
 if not zope_available():
     reason = "Zope test stack not installed (missing: %s)" % ", ".join(
@@ -26,51 +27,12 @@ if not zope_available():
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason, allow_module_level=True)
 
-CLOCK_PARTS = """
-[clock]
-recipe = collective.recipe.clockserver
-backend = runner
-address = ${instance:http-address}
-credentials = clock-credentials
-timeout = 10
-jobs =
-    /manage_main?job=manage  1s  name=manage
-    /absolute_url            1h  name=host-echo  host=www.example.org
-
-[wrong]
-recipe = collective.recipe.clockserver
-backend = runner
-address = ${instance:http-address}
-credentials = wrong-credentials
-jobs = /manage_main?job=wrong 1h name=manage
-
-[cron]
-recipe = collective.recipe.clockserver
-backend = cron
-address = ${instance:http-address}
-credentials = clock-credentials
-crontab-file = var/crontab
-jobs = /manage_main?job=cron 15m name=manage
-
-[clock-credentials]
-user = admin
-password = admin
-
-[wrong-credentials]
-user = admin
-password = not-the-password
-"""
-
-
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    directory = tmp_path_factory.mktemp("zope")
-    build_zope_buildout(
-        directory, CLOCK_PARTS,
-        instance_options="zope-conf-additional = ${clock:zope-conf-additional}")
-    instance = start_instance(directory)
+def site(zope_buildout):
+    """The session's Zope buildout (conftest.py) with its instance running."""
+    instance = start_instance(zope_buildout)
     try:
-        yield directory
+        yield zope_buildout
     finally:
         stop_instance(instance)
 

@@ -12,7 +12,6 @@ from zopeinstance import (
     PROTECTED_PATH,
     PUBLIC_PATH,
     access_log_path,
-    build_zope_buildout,
     missing_distributions,
     process_exists,
     process_group_exists,
@@ -22,6 +21,8 @@ from zopeinstance import (
     wait_for_access,
     zope_available,
 )
+
+pytestmark = pytest.mark.zope
 
 if not zope_available():
     reason = (
@@ -47,8 +48,10 @@ password = admin
     assert recipe_parts(cfg) == ["clock"]
 
 
-def test_wsgi_zope_answers_logs_and_stops(tmp_path):
-    directory = build_zope_buildout(tmp_path)
+def test_wsgi_zope_answers_logs_and_stops(zope_buildout):
+    """On the session's Zope buildout (conftest.py), built by
+    zopeinstance.build_zope_buildout."""
+    directory = zope_buildout
     instance = start_instance(directory)
     try:
         assert instance.get(PUBLIC_PATH).status == 200

@@ -1,4 +1,4 @@
-"""Live: <clock-server> blocks on a real Zope 4 + ZServer on Python 2.7.
+"""Live: the recipe's <clock-server> blocks on a real Zope 4 + ZServer on Python 2.7.
 
 A zc.buildout 2.13 buildout (tools/py2-env) with plone.recipe.zope2instance
 6 (``wsgi = off``) whose client2 has ``zope-conf-additional =
@@ -37,15 +37,6 @@ JOBS = [
     ("feed-a", 30, "site-a.example"),
     ("feed-b", 60, "mobipublic.com:8080"),
 ]
-
-# The recipe itself on Python 2.7: prepared, not yet run (see
-# RECIPE_ON_PY2_SKIP). Set CLOCKSERVER_ZSERVER_RECIPE=1 to try it.
-RECIPE_ON_PY2 = os.environ.get("CLOCKSERVER_ZSERVER_RECIPE") == "1"
-RECIPE_ON_PY2_SKIP = (
-    "the recipe does not run on Python 2.7 yet (issue 14/15: the Python 2 "
-    "subset of src/, a py2.py3 wheel, cronsim behind a python_version "
-    "marker); set CLOCKSERVER_ZSERVER_RECIPE=1 to try it")
-
 
 def must_run():
     return (os.environ.get("CI", "").lower() == "true"
@@ -90,19 +81,6 @@ def live(py2_home):
         instance.remove()
 
 
-def hand_written_blocks():
-    blocks = []
-    for job, period, host in JOBS:
-        blocks.append(
-            "<clock-server>\n"
-            "  method /clock_probe?job=%s\n"
-            "  period %d\n"
-            "  user %s\n"
-            "  password %s\n"
-            "  host %s\n"
-            "</clock-server>\n" % (job, period, ADMIN, ZCONF_PASSWORD, host))
-    return "".join(blocks)
-
 
 def check_live_clock(live, secret_files):
     """Start client2; every job logs its start line and is called with its
@@ -131,21 +109,6 @@ def check_live_clock(live, secret_files):
     assert sorted(holders) == sorted(secret_files)
 
 
-def test_hand_written_blocks_run_on_zserver(live):
-    """The harness itself: blocks written by hand into a 0600 include file,
-    as the recipe's ``inline = false`` writes them."""
-    live.write("clock.conf", hand_written_blocks(), mode=0o600)
-    live.configure(
-        "[clock]\n"
-        "zope-conf-additional = %include ${buildout:directory}/clock.conf\n")
-    code, output = live.run_buildout()
-    assert code == 0, output
-    zope_conf = live.read("parts", "client2", "etc", "zope.conf")
-    assert "%%include %s" % live.path("clock.conf") in zope_conf
-    check_live_clock(live, ["clock.conf"])
-
-
-@pytest.mark.skipif(not RECIPE_ON_PY2, reason=RECIPE_ON_PY2_SKIP)
 def test_recipe_blocks_run_on_zserver(live, tmp_path):
     """The recipe itself, installed from a py2.py3 wheel in a find-links
     directory by zc.buildout 2.13, makes the blocks."""

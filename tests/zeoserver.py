@@ -3,9 +3,6 @@
 Plain helpers, no pytest, reusable by any test that needs a ZEO server (the
 Plone site's, a lock service's):
 
-- ``start_runzeo(directory)``: ``python -m ZEO.runzeo`` on a FileStorage in
-  ``directory``, on a free loopback port (ZEO must be importable by
-  ``python``; the test venv has it).
 - ``start_zeo(argv, address, ...)``: any command that runs a ZEO server in the
   foreground, e.g. plone.recipe.zeoserver's ``parts/<part>/bin/runzeo``
   (which execs Python, so its PID is the server's).
@@ -14,11 +11,10 @@ Plone site's, a lock service's):
 
 import dataclasses
 import os
-import socket
 import subprocess
-import sys
 import time
 
+from localserver import free_port, listening  # free_port: test_plone_clock imports it here
 from zopeinstance import stop_process
 
 
@@ -49,21 +45,6 @@ class ZeoServer:
             return ""
 
 
-def free_port():
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def listening(host, port):
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def start_zeo(argv, address, cwd=None, output_path=None, env=None, timeout=30):
     """Start ``argv`` (a foreground ZEO server); wait until ``address``
     (``HOST:PORT``) accepts connections; return a ``ZeoServer``.
@@ -90,19 +71,6 @@ def start_zeo(argv, address, cwd=None, output_path=None, env=None, timeout=30):
                            % (argv[0], address, timeout, server.output()))
         time.sleep(0.1)
     return server
-
-
-def start_runzeo(directory, port=None, python=sys.executable, timeout=30):
-    """A ZEO server on ``127.0.0.1:port`` (a free one by default) serving
-    ``directory/Data.fs``."""
-    directory = str(directory)
-    os.makedirs(directory, exist_ok=True)
-    address = "127.0.0.1:%d" % (port or free_port())
-    argv = [python, "-m", "ZEO.runzeo", "-a", address,
-            "-f", os.path.join(directory, "Data.fs")]
-    return start_zeo(argv, address, cwd=directory,
-                     output_path=os.path.join(directory, "zeo.out"),
-                     timeout=timeout)
 
 
 def stop_zeo(server, timeout=20):

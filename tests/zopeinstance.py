@@ -33,10 +33,11 @@ import importlib.metadata
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
+
+from localserver import free_port
 
 BIN = os.path.dirname(sys.executable)
 BUILDOUT = os.path.join(BIN, "buildout")
@@ -94,13 +95,6 @@ def missing_distributions():
         except importlib.metadata.PackageNotFoundError:
             missing.append(name)
     return missing
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def recipe_parts(cfg_text):

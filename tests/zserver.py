@@ -128,8 +128,9 @@ def build_recipe_wheel(directory):
     none-any.whl`` (dots kept, py2.py3)."""
     os.makedirs(directory, exist_ok=True)
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-         "--no-build-isolation", "--wheel-dir", directory, TOP],
+        # python -m build, as tests/test_wheel.py builds release files: its
+        # isolated build takes pyproject.toml's setuptools (dots kept).
+        [sys.executable, "-m", "build", "--wheel", "-o", directory, TOP],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         timeout=600)
     if result.returncode != 0:

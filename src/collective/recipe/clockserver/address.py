@@ -36,13 +36,16 @@ def host_problem(host):
     if not host:
         return "the host is empty"
     if not _isascii(host):
+        shown = _shown(host)
+        if isinstance(host, bytes):  # Python 2: buildout's UTF-8 bytes
+            host = host.decode("utf-8", "replace")
         try:
-            suggestion = " (write %s)" % host.encode("idna").decode("ascii")
+            suggestion = " (write %s)" % str(host.encode("idna").decode("ascii"))
         except UnicodeError:
             suggestion = ""
-        return ("%r is not ASCII; an HTTP header carries ASCII only: write an "
+        return ("%s is not ASCII; an HTTP header carries ASCII only: write an "
                 "internationalised name in its xn-- form%s"
-                % (host, suggestion))
+                % (shown, suggestion))
     if host.startswith("[") or host.endswith("]"):
         if not (host.startswith("[") and host.endswith("]")):
             return "%r: unbalanced brackets around an IPv6 address" % host
@@ -86,6 +89,13 @@ def host_problem(host):
     return None
 
 
+def _shown(text):
+    """``repr(text)`` as Python 3 writes it, also for Python 2's UTF-8 bytes."""
+    if isinstance(text, bytes) and not _isascii(text):
+        return "'%s'" % text
+    return repr(text)
+
+
 def _isascii(text):
     return all(ord(c) < 128 for c in text)
 
@@ -108,19 +118,95 @@ def _ip_problem(version, text):
 
 
 def _plain_ip_problem(version, text):
-    """The same verdict without the ipaddress module (Python 2)."""
-    if version == 6:
-        try:
-            socket.inet_pton(socket.AF_INET6, text)
-        except (socket.error, ValueError):
-            return "not 8 groups of hex digits"
-        return None
-    octets = text.split(".")
-    if len(octets) != 4 or not all(
-            _DIGITS.match(o) and len(o) <= 3 and int(o) <= 255
-            and (o == "0" or not o.startswith("0")) for o in octets):
-        return "not four decimal numbers 0-255 without leading zeros"
+    """The same verdict and words as the ipaddress module of Python 3,
+    without it (Python 2)."""
+    try:
+        (_ipv4 if version == 4 else _ipv6)(text)
+    except ValueError as e:
+        return str(e)
     return None
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _ipv4(text):
+    if not text:
+        raise ValueError("Address cannot be empty")
+    octets = text.split(".")
+    if len(octets) != 4:
+        raise ValueError("Expected 4 octets in %s" % _shown(text))
+    for octet in octets:
+        problem = _octet_problem(octet)
+        if problem:
+            raise ValueError("%s in %s" % (problem, _shown(text)))
+
+
+def _octet_problem(octet):
+    if not octet:
+        return "Empty octet not permitted"
+    if not (_isascii(octet) and octet.isdigit()):
+        return "Only decimal digits permitted in %s" % _shown(octet)
+    if len(octet) > 3:
+        return "At most 3 characters permitted in %s" % _shown(octet)
+    if octet != "0" and octet[0] == "0":
+        return "Leading zeros are not permitted in %s" % _shown(octet)
+    if int(octet) > 255:
+        return "Octet %d (> 255) not permitted" % int(octet)
+    return None
+
+
+def _ipv6(text):
+    if not text:
+        raise ValueError("Address cannot be empty")
+    shown = _shown(text)
+    parts = text.split(":")
+    if len(parts) < 3:
+        raise ValueError("At least 3 parts expected in %s" % shown)
+    if "." in parts[-1]:  # an IPv4 address as the last 32 bits
+        try:
+            _ipv4(parts[-1])
+        except ValueError as e:
+            raise ValueError("%s in %s" % (e, shown))
+        parts[-1:] = ["0", "0"]
+    if len(parts) > 9:
+        raise ValueError("At most 8 colons permitted in %s" % shown)
+    empty = [i for i in range(1, len(parts) - 1) if not parts[i]]
+    if len(empty) > 1:
+        raise ValueError("At most one '::' permitted in %s" % shown)
+    leading = "Leading ':' only permitted as part of '::' in %s" % shown
+    trailing = "Trailing ':' only permitted as part of '::' in %s" % shown
+    if empty:
+        high, low = empty[0], len(parts) - empty[0] - 1
+        if not parts[0]:
+            high -= 1
+            if high:
+                raise ValueError(leading)
+        if not parts[-1]:
+            low -= 1
+            if low:
+                raise ValueError(trailing)
+        if 8 - (high + low) < 1:
+            raise ValueError("Expected at most 7 other parts with '::' in %s"
+                             % shown)
+        hextets = parts[:high] + (parts[len(parts) - low:] if low else [])
+    else:
+        if len(parts) != 8:
+            raise ValueError("Exactly 8 parts expected without '::' in %s"
+                             % shown)
+        if not parts[0]:
+            raise ValueError(leading)
+        if not parts[-1]:
+            raise ValueError(trailing)
+        hextets = parts
+    for hextet in hextets:
+        if not _HEX.issuperset(hextet):
+            problem = "Only hex digits permitted in %s" % _shown(hextet)
+        elif len(hextet) > 4:
+            problem = "At most 4 characters permitted in %s" % _shown(hextet)
+        else:
+            continue
+        raise ValueError("%s in %s" % (problem, shown))
 
 
 def port_problem(text):
@@ -158,7 +244,8 @@ def check_host(value, option, line):
     def refuse(reason):
         raise ConfigError(
             option, line,
-            "%r is not a host name for the Host: header: %s" % (value, reason),
+            "%s is not a host name for the Host: header: %s" % (
+                _shown(value), reason),
             HOST_FIX)
 
     if not isinstance(value, str) or not value:

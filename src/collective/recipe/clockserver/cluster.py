@@ -54,9 +54,12 @@ def read(sections, part, options, warnings, credentials=True):
 
 
 def check_namespace(namespace):
-    if len(namespace) > MAX_NAMESPACE or any(
+    text = namespace  # characters, not bytes (buildout 2 hands in bytes)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if len(text) > MAX_NAMESPACE or any(
             c.isspace() or unicodedata.category(c)[0] in "CZ"  # not printable
-            for c in namespace):
+            for c in text):
         raise ConfigError(
             "lock-namespace", namespace,
             "a namespace is one word of at most %d characters" % MAX_NAMESPACE,

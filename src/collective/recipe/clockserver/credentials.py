@@ -219,7 +219,8 @@ def check_zserver_length(credentials, option, line):
     """ZServer (Python 2) breaks Basic auth for user:password over 57 bytes."""
     if credentials.anonymous:
         return
-    size = len(("%s:%s" % (credentials.user, credentials.password)).encode())
+    pair = "%s:%s" % (credentials.user, credentials.password)
+    size = len(pair if isinstance(pair, bytes) else pair.encode("utf-8"))
     if size > ZSERVER_MAX_AUTH_BYTES:
         raise ConfigError(
             option, line,

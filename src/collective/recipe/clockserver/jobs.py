@@ -11,7 +11,17 @@ from .errors import ConfigError
 from .model import MAX_PERIOD, Job
 
 UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-KEYS = ("name", "host", "credentials", "times", "grace", "catch-up")
+KEYS = ("name", "host", "credentials", "times", "grace", "catch-up",
+        "timeout", "retries", "timezone", "spread")
+MAX_RETRIES = 10
+TIMEOUT_FIX = ("Write the seconds a call may take, e.g. timeout=300 "
+               "(units s m h work too: 5m, 1h).")
+RETRIES_FIX = ("Write how often a failed call is tried again within its tick, "
+               "a whole number from 0 to 10, e.g. retries=3.")
+SPREAD_FIX = ("Write a duration: seconds (600) or with units s m h d w, "
+              "e.g. 10m, 1h; 0 for none.")
+TIMEZONE_FIX = ("Write an IANA time zone name, e.g. Europe/Amsterdam, "
+                "America/New_York, UTC (see /usr/share/zoneinfo).")
 BOOLEANS = {"true": True, "false": False}
 GRACE_FIX = ("Write how long after a missed tick status calls it overdue: seconds "
              "(600) or with units s m h d w, e.g. 10m, 1h.")
@@ -95,6 +105,7 @@ def parse_line(line):
             "e.g. /Plone/@@update-feeds 1h",
         )
     method, period_text, pairs = words[0], words[1], words[2:]
+    no_period = period_text == "-"
     if not method.startswith("/"):
         raise ConfigError(
             "jobs", line,
@@ -107,7 +118,7 @@ def parse_line(line):
             "Quote-encode spaces in the method as %20.",
         )
     try:
-        period = parse_period(period_text)
+        period = None if no_period else parse_period(period_text)
     except ValueError as e:
         raise ConfigError(
             "jobs", line, "bad period %r: %s" % (period_text, e), PERIOD_FIX)
@@ -131,6 +142,11 @@ def parse_line(line):
                 "Give it a value, or leave the key out.",
             )
         keys[key] = value
+    if no_period and "times" not in keys:
+        raise ConfigError(
+            "jobs", line, "the period is '-' but the job has no times=",
+            "Write a period (3600, 1h) or give the schedule: "
+            "%s - times='0 3 * * *'." % method)
     if "host" in keys:
         address.check_host(keys["host"], "jobs", line)
     name = keys.get("name")
@@ -190,7 +206,11 @@ def parse_jobs(text):
             name, method, period, host=keys.get("host"),
             times=keys.get("times"), grace=job_grace(keys, line),
             catch_up=job_catch_up(keys, line),
-            credentials=keys.get("credentials"), line=line))
+            credentials=keys.get("credentials"), line=line,
+            timezone=job_timezone(keys, line),
+            spread=job_duration(keys, "spread", line),
+            timeout=job_duration(keys, "timeout", line),
+            retries=job_retries(keys, line)))
     return jobs
 
 
@@ -217,3 +237,54 @@ def job_catch_up(keys, line):
                           "catch-up=%s is not a boolean" % text,
                           "Write catch-up=true or catch-up=false.")
     return BOOLEANS[text]
+
+
+def duration(text, option, what, line=None):
+    """A ``timeout`` or ``spread`` (the part's, or a job's key) -> seconds.
+    A spread may be 0 (none); a timeout may not."""
+    text = text.strip()
+    if what == "spread" and text == "0":
+        return 0
+    try:
+        return parse_period(text)
+    except ValueError as e:
+        raise ConfigError(option, line if line is not None else text,
+                          "bad %s %r: %s" % (what, text, e),
+                          SPREAD_FIX if what == "spread" else TIMEOUT_FIX)
+
+
+def job_duration(keys, key, line):
+    text = keys.get(key)
+    return None if text is None else duration(text, "jobs", key, line)
+
+
+def retries(text, option, line=None):
+    """``retries`` (the part's, or a job's ``retries=``) -> 0-10."""
+    text = text.strip()
+    if not (_DIGITS.match(text) and int(text) <= MAX_RETRIES):
+        raise ConfigError(option, line if line is not None else text,
+                          "bad retries %r: not a whole number from 0 to %d"
+                          % (text, MAX_RETRIES), RETRIES_FIX)
+    return int(text)
+
+
+def job_retries(keys, line):
+    text = keys.get("retries")
+    return None if text is None else retries(text, "jobs", line)
+
+
+def timezone(text, option, line=None):
+    """A ``timezone`` (the part's, or a job's ``timezone=``) -> its name."""
+    from .zones import zone_problem
+
+    text = text.strip()
+    found = zone_problem(text)
+    if found:
+        raise ConfigError(option, line if line is not None else text,
+                          "bad timezone: %s" % found, TIMEZONE_FIX)
+    return text
+
+
+def job_timezone(keys, line):
+    text = keys.get("timezone")
+    return None if text is None else timezone(text, "jobs", line)

@@ -42,21 +42,27 @@ class _Value(object):
 class Job(_Value):
     """One periodic call of a Zope method.
 
-    ``period`` in seconds (ticks at epoch multiples); ``times`` a cron
-    schedule (``times=`` as checked, or in bin/<part>'s file the schedule
-    cron fires it by); ``grace`` seconds or None (the part's);
-    ``catch_up`` True/False or None (the part's).  ``credentials`` (the
+    ``period`` in seconds (ticks at epoch multiples), None when written
+    ``-`` (``times=`` alone decides); ``times`` a cron schedule
+    (``times=`` as checked, or in bin/<part>'s file the schedule cron
+    fires it by) read in ``timezone`` (an IANA name; None: the machine's);
+    ``spread`` the job's ``spread=`` (seconds, None: the part's) and
+    ``offset`` the stable shift it gives every tick (seconds); ``grace``
+    and ``timeout`` seconds or None (the part's); ``retries`` 0-10 or None
+    (the part's); ``catch_up`` True/False or None (the part's).  ``credentials`` (the
     section named by ``credentials=``) and ``line`` (the ``jobs`` line, for
     messages) live on the recipe side; ``user``/``password`` are what
     bin/<part> sends.
     """
 
     __slots__ = ("name", "method", "period", "host", "times", "grace",
-                 "catch_up", "user", "password", "credentials", "line")
+                 "catch_up", "user", "password", "credentials", "line",
+                 "timezone", "spread", "offset", "timeout", "retries")
 
     def __init__(self, name, method, period, host=None, times=None,
                  grace=None, catch_up=None, user=None, password=None,
-                 credentials=None, line=""):
+                 credentials=None, line="", timezone=None, spread=None,
+                 offset=0, timeout=None, retries=None):
         self.name = name
         self.method = method  # path from the Zope root, may carry ?query
         self.period = period
@@ -68,6 +74,11 @@ class Job(_Value):
         self.password = password
         self.credentials = credentials
         self.line = line
+        self.timezone = timezone
+        self.spread = spread
+        self.offset = offset or 0
+        self.timeout = timeout
+        self.retries = retries
 
     @property
     def authenticated(self):
@@ -76,8 +87,10 @@ class Job(_Value):
 
     @property
     def schedule(self):
-        """Its Schedule: ``times`` when set, else ``period``."""
-        return Schedule(period=self.period, times=self.times)
+        """Its Schedule: ``times`` (in ``timezone``) when set, else
+        ``period``; shifted by ``offset``."""
+        return Schedule(period=self.period, times=self.times,
+                        zone=self.timezone, offset=self.offset)
 
     def __repr__(self):  # never the password
         return ("Job(name=%r, method=%r, period=%r, host=%r, user=%r)"
@@ -94,18 +107,27 @@ class Job(_Value):
             found["grace"] = self.grace
         if self.catch_up is not None:
             found["catch-up"] = self.catch_up
+        for key, value in (("timezone", self.timezone), ("spread", self.spread),
+                           ("timeout", self.timeout), ("retries", self.retries)):
+            if value is not None:
+                found[key] = value
+        if self.offset:
+            found["offset"] = self.offset
         return found
 
     @classmethod
     def from_json(cls, data):
         """A checked JSON object (runner/config.py checks it) -> Job."""
         catch_up = data.get("catch-up")
-        return cls(data["name"], data["method"], data["period"],
+        return cls(data["name"], data["method"], data.get("period"),
                    host=data.get("host") or None,
                    times=data.get("times") or None, grace=data.get("grace"),
                    catch_up=None if catch_up is None else catch_up is True,
                    user=data.get("user") or None,
-                   password=data.get("password") or None)
+                   password=data.get("password") or None,
+                   timezone=data.get("timezone") or None,
+                   spread=data.get("spread"), offset=data.get("offset") or 0,
+                   timeout=data.get("timeout"), retries=data.get("retries"))
 
 
 class Entry(_Value):

@@ -2,7 +2,6 @@
 
 from __future__ import absolute_import, division, print_function
 
-import io
 import json
 import logging
 import os
@@ -10,6 +9,7 @@ import sys
 
 import zc.buildout
 
+from . import files
 from .crontab import block as cronblock, store as cronstore
 from . import settings as settingslib
 from .buildoutcompat import dumps_configuration
@@ -109,8 +109,10 @@ class Recipe(object):
 
     def _state_directory(self):
         """Create the state directory and note when each name was first
-        seen; it is not registered, so records outlive the part."""
-        from .runner.records import Records
+        seen; it is not registered, so records outlive the part.  Python 3
+        only: on Python 2 settings.py refuses everything that needs
+        bin/<part> (RUNNER_ONLY), so ``needs_script`` is never true there."""
+        from .runner.records import Records  # Python 3 only
 
         s = self.settings
         try:
@@ -233,17 +235,9 @@ def make_directory(path):
 
 def write_private(path, text):
     """Write ``text`` to ``path`` readable by the owner only (mode 0600)."""
-    tmp = "%s.tmp%d" % (path, os.getpid())
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with io.open(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o600)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    if not isinstance(text, bytes):  # Python 2: native strings are UTF-8 bytes
+        text = text.encode("utf-8")
+    files.replace(path, text, 0o600)
 
 
 def uninstall(name, options):

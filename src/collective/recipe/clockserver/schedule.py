@@ -1,17 +1,23 @@
-"""When a job or entry is due: one Schedule value (a period, or cron times).
+"""When a job or entry is due: one Schedule value (a period, or cron times in a zone, shifted).
 
 A Schedule answers ``previous(now)`` (the latest tick at or before now),
 ``following(now)`` (the first tick strictly after now) and
-``interval(after)`` in epoch seconds.  A period ticks at epoch multiples;
-cron times are evaluated by cronsim (the library healthchecks.io uses) in
-the machine's local time, as cron reads them, imported only when a cron
-schedule is evaluated (Python 3; the recipe's Python 2 path never does).
-``@reboot`` has no ticks: every answer is None.  ``zone`` and ``offset``
-are kept for a later issue (a time zone for ``times=``, a shifted tick)
-and are None/0 today.
+``interval(after)`` in epoch seconds: the tick is one UTC instant.  A
+period ticks at epoch multiples; cron times are evaluated by cronsim (the
+library healthchecks.io uses) in ``zone`` (an IANA name; None: the
+machine's zone, as cron reads it), with Debian cron's daylight-saving
+rules as cronsim implements them for zone-aware times: when the minute
+and hour fields are both fixed (neither starts with ``*``), a local time
+skipped by the jump is due once at the first instant after it and a
+repeated one once, at its first occurrence; otherwise every real instant
+whose local reading matches is due.  ``offset`` (seconds, from
+``spread``) shifts every tick.  cronsim and zoneinfo are imported only
+when a cron schedule is evaluated (Python 3; the recipe's Python 2 path
+never does).  ``@reboot`` has no ticks: every answer is None.
 
 Also: the cron times that fire a job of the cron backend (its ``times=``,
-or its period written as cron times).
+or its period written as cron times).  Zone names: zones.py; the spread's
+offset and shifted cron times: spread.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -24,15 +30,16 @@ UNITS = (("w", WEEK), ("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", 1))
 
 class Schedule(object):
     """A period in seconds or cron ``times`` (the times win when both are
-    given).  Treat as immutable."""
+    given), read in ``zone``, every tick shifted by ``offset`` seconds.
+    Treat as immutable."""
 
     __slots__ = ("period", "times", "zone", "offset")
 
     def __init__(self, period=None, times=None, zone=None, offset=0):
         self.period = period
         self.times = times or None
-        self.zone = zone  # reserved: the IANA zone of ``times`` (None: local)
-        self.offset = offset  # seconds a period's ticks are shifted (0 today)
+        self.zone = zone or None  # the IANA zone of ``times`` (None: the machine's)
+        self.offset = offset or 0  # seconds every tick is shifted (spread)
 
     def __eq__(self, other):
         return isinstance(other, Schedule) and self._key() == other._key()
@@ -47,9 +54,14 @@ class Schedule(object):
         return (self.period, self.times, self.zone, self.offset)
 
     def __repr__(self):
+        extra = ""
+        if self.times and self.zone:
+            extra += ", zone=%r" % self.zone
+        if self.offset:
+            extra += ", offset=%r" % self.offset
         if self.times:
-            return "Schedule(times=%r)" % self.times
-        return "Schedule(period=%r)" % self.period
+            return "Schedule(times=%r%s)" % (self.times, extra)
+        return "Schedule(period=%r%s)" % (self.period, extra)
 
     @property
     def text(self):
@@ -62,16 +74,18 @@ class Schedule(object):
 
     def previous(self, now):
         """The latest tick ``<= now`` (epoch seconds), or None (``@reboot``)."""
-        if self.times:
-            return _cron_previous(self.times, now)
         shift = self.offset
+        if self.times:
+            due = _cron_previous(self.times, self.zone, now - shift)
+            return None if due is None else due + shift
         return int((now - shift) // self.period) * self.period + shift
 
     def following(self, now):
         """The first tick strictly after ``now`` (epoch seconds), or None."""
-        if self.times:
-            return _cron_following(self.times, now)
         shift = self.offset
+        if self.times:
+            due = _cron_following(self.times, self.zone, now - shift)
+            return None if due is None else due + shift
         return (int((now - shift) // self.period) + 1) * self.period + shift
 
     def interval(self, after):
@@ -95,6 +109,25 @@ def format_period(seconds):
     return "".join(parts) or "0s"
 
 
+_MACHINE = []
+
+
+def _tzinfo(zone):
+    """The tzinfo to read cron times in (None: naive local time, when the
+    machine's zone cannot be named)."""
+    from zoneinfo import ZoneInfo
+
+    from .zones import machine_zone
+
+    if zone is None:
+        if not _MACHINE:
+            _MACHINE.append(machine_zone())
+        zone = _MACHINE[0]
+        if zone is None:
+            return None
+    return ZoneInfo(zone)
+
+
 # -- cron times (cronsim, Python 3) --------------------------------------------
 
 def expression(times):
@@ -114,9 +147,17 @@ def problem(times):
     expr = expression(times)
     if expr is None:
         return None
+    from .crontab.times import never_comes
+
+    found = never_comes(expr)  # the one check, Python 2 too
+    if found:
+        return found
     from datetime import datetime
 
-    from cronsim import CronSim, CronSimError
+    try:
+        from cronsim import CronSim, CronSimError
+    except ImportError:  # Python 2 (ZServer sites): cronsim is Python 3 only
+        return None
 
     try:
         next(iter(CronSim(expr, datetime.now())))
@@ -137,43 +178,126 @@ def problem(times):
     return None
 
 
-def _floor_minute(timestamp):
+def _at(timestamp, tz):
     from datetime import datetime
 
-    return datetime.fromtimestamp(timestamp).replace(second=0, microsecond=0)
+    if tz is None:
+        return datetime.fromtimestamp(timestamp)
+    return datetime.fromtimestamp(timestamp, tz)
 
 
-def _cron_previous(times, now):
+_MOST = 5000  # candidates looked at before a schedule is deemed never due
+
+
+def _cron_following(times, zone, now):
+    """The first instant strictly after ``now`` the times match, or None.
+
+    Fixed minute and hour: cronsim reads them on the naive local clock and
+    mends skipped times (Debian's rule); a tick equal to ``now``, or in a
+    repeated hour the first occurrence (already past), is stepped over.
+    Otherwise ``_matching_from`` (cronsim's own zone-aware stepping jumps
+    a whole hour per hour, which misses ticks where a 30-minute shift
+    ends, as on Lord Howe Island)."""
     expr = expression(times)
     if expr is None:
         return None
-    from datetime import timedelta
-
     from cronsim import CronSim, CronSimError
 
-    start = _floor_minute(now) + timedelta(minutes=1)
+    tz = _tzinfo(zone)
+    fields = expr.split()
     try:
-        return next(iter(CronSim(expr, start, reverse=True))).timestamp()
+        if tz is not None and (fields[0].startswith("*") or fields[1].startswith("*")):
+            return _matching_from(expr, tz, int(now // 1) + 1)
+        # Naive local time, or fixed minute and hour: cronsim's own rules.
+        found = CronSim(expr, _at(now - now % 60, tz))
+        for _ in range(_MOST):
+            due = next(found).timestamp()
+            if due > now:
+                return due
+        return None
     except (StopIteration, CronSimError):  # refused at build time anyway
         return None
 
 
-def _cron_following(times, now):
+def _matching_from(expr, tz, start):
+    """The first instant ``>= start`` whose reading in ``tz`` matches ``expr``:
+    cronsim on the naive clock, one stretch of constant UTC offset at a time."""
+    from datetime import datetime, timedelta
+
+    from cronsim import CronSim
+
+    second = timedelta(seconds=1)
+    for _ in range(_MOST):
+        local = datetime.fromtimestamp(start, tz)
+        offset = local.utcoffset()
+        naive = next(CronSim(expr, local.replace(tzinfo=None) - second))
+        due = _epoch(naive - offset)
+        change = _offset_change(tz, start, due, offset)
+        if change is None:
+            return due
+        start = change
+    return None
+
+
+def _epoch(naive_utc):
+    from datetime import datetime
+
+    return (naive_utc - datetime(1970, 1, 1)).total_seconds()
+
+
+def _offset_change(tz, start, end, offset):
+    """The first whole second in ``(start, end]`` where ``tz``'s UTC offset
+    is no longer ``offset``, or None (offsets change at most every few
+    weeks: looked at every 6 hours, then bisected)."""
+    from datetime import datetime
+
+    def differs(moment):
+        return datetime.fromtimestamp(moment, tz).utcoffset() != offset
+
+    low = start
+    while low < end:
+        high = min(low + 6 * 3600, end)
+        if differs(high):
+            while high - low > 1:
+                middle = (low + high) // 2
+                if differs(middle):
+                    high = middle
+                else:
+                    low = middle
+            return high
+        low = high
+    return None
+
+
+def _cron_previous(times, zone, now, depth=0):
+    """The latest instant ``<= now`` the times match, or None.
+
+    cronsim's reverse search reads fixed times naively: next to a skipped
+    hour it may answer the first instant after the gap (later than now),
+    in a repeated hour an earlier day; the answer is mended with forward
+    steps from a safe earlier start."""
     expr = expression(times)
     if expr is None:
         return None
     from cronsim import CronSim, CronSimError
 
+    floor = now - now % 60
     try:
-        due = next(iter(CronSim(expr, _floor_minute(now)))).timestamp()
-        # cronsim starts from the minute; a tick equal to now is not "after".
-        while due <= now:
-            due = _cron_following(times, due)
-            if due is None:
-                return None
-        return due
+        due = next(CronSim(expr, _at(floor + 60, _tzinfo(zone)), reverse=True)).timestamp()
     except (StopIteration, CronSimError):
         return None
+    if due > now:
+        if depth > 2:
+            return None
+        due = _cron_previous(times, zone, now - 3 * 3600, depth + 1)
+        if due is None:
+            return None
+    for _ in range(_MOST):
+        later = _cron_following(times, zone, due)
+        if later is None or later > now:
+            return due
+        due = later
+    return due
 
 
 # -- the cron backend -------------------------------------------------------------

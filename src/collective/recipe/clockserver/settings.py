@@ -13,11 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 import os
 import re
-
-try:
-    from urllib.parse import urlsplit
-except ImportError:  # Python 2
-    from urlparse import urlsplit
+import sys
 
 from . import cluster
 from . import credentials as creds
@@ -25,13 +21,19 @@ from .crontab import block as cronblock, store as cronstore
 from .crontab import entries as entrylib
 from .crontab.times import validate_times
 from . import jobs as joblib
+from . import jobtimes
 from . import optionnames
+from . import pings as pinglib
 from . import schedule
 from . import values as rules
 from .address import check_host, parse_address
+from .lockurl import mask
 from .errors import ConfigError
 
 BACKENDS = ("zserver", "runner", "cron")
+# bin/<part> runs on Python 3 only; on Python 2 (ZServer sites, zc.buildout
+# 2.13) the part writes <clock-server> blocks and plain crontab entries.
+PYTHON2 = sys.version_info[0] < 3
 ZSERVER_MIN_PERIOD = 30
 INCLUDE_FILE = "clock-server.conf"
 CONFIG_FILE = "clock.json"
@@ -59,6 +61,7 @@ class Settings(object):
         self.address = None  # scheme://host:port
         self.timeout = DEFAULT_TIMEOUT
         self.concurrency = DEFAULT_CONCURRENCY
+        self.retries = 0  # the part's retries (jobs may say retries=)
         self.jobs = []  # model.Job, the part's host filled in
         self.part_credentials = None  # the section named by ``credentials``
         self.calls = []  # [(Job, Credentials)]: anonymous until read
@@ -110,12 +113,12 @@ class Settings(object):
         jobs = []
         for job, c in self.calls:
             jobs.append(job.replace(
-                times=schedule.cron_times(job) if self.backend == "cron" else None,
+                times=_config_times(job, self.backend),
                 user=None if c.anonymous else c.user,
                 password=None if c.anonymous else c.password).to_json())
         config = {
             "part": self.part, "address": self.address, "timeout": self.timeout,
-            "concurrency": self.concurrency, "jobs": jobs,
+            "concurrency": self.concurrency, "retries": self.retries, "jobs": jobs,
             "backend": self.backend, "state-directory": self.state_directory,
             "metrics-file": self.metrics_file, "grace": self.grace,
             "catch-up": self.catch_up,
@@ -147,8 +150,11 @@ def path_option(options, name, directory):
     return os.path.normpath(os.path.join(directory, os.path.expanduser(text)))
 
 
-def read(sections, part, defer_secrets=False):
-    """The options of ``part`` in ``sections`` -> Settings (see the module)."""
+def read(sections, part, defer_secrets=False, python2=PYTHON2):
+    """The options of ``part`` in ``sections`` -> Settings (see the module).
+
+    ``python2``: buildout runs on Python 2, where bin/<part> cannot run
+    (the default backend is zserver there, see RUNNER_ONLY)."""
     options = sections[part]
     if rules.has_control(part):  # bin/<part> refuses it in its config file
         raise ConfigError("[%s]" % rules.shown(part), None,
@@ -158,7 +164,10 @@ def read(sections, part, defer_secrets=False):
     s = Settings(part, b["directory"], b["bin-directory"], b["parts-directory"])
     s.zeopack_command = options.get("zeopack-command", s.zeopack_command)
     rules.check_path("zeopack-command", s.zeopack_command)
-    s.backend = backend = options.get("backend", "zserver").strip()
+    if python2:
+        check_runner_only(options, part)
+    given = options.get("backend", "").strip()
+    s.backend = backend = given or ("zserver" if python2 else "runner")
     if backend not in BACKENDS:
         raise ConfigError(
             "backend", backend, "unknown backend %r" % backend,
@@ -171,24 +180,32 @@ def read(sections, part, defer_secrets=False):
     s.inline = boolean(options, "inline", False)
     s.timeout = _timeout(options)
     s.concurrency = _concurrency(options)
-    s.address = _address(options, backend)
+    s.address = _address(options)
     default_host = options.get("host", "").strip() or None
     if default_host:
         check_host(default_host, "host", default_host)
     # The part's host fills in; times= is checked on every backend
     # (normalised), used by cron.
+    parsed = joblib.parse_jobs(options.get("jobs", ""))
+    if python2:
+        check_runner_only_keys(parsed, part)
     s.jobs = jobs = [
         j.replace(host=j.host or default_host,
                   times=j.times and validate_times(j.times, "jobs", j.line))
-        for j in joblib.parse_jobs(options.get("jobs", ""))]
-    _monitoring(s, options)
+        for j in parsed]
+    if jobs and not s.address:
+        _require_address(backend, given, part)
+    s.jobs = jobs = jobtimes.calendar(s, options, jobs)
+    _monitoring(s, options, python2)
     warnings = s.warnings
+    if enabled and jobs and given == "zserver" and not python2:
+        warnings.append(ZSERVER_ON_PYTHON3)
     if enabled and backend == "zserver":
         warnings.extend(
             "job %s runs every %d s; ZServer's clock checks only every "
             "30 s, so periods under 30 s make little sense"
             % (j.name, j.period)
-            for j in jobs if j.period < ZSERVER_MIN_PERIOD)
+            for j in jobs if j.period and j.period < ZSERVER_MIN_PERIOD)
     s.part_credentials = options.get("credentials", "").strip() or None
     s.deferred = enabled and defer_secrets and not s.inline
     if s.deferred:  # the sections must exist now
@@ -221,7 +238,7 @@ def read(sections, part, defer_secrets=False):
         cronstore.check_file(s.crontab_file, written)
     if enabled and s.pings_section:
         if s.deferred:  # the URLs are secrets: kept out of -vv's dump too
-            check_pings_defined(sections, s.pings_section, _names(s))
+            pinglib.check_defined(sections, s.pings_section, _names(s))
         else:
             warnings.extend(_read_pings(s, sections))
     s.zope_conf_additional = zope_conf(s)
@@ -266,21 +283,119 @@ def zope_conf(s):
     return s.blocks
 
 
+# -- Python 2: what only bin/<part> uses --------------------------------------------
+
+def _default_timeout(text):
+    try:
+        return joblib.parse_period(text) == DEFAULT_TIMEOUT
+    except ValueError:
+        return False
+
+
+# The options only bin/<part> (Python 3) uses, each with the test of its
+# default value (None: any value is a setting).  On Python 2 anything else
+# is refused (check_runner_only).  An unknown backend or a bad boolean is
+# left to the option's own check.
+RUNNER_ONLY = (
+    ("backend", lambda text: text not in ("runner", "cron")),
+    ("monitor", lambda text: text != "true"),
+    ("lock", None),
+    ("pings", None),
+    ("metrics-file", None),
+    ("timezone", None),
+    ("spread", lambda text: text == "0"),
+    ("retries", lambda text: text == "0"),
+    ("timeout", _default_timeout),
+    ("grace", None),
+    ("catch-up", lambda text: text != "true"),
+)
+# The job keys only bin/<part> uses: (key, the model.Job attribute, the
+# values that mean "not given").
+RUNNER_ONLY_KEYS = (
+    ("times", "times", (None,)),
+    ("grace", "grace", (None,)),
+    ("catch-up", "catch_up", (None, False)),
+    ("timeout", "timeout", (None,)),
+    ("retries", "retries", (None, 0)),
+    ("timezone", "timezone", (None,)),
+    ("spread", "spread", (None, 0)),
+)
+PYTHON3_FIX = (
+    "This buildout runs on Python 2 (a ZServer site): there the part writes "
+    "<clock-server> blocks (backend = zserver, the default) and plain "
+    "crontab entries. Leave %s out, or run buildout on Python 3.10+, where "
+    "bin/%s runs.")
+ZSERVER_ON_PYTHON3 = (
+    "backend = zserver writes <clock-server> blocks, which only a ZServer "
+    "(Python 2) Zope accepts: Zope 2.13, or Zope 4 with wsgi = off. A WSGI "
+    "Zope (Zope 5 and later, Plone 6) refuses them and does not start; "
+    "there use backend = runner with address = ${client1:http-address}")
+
+
+def check_runner_only(options, part):
+    """Python 2: refuse every option of RUNNER_ONLY set to other than its
+    default, saying it needs Python 3."""
+    for option, is_default in RUNNER_ONLY:
+        text = options.get(option, "").strip()
+        if not text or (is_default and is_default(text)):
+            continue
+        shown = text if option != "lock" else mask(text)
+        setting = "%s = %s" % (option, shown) if option in (
+            "backend", "monitor", "catch-up") else option
+        raise ConfigError(
+            option, shown, "%s needs Python 3: only bin/%s uses it, and "
+            "bin/%s runs on Python 3.10+" % (setting, part, part),
+            PYTHON3_FIX % (option, part))
+
+
+def check_runner_only_keys(jobs, part):
+    """Python 2: refuse the job keys of RUNNER_ONLY_KEYS."""
+    for job in jobs:
+        for key, attribute, unset in RUNNER_ONLY_KEYS:
+            if getattr(job, attribute, None) in unset:
+                continue
+            raise ConfigError(
+                "jobs", job.line, "%s= needs Python 3: only bin/%s uses it, "
+                "and bin/%s runs on Python 3.10+" % (key, part, part),
+                PYTHON3_FIX % ("%s=" % key, part)
+                + " ZServer calls a job every PERIOD seconds.")
+
+
 # -- single options ---------------------------------------------------------------
 
-def _address(options, backend):
+def _config_times(job, backend):
+    """The times bin/<part> evaluates: cron's line, the runner's ``times=``
+    (a period and times: the times), none on zserver (it uses the period)."""
+    if backend == "cron":
+        return schedule.cron_times(job)
+    return job.times if backend == "runner" else None
+
+
+def _address(options):
     """``address``: checked on every backend (so that switching backend
-    finds no surprise), required by runner and cron."""
+    finds no surprise); required by runner and cron when there are jobs."""
     text = options.get("address", "").strip()
-    if text:
-        return parse_address(text)
-    if backend != "zserver":
+    return parse_address(text) if text else None
+
+
+def _require_address(backend, given, part):
+    """runner and cron call the jobs: they need ``address``."""
+    if backend == "zserver":
+        return
+    if not given:  # a part written when zserver was the default
         raise ConfigError(
             "address", None,
-            "the %s backend needs the address of the Zope instance" % backend,
-            "Set address = ${instance:http-address} (PORT, HOST:PORT "
-            "or http(s)://HOST:PORT).")
-    return None
+            "the default backend is now runner (bin/%s run calls the jobs "
+            "of a WSGI Zope), and it needs the address of the Zope instance"
+            % part,
+            "Set address = ${client1:http-address} (the instance to call), "
+            "or backend = zserver to keep writing <clock-server> blocks for "
+            "a ZServer (Python 2) Zope.")
+    raise ConfigError(
+        "address", None,
+        "the %s backend needs the address of the Zope instance" % backend,
+        "Set address = ${instance:http-address} (PORT, HOST:PORT "
+        "or http(s)://HOST:PORT).")
 
 
 def _timeout(options):
@@ -305,11 +420,12 @@ def _concurrency(options):
     return int(text)
 
 
-def _monitoring(s, options):
+def _monitoring(s, options, python2=False):
     """``monitor``, ``catch-up``, ``grace``, ``state-directory``,
     ``metrics-file``, ``pings``."""
     part, directory = s.part, s.directory
-    s.monitor = boolean(options, "monitor", True)
+    # Python 2: nothing runs bin/<part>, so nothing is monitored.
+    s.monitor = boolean(options, "monitor", not python2)
     s.catch_up = boolean(options, "catch-up", False)
     if options.get("grace", "").strip():
         s.grace = joblib.grace(options["grace"], "grace")
@@ -345,52 +461,8 @@ def _names(s):
 
 def _read_pings(s, sections):
     """Read the ping URLs into ``s``; return the warnings."""
-    s.pings = read_pings(sections, s.pings_section, _names(s))
+    s.pings = pinglib.read(sections, s.pings_section, _names(s))
     if s.backend != "zserver":
         return []
     return ["pings: ZServer calls %s itself; nothing records or pings it"
             % name for name in sorted(s.pings) if name not in s.watched]
-
-
-def pings_snippet(section, names):
-    example = names[0] if names else "NAME"
-    return ("Create it in secret.cfg (chmod 600, never committed), one line per "
-            "job or entry name:\n\n    [%s]\n    %s = https://hc-ping.com/<uuid>\n"
-            % (section, example))
-
-
-def check_pings_defined(sections, section, names):
-    """Raise ConfigError (with the snippet) unless the pings section exists.
-
-    ``keys()``, not ``in``: buildout's ``in`` reads the section, and a
-    reference in it to a missing section would look like a missing pings
-    section (buildout reports that reference itself when it is read)."""
-    if section not in sections.keys():
-        raise ConfigError("pings", section,
-                          "the pings section [%s] is not defined" % section,
-                          pings_snippet(section, list(names)))
-
-
-def read_pings(sections, section, names):
-    """The ``pings`` section: name -> healthchecks.io-style URL."""
-    names = list(names)
-    check_pings_defined(sections, section, names)
-    found = {}
-    values = sections[section]
-    for key in sorted(values.keys()):
-        url = values[key].strip()
-        if key not in names:
-            raise ConfigError(
-                "pings", "[%s] %s" % (section, key),
-                "%r is no job or entry of this part" % key,
-                "Use one of: %s." % (", ".join(names) or "(none)"))
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or \
-                rules.ping_url_problem(url):
-            raise ConfigError(
-                "pings", "[%s] %s" % (section, key),
-                "the ping URL of %s is not an http(s) URL" % key,
-                "Write the check's ping URL, e.g. %s = https://hc-ping.com/<uuid>."
-                % key)
-        found[key] = url
-    return found

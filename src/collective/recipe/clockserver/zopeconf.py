@@ -1,5 +1,7 @@
 """``<clock-server>`` blocks for zope.conf, checked with ZConfig."""
 
+from __future__ import absolute_import, division, print_function
+
 import io
 import os
 
@@ -37,12 +39,19 @@ def render(calls):
 _schema = None
 
 
+def text_type(value):
+    """``value`` as text: Python 2's buildout hands in byte strings (UTF-8)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return value
+
+
 def parse(text):
     """Parse zope.conf text with the clock-server schema -> list of sections."""
     global _schema
     if _schema is None:
         _schema = ZConfig.loadSchema(SCHEMA)
-    config, _ = ZConfig.loadConfigFile(_schema, io.StringIO(text))
+    config, _ = ZConfig.loadConfigFile(_schema, io.StringIO(text_type(text)))
     return config.clock_servers
 
 
@@ -50,11 +59,11 @@ def expected_values(job, credentials):
     """What ZConfig must read back from the block of ``job``."""
     anonymous = credentials.anonymous
     return {
-        "method": job.method,
+        "method": text_type(job.method),
         "period": job.period,
-        "user": None if anonymous else credentials.user,
-        "password": None if anonymous else credentials.password,
-        "host": job.host,
+        "user": None if anonymous else text_type(credentials.user),
+        "password": None if anonymous else text_type(credentials.password),
+        "host": text_type(job.host),
     }
 
 

@@ -17,7 +17,6 @@ import errno
 import os
 import stat
 import subprocess
-import tempfile
 import threading
 
 try:
@@ -32,6 +31,7 @@ except ImportError:  # Python 2
                 return path
         return None
 
+from .. import files
 from ..errors import ConfigError
 from .block import (
     CrontabError,
@@ -244,20 +244,9 @@ def _write_file(path, data):
         if exc.errno != errno.ENOENT:
             raise
         mode = 0o644
-    temp = None
     try:
-        fd, temp = tempfile.mkstemp(
-            dir=directory, prefix="." + os.path.basename(path) + "."
-        )
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, mode)
-        os.rename(temp, path)  # atomic on POSIX (Python 2 has no os.replace)
+        files.replace(path, data, mode)
     except (IOError, OSError) as exc:
-        if temp is not None and os.path.exists(temp):
-            os.unlink(temp)
         raise CrontabError.instead("cannot write crontab-file %s: %s" % (path, exc))
 
 

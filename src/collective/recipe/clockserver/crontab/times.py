@@ -84,6 +84,50 @@ def expression(times):
     return times
 
 
+# The most days each month can have (February: 29, in leap years).
+DAYS_IN_MONTH = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+NEVER = "never matches a date: no month given has that day-of-month"
+
+
+def never_comes(times):
+    """NEVER when checked ``times`` name a day-of-month that none of its
+    months has (``0 0 31 2 *``), else None.  As Debian's cron: when both
+    day fields are restricted (neither starts with ``*``) either may match,
+    and the day-of-week always comes."""
+    fields = (expression(times) or "").split()
+    if len(fields) != 5:
+        return None
+    day, month, weekday = fields[2], fields[3], fields[4]
+    if not (day.startswith("*") or weekday.startswith("*")):
+        return None
+    try:
+        days = _values(day, *FIELDS[2][1:])
+        months = _values(month, *FIELDS[3][1:])
+    except (AttributeError, KeyError, IndexError):  # not checked: not ours to say
+        return None
+    if days and months and min(days) > max(DAYS_IN_MONTH[m - 1] for m in months):
+        return NEVER
+    return None
+
+
+def _values(field, low, high, names):
+    """The numbers a checked field stands for."""
+    found = set()
+    for item in field.lower().split(","):
+        star, first, last, step = ITEM.match(item).groups()
+        if star:
+            start, stop = low, high
+        else:
+            start = _number(first, names)
+            stop = _number(last, names) if last else (high if step else start)
+        found.update(range(start, stop + 1, int(step or 1)))
+    return found
+
+
+def _number(text, names):
+    return int(text) if text.isdigit() else names[text]
+
+
 def _field_problem(field, name, low, high, names):
     """Return what is wrong with one cron field, or None."""
     for item in field.split(","):

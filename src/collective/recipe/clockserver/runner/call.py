@@ -26,16 +26,25 @@ CHUNK = 65536
 
 class Outcome:
     """What one call gave: an HTTP answer, or an error text (or both, when
-    the answer was cut off)."""
+    the answer was cut off).  ``retryable``: it failed before Zope could
+    have run the method (refused, reset before the request was sent, name
+    not resolved) or Zope answered 5xx or 429; ``retry_after``: the seconds
+    its Retry-After header asked for.  ``attempts``: after retries, each
+    attempt's one-line reason (retry.py)."""
 
-    __slots__ = ("duration", "status", "reason", "location", "error")
+    __slots__ = ("duration", "status", "reason", "location", "error", "retryable",
+                 "retry_after", "attempts")
 
-    def __init__(self, duration, status=None, reason="", location=None, error=None):
+    def __init__(self, duration, status=None, reason="", location=None, error=None,
+                 retryable=False, retry_after=None, attempts=()):
         self.duration = duration
         self.status = status
         self.reason = reason
         self.location = location
         self.error = error
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.attempts = tuple(attempts)
 
     @property
     def ok(self):
@@ -121,10 +130,16 @@ class _Deadline:
         return done
 
 
+def timeout_of(config, job):
+    """The seconds a call of ``job`` may take: its ``timeout=``, else the part's."""
+    return job.timeout or config.timeout
+
+
 def call(config, job):
     """GET the job's method once; never raises for network or HTTP trouble."""
     started = time.monotonic()
-    deadline = started + config.timeout
+    timeout = timeout_of(config, job)
+    deadline = started + timeout
     sock = None
     stage = "connecting"
     status = reason = location = None
@@ -134,7 +149,7 @@ def call(config, job):
                                         timeout=max(0.001, deadline - time.monotonic()))
         if config.scheme == "https":
             sock = _tls(sock, config.host, deadline)
-        stream = _Deadline(sock, deadline, config.timeout)
+        stream = _Deadline(sock, deadline, timeout)
         stage = "sending the request"
         stream.send(_request(config, job))
         stage = "waiting for the answer"
@@ -142,12 +157,16 @@ def call(config, job):
         location = headers.get("location")
         stage = "receiving the answer"
         _read_body(stream, status, headers)
-        return Outcome(time.monotonic() - started, status, reason, location)
+        return Outcome(time.monotonic() - started, status, reason, location,
+                       retryable=status >= 500 or status == 429,
+                       retry_after=_retry_after(headers.get("retry-after")))
     except Exception as exc:  # noqa: BLE001 - whatever happens is an outcome
-        error = _error_text(exc, config, stage)
+        error = _error_text(exc, config, stage, job)
+        retryable = status is None and _before_the_request(exc, stage)
         if status is not None:
             error = f"{status} {reason}".rstrip() + f", but {error}"
-        return Outcome(time.monotonic() - started, status, reason or "", location, error)
+        return Outcome(time.monotonic() - started, status, reason or "", location, error,
+                       retryable=retryable)
     finally:
         if sock is not None:
             sock.close()
@@ -279,10 +298,40 @@ def _read_chunked(stream):
                           f"of a chunked body, after {received} bytes")
 
 
-def _error_text(exc, config, stage):
+def _before_the_request(exc, stage):
+    """Whether the call failed before Zope could have run the method: the
+    connection refused, the name not resolved, or reset before the whole
+    request was sent.  A timeout never counts (Zope may be running it)."""
+    if isinstance(exc, (ConnectionRefusedError, socket.gaierror)):
+        return True
+    return isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) \
+        and stage in ("connecting", "sending the request")
+
+
+def _retry_after(value):
+    """A Retry-After header (seconds, or an HTTP date) -> seconds, or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return int(value[:9])
+    from email.utils import parsedate_to_datetime  # only for a dated header
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0, when.timestamp() - time.time())
+
+
+def _error_text(exc, config, stage, job=None):
     if isinstance(exc, _Failed):
         return str(exc)
     if isinstance(exc, (TimeoutError, socket.timeout)):
+        if job is not None and job.timeout:
+            return f"timed out after {job.timeout:g} s (the job's timeout=) {stage}"
         return f"timed out after {config.timeout:g} s (the timeout option) {stage}"
     if isinstance(exc, ConnectionRefusedError):
         return (f"connection refused: nothing listens at {config.address} "

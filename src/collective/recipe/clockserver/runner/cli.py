@@ -65,10 +65,19 @@ def cmd_fire(config, args):
         return EXIT_USAGE
     from .runs import of_call
 
+    def work():
+        import time
+
+        from .retry import attempts, retries_of
+
+        if not retries_of(config, job):
+            return of_call(call(config, job), job)
+        # By hand too, the next tick counts from this start.
+        return of_call(attempts(config, job, call, job.schedule.following(time.time())), job)
+
     part_runs = runs_of(config, "fire")
     try:
-        result = run_once(part_runs, job.name, args.scheduled,
-                          lambda: of_call(call(config, job), job))
+        result = run_once(part_runs, job.name, args.scheduled, work)
         if isinstance(result, int):
             return result
         line = escape(f"{config.part}: {job.name}: ") + \
@@ -155,10 +164,10 @@ def cmd_status(config, args):
 
 
 def cmd_list(config, args):
-    """A table of the jobs and when each fires next (status.listing)."""
+    """A table of the jobs: schedule, zone, next times (listing.py)."""
     import time
 
-    from .status import listing
+    from .listing import listing
 
     for line in listing(config, time.time()):
         print(line)
@@ -176,7 +185,8 @@ def make_parser(prog):
     run = commands.add_parser(
         "run", help="run the clock until SIGTERM/SIGINT (SIGHUP re-reads the config)",
         description="Fire each job at epoch multiples of its period (3600: the top "
-                    "of each UTC hour); log one line per call.")
+                    "of each UTC hour), or at its times= in its time zone; log one "
+                    "line per call.")
     run.add_argument("--log-file", metavar="PATH",
                      help="append the log here instead of standard error "
                           "(reopened when logrotate moves it)")
@@ -212,7 +222,8 @@ def make_parser(prog):
                          help="show this name's last runs")
     status_.add_argument("--json", action="store_true", help="the same data as JSON")
     status_.set_defaults(func=cmd_status)
-    list_ = commands.add_parser("list", help="show the jobs and their next fire times")
+    list_ = commands.add_parser(
+        "list", help="show the jobs, their schedules, zones and next fire times")
     list_.set_defaults(func=cmd_list)
     return parser
 

@@ -20,11 +20,12 @@ import socket
 import threading
 import time
 
+from . import retry
 from .call import call as http_call
 from .call import describe
 from .locks import NOT_STARTED
 from .text import escape
-from .timefmt import next_due, utc
+from .timefmt import utc
 
 GRACE = 0.2  # seconds in-flight calls get to finish after SIGTERM/SIGINT
 MAX_SLEEP = 10.0  # re-read the wall clock at least this often (clock jumps)
@@ -65,6 +66,15 @@ class SystemTime:
         return bool(select.select([sock], [], [], timeout)[0])
 
 
+def started_line(job):
+    """ZServer's start line for a job; a calendar job shows its times and zone."""
+    user = job.user if job.authenticated else "Anonymous"
+    if job.times:
+        zone = f" ({job.timezone})" if job.timezone else ""
+        return f'Clock server for "{job.method}" started (user: {user}, times: {job.times}{zone})'
+    return f'Clock server for "{job.method}" started (user: {user}, period: {job.period})'
+
+
 def no_claim(job, due):
     """The default gate: one host, every tick is ours.
 
@@ -77,9 +87,11 @@ def no_claim(job, due):
 
 
 class _Call:
-    """A tick of a job, from its due time until its call is over."""
+    """A tick of a job, from its due time until its call is over (with its
+    retries: ``outcomes`` so far, ``first`` the time source's time when
+    the first attempt started)."""
 
-    __slots__ = ("job", "due", "order", "queued", "started")
+    __slots__ = ("job", "due", "order", "queued", "started", "outcomes", "first")
 
     def __init__(self, job, due, order, queued):
         self.job = job
@@ -87,6 +99,8 @@ class _Call:
         self.order = order
         self.queued = queued
         self.started = None  # monotonic, once a pool thread took it
+        self.outcomes = []
+        self.first = None
 
     def __lt__(self, other):  # the pool's queue: earliest due, then job order
         return (self.due, self.order) < (other.due, other.order)
@@ -122,6 +136,7 @@ class Clock:
         self._stopping = False
         self._schedule = {}  # job name -> next due time
         self._heap = []  # (due, order, name); stale entries are skipped
+        self._retries = []  # (when, order, _Call): attempts waiting, holding no slot
 
     # -- requests (signal handlers, other threads) ----------------------------
 
@@ -154,17 +169,17 @@ class Clock:
     def run(self):
         now = self.time.time()
         for order, job in enumerate(self.config.jobs):
-            self._plan(job, order, next_due(job.period, now))
+            self._plan(job, order, job.schedule.following(now))
             missed = self.catch_up(job) if self.catch_up else None
             if missed is not None:  # catch-up: the last tick, once, at once
                 self.log.info("%s: catching up the tick due at %s", job.name, utc(missed))
                 self._tick(job, missed, order)
         try:
             while True:
-                if self._heap:
-                    delay = self._heap[0][0] - self.time.time()
-                else:
-                    delay = None
+                if self._retry_due():
+                    continue
+                soonest = [heap[0][0] for heap in (self._heap, self._retries) if heap]
+                delay = min(soonest) - self.time.time() if soonest else None
                 if delay is None or delay > 0:
                     timeout = MAX_SLEEP if delay is None else min(delay, MAX_SLEEP)
                     if self.time.wait(self._wake_r, timeout):
@@ -174,16 +189,44 @@ class Clock:
                         if b"h" in requests:
                             self._apply_reload()
                     continue
+                if not self._heap or self._heap[0][0] > self.time.time():
+                    continue
                 due, order, name = heapq.heappop(self._heap)
                 if self._schedule.get(name) != due:
                     continue  # removed or rescheduled by a reload
                 job = self._job(name)
-                self._plan(job, order, next_due(job.period, max(due, self.time.time())))
+                self._plan(job, order, job.schedule.following(max(due, self.time.time())))
                 self._tick(job, due, order)
         finally:
             self._finish()
 
+    def _retry_due(self):
+        """Queue the retries whose wait is over (they wait for a slot like
+        a tick's first call); whether there were any."""
+        now = self.time.time()
+        moved = False
+        with self._lock:
+            while self._retries and self._retries[0][0] <= now:
+                _, _, entry = heapq.heappop(self._retries)
+                entry.queued = self.time.monotonic()
+                entry.started = None
+                self._enqueue(entry)
+                moved = True
+        return moved
+
+    def _enqueue(self, entry):
+        """Hand ``entry`` to the pool; called with the lock held."""
+        heapq.heappush(self._queue, entry)
+        # Threads woken but not yet running still count as idle.
+        if len(self._queue) <= self._idle:
+            self._ready.notify()
+        elif len(self._threads) < self.config.concurrency:
+            self._start_thread()
+
     def _plan(self, job, order, due):
+        if due is None:  # a schedule that never comes again (refused at build time)
+            self._schedule.pop(job.name, None)
+            return
         self._schedule[job.name] = due
         heapq.heappush(self._heap, (due, order, job.name))
 
@@ -197,20 +240,17 @@ class Clock:
         with self._lock:
             busy = self._in_flight.get(job.name)
             stale = None
-            if busy is not None and busy.started is None and busy.due < due:
-                # Its window closed at this tick: it never starts; this waits instead.
+            if busy is not None and busy.started is None and not busy.outcomes \
+                    and busy.due < due:
+                # Its window closed at this tick: it never starts; this waits
+                # instead (a retry waiting for a slot is retry.py's to end).
                 self._queue.remove(busy)
                 heapq.heapify(self._queue)
                 stale, busy = busy, None
             if busy is None:
                 self._in_flight[job.name] = entry = _Call(job, due, order,
                                                           self.time.monotonic())
-                heapq.heappush(self._queue, entry)
-                # Threads woken but not yet running still count as idle.
-                if len(self._queue) <= self._idle:
-                    self._ready.notify()
-                elif len(self._threads) < self.config.concurrency:
-                    self._start_thread()
+                self._enqueue(entry)
         if stale:
             self.observer.skipped(job, stale.due, NOT_STARTED)
             self.log.warning("%s: the call due at %s waited for a free call slot until "
@@ -252,34 +292,63 @@ class Clock:
                 entry = heapq.heappop(self._queue)
                 entry.started = self.time.monotonic()
                 concurrency = self.config.concurrency
+            again = False
             try:
-                self._call(entry, concurrency)
+                again = self._call(entry, concurrency)
             except Exception:  # a bug must not kill the pool
                 self.log.exception("%s: unexpected error", entry.job.name)
             finally:
-                with self._lock:
-                    self._in_flight.pop(entry.job.name, None)
+                if not again:
+                    with self._lock:
+                        self._in_flight.pop(entry.job.name, None)
 
     def _call(self, entry, concurrency):
+        """One attempt of a tick's call; True when a retry waits (the job
+        stays in flight, the slot is given back)."""
         job, due = entry.job, entry.due
-        late = self.time.time() - due
-        waited = entry.started - entry.queued
-        if late > LATE and waited > 0.05:  # a queued call (not a catch-up's at once)
-            self.log.warning("%s: started %.1f s late (due at %s; waited %.1f s for one of "
-                             "the %d call slots, the concurrency option)", job.name, late,
-                             utc(due), waited, concurrency)
-        following = job.schedule.following(due)
-        skip = self._too_late(job, due, following) or self.claim(job, due)
-        if not skip:  # won; a claim that took until the next tick is lost
-            skip = self._too_late(job, due, following)
-        if skip:
-            self.observer.skipped(job, due, skip)
-            return
-        self.observer.started(job, due)
+        if not entry.outcomes:  # the tick's first attempt: late? claim, start
+            late = self.time.time() - due
+            waited = entry.started - entry.queued
+            if late > LATE and waited > 0.05:  # a queued call (not a catch-up's at once)
+                self.log.warning("%s: started %.1f s late (due at %s; waited %.1f s for "
+                                 "one of the %d call slots, the concurrency option)",
+                                 job.name, late, utc(due), waited, concurrency)
+            following = job.schedule.following(due)
+            skip = self._too_late(job, due, following) or self.claim(job, due)
+            if not skip:  # won; a claim that took until the next tick is lost
+                skip = self._too_late(job, due, following)
+            if skip:
+                self.observer.skipped(job, due, skip)
+                return False
+            self.observer.started(job, due)
+            entry.first = self.time.time()
         outcome = self.call(self.config, job)
+        entry.outcomes.append(outcome)
+        now = self.time.time()
+        wait, note = retry.next_step(self.config, job, entry.outcomes, now,
+                                     job.schedule.following(due))
+        if wait is not None:
+            self.log.warning("%s: %s (%.3f s); retry %d of %d in %g s", job.name,
+                             describe(outcome, job), outcome.duration, len(entry.outcomes),
+                             retry.retries_of(self.config, job), wait)
+            with self._lock:
+                heapq.heappush(self._retries, (now + wait, entry.order, entry))
+            self._poke(b"r")  # the main loop plans the wait
+            return True
+        self._end(entry, note)
+        return False
+
+    def _end(self, entry, note=None):
+        job, due, outcomes = entry.job, entry.due, entry.outcomes
+        outcome = outcomes[-1]
+        if len(outcomes) > 1 or note:
+            outcome = retry.combined(outcomes, job, self.time.time() - entry.first, note)
         level = logging.INFO if outcome.ok else logging.WARNING
-        self.log.log(level, "%s: %s (%.3f s)", job.name, describe(outcome, job),
-                     outcome.duration)
+        tries = f", {len(outcomes)} attempts" if len(outcomes) > 1 else ""
+        self.log.log(level, "%s: %s (%.3f s%s)", job.name, describe(outcome, job),
+                     outcome.duration, tries)
+        if note:
+            self.log.warning("%s: %s", job.name, note)
         self.observer.finished(job, due, outcome)
 
     def _too_late(self, job, due, following):
@@ -320,13 +389,11 @@ class Clock:
             del self._schedule[name]
         for order, job in enumerate(new.jobs):
             if job.name in added or (job.name in changed
-                                     and job.period != before[job.name].period):
-                self._plan(job, order, next_due(job.period, now))
+                                     and job.schedule != before[job.name].schedule):
+                self._plan(job, order, job.schedule.following(now))
         for job in new.jobs:
             if job.name in added:
-                self.log.info('Clock server for "%s" started (user: %s, period: %s)',
-                              job.method, job.user if job.authenticated else "Anonymous",
-                              job.period)
+                self.log.info("%s", started_line(job))
         settings = [f"{key} {getattr(old, key)} -> {getattr(new, key)}"
                     for key in ("address", "timeout", "concurrency")
                     if getattr(old, key) != getattr(new, key)]
@@ -345,13 +412,21 @@ class Clock:
     def _finish(self):
         with self._lock:
             self._stopping = True
-            queued = [entry.job.name for entry in sorted(self._queue)]
+            waiting = sorted(self._queue)
+            queued = [entry.job.name for entry in waiting if not entry.outcomes]
             self._queue.clear()
             threads = list(self._threads)
             self._ready.notify_all()
         if queued:
             self.log.warning("not starting the calls still waiting for a slot: %s",
                              ", ".join(queued))
+        retrying = [entry for _, _, entry in sorted(self._retries)]
+        retrying += [entry for entry in waiting if entry.outcomes]
+        for entry in retrying:  # their ticks end failed, and are recorded
+            self._end(entry, "no retry: the clock was stopped")
+            with self._lock:
+                self._in_flight.pop(entry.job.name, None)
+        self._retries = []
         deadline = time.monotonic() + GRACE
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))

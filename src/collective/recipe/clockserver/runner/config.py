@@ -39,10 +39,11 @@ class Config:
     """The whole file: the part, where to call, the jobs."""
 
     def __init__(self, part, address, timeout, jobs, concurrency=DEFAULT_CONCURRENCY,
-                 lock=None, **monitoring):
+                 lock=None, retries=0, **monitoring):
         self.part = part
         self.address = address  # scheme://host:port, checked; None: zserver
-        self.timeout = timeout  # seconds a whole call may take
+        self.timeout = timeout  # seconds a whole call may take (jobs may say timeout=)
+        self.retries = retries  # tries again within a tick (jobs may say retries=)
         self.jobs = tuple(jobs)
         self.concurrency = concurrency  # the most calls in flight at once
         # The cluster lock (model.Lock); None: one host.
@@ -154,8 +155,8 @@ def parse_config(data):
     backend = data.get("backend", "runner")
     if backend not in ("runner", "cron", "zserver"):
         raise BadConfig(f"unknown backend {_show(backend)}")
-    if backend == "zserver" and not data.get("address"):
-        address = None  # ZServer calls the jobs; bin/<part> only records entries
+    if not data.get("address") and (backend == "zserver" or not data.get("jobs")):
+        address = None  # no job to call: bin/<part> only records entries
     else:
         address = _get(data, "address", str)
         if "://" not in address:
@@ -172,6 +173,7 @@ def parse_config(data):
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise BadConfig(f"concurrency must be a whole number of 1 or more, "
                         f"not {_show(concurrency)}")
+    retries = _retries(data.get("retries"), "retries") or 0
     raw_jobs = _get(data, "jobs", list)
     jobs = tuple(_parse_job(raw, number) for number, raw in enumerate(raw_jobs, 1))
     raw_entries = data.get("entries") or []
@@ -205,7 +207,7 @@ def parse_config(data):
         if path and values.path_problem(path):
             raise BadConfig(f"'{key}' {values.path_problem(path)}")
     return Config(part, address and address.rstrip("/"), timeout, jobs, concurrency,
-                  _parse_lock(data, part),
+                  _parse_lock(data, part), retries,
                   backend=backend, state_directory=state_directory,
                   metrics_file=metrics_file, grace=_seconds(data.get("grace"), "grace"),
                   catch_up=data.get("catch-up") is True, entries=entries, pings=pings)
@@ -217,6 +219,36 @@ def _seconds(value, what):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
             0 <= value <= MAX_PERIOD):
         raise BadConfig(f"{what} must be a number of seconds, not {_show(value)}")
+    return value
+
+
+def _retries(value, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
+        raise BadConfig(f"{what} must be a whole number from 0 to 10, not {_show(value)}")
+    return value
+
+
+def _timeout(value, what):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            0 < value <= MAX_TIMEOUT):
+        raise BadConfig(f"{what} must be a positive number of seconds up to "
+                        f"{MAX_TIMEOUT} (365 days), not {_show(value)}")
+    return value
+
+
+def _zone(value, what):
+    """A job's time zone: an IANA name this machine knows."""
+    if value is None:
+        return None
+    from ..zones import zone_problem
+
+    if not isinstance(value, str) or zone_problem(value):
+        raise BadConfig(f"{what} must be an IANA time zone this machine knows, "
+                        f"not {_show(value)}")
     return value
 
 
@@ -261,10 +293,13 @@ def _parse_job(raw, number):
     if not method.startswith("/") or _has_control(method):
         raise BadConfig(f"{where}: method {method!r} must start with / "
                         "and hold no control characters")
-    period = _get(raw, "period", int, where)
-    if not 0 < period <= MAX_PERIOD:
-        raise BadConfig(f"{where}: period must be a positive number of seconds "
-                        f"up to {MAX_PERIOD} (365 days), not {period}")
+    if raw.get("period") is None and raw.get("times"):
+        period = None  # '-': times= alone decides
+    else:
+        period = _get(raw, "period", int, where)
+        if not 0 < period <= MAX_PERIOD:
+            raise BadConfig(f"{where}: period must be a positive number of seconds "
+                            f"up to {MAX_PERIOD} (365 days), not {period}")
     optional = {}
     for key in ("host", "user", "password", "times"):
         value = raw.get(key)
@@ -278,7 +313,15 @@ def _parse_job(raw, number):
     for key in ("user", "password"):
         if optional[key] and _has_control(optional[key]):
             raise BadConfig(f"{where}: the {key} holds control characters")
-    return Job.from_json(dict(raw, grace=_seconds(raw.get("grace"), f"{where}: grace")))
+    if optional["times"] and _has_control(optional["times"]):
+        raise BadConfig(f"{where}: times must hold no control characters")
+    return Job.from_json(dict(
+        raw, grace=_seconds(raw.get("grace"), f"{where}: grace"),
+        offset=_seconds(raw.get("offset"), f"{where}: offset"),
+        spread=_seconds(raw.get("spread"), f"{where}: spread"),
+        timeout=_timeout(raw.get("timeout"), f"{where}: timeout"),
+        retries=_retries(raw.get("retries"), f"{where}: retries"),
+        timezone=_zone(raw.get("timezone"), f"{where}: timezone")))
 
 
 def _get(data, key, kind, where=None):

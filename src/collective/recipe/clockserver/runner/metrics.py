@@ -3,7 +3,8 @@ node_exporter's textfile collector, rewritten atomically after runs."""
 
 import os
 
-from . import files, status
+from .. import files
+from . import status
 from .records import Unreadable
 
 METRICS = (

@@ -164,7 +164,7 @@ def serve(config, config_path, log_file=None):
     import logging
     import signal
 
-    from .clock import LOG, Clock
+    from .clock import LOG, Clock, started_line
     from .config import load_config
     from .logfile import LineHandler
 
@@ -206,9 +206,7 @@ def serve(config, config_path, log_file=None):
         LOG.info("calling %s (timeout %g s, concurrency %d), %d job(s)", config.address,
                  config.timeout, config.concurrency, len(config.jobs))
         for job in config.jobs:
-            LOG.info('Clock server for "%s" started (user: %s, period: %s)',
-                     job.method, job.user if job.authenticated else "Anonymous",
-                     job.period)
+            LOG.info("%s", started_line(job))
         recorder.start()
         try:
             clock.run()

@@ -23,7 +23,7 @@ import socket
 import stat
 import time
 
-from . import files
+from .. import files
 from .text import mask_secrets, one_line
 
 KEEP = 20  # runs kept per name

@@ -37,24 +37,29 @@ def interval_of(config, name, after):
 class Result:
     """What a run's work gave, whether a call or a command."""
 
-    __slots__ = ("ok", "duration", "reason", "http_status", "exit_status", "output")
+    __slots__ = ("ok", "duration", "reason", "http_status", "exit_status", "output",
+                 "attempts")
 
     def __init__(self, ok, duration, reason, http_status=None, exit_status=None,
-                 output=None):
+                 output=None, attempts=()):
         self.ok = ok
         self.duration = duration
         self.reason = reason
         self.http_status = http_status
         self.exit_status = exit_status
         self.output = output
+        self.attempts = tuple(attempts)  # each attempt's reason, after retries
 
 
 def of_call(outcome, job):
-    """A call's Outcome (call.py) as a Result."""
+    """A call's Outcome (call.py) as a Result; after retries the reason ends
+    with ``(N attempts: ...)``."""
     from .call import describe
+    from .retry import reason_with_attempts
 
-    return Result(outcome.ok, outcome.duration, describe(outcome, job),
-                  http_status=outcome.status)
+    return Result(outcome.ok, outcome.duration,
+                  reason_with_attempts(describe(outcome, job), outcome),
+                  http_status=outcome.status, attempts=outcome.attempts)
 
 
 def of_command(done):

@@ -38,25 +38,31 @@ class Watched:
     times: str | None = None  # cron schedule (cron jobs, entries)
     grace: float | None = None
     catch_up: bool = False
+    zone: str | None = None  # the IANA zone of times (None: the machine's)
+    offset: float = 0  # the spread's shift of every tick
+
+    @property
+    def _schedule(self):
+        return Schedule(self.period, self.times, self.zone, self.offset)
 
     @property
     def schedule(self):
-        return Schedule(self.period, self.times).text
+        return self._schedule.text
 
     @property
     def reboot(self):
-        return Schedule(self.period, self.times).reboot
+        return self._schedule.reboot
 
     def previous(self, now):
         """The latest tick at or before ``now``, or None."""
-        return Schedule(self.period, self.times).previous(now)
+        return self._schedule.previous(now)
 
     def following(self, now):
         """The first tick strictly after ``now``, or None."""
-        return Schedule(self.period, self.times).following(now)
+        return self._schedule.following(now)
 
     def interval(self, after):
-        return Schedule(self.period, self.times).interval(after)
+        return self._schedule.interval(after)
 
 
 def watched(config):
@@ -65,9 +71,9 @@ def watched(config):
     found = []
     if config.backend != "zserver":
         for job in config.jobs:
-            times = job.times if config.backend == "cron" else None
             catch_up = config.catch_up if job.catch_up is None else job.catch_up
-            found.append(Watched(job.name, "job", job.period, times, job.grace, catch_up))
+            found.append(Watched(job.name, "job", job.period, job.times, job.grace,
+                                 catch_up, job.timezone, job.offset))
     for entry in config.entries:
         found.append(Watched(entry.name, "entry", None, entry.times, entry.grace))
     return found

@@ -20,7 +20,7 @@ import shlex
 import sys
 
 from . import buildoutfiles
-from .jobs import derive_name
+from ..jobs import derive_name
 
 KEYS = ("method", "period", "user", "password", "host")
 BACKENDS = ("zserver", "runner", "cron")
@@ -348,7 +348,3 @@ def main(argv=None):
               % " ".join(args.files), file=sys.stderr)
         return 1
     return report(found, args, sys.stdout)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,8 +1,9 @@
 """Replacing a file atomically and durably: readers see the old or the new
 one, never half, and after a crash the one that was there last.
 
-Written in the subset Python 2.7 and 3 share (``%`` formatting,
-``os.rename``), so that the recipe's own writers may use it as well.
+The one writer of the package: the recipe's mode-0600 files (the include
+file, bin/<part>'s config), a ``crontab-file``, the run records and the
+metrics file.  Python 2.7 and 3 (``%`` formatting, ``os.rename``).
 """
 
 from __future__ import absolute_import

@@ -1,0 +1,7 @@
+"""python3 -m collective.recipe.clockserver.convert FILE..."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
