@@ -136,19 +136,23 @@ def fake_most(calls, duration):
                for _, start in calls)
 
 
-def test_waiting_for_a_slot_counts_as_in_flight(tmp_path):
-    """One slot: while 'hog' runs (2.6 s), 'tick' (every second) waits; its
-    next ticks are skipped, and the call runs when the slot frees."""
+def test_waiting_for_a_slot_until_the_next_tick_gives_way_to_it(tmp_path):
+    """One slot: while 'hog' runs (2.6 s), 'tick' (every second) waits; a
+    queued call whose next tick comes is not started at all (recorded
+    'not started before the next tick') and that tick waits instead; the
+    call runs when the slot frees, and 'tick' keeps its schedule."""
     jobs = [{"name": "hog", "method": "/hog", "period": 4},
             {"name": "tick", "method": "/tick", "period": 1}]
     calls, text, events = simulated(tmp_path, jobs, T0 + 3.5, concurrency=1,
                                     durations={"hog": 2.6})
     assert calls[:2] == [("hog", T0), ("tick", T0 + 2.6)]
     assert [(name, due - T0, why) for kind, name, due, why in events if kind == "skipped"] \
-        == [("tick", 1, "still running"), ("tick", 2, "still running")]
-    assert "tick: previous call still waiting for a free call slot (1.0 s), skipping" in text
-    assert "tick: started 2.6 s late (due at " in text
-    # After the hog, 'tick' keeps its schedule: the tick due at T0 + 3.
+        == [("tick", 0, "not started before the next tick"),
+            ("tick", 1, "not started before the next tick")]
+    assert "tick: the call due at " in text
+    assert "waited for a free call slot until the next tick (1.0 s); not calling it" in text
+    # The tick due at T0 + 2 started at T0 + 2.6 (before T0 + 3); then T0 + 3.
+    assert [e for e in events if e[0] == "started" and e[1] == "tick"][0][2] == T0 + 2
     assert calls[2:] == [("tick", T0 + 3)]
 
 

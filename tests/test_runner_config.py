@@ -270,15 +270,17 @@ def test_host_check_never_raises(text):
         assert text.isascii() and text.isprintable() and " " not in text
 
 
-def test_secrets_to_mask_include_passwords_ping_urls_and_the_lock_password():
+def test_secrets_to_mask_include_passwords_ping_keys_and_the_lock_password():
     config = parse_config(json.loads(with_(
         jobs=[dict(GOOD_JOB, user="zopeuser", password="job-pass")],
-        pings={"a": "https://hc.example.org/ping/abcd-1234"},
+        pings={"a": "https://hc.example.org/ping/abcd-1234",
+               "b": "https://hc-ping.com/fqOOd6-F4MMNuCEnzTU01w/nightly-backup"},
         lock={"url": "redis://127.0.0.1:6379/0", "password": "lock-pass"})))
     secrets = config.secrets
-    assert {"job-pass", "lock-pass", "abcd-1234",
-            "https://hc.example.org/ping/abcd-1234"} <= set(secrets)
+    assert {"job-pass", "lock-pass", "abcd-1234", "fqOOd6-F4MMNuCEnzTU01w"} <= set(secrets)
     assert "zopeuser" not in secrets
+    # What identifies the check stays readable (issue 17): host and slug.
+    assert not [s for s in secrets if "hc.example.org" in s or "nightly-backup" in s]
 
 
 # -- one host validator: the recipe's address, the job host and the lock URL ------

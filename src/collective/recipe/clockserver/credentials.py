@@ -10,6 +10,7 @@ import subprocess
 import time
 
 from .buildoutcompat import annotated
+from . import values
 from .errors import ConfigError
 
 # Python 2's base64.encodestring wraps after 76 characters, i.e. 57 bytes
@@ -121,6 +122,12 @@ def read(sections, name, option="credentials", line=None):
             "user and password in [%s] must be single lines" % name,
             "Write each on one line.",
         )
+    for key, value in (("user", user), ("password", password)):
+        if values.has_control(value):  # bin/<part> refuses them (a header)
+            raise ConfigError(
+                option, where,
+                "the %s in [%s] holds a control character" % (key, name),
+                "HTTP headers cannot carry control characters; remove it.")
     sources = sources_of(sections, name)
     return Credentials(user, password, name, sources[0] if sources else None,
                        tuple(sources))

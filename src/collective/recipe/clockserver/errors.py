@@ -23,11 +23,15 @@ class ConfigError(ValueError):
         self.fix = fix
 
     def message(self, part):
-        text = "[%s] %s: %s" % (part, self.option, self.problem)
+        """What bin/buildout prints; control characters escaped (the
+        value may hold any the user wrote: never sent to the terminal)."""
+        from .values import shown
+
+        text = "[%s] %s: %s" % (part, self.option, shown(self.problem, "\n\t"))
         if self.value is not None:
-            text += "\n    %s" % self.value
+            text += "\n    %s" % shown(self.value, "\t")
         if self.fix:
-            text += "\n" + self.fix
+            text += "\n" + shown(self.fix, "\n\t")
         return text
 
     def __str__(self):

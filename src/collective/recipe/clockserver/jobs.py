@@ -6,6 +6,7 @@ import re
 import shlex
 
 from . import address
+from . import values
 from .errors import ConfigError
 from .model import MAX_PERIOD, Job
 
@@ -60,9 +61,25 @@ def parse_period(text):
 
 
 def derive_name(method):
-    """A job name from its method: ``/site/@@view?days=1`` -> ``site-view-days-1``."""
+    """A job name from its method: ``/site/@@view?days=1`` -> ``site-view-days-1``;
+    at most values.MAX_NAME characters (a long one ends in a short hash)."""
     name = re.sub(r"[^A-Za-z0-9._]+", "-", method).strip("-._")
-    return name or "root"
+    return values.bounded_name(name or "root")
+
+
+def check_characters(text):
+    """Refuse a control character or line separator anywhere in the
+    ``jobs`` option (tabs and line ends aside): bin/<part> refuses them in
+    a method, and str.splitlines() would break a line at some of them."""
+    char = values.stray(text, "\t\n\r")
+    if char is None:
+        return
+    line = next(line for line in text.split("\n") if char in line).strip()
+    raise ConfigError(
+        "jobs", values.shown(line),
+        "the line holds the control character %s" % values.char_name(char),
+        "Remove it; in a method write such a character percent-encoded "
+        "(%%%02X)." % (ord(char) % 256))
 
 
 def _split(line):
@@ -139,6 +156,11 @@ def parse_line(line):
             "Use letters, digits, '.', '_' and '-' only, starting with a "
             "letter or digit.",
         )
+    if name is not None and values.name_problem(name):
+        raise ConfigError(
+            "jobs", line,
+            "the job name '%s...' %s" % (name[:40], values.name_problem(name)),
+            "Use a name of at most %d characters." % values.MAX_NAME)
     return method, period, keys
 
 
@@ -150,6 +172,7 @@ def parse_jobs(text):
     gets ``-2``, ``-3``, ... appended.
     """
     parsed = []
+    check_characters(text or "")
     for raw in (text or "").splitlines():
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -177,7 +200,7 @@ def parse_jobs(text):
             counter = 1
             while name in taken:
                 counter += 1
-                name = "%s-%d" % (base, counter)
+                name = values.bounded_name(base, "-%d" % counter)
             taken[name] = line
         jobs.append(Job(
             name, method, period, host=keys.get("host"),

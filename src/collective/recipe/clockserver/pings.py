@@ -11,6 +11,7 @@ try:
 except ImportError:  # Python 2
     from urlparse import urlsplit
 
+from . import values as rules
 from .errors import ConfigError
 
 
@@ -48,7 +49,7 @@ def read(sections, section, names):
                 "Use one of: %s." % (", ".join(names) or "(none)"))
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or \
-                any(c.isspace() for c in url):
+                rules.ping_url_problem(url):
             raise ConfigError(
                 "pings", "[%s] %s" % (section, key),
                 "the ping URL of %s is not an http(s) URL" % key,

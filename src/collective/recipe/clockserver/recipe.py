@@ -119,19 +119,20 @@ class Recipe(object):
             records = Records(s.state_directory)
             records.make()
             records.seen(s.watched)
-        except OSError as e:
+        except (OSError, ValueError) as e:  # ValueError: a name or path it refuses
             raise zc.buildout.UserError(
                 "[%s] state-directory: cannot create %s: %s\n    Point "
                 "state-directory at a directory this user may write."
                 % (self.name, s.state_directory, e.strerror or e))
         metrics = s.metrics_file
-        if metrics and not os.path.isdir(os.path.dirname(metrics)):
+        if metrics:
             try:
-                os.makedirs(os.path.dirname(metrics))
+                warning = metrics_directory(os.path.dirname(metrics))
             except OSError as e:
                 raise zc.buildout.UserError(
                     "[%s] metrics-file: cannot create the directory of %s: %s"
                     % (self.name, metrics, e.strerror or e))
+            self._warn([warning] if warning else [])
 
     def _write_files(self):
         """The part directory, the include file and bin/<part>'s config
@@ -174,6 +175,48 @@ def script_eggs(settings):
     if settings.lock:
         return "collective.recipe.clockserver[%s]" % settings.lock.extra
     return "collective.recipe.clockserver"
+
+
+def metrics_directory(path):
+    """Create the directory of ``metrics-file`` and its missing parents
+    mode 0755, whatever the umask: node_exporter runs as another user.  A
+    directory the user made is never changed: a warning (or None) says
+    when node_exporter could not read the file in it."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o755)
+        except OSError:
+            if not os.path.isdir(directory):  # not made by another process meanwhile
+                raise
+            continue
+        os.chmod(directory, 0o755)  # the umask took bits off
+    if missing:
+        path = missing[0]
+    blocked = unreadable(path)
+    if blocked is None:
+        return None
+    return ("metrics-file: node_exporter (another user) cannot read files in %s: "
+            "%s is mode %04o; make it readable by others (chmod o+rx %s)"
+            % (path, blocked[0], blocked[1], blocked[0]))
+
+
+def unreadable(directory):
+    """(path, mode) of ``directory`` when others cannot list it, or of the
+    first parent they cannot enter; None when they can read files in it."""
+    mode = os.stat(directory).st_mode & 0o777
+    if mode & 0o005 != 0o005:
+        return directory, mode
+    parent = os.path.dirname(directory)
+    while parent and parent != directory:
+        mode = os.stat(parent).st_mode & 0o777
+        if not mode & 0o001:
+            return parent, mode
+        directory, parent = parent, os.path.dirname(parent)
+    return None
 
 
 def make_directory(path):

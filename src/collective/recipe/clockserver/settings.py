@@ -25,6 +25,7 @@ from . import jobtimes
 from . import optionnames
 from . import pings as pinglib
 from . import schedule
+from . import values as rules
 from .address import check_host, parse_address
 from .lockurl import mask
 from .errors import ConfigError
@@ -145,6 +146,7 @@ def path_option(options, name, directory):
     text = options.get(name, "").strip()
     if not text:
         return None
+    rules.check_path(name, text)
     return os.path.normpath(os.path.join(directory, os.path.expanduser(text)))
 
 
@@ -154,9 +156,14 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
     ``python2``: buildout runs on Python 2, where bin/<part> cannot run
     (the default backend is zserver there, see RUNNER_ONLY)."""
     options = sections[part]
+    if rules.has_control(part):  # bin/<part> refuses it in its config file
+        raise ConfigError("[%s]" % rules.shown(part), None,
+                          "the part's name holds a control character",
+                          "Rename the part.")
     b = sections["buildout"]
     s = Settings(part, b["directory"], b["bin-directory"], b["parts-directory"])
     s.zeopack_command = options.get("zeopack-command", s.zeopack_command)
+    rules.check_path("zeopack-command", s.zeopack_command)
     if python2:
         check_runner_only(options, part)
     given = options.get("backend", "").strip()
@@ -226,6 +233,7 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
             "the part has no crontab entries to claim")
     written = options.get("crontab-file", "").strip()
     if written:
+        rules.check_path("crontab-file", written)
         s.crontab_file = cronstore.expand_path(written, s.directory)
         cronstore.check_file(s.crontab_file, written)
     if enabled and s.pings_section:

@@ -17,6 +17,7 @@ except ImportError:  # Python 2
     from pipes import quote
 
 from .. import schedule
+from .. import values
 from ..errors import ConfigError
 from ..model import Entry
 from .times import validate_times
@@ -45,6 +46,11 @@ def _check_command(command, option, line):
         raise ConfigError(
             option, line, "the command contains a line break", ENTRY_FORM
         )
+    if "\x00" in command:
+        raise ConfigError(
+            option, line.replace("\x00", "\\x00"),
+            "the command holds a NUL character, which a crontab cannot hold",
+            "Remove it.")
     if re.search(r"(?<!\\)%", command):
         raise ConfigError(
             option,
@@ -163,7 +169,7 @@ def entry_base_name(command):
     words = [w for w in _words(command) if not VARIABLE.match(w)]
     program = os.path.basename(words[0].rstrip("/")) if words else ""
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", program).strip("-._")
-    return name or "entry"
+    return values.bounded_name(name or "entry")
 
 
 def name_entries(lines, taken, zeopack_line=None):
@@ -177,7 +183,7 @@ def name_entries(lines, taken, zeopack_line=None):
         name, counter = base, 1
         while name in taken:
             counter += 1
-            name = "%s-%d" % (base, counter)
+            name = values.bounded_name(base, "-%d" % counter)
         taken.add(name)
         entries.append(Entry(name, times, command))
     return entries

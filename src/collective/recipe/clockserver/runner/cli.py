@@ -75,16 +75,21 @@ def cmd_fire(config, args):
         # By hand too, the next tick counts from this start.
         return of_call(attempts(config, job, call, job.schedule.following(time.time())), job)
 
-    result = run_once(config, job.name, "fire", args.scheduled, work)
-    if isinstance(result, int):
-        return result
-    line = escape(f"{config.part}: {job.name}: ") + f"{result.reason} ({result.duration:.3f} s)"
-    if result.ok:
-        if args.verbose:
-            say(line, sys.stdout)
-        return EXIT_OK
-    say(line)
-    return EXIT_CALL_FAILED
+    part_runs = runs_of(config, "fire")
+    try:
+        result = run_once(part_runs, job.name, args.scheduled, work)
+        if isinstance(result, int):
+            return result
+        line = escape(f"{config.part}: {job.name}: ") + \
+            f"{result.reason} ({result.duration:.3f} s)"
+        if result.ok:
+            if args.verbose:
+                say(line, sys.stdout)
+            return EXIT_OK
+        say(line)
+        return EXIT_CALL_FAILED
+    finally:
+        part_runs.wait_for_pings()  # at most 10 s in total
 
 
 def cmd_exec(config, args):
@@ -111,23 +116,33 @@ def cmd_exec(config, args):
                    "part; recording it all the same"))
     # SIGTERM from the moment the run is recorded as begun: the command
     # gets it, or does not start; the run is recorded either way.
+    part_runs = runs_of(config, "exec")
     with execute.Forwarding() as forwarding:
-        result = run_once(config, args.name, "exec", args.scheduled, lambda: of_command(
+        result = run_once(part_runs, args.name, args.scheduled, lambda: of_command(
             execute.run(command, config.part, args.name, forwarding)))
+    part_runs.wait_for_pings()  # at most 10 s in total
     return result if isinstance(result, int) else result.exit_status
 
 
-def run_once(config, name, by, scheduled, work):
+def runs_of(config, by):
+    """The runs of ``fire`` or ``exec`` (runs.py); warnings go to stderr."""
+    from . import runs
+    from .text import escape
+
+    return runs.Runs(config, lambda text: say(escape(f"{config.part}: warning: {text}")), by)
+
+
+def run_once(part_runs, name, scheduled, work):
     """fire's and exec's run of ``name`` (runs.py): the Result, or the exit
     status of a skip: 75 with one line on stderr (still running, lock
-    service unreachable), 0 silent (claimed by another host)."""
+    service unreachable), 0 silent (claimed by another host).  The pings
+    are sent in the background: wait_for_pings() before exiting."""
     import time
 
     from . import runs
     from .text import escape
 
-    part_runs = runs.Runs(config, lambda text: say(escape(f"{config.part}: warning: {text}")),
-                          by)
+    config = part_runs.config
     due = runs.scheduled_tick(config, name, scheduled, time.time())
     result, skip = runs.perform(part_runs, name, due, scheduled, work)
     if skip is None:

@@ -23,6 +23,7 @@ import time
 from . import retry
 from .call import call as http_call
 from .call import describe
+from .locks import NOT_STARTED
 from .text import escape
 from .timefmt import utc
 
@@ -238,11 +239,25 @@ class Clock:
     def _tick(self, job, due, order):
         with self._lock:
             busy = self._in_flight.get(job.name)
+            stale = None
+            if busy is not None and busy.started is None and not busy.outcomes \
+                    and busy.due < due:
+                # Its window closed at this tick: it never starts; this waits
+                # instead (a retry waiting for a slot is retry.py's to end).
+                self._queue.remove(busy)
+                heapq.heapify(self._queue)
+                stale, busy = busy, None
             if busy is None:
                 self._in_flight[job.name] = entry = _Call(job, due, order,
                                                           self.time.monotonic())
                 self._enqueue(entry)
-                return
+        if stale:
+            self.observer.skipped(job, stale.due, NOT_STARTED)
+            self.log.warning("%s: the call due at %s waited for a free call slot until "
+                             "the next tick (%.1f s); not calling it", job.name,
+                             utc(stale.due), self.time.monotonic() - stale.queued)
+        if busy is None:
+            return
         if busy.started is None:
             what, since = "waiting for a free call slot", busy.queued
         else:
@@ -298,7 +313,10 @@ class Clock:
                 self.log.warning("%s: started %.1f s late (due at %s; waited %.1f s for "
                                  "one of the %d call slots, the concurrency option)",
                                  job.name, late, utc(due), waited, concurrency)
-            skip = self.claim(job, due)
+            following = job.schedule.following(due)
+            skip = self._too_late(job, due, following) or self.claim(job, due)
+            if not skip:  # won; a claim that took until the next tick is lost
+                skip = self._too_late(job, due, following)
             if skip:
                 self.observer.skipped(job, due, skip)
                 return False
@@ -332,6 +350,16 @@ class Clock:
         if note:
             self.log.warning("%s: %s", job.name, note)
         self.observer.finished(job, due, outcome)
+
+    def _too_late(self, job, due, following):
+        """NOT_STARTED once the job's next tick has come: a tick's call
+        starts before it or not at all (so a claim kept until then, plus
+        half an interval, covers every host that may still ask)."""
+        if following is None or self.time.time() < following:
+            return None
+        self.log.warning("%s: the call due at %s did not start before the next tick "
+                         "(%s); not calling it", job.name, utc(due), utc(following))
+        return NOT_STARTED
 
     # -- reload --------------------------------------------------------------------
 

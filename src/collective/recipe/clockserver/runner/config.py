@@ -12,6 +12,7 @@ import os
 import stat
 
 from .. import address as addresses
+from .. import values
 from ..model import MAX_PERIOD, Entry, Job, Lock
 
 MAX_TIMEOUT = MAX_PERIOD
@@ -21,13 +22,9 @@ MAX_FILE = 16 * 1024 * 1024  # bytes; the recipe writes a few KB per 100 jobs
 REGENERATE = "; run bin/buildout to write it again"
 
 # No regular expressions: compiling them would cost fire's start-up more
-# than the checks themselves.
+# than the checks themselves.  The rules are the recipe's (values.py).
 _CONTROL_CHARS = {code: "?" for code in (*range(0x20), *range(0x7f, 0xa0))}
-
-
-def _has_control(text):
-    """True when ``text`` holds a control character (C0, DEL or C1)."""
-    return text.translate(_CONTROL_CHARS) != text
+_has_control = values.has_control
 
 
 def _no_control(text):
@@ -80,9 +77,10 @@ class Config:
     def secrets(self):
         """What must never appear in a record or an output tail."""
         found = {job.password for job in self.jobs if job.password}
-        for url in self.pings.values():
-            found.add(url)
-            found.add(url.rstrip("/").rsplit("/", 1)[-1])  # the check's key
+        from .text import ping_secrets
+
+        for url in self.pings.values():  # the key, not the host or slug
+            found.update(ping_secrets(url))
         if self.lock and self.lock.password:
             found.add(self.lock.password)
         return tuple(sorted(s for s in found if len(s) >= 4))
@@ -194,8 +192,8 @@ def parse_config(data):
         raise BadConfig(f"'part' must be a name, not {_show(part)}")
     pings = data.get("pings") or {}
     if not isinstance(pings, dict) or not all(
-            isinstance(value, str) and value.startswith(("http://", "https://"))
-            and not _has_control(value) for value in pings.values()):
+            isinstance(value, str) and not values.ping_url_problem(value)
+            for value in pings.values()):
         raise BadConfig("'pings' must map names to http(s) URLs")
     metrics_file = data.get("metrics-file") or None
     if metrics_file is not None and not (
@@ -205,6 +203,9 @@ def parse_config(data):
     state_directory = data.get("state-directory") or None
     if state_directory is not None and not isinstance(state_directory, str):
         raise BadConfig(f"'state-directory' must be a path, not {_kind(state_directory)}")
+    for key, path in (("state-directory", state_directory), ("metrics-file", metrics_file)):
+        if path and values.path_problem(path):
+            raise BadConfig(f"'{key}' {values.path_problem(path)}")
     return Config(part, address and address.rstrip("/"), timeout, jobs, concurrency,
                   _parse_lock(data, part), retries,
                   backend=backend, state_directory=state_directory,

@@ -48,7 +48,7 @@ class ClockRecorder(Observer):
 
         self.config = config
         self.runs = Runs(config, self.runs.log, "run", metrics=self._metrics_later,
-                         now=self.now)
+                         now=self.now, pinger=self.runs.pinger)
         self.runs.seen([w.name for w in watched(config)])
         self._dirty.set()
         return config
@@ -132,6 +132,9 @@ class ClockRecorder(Observer):
     def skipped(self, job, due, reason):
         with self._lock:
             self._catch_ups.discard((job.name, due))
+            begun = self._runs.pop((job.name, due), None)  # claimed, then too late
+        if begun is not None and begun.token:
+            self.runs._record(f"the run of {job.name}", "cancel", job.name, begun.token)
         self.runs.skipped(job.name, due, reason, True)
 
     def _run(self, job, due, pop):
@@ -219,7 +222,7 @@ def serve(config, config_path, log_file=None):
     return None
 
 
-def cluster_gate(config, log):
+def cluster_gate(config, log, now=time.time):
     """The clock's claim gate: the cluster lock when ``lock`` is set (and
     after a reload that sets it), else every tick is ours.
 
@@ -229,6 +232,6 @@ def cluster_gate(config, log):
     from .locks import ClusterGate, LockUnavailable
 
     try:
-        return ClusterGate(config.lock, log)
+        return ClusterGate(config.lock, log, now)
     except LockUnavailable as exc:
         raise ValueError(str(exc)) from None

@@ -9,10 +9,13 @@ metrics file that cannot be written is logged, and the run goes ahead.
 Imports stay lazy: cron starts ``fire`` once per call.
 """
 
+import collections
 import threading
 import time
 
 from .records import Records
+
+WAITING_PINGS = 100  # pings of one name waiting to be sent at most (then dropped)
 
 def scheduled_tick(config, name, scheduled, now):
     """The tick a cron-started run serves: the latest time <= ``now`` that
@@ -85,11 +88,12 @@ class Runs:
     it dirty.  ``log(text)`` takes one line: warnings and errors.
     """
 
-    def __init__(self, config, log, by, metrics=None, now=time.time):
+    def __init__(self, config, log, by, metrics=None, now=time.time, pinger=None):
         self.config = config
         self.log = log
         self.by = by
         self.now = now  # the time source's time() (simulated in tests)
+        self.pinger = pinger or Pinger(log)  # shared across reloads: pings in order
         self.records = Records(config.state_directory, config.secrets, now) \
             if config.state_directory else None
         self.metrics = metrics or self.write_metrics
@@ -118,10 +122,20 @@ class Runs:
         self._record("the names", "seen", names)
 
     def ping(self, name, event):
+        """Queue the ``event`` ping of ``name`` (sent in the background)."""
         if self.config.pings.get(name):
-            from . import pings
+            self.pinger.send(self.config, name, event)
 
-            pings.ping(self.config, name, event, self.log)
+    def wait_for_pings(self, budget=None):
+        """``fire``/``exec`` before exiting: wait at most ``budget``
+        seconds (the ping deadline, 10 s) in total for the pings queued;
+        one line says which were not sent."""
+        from . import pings
+
+        unsent = self.pinger.wait(pings.TIMEOUT if budget is None else budget)
+        for name, event in unsent:
+            self.log(f"{name}: the {event} ping was not completed: {self.by} waits at "
+                     f"most {pings.TIMEOUT:g} s in total for its pings")
 
     def write_metrics(self):
         """Rewrite metrics-file (metrics.py); never raises."""
@@ -141,6 +155,70 @@ class Runs:
             text = getattr(exc, "strerror", None) or str(exc)
             self.log(f"cannot record {what} in {self.config.state_directory}: {text}")
             return None
+
+
+class Pinger:
+    """Sends pings in the background, so that a slow or hanging ping server
+    never sits in front of a call, a tick or a record: one daemon thread
+    per name while it has pings waiting, so a name's pings go in order
+    (the final ping after the start ping) and one name's slow server does
+    not hold up the others'.  Each ping is bounded by pings.TIMEOUT."""
+
+    def __init__(self, log):
+        self.log = log
+        self._cond = threading.Condition()
+        self._queues = {}  # name -> deque of (config, event) still to send
+        self._dropped = {}  # name -> pings dropped while its queue was full
+
+    def send(self, config, name, event):
+        with self._cond:
+            queue = self._queues.get(name)
+            fresh = queue is None
+            if fresh:
+                queue = self._queues[name] = collections.deque()
+            elif len(queue) >= WAITING_PINGS:
+                dropped = self._dropped[name] = self._dropped.get(name, 0) + 1
+                if dropped % WAITING_PINGS == 1:  # the first, then one line per 100
+                    self.log(f"{name}: the {event} ping was dropped ({dropped} so far):"
+                             " "
+                             f"{len(queue)} pings of it wait for a slow ping server; "
+                             "the run is not affected")
+                return
+            queue.append((config, event))
+        if fresh:
+            threading.Thread(target=self._send_all, args=(name, queue), daemon=True,
+                             name=f"pings of {name}").start()
+
+    def _send_all(self, name, queue):
+        from . import pings
+
+        while True:
+            with self._cond:
+                if not queue:
+                    del self._queues[name]
+                    self._cond.notify_all()
+                    return
+                config, event = queue[0]
+            try:
+                pings.ping(config, name, event, self.log)
+            except Exception as exc:  # never: ping() does not raise
+                self.log(f"{name}: the {event} ping failed ({type(exc).__name__})")
+            finally:
+                with self._cond:
+                    queue.popleft()
+
+    def wait(self, budget):
+        """Wait until every queued ping was sent, at most ``budget``
+        seconds; the (name, event) pairs still unsent."""
+        deadline = time.monotonic() + budget
+        with self._cond:
+            while self._queues:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            return [(name, event) for name, queue in self._queues.items()
+                    for _, event in queue]
 
 
 class Run:
@@ -190,7 +268,7 @@ def perform(runs, name, due, scheduled, work):
                                    "run is still running")
     if scheduled and config.lock and due is not None:
         gate = ClusterClaim(config, name, due)
-        reason = run.claim(gate)
+        reason = run.claim(gate) or gate.too_late(run)
         if reason:
             runs.skipped(name, due, reason, scheduled)
             return None, Skip(reason, gate.message)
@@ -212,12 +290,29 @@ class ClusterClaim:
         self.message = None
 
     def __call__(self):
-        from .locks import UNREACHABLE, claim_once
+        from .locks import UNREACHABLE, claim_once, claim_seconds
 
         config = self.config
+        thing = config.entry(self.name) or config.job(self.name)
+        keep = thing and claim_seconds(thing.schedule, self.due, time.time())
         skip, why = claim_once(config.lock, self.name, self.due,
-                               interval_of(config, self.name, self.due))
+                               interval_of(config, self.name, self.due), keep=keep)
         if skip == UNREACHABLE:
             self.message = (f"{config.part}: {self.name}: skipped, the lock service is "
                             f"unreachable ({config.lock['url']}: {why})")
         return skip
+
+    def too_late(self, run):
+        """After a won claim: NOT_STARTED (the claim forgotten) when the
+        claim took until the next tick, as the clock does; else None."""
+        from .locks import NOT_STARTED
+
+        thing = self.config.entry(self.name) or self.config.job(self.name)
+        following = thing and thing.schedule.following(self.due)
+        if following is None or time.time() < following:
+            return None
+        if run.token:
+            run.runs._record(f"the run of {self.name}", "cancel", self.name, run.token)
+        self.message = (f"{self.config.part}: {self.name}: skipped, the tick was not "
+                        "started before the next tick")
+        return NOT_STARTED

@@ -16,6 +16,7 @@ is opened, so bin/<part> stays standard library without ``lock``.
 """
 
 import importlib
+import math
 import socket
 import threading
 import time
@@ -25,8 +26,9 @@ from ...lockurl import (  # noqa: F401  (the names engines and tests import)
     ENGINES, FORMS, BadLockURL, LockURL, mask, parse_url)
 from ...model import Lock
 
-KEEP_MIN = 60  # seconds a claim is kept at least (and two intervals)
+KEEP_MIN = 60  # seconds a claim is kept at least (see claim_seconds)
 UNREACHABLE = "lock service unreachable"
+NOT_STARTED = "not started before the next tick"
 
 
 class LockUnavailable(Exception):
@@ -64,9 +66,35 @@ def open_lock(url, user=None, password=None, namespace="clock", host=None):
 
 
 def keep_seconds(interval):
-    """How long a claim is kept: two intervals of the schedule, at least
-    KEEP_MIN, so a host whose clock lags still finds the claim."""
+    """How long a claim is kept when only the interval is known: two
+    intervals, at least KEEP_MIN (see claim_seconds for a tick's claim)."""
     return max(2 * int(interval), KEEP_MIN)
+
+
+def schedule_of(job):
+    """A job's Schedule (a test's stand-in may have a period only)."""
+    found = getattr(job, "schedule", None)
+    if found is None:
+        from ...schedule import Schedule
+
+        found = Schedule(period=job.period)
+    return found
+
+
+def claim_seconds(schedule, due, now):
+    """How long a claim of the tick ``due``, taken at ``now``, is kept:
+    until the job's next tick plus half its shortest interval, and at
+    least KEEP_MIN.  No host starts a tick's call at or after the next tick
+    (NOT_STARTED), and clock skew stays under half the shortest interval:
+    so every claim another host can still ask for finds this one."""
+    following = schedule.following(due)
+    if following is None:
+        return KEEP_MIN
+    after = schedule.following(following)
+    gaps = [gap for gap in (following - due, after and after - following)
+            if gap and gap > 0]
+    shortest = min(gaps) if gaps else 0
+    return max(KEEP_MIN, int(math.ceil(following + shortest / 2.0 - now)))
 
 
 class ClaimGate:
@@ -78,22 +106,26 @@ class ClaimGate:
 
     REPEAT = 60.0  # seconds between "still unreachable" errors
 
-    def __init__(self, lock, log, url=""):
+    def __init__(self, lock, log, url="", now=time.time):
         self.lock = lock
         self.log = log
         self.url = url
+        self.now = now  # the clock's time source's time()
         self._mutex = threading.Lock()
         self._down_since = None  # monotonic start of an outage
         self._down_logged = 0.0
         self._down_skipped = 0
 
     def __call__(self, job, due):
-        return self.claim(job.name, due, job.period)
+        return self.claim(job.name, due, job.period,
+                          claim_seconds(schedule_of(job), due, self.now()))
 
-    def claim(self, name, due, interval):
-        """Claim the tick ``due`` of ``name``; None when this host won."""
+    def claim(self, name, due, interval, keep=None):
+        """Claim the tick ``due`` of ``name`` for ``keep`` seconds (default:
+        from ``interval``); None when this host won."""
+        keep = keep_seconds(interval) if keep is None else keep
         try:
-            won, holder = self.lock.claim(name, int(due), keep_seconds(interval))
+            won, holder = self.lock.claim(name, int(due), keep)
         except LockUnavailable as exc:
             self._unreachable(name, due, exc)
             return UNREACHABLE
@@ -153,10 +185,11 @@ class ClusterGate:
     reload then fails and the old config and lock stay).
     """
 
-    def __init__(self, settings, log):
+    def __init__(self, settings, log, now=time.time):
         self.log = log
+        self.now = now
         self.settings = settings = settings and Lock.from_json(settings)
-        self.gate = gate_for(settings, log) if settings else None
+        self.gate = gate_for(settings, log, now) if settings else None
 
     def __call__(self, job, due):
         gate = self.gate
@@ -170,7 +203,7 @@ class ClusterGate:
         settings = settings and Lock.from_json(settings)
         if settings == self.settings:
             return
-        new = gate_for(settings, self.log) if settings else None
+        new = gate_for(settings, self.log, self.now) if settings else None
         old, self.gate = self.gate, new
         self.log.info("lock: %s -> %s", _describe(self.settings),
                       _describe(settings))
@@ -183,7 +216,7 @@ class ClusterGate:
             self.gate.close()
 
 
-def claim_once(settings, name, due, interval, host=None):
+def claim_once(settings, name, due, interval, host=None, keep=None):
     """One claim for a cron-started ``fire``/``exec``: ``(None, None)`` to
     go ahead, ``("claimed by HOST", None)``, or ``(UNREACHABLE, why)``.
 
@@ -195,7 +228,8 @@ def claim_once(settings, name, due, interval, host=None):
     except LockUnavailable as exc:  # the client library is missing
         return UNREACHABLE, str(exc)
     try:
-        won, holder = lock.claim(name, int(due), keep_seconds(interval))
+        won, holder = lock.claim(name, int(due),
+                                 keep_seconds(interval) if keep is None else keep)
     except LockUnavailable as exc:
         return UNREACHABLE, str(exc)
     except Exception as exc:  # a client library's surprise: never call
@@ -214,13 +248,13 @@ def _describe(settings):
     return f"{settings.url.text} namespace {settings.namespace}"
 
 
-def gate_for(settings, log):
+def gate_for(settings, log, now=time.time):
     """The claim gate for a config's ``lock`` (a model.Lock, or a mapping
     with its keys: url, user, password, namespace)."""
     settings = Lock.from_json(settings)
     lock = open_lock(settings.url, settings.user, settings.password,
                      settings.namespace)
-    return ClaimGate(lock, log, display(settings.url))
+    return ClaimGate(lock, log, display(settings.url), now)
 
 
 def _utc(timestamp):
