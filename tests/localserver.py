@@ -2,7 +2,7 @@
 
 Plain helpers, no pytest (conftest.py's ``server`` fixture is ``serve``).
 ``free_port()`` is a port nobody listens on right now.  The server answers
-every GET: ``?sleep=SECONDS`` holds the answer, ``?code=STATUS`` sets its
+every GET (and POST: pings): ``?sleep=SECONDS`` holds the answer, ``?code=STATUS`` sets its
 status (default 200), ``?location=URL`` adds a Location header.
 ``server.requests`` holds ``(time, path with query)`` per request in
 arrival order, ``server.seen`` the same as dicts with the request line and
@@ -37,12 +37,15 @@ class Handler(BaseHTTPRequestHandler):
         server = self.server
         query = parse_qs(urlsplit(self.path).query)
         arrived = time.time()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
         with server.lock:
             server.in_flight += 1
             server.most = max(server.most, server.in_flight)
             server.requests.append((arrived, self.path))
             server.seen.append({"time": arrived, "requestline": self.requestline,
-                                "path": self.path, "headers": dict(self.headers.items())})
+                                "method": self.command, "path": self.path,
+                                "headers": dict(self.headers.items()), "body": body})
         time.sleep(float(query.get("sleep", ["0"])[0]))
         with server.lock:  # before the answer: the client's call ends after it
             server.in_flight -= 1
@@ -54,6 +57,8 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
         except OSError:  # the client gave up (its deadline)
             pass
+
+    do_POST = do_GET  # pings (healthchecks protocol): noted like a GET
 
     def log_message(self, *args):
         pass

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import sys
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from localserver import free_port as closed_port
@@ -419,7 +420,16 @@ def test_metrics_rewritten_by_fire_and_exec(server, part_factory, tmp_path):
 
 
 def pinged(server):
-    return [path for _, path in server.requests if path.startswith("/ping/")]
+    """The paths pinged, in order (the run id's ``rid=`` left out)."""
+    return [urlsplit(path).path for _, path in server.requests
+            if path.startswith("/ping/")]
+
+
+def ping_requests(server):
+    """The pings as the server saw them: (method, path, rid, body)."""
+    return [(seen["method"], urlsplit(seen["path"]).path,
+             parse_qs(urlsplit(seen["path"]).query).get("rid", [None])[0], seen["body"])
+            for seen in server.seen if seen["path"].startswith("/ping/")]
 
 
 def test_pings_in_order_and_none_for_a_skip(server, part_factory):
@@ -432,12 +442,24 @@ def test_pings_in_order_and_none_for_a_skip(server, part_factory):
     ], entries=[{"name": "backup", "times": "0 3 * * *"}], pings=pings)
     assert part.run("fire", "good").returncode == 0
     assert pinged(server) == ["/ping/aaa-good/start", "/ping/aaa-good"]
+    # healthchecks' protocol: POSTs, one run id for the run's pings, the
+    # final ping's body the run's reason.
+    (m1, _, rid1, body1), (m2, _, rid2, body2) = ping_requests(server)
+    assert (m1, m2) == ("POST", "POST")
+    assert rid1 == rid2 and len(rid1) == 36, (rid1, rid2)
+    assert body1 == b"" and body2.startswith(b"200 OK"), body2
     del server.requests[:]
+    del server.seen[:]
     assert part.run("fire", "bad").returncode == 1
     assert pinged(server) == ["/ping/bbb-bad/start", "/ping/bbb-bad/fail"]
+    assert ping_requests(server)[1][3].startswith(b"500"), ping_requests(server)
     del server.requests[:]
-    assert part.run("exec", "backup", "--", "sh", "-c", "exit 4").returncode == 4
-    assert pinged(server) == ["/ping/ccc-backup/start", "/ping/ccc-backup/fail"]
+    del server.seen[:]
+    # exec: the exit status is the final ping; the body ends with the output.
+    assert part.run("exec", "backup", "--", "sh", "-c", "echo dumped; exit 4").returncode == 4
+    assert pinged(server) == ["/ping/ccc-backup/start", "/ping/ccc-backup/4"]
+    body = ping_requests(server)[1][3]
+    assert body.endswith(b"dumped\n"), body
 
     # A skipped run pings nothing.
     del server.requests[:]
@@ -449,7 +471,7 @@ def test_pings_in_order_and_none_for_a_skip(server, part_factory):
     assert part.run("exec", "backup", "--", "true").returncode == 75
     open(go, "w").close()
     assert sleeper.wait(30) == 0
-    assert pinged(server) == ["/ping/ccc-backup/start", "/ping/ccc-backup"]
+    assert pinged(server) == ["/ping/ccc-backup/start", "/ping/ccc-backup/0"]
 
 
 def test_pings_by_the_clock(server, part_factory):

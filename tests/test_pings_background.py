@@ -20,8 +20,10 @@ from collective.recipe.clockserver.runner import pings, runs
 from faultserver import FaultServer
 from localserver import serve
 
-RUNNER = ("import sys; from collective.recipe.clockserver.runner import main; "
-          "sys.exit(main(sys.argv[1], sys.argv[2:]))")
+RUNNER = (
+    "import sys; from collective.recipe.clockserver.runner import main; "
+    "sys.exit(main(sys.argv[1], sys.argv[2:]))"
+)
 SLACK = 3.0  # seconds of scheduling noise on a busy test machine
 
 
@@ -46,11 +48,15 @@ def zope():
 def write_config(tmp_path, address, ping_url, period=60, **extra):
     path = tmp_path / "clock" / "clock.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"part": "clock", "address": address, "timeout": 5,
-            "jobs": [{"name": "feeds", "method": "/feeds", "period": period}],
-            "entries": [{"name": "backup", "times": "0 3 * * *"}],
-            "state-directory": str(tmp_path / "state"),
-            "pings": {"feeds": ping_url, "backup": ping_url}}
+    data = {
+        "part": "clock",
+        "address": address,
+        "timeout": 5,
+        "jobs": [{"name": "feeds", "method": "/feeds", "period": period}],
+        "entries": [{"name": "backup", "times": "0 3 * * *"}],
+        "state-directory": str(tmp_path / "state"),
+        "pings": {"feeds": ping_url, "backup": ping_url},
+    }
     data.update(extra)
     path.write_text(json.dumps(data))
     path.chmod(0o600)
@@ -59,8 +65,12 @@ def write_config(tmp_path, address, ping_url, period=60, **extra):
 
 def bin_part(config, *args, timeout=60):
     start = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", RUNNER, config, *args],
-                            capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, config, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return result, time.monotonic() - start
 
 
@@ -76,7 +86,7 @@ def test_a_names_pings_go_in_order_and_names_do_not_wait_for_each_other(monkeypa
     sent = []
     slow = threading.Event()
 
-    def fake_ping(config, name, event, log, timeout=None):
+    def fake_ping(config, name, event, log, timeout=None, rid=None, body=b""):
         if name == "slow":
             slow.wait(5)
         sent.append((name, event))
@@ -122,7 +132,8 @@ def test_pings_waiting_for_a_hung_server_are_bounded(monkeypatch):
 
 @pytest.mark.parametrize("behaviour", ["hang", "trickle"])
 def test_fire_calls_zope_at_once_and_waits_at_most_10_s_for_its_pings(
-        tmp_path, faults, zope, behaviour):
+    tmp_path, faults, zope, behaviour
+):
     config = write_config(tmp_path, zope.address, f"{faults.address}/{behaviour}/uuid")
     started = time.time()
     result, took = bin_part(config, "fire", "feeds")
@@ -131,10 +142,14 @@ def test_fire_calls_zope_at_once_and_waits_at_most_10_s_for_its_pings(
     assert called - started < SLACK  # Zope was called before the start ping ended
     assert pings.TIMEOUT - 1 < took < pings.TIMEOUT + SLACK + 2
     assert "Traceback" not in result.stderr
-    assert ("the start ping failed (no complete answer within 10 s)" in result.stderr
-            or "the start ping was not completed" in result.stderr), result.stderr
-    assert "feeds: the success ping was not completed: fire waits at most 10 s in total " \
+    assert (
+        "the start ping failed (no complete answer within 10 s)" in result.stderr
+        or "the start ping was not completed" in result.stderr
+    ), result.stderr
+    assert (
+        "feeds: the success ping was not completed: fire waits at most 10 s in total "
         "for its pings" in result.stderr
+    )
     assert "uuid" not in result.stderr  # the URL is a secret
     status, _ = bin_part(config, "status")
     [feeds] = [line for line in status.stdout.splitlines() if line.startswith("feeds ")]
@@ -146,7 +161,11 @@ def test_fire_sends_the_final_ping_after_the_start_ping(tmp_path, faults, zope):
     config = write_config(tmp_path, zope.address, f"{faults.address}/slow-ok/uuid")
     result, took = bin_part(config, "fire", "feeds")
     assert result.returncode == 0, result.stderr
-    assert faults.paths == ["/slow-ok/uuid/start", "/slow-ok/uuid"]
+    assert [p.split("?")[0] for p in faults.paths] == [
+        "/slow-ok/uuid/start",
+        "/slow-ok/uuid",
+    ]
+    assert len({p.split("?rid=")[1] for p in faults.paths}) == 1  # one run id
     assert took < 2 + 2 + SLACK  # two one-second pings, then exit
     assert result.stderr == ""
 
@@ -155,8 +174,15 @@ def test_exec_runs_the_command_at_once_behind_a_hanging_ping(tmp_path, faults, z
     config = write_config(tmp_path, zope.address, f"{faults.address}/hang/uuid")
     stamp = tmp_path / "ran"
     started = time.time()
-    result, took = bin_part(config, "exec", "backup", "--", sys.executable, "-c",
-                            f"import time; open({str(stamp)!r}, 'w').write(str(time.time()))")
+    result, took = bin_part(
+        config,
+        "exec",
+        "backup",
+        "--",
+        sys.executable,
+        "-c",
+        f"import time; open({str(stamp)!r}, 'w').write(str(time.time()))",
+    )
     assert result.returncode == 0, result.stderr
     assert float(stamp.read_text()) - started < SLACK
     assert took < pings.TIMEOUT + SLACK + 2
@@ -167,13 +193,18 @@ def test_exec_runs_the_command_at_once_behind_a_hanging_ping(tmp_path, faults, z
 
 
 @pytest.mark.parametrize("behaviour", ["hang", "trickle"])
-def test_run_keeps_its_schedule_behind_a_hanging_ping_server(tmp_path, faults, zope,
-                                                            behaviour):
-    config = write_config(tmp_path, zope.address, f"{faults.address}/{behaviour}/uuid",
-                          period=1)
+def test_run_keeps_its_schedule_behind_a_hanging_ping_server(
+    tmp_path, faults, zope, behaviour
+):
+    config = write_config(
+        tmp_path, zope.address, f"{faults.address}/{behaviour}/uuid", period=1
+    )
     log = tmp_path / "run.log"
-    process = subprocess.Popen([sys.executable, "-c", RUNNER, config, "run"],
-                               stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    process = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, config, "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+    )
     try:
         time.sleep(7)
     finally:

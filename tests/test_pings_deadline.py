@@ -184,7 +184,7 @@ def tls_server(tmp_path, monkeypatch):
     paths = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
+        def do_POST(self):
             paths.append(self.path)
             self.send_response(200)
             self.send_header("Content-Length", "2")

@@ -1,8 +1,8 @@
-"""Dead-man's-switch pings in healthchecks.io's protocol.
+"""Sending one dead-man's-switch ping: a POST in healthchecks.io's
+protocol (hcprotocol.py says which URL and body), bounded by TIMEOUT.
 
-``URL/start`` when a run starts, ``URL`` when it succeeded, ``URL/fail``
-when it failed; a skipped run pings nothing.  A ping that fails is logged
-(without its URL: anyone holding it could ping) and never fails the run.
+A skipped run pings nothing.  A ping that fails is logged (without its
+URL: anyone holding it could ping) and never fails the run.
 """
 
 import http.client
@@ -15,14 +15,10 @@ TIMEOUT = 10  # seconds: each ping's whole exchange, connect to last byte
 USER_AGENT = "collective.recipe.clockserver"
 
 
-def url_for(base, event):
-    """``event`` is ``start``, ``success`` or ``fail``."""
-    base = base.rstrip("/")
-    return base if event == "success" else f"{base}/{event}"
-
-
-def ping(config, name, event, log, timeout=None):
-    """Send one ping for ``name`` if it has a URL; never raises.
+def ping(config, name, event, log, timeout=None, rid=None, body=b""):
+    """POST one ping for ``name`` if it has a URL; never raises.  ``event``
+    is ``start``, ``success``, ``fail`` or an exit status; ``rid`` the
+    run's id, ``body`` the final ping's body (hcprotocol.final_body).
 
     Returns within ``timeout`` seconds (TIMEOUT), however slowly the server
     answers: the exchange runs in a worker thread, and at the deadline its
@@ -32,8 +28,13 @@ def ping(config, name, event, log, timeout=None):
     if not base:
         return False
     timeout = TIMEOUT if timeout is None else timeout
+    from .hcprotocol import ping_url
+
     request = urllib.request.Request(
-        url_for(base, event), headers={"User-Agent": USER_AGENT}
+        ping_url(base, event, rid),
+        data=body or b"",
+        headers={"User-Agent": USER_AGENT, "Content-Type": "text/plain; charset=utf-8"},
+        method="POST",
     )
     exchange = _Exchange(request, timeout)
     worker = threading.Thread(target=exchange.run, daemon=True, name=f"ping {name}")

@@ -121,10 +121,10 @@ class Runs:
         """Note the names installed (when each was first seen)."""
         self._record("the names", "seen", names)
 
-    def ping(self, name, event):
+    def ping(self, name, event, rid=None, body=b""):
         """Queue the ``event`` ping of ``name`` (sent in the background)."""
         if self.config.pings.get(name):
-            self.pinger.send(self.config, name, event)
+            self.pinger.send(self.config, name, event, rid, body)
 
     def wait_for_pings(self, budget=None):
         """``fire``/``exec`` before exiting: wait at most ``budget``
@@ -170,7 +170,7 @@ class Pinger:
         self._queues = {}  # name -> deque of (config, event) still to send
         self._dropped = {}  # name -> pings dropped while its queue was full
 
-    def send(self, config, name, event):
+    def send(self, config, name, event, rid=None, body=b""):
         with self._cond:
             queue = self._queues.get(name)
             fresh = queue is None
@@ -184,7 +184,7 @@ class Pinger:
                              f"{len(queue)} pings of it wait for a slow ping server; "
                              "the run is not affected")
                 return
-            queue.append((config, event))
+            queue.append((config, event, rid, body))
         if fresh:
             threading.Thread(target=self._send_all, args=(name, queue), daemon=True,
                              name=f"pings of {name}").start()
@@ -198,9 +198,9 @@ class Pinger:
                     del self._queues[name]
                     self._cond.notify_all()
                     return
-                config, event = queue[0]
+                config, event, rid, body = queue[0]
             try:
-                pings.ping(config, name, event, self.log)
+                pings.ping(config, name, event, self.log, rid=rid, body=body)
             except Exception as exc:  # never: ping() does not raise
                 self.log(f"{name}: the {event} ping failed ({type(exc).__name__})")
             finally:
@@ -217,8 +217,8 @@ class Pinger:
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            return [(name, event) for name, queue in self._queues.items()
-                    for _, event in queue]
+            return [(name, item[1]) for name, queue in self._queues.items()
+                    for item in queue]
 
 
 class Run:
@@ -231,6 +231,7 @@ class Run:
         self.scheduled = scheduled
         self.catch_up = catch_up
         self.token = token
+        self.rid = None  # the run id of its pings (hcprotocol.py)
 
     def claim(self, gate):
         """Ask ``gate()`` (None: go ahead, or the reason to skip); a refused
@@ -241,7 +242,10 @@ class Run:
         return reason
 
     def start(self):
-        self.runs.ping(self.name, "start")
+        from .hcprotocol import run_id
+
+        self.rid = run_id()
+        self.runs.ping(self.name, "start", self.rid)
 
     def finish(self, result):
         """Record the end, update the metrics, then the final ping."""
@@ -252,7 +256,14 @@ class Run:
             result.http_status, result.exit_status, result.output, runs.by, self.due,
             runs.now() - result.duration, self.scheduled, self.catch_up)
         runs.metrics()
-        runs.ping(self.name, "success" if result.ok else "fail")
+        if runs.config.pings.get(self.name):
+            from .hcprotocol import final_body, final_event
+
+            output = result.output
+            if isinstance(output, bytes):
+                output = output.decode("utf-8", "replace")
+            runs.ping(self.name, final_event(result.ok, result.exit_status), self.rid,
+                      final_body(result.reason, output, runs.config.secrets))
 
 
 def perform(runs, name, due, scheduled, work):
