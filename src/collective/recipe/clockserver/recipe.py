@@ -110,14 +110,18 @@ class Recipe(object):
     def _state_directory(self):
         """Create the state directory and note when each name was first
         seen; it is not registered, so records outlive the part."""
-        from .runner.records import Records
+        from .runner.records import Records, Refused, StoreError
 
         s = self.settings
         try:
-            records = Records(s.state_directory)
+            records = Records(s.state_directory, part=self.name)
             records.make()
             records.seen(s.watched)
-        except OSError as e:
+            records.close()
+        except Refused as e:
+            logging.getLogger(self.name).warning(
+                "state-directory: %s; bin/%s will not record runs there", e, self.name)
+        except (OSError, StoreError) as e:
             raise zc.buildout.UserError(
                 "[%s] state-directory: cannot create %s: %s\n    Point "
                 "state-directory at a directory this user may write."

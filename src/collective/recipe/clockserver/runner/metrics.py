@@ -4,7 +4,7 @@ node_exporter's textfile collector, rewritten atomically after runs."""
 import os
 
 from . import files, status
-from .records import Unreadable
+from .records import StoreError
 
 METRICS = (
     ("clockserver_last_run_timestamp_seconds", "gauge",
@@ -77,15 +77,13 @@ def write(config, records, now, log):
     path = config.metrics_file
     lock = None
     try:
-        records.make()
-        lock = os.open(os.path.join(records.directory, ".locks", "metrics.lock"),
-                       os.O_RDWR | os.O_CREAT, 0o600)
+        lock = records.lock_file("metrics")
         import fcntl
 
         fcntl.flock(lock, fcntl.LOCK_EX)  # the newest snapshot wins
-        text = metrics_text(config, status.collect(config, now=now))
+        text = metrics_text(config, status.collect(config, now=now, records=records))
         files.replace(path, text.encode("utf-8"), 0o644)
-    except (OSError, Unreadable, ValueError) as exc:
+    except (OSError, StoreError, ValueError) as exc:
         text = getattr(exc, "strerror", None) or str(exc)
         log(f"cannot write metrics-file {path}: {text}")
     finally:

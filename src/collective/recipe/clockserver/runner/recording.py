@@ -6,7 +6,7 @@ import threading
 import time
 
 from .clock import Observer, no_claim
-from .records import Unreadable
+from .records import KEEP, StoreError
 from .runs import Runs, of_call
 
 METRICS_EVERY = 60  # seconds: `run` rewrites metrics-file at least this often
@@ -87,12 +87,13 @@ class ClockRecorder(Observer):
             return None
         due = watch.previous(self.now())
         try:
-            record = records.read(job.name)
-        except (Unreadable, OSError):
+            record = records.read(job.name, KEEP)
+        except (StoreError, OSError):
             return None
         if due is None or record is None or record["first_seen"] > due:
             return None  # nothing was due since the name was installed
-        for run in record["runs"]:
+        last = record.get("last_served")
+        for run in record["runs"] + ([last] if last else []):
             if served(run) and (run.get("start", 0) >= due or (run.get("due") or 0) >= due):
                 return None
         with self._lock:

@@ -1,44 +1,53 @@
-"""Run records in the state directory: one JSON file per job or entry name.
+"""Run records: the runs of a part's jobs and entries in one sqlite3 store
+in the state directory (``<state>/<part>.sqlite``, see store.py).
 
-``<state>/<name>.json`` holds the name's last runs (newest last), its
-last success, its consecutive failures, its run counters, the runs in
-progress and when the name was first seen.  Every change happens under an
-exclusive ``flock`` of ``<state>/.locks/<name>.lock`` and is written to a
-temporary file that replaces the record atomically, so readers never see
-half a record and processes that finish at the same moment (cron starting
-several entries, ``run`` beside them) never lose one.
-
-A run in progress names its process (host, pid, the pid's start time and
-the boot it belongs to).  When that process is gone, the run shows as
-``failed: interrupted``.  Standard library only; never raises for a
-damaged record: it is moved aside and a new one begins.
+Per name: its runs (the last 90 days, never fewer than 20), the runs in
+progress, its counters by result (never going down), last success,
+consecutive failures and when it was first seen.  Every change is one
+transaction, so processes that finish at the same moment (cron starting
+several entries, ``run`` beside them) never lose a record; a write that
+cannot get the store within 5 s raises StoreError (the caller logs it and
+the run goes on).  A run in progress names its process (host, pid, the
+pid's start time and the boot); when that process is gone the run shows
+as ``failed: interrupted``.  The per-name JSON files of earlier versions
+are taken over once, when the store is created.
 """
 
-import fcntl
 import functools
 import json
 import os
 import re
 import socket
+import sqlite3
 import stat
+import threading
 import time
 
-from . import files
+from . import store
+from .store import Refused, StoreError, Unreadable  # noqa: F401 (the API)
 from .text import mask_secrets, one_line
 
-KEEP = 20  # runs kept per name
+KEEP = 20  # runs always kept per name
+KEEP_DAYS = 90  # ...and those of the last 90 days
+KEEP_MAX = 10000  # ...but no more than this many per name
+PRUNE_EVERY = 64  # prune a name's runs when the new run's id is a multiple
 OUTPUT_LIMIT = 2048  # bytes of a command's last output kept in a record
-MAX_RECORD = 4 * 1024 * 1024  # bytes: 20 runs with 2 KB of output each are ~60 KB
+MAX_JSON = 4 * 1024 * 1024  # an older JSON record larger than this is not one
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 RESULTS = ("ok", "failed", "skipped")
-
-
-class Unreadable(Exception):
-    """A record exists but cannot be read or parsed; the message says why."""
+RUN_FIELDS = ("due", "start", "duration", "result", "reason", "http_status",
+              "exit_status", "host", "by", "scheduled", "catch_up", "output")
+RUNNING_FIELDS = ("token", "host", "pid", "pid_start", "boot", "due", "start", "by",
+                  "scheduled", "catch_up")
 
 
 def valid_name(name):
     return bool(NAME.match(name)) and len(name) <= 200
+
+
+def store_name(part):
+    """The store's file name: the part's name, made a safe file name."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", part or "clock").lstrip(".") + ".sqlite"
 
 
 def hostname():
@@ -59,11 +68,11 @@ def _process_start(pid):
     """The start time of ``pid`` in clock ticks since boot (Linux), or None."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
+            text = f.read()
     except OSError:
         return None
     try:
-        return int(stat.rsplit(")", 1)[1].split()[19])
+        return int(text.rsplit(")", 1)[1].split()[19])
     except (IndexError, ValueError):
         return None
 
@@ -73,16 +82,9 @@ def _my_start():
     return _process_start(os.getpid())
 
 
-def _me():
-    return {"host": hostname(), "pid": os.getpid(), "pid_start": _my_start(),
-            "boot": _boot_id()}
-
-
 def alive(entry):
-    """Whether the process of a run in progress still runs.
-
-    A run of another host cannot be checked and counts as alive.
-    """
+    """Whether the process of a run in progress still runs (a run of
+    another host cannot be checked and counts as alive)."""
     if entry.get("host") != hostname():
         return True
     if entry.get("pid") == os.getpid() and entry.get("pid_start") == _my_start():
@@ -120,108 +122,212 @@ def tail(data, secrets=(), limit=OUTPUT_LIMIT):
     return cut
 
 
-def new_record(name, now):
-    return {"name": name, "first_seen": now, "runs": [], "last_success": None,
-            "consecutive_failures": 0, "totals": dict.fromkeys(RESULTS, 0),
-            "running": []}
+def _run_dict(row):
+    run = dict(zip(RUN_FIELDS, row))
+    run["scheduled"] = bool(run["scheduled"])
+    run["catch_up"] = bool(run["catch_up"])
+    return run
 
 
-def reap(record):
-    """Turn runs in progress whose process died into ``failed: interrupted``.
-
-    Returns whether anything changed.
-    """
-    dead = [entry for entry in record["running"] if not alive(entry)]
-    for entry in dead:
-        record["running"].remove(entry)
-        _append(record, {
-            "due": entry.get("due"), "start": entry.get("start"), "duration": None,
+def _interrupted(entry):
+    return {"due": entry.get("due"), "start": entry.get("start"), "duration": None,
             "result": "failed", "reason": "interrupted", "http_status": None,
             "exit_status": None, "host": entry.get("host"), "by": entry.get("by"),
-            "scheduled": entry.get("scheduled", False),
-            "catch_up": entry.get("catch_up", False), "output": None,
-        })
-    return bool(dead)
-
-
-def _append(record, run):
-    record["runs"].append(run)
-    del record["runs"][:-KEEP]
-    result = run["result"]
-    record["totals"][result] = record["totals"].get(result, 0) + 1
-    if result == "ok":
-        record["last_success"] = run
-        record["consecutive_failures"] = 0
-    elif result == "failed":
-        record["consecutive_failures"] += 1
+            "scheduled": bool(entry.get("scheduled")),
+            "catch_up": bool(entry.get("catch_up")), "output": None}
 
 
 class Records:
-    """The records of one state directory; safe across threads and processes."""
+    """The records of one part; safe across threads and processes.
 
-    def __init__(self, directory, secrets=(), now=time.time):
+    ``log(text)`` hears the one-line notes of the store itself (take-over,
+    a damaged store moved aside).  Methods raise StoreError (Refused,
+    Unreadable) and OSError; the run protocol (runs.py) logs them.
+    """
+
+    def __init__(self, directory, secrets=(), now=time.time, part=None, log=None):
         self.directory = directory
         self.secrets = tuple(s for s in secrets if s)
         self.now = now  # the time source's time() (simulated in tests)
+        self.part = part or os.path.basename(os.path.normpath(directory))
+        self.filename = store_name(self.part)
+        self.path = os.path.join(directory, self.filename)
+        self.log = log or (lambda text: None)
+        self._lock = threading.RLock()
+        self._dirfd = None
+        self._conn = None
+        self._identity = None
+        self._writer = False
 
-    def path(self, name):
-        return os.path.join(self.directory, name + ".json")
+    # -- the connection -------------------------------------------------------
 
-    # -- writing ------------------------------------------------------------
+    def close(self):
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+            if self._dirfd is not None:
+                os.close(self._dirfd)
+            self._conn = self._dirfd = self._identity = None
 
     def make(self):
-        """Create the state directory (and its lock directory), mode 0700."""
-        if not os.path.isdir(self.directory):
-            os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        os.makedirs(os.path.join(self.directory, ".locks"), mode=0o700, exist_ok=True)
+        """Create the state directory (mode 0700) and the store."""
+        self._write(lambda conn: None)
 
-    def _update(self, name, change):
-        """Run ``change(record)`` under the name's lock and save the result."""
+    def _open(self, write):
+        """The connection, (re)opened when the store's file changed."""
+        if self._dirfd is None:
+            self._dirfd = store.open_directory(self.directory, create=write)
+        else:  # the directory may have been chmod'ed since
+            problem = store._problem(os.fstat(self._dirfd), self.directory, True)
+            if problem:
+                self.close()
+                raise Refused(problem)
+        if self._conn is not None:
+            found = store.check_files(self._dirfd, self.directory,
+                                      [self.filename + s for s in store.SUFFIXES])
+            if found.get(self.filename) != self._identity:
+                self._conn.close()
+                self._conn = None
+        if self._conn is None:
+            self._conn, self._identity = store.connect(self._dirfd, self.directory,
+                                                       self.filename, create=write)
+            self._writer = False
+        if write and not self._writer:
+            taken = store.ensure_schema(self._conn, self._take_over)
+            self._writer = True
+            for name in taken or ():
+                try:
+                    os.rename(name, name + ".taken-over", src_dir_fd=self._dirfd,
+                              dst_dir_fd=self._dirfd)
+                except OSError:
+                    pass
+        return self._conn
+
+    def _write(self, change):
+        """``change(conn)`` in one write transaction; a damaged store is
+        moved aside once and a new one begins."""
+        with self._lock:
+            for attempt in (1, 2):
+                conn = None
+                try:
+                    conn = self._open(write=True)
+                    conn.execute("BEGIN IMMEDIATE")
+                    result = change(conn)
+                    conn.execute("COMMIT")
+                    return result
+                except sqlite3.Error as exc:
+                    if conn is not None and conn.in_transaction:
+                        try:
+                            conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
+                    if store.damaged(exc) and attempt == 1 and self._dirfd is not None:
+                        self._set_aside(exc)
+                        continue
+                    raise self._error(exc) from None
+
+    def _set_aside(self, exc):
+        identity = self._identity
+        if identity is None:
+            try:
+                st = os.stat(self.filename, dir_fd=self._dirfd, follow_symlinks=False)
+                identity = (st.st_dev, st.st_ino)
+            except OSError:
+                identity = None
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = self._identity = None
+        aside = identity and store.move_aside(self._dirfd, self.directory, self.filename,
+                                              identity, self.now())
+        if aside:
+            self.log(f"the records store {self.path} is damaged ({exc}): moved to "
+                     f"{os.path.join(self.directory, aside)}, a new one begins")
+
+    def _error(self, exc):
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StoreError(f"the records store {self.path} stayed locked for "
+                              f"{store.TIMEOUT:g} s (a stopped process?): record dropped")
+        if store.damaged(exc):
+            return Unreadable(f"the records store {self.path} is damaged ({text}); "
+                              "the next run moves it aside")
+        return StoreError(f"the records store {self.path}: {text}")
+
+    def _read(self, query):
+        """``query(conn)`` on the store as it stands; None when there is
+        no store yet.  Raises Unreadable, Refused."""
+        with self._lock:
+            try:
+                conn = self._open(write=False)
+                if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'names'"
+                                    ).fetchone():
+                    return None  # created, its tables not yet
+                return query(conn)
+            except FileNotFoundError:
+                return None
+            except sqlite3.Error as exc:
+                error = self._error(exc)
+                raise (error if isinstance(error, Unreadable) else
+                       Unreadable(str(error))) from None
+            except OSError as exc:
+                raise Unreadable(f"cannot read the records store {self.path}: "
+                                 f"{exc.strerror or exc}") from None
+
+    # -- writing ---------------------------------------------------------------
+
+    def _name(self, conn, name):
         if not valid_name(name):
             raise ValueError(f"not a usable name: {name!r}")
-        self.make()
-        lock_path = os.path.join(self.directory, ".locks", name + ".lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            record = self._load_for_update(name)
-            changed = reap(record)
-            result = change(record)
-            if changed or result is not False:
-                self._save(name, record)
-            return result
-        finally:
-            os.close(fd)  # releases the lock
+        conn.execute("INSERT OR IGNORE INTO names (name, first_seen) VALUES (?, ?)",
+                     (name, self.now()))
 
-    def _load_for_update(self, name):
-        path = self.path(name)
-        try:
-            return self._parse(name, path)
-        except FileNotFoundError:
-            return new_record(name, self.now())
-        except Unreadable:
-            # Keep the damaged file for a human; start a new record.
-            aside = f"{path}.damaged-{int(self.now())}"
-            try:
-                os.replace(path, aside)
-            except OSError:
-                pass
-            return new_record(name, self.now())
+    def _append(self, conn, name, run):
+        """Add a finished run (or skip) to ``name``'s runs and counters."""
+        cursor = conn.execute(
+            "INSERT INTO runs (name, due, start, duration, result, reason, http_status, "
+            "exit_status, host, by, scheduled, catch_up, output) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (name, *(run[key] for key in RUN_FIELDS)))
+        result = run["result"]
+        if result == "ok":
+            conn.execute("UPDATE names SET ok = ok + 1, consecutive_failures = 0, "
+                         "last_success = ? WHERE name = ?",
+                         (json.dumps(run, separators=(",", ":")), name))
+        elif result == "failed":
+            conn.execute("UPDATE names SET failed = failed + 1, consecutive_failures = "
+                         "consecutive_failures + 1 WHERE name = ?", (name,))
+        else:
+            conn.execute("UPDATE names SET skipped = skipped + 1 WHERE name = ?", (name,))
+        if cursor.lastrowid % PRUNE_EVERY == 0:
+            self._prune(conn, name)
 
-    def _save(self, name, record):
-        # Compact: json's C encoder (indent would take the slow pure-Python
-        # one); records are read by bin/<part> status, not by hand.
-        data = json.dumps(record, sort_keys=True, separators=(",", ":")).encode("utf-8")
-        files.replace(self.path(name), data, 0o600)
+    def _prune(self, conn, name):
+        """Keep the runs of the last 90 days, at least 20, at most KEEP_MAX."""
+        nth = "(SELECT id FROM runs WHERE name = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"
+        conn.execute(f"DELETE FROM runs WHERE name = ?1 AND id <= {nth}", (name, KEEP_MAX))
+        conn.execute(f"DELETE FROM runs WHERE name = ?1 AND id <= {nth} AND start < ?3",
+                     (name, KEEP, self.now() - KEEP_DAYS * 86400))
+
+    def _reap(self, conn, name):
+        """Turn this host's runs in progress whose process died into
+        ``failed: interrupted``; returns those still alive."""
+        living = []
+        for entry in _running(conn, name):
+            if alive(entry):
+                living.append(entry)
+            else:
+                conn.execute("DELETE FROM running WHERE token = ?", (entry["token"],))
+                self._append(conn, name, _interrupted(entry))
+        return living
 
     def seen(self, names):
         """Note the first time each name was seen (kept across reinstalls)."""
-        for name in names:
-            if not os.path.exists(self.path(name)):
-                self._update(name, lambda record: None)
+        def change(conn):
+            for name in names:
+                self._name(conn, name)
+        self._write(change)
 
-    def begin(self, name, due, by, scheduled=False, catch_up=False,
-              record_skip=True):
+    def begin(self, name, due, by, scheduled=False, catch_up=False, record_skip=True):
         """Start a run of ``name`` unless one of this host still runs.
 
         Returns ``(token, None)``, or ``(None, "still running")`` after
@@ -229,113 +335,247 @@ class Records:
         """
         token = os.urandom(12).hex()
         now = self.now()
+        me = hostname()
 
-        def change(record):
-            if any(entry.get("host") == hostname() for entry in record["running"]):
-                if not record_skip:
-                    return False
-                _append(record, self._skip_run(due, "still running", by, scheduled))
+        def change(conn):
+            self._name(conn, name)
+            if any(entry["host"] == me for entry in self._reap(conn, name)):
+                if record_skip:
+                    self._append(conn, name, self._skip_run(due, "still running", by,
+                                                            scheduled))
                 return None
-            entry = dict(_me(), token=token, due=due, start=now, by=by,
-                         scheduled=scheduled, catch_up=catch_up)
-            record["running"].append(entry)
+            conn.execute(
+                "INSERT INTO running (token, name, host, pid, pid_start, boot, due, start, "
+                "by, scheduled, catch_up) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (token, name, me, os.getpid(), _my_start(), _boot_id(), due, now, by,
+                 int(bool(scheduled)), int(bool(catch_up))))
             return token
 
-        got = self._update(name, change)
-        if got is None or got is False:
-            return None, "still running"
-        return got, None
+        got = self._write(change)
+        return (got, None) if got else (None, "still running")
 
     def cancel(self, name, token):
         """Forget a run begun but not called (the claim went elsewhere)."""
-        def change(record):
-            record["running"] = [e for e in record["running"] if e.get("token") != token]
-        self._update(name, change)
+        self._write(lambda conn: conn.execute("DELETE FROM running WHERE token = ?",
+                                              (token,)))
 
     def finish(self, name, token, result, duration, reason="", http_status=None,
                exit_status=None, output=None, by=None, due=None, start=None,
                scheduled=False, catch_up=False):
         """Record the end of a run begun with ``begin`` (or one never begun)."""
-        def change(record):
-            entry = next((e for e in record["running"] if e.get("token") == token), {})
-            if entry:
-                record["running"].remove(entry)
-            run_start = entry.get("start", start)
-            _append(record, {
-                "due": entry.get("due", due), "start": run_start,
-                "duration": duration, "result": result,
-                "reason": mask_secrets(one_line(reason), self.secrets),
-                "http_status": http_status, "exit_status": exit_status,
-                "host": hostname(), "by": entry.get("by", by),
-                "scheduled": entry.get("scheduled", scheduled),
-                "catch_up": entry.get("catch_up", catch_up),
-                "output": None if output is None else tail(output, self.secrets),
-            })
-        self._update(name, change)
+        run = {"due": due, "start": start, "duration": duration, "result": result,
+               "reason": mask_secrets(one_line(reason), self.secrets),
+               "http_status": http_status, "exit_status": exit_status,
+               "host": hostname(), "by": by, "scheduled": bool(scheduled),
+               "catch_up": bool(catch_up),
+               "output": None if output is None else tail(output, self.secrets)}
+
+        def change(conn):
+            self._name(conn, name)
+            if token:
+                row = conn.execute("SELECT due, start, by, scheduled, catch_up FROM running "
+                                   "WHERE token = ?", (token,)).fetchone()
+                if row:
+                    conn.execute("DELETE FROM running WHERE token = ?", (token,))
+                    run.update(due=row[0], start=row[1], by=row[2],
+                               scheduled=bool(row[3]), catch_up=bool(row[4]))
+            self._append(conn, name, run)
+        self._write(change)
 
     def skip(self, name, due, reason, by, scheduled=False):
         """Record a tick that was not called, and why."""
-        self._update(name, lambda record: _append(
-            record, self._skip_run(due, reason, by, scheduled)))
+        def change(conn):
+            self._name(conn, name)
+            self._append(conn, name, self._skip_run(due, reason, by, scheduled))
+        self._write(change)
 
     def _skip_run(self, due, reason, by, scheduled):
         return {"due": due, "start": self.now(), "duration": None, "result": "skipped",
                 "reason": mask_secrets(one_line(reason), self.secrets), "http_status": None,
                 "exit_status": None, "host": hostname(), "by": by,
-                "scheduled": scheduled, "catch_up": False, "output": None}
+                "scheduled": bool(scheduled), "catch_up": False, "output": None}
 
-    # -- reading ------------------------------------------------------------
+    def put(self, name, record):
+        """Import a whole record as the JSON files of earlier versions held
+        it (the take-over; tests write chosen histories with it)."""
+        self._write(lambda conn: self._import(conn, name, record))
 
-    def _parse(self, name, path):
-        try:
-            # O_NONBLOCK: a FIFO put in a record's place must not hang status.
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            with open(fd, "rb") as f:
-                if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                    raise Unreadable(f"{path} is not a regular file")
-                data = f.read(MAX_RECORD + 1)
-        except FileNotFoundError:
-            raise
-        except IsADirectoryError:
-            raise Unreadable(f"{path} is not a regular file") from None
-        except OSError as exc:
-            raise Unreadable(f"cannot read {path}: {exc.strerror}") from None
-        if len(data) > MAX_RECORD:
-            raise Unreadable(f"{path} is too large to be a record")
-        try:
-            record = json.loads(data)
-        except ValueError as exc:
-            raise Unreadable(f"{path} is damaged ({exc})") from None
+    def _import(self, conn, name, record):
         problem = _check(record)
         if problem:
-            raise Unreadable(f"{path} is damaged ({problem})")
-        return record
+            raise ValueError(problem)
+        totals = record["totals"]
+        conn.execute(
+            "INSERT OR REPLACE INTO names (name, first_seen, consecutive_failures, ok, "
+            "failed, skipped, last_success) VALUES (?,?,?,?,?,?,?)",
+            (name, record["first_seen"], record["consecutive_failures"],
+             *(int(totals.get(key, 0)) for key in RESULTS),
+             json.dumps(record["last_success"]) if record.get("last_success") else None))
+        for run in record["runs"]:
+            run = {key: _plain(run.get(key)) for key in RUN_FIELDS}
+            run["scheduled"] = int(bool(run["scheduled"]))
+            run["catch_up"] = int(bool(run["catch_up"]))
+            conn.execute(
+                "INSERT INTO runs (name, due, start, duration, result, reason, http_status, "
+                "exit_status, host, by, scheduled, catch_up, output) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (name, *(run[key] for key in RUN_FIELDS)))
+        for entry in record.get("running") or ():
+            if isinstance(entry, dict) and entry.get("token"):
+                conn.execute(
+                    "INSERT OR IGNORE INTO running (token, name, host, pid, pid_start, "
+                    "boot, due, start, by, scheduled, catch_up) VALUES "
+                    "(?,?,?,?,?,?,?,?,?,?,?)",
+                    (str(entry["token"]), name,
+                     *(_plain(entry.get(key)) for key in RUNNING_FIELDS[1:-2]),
+                     int(bool(entry.get("scheduled"))), int(bool(entry.get("catch_up")))))
 
-    def read(self, name):
+    def _take_over(self, conn):
+        """The per-name JSON records of earlier versions, imported in the
+        transaction that creates the store; returns the files taken."""
+        taken = []
+        for filename in sorted(os.listdir(self._dirfd)):
+            name = filename[:-5]
+            if not filename.endswith(".json") or not valid_name(name):
+                continue
+            try:
+                record = _read_json(self._dirfd, self.directory, filename)
+                conn.execute("SAVEPOINT one")
+                try:
+                    self._import(conn, name, record)
+                except BaseException:
+                    conn.execute("ROLLBACK TO one")
+                    raise
+                finally:
+                    conn.execute("RELEASE one")
+            except (OSError, ValueError, StoreError, sqlite3.IntegrityError) as exc:
+                self.log(f"cannot take over {os.path.join(self.directory, filename)} "
+                         f"({getattr(exc, 'strerror', None) or exc}): left where it is; "
+                         f"{name} starts afresh")
+                continue
+            taken.append(filename)
+        return taken
+
+    # -- reading ---------------------------------------------------------------
+
+    def read(self, name, runs=None):
         """The record of ``name`` as it stands (dead runs shown as
-        interrupted, nothing written), or None when there is none.
-        Raises Unreadable."""
-        try:
-            record = self._parse(name, self.path(name))
-        except FileNotFoundError:
-            return None
-        reap(record)
-        return record
+        interrupted, nothing written), or None when there is none: a dict
+        with first_seen, runs (oldest first; the last ``runs`` of them, or
+        all kept), running, last_success, consecutive_failures, totals, and
+        last_served/last_decisive (the runs that decide the state).
+        Raises Unreadable (and Refused)."""
+        return self._read(lambda conn: _record(conn, name, runs))
+
+    def lock_file(self, what):
+        """A descriptor of ``<store>.<what>.lock`` in the checked directory
+        (to flock); raises Refused, OSError."""
+        with self._lock:
+            if self._dirfd is None:
+                self._dirfd = store.open_directory(self.directory, create=True)
+            return store.create_file(self._dirfd, self.directory,
+                                     f"{self.filename}.{what}.lock")
+
+    def damaged_stores(self):
+        """The damaged stores moved aside and not yet removed (paths)."""
+        with self._lock:
+            try:
+                if self._dirfd is None:
+                    self._dirfd = store.open_directory(self.directory, create=False)
+                return [os.path.join(self.directory, name)
+                        for name in store.moved_aside(self._dirfd, self.filename)]
+            except FileNotFoundError:
+                return []
+
+
+SERVED = "(result IN ('ok', 'failed') OR reason LIKE 'claimed by%')"
+DECISIVE = ("(result IN ('ok', 'failed') OR NOT (reason = 'still running' "
+            "OR reason LIKE 'claimed by%'))")
+SELECT_RUN = ("SELECT due, start, duration, result, reason, http_status, exit_status, "
+              "host, by, scheduled, catch_up, output FROM runs")
+
+
+def _running(conn, name):
+    rows = conn.execute("SELECT token, host, pid, pid_start, boot, due, start, by, "
+                        "scheduled, catch_up FROM running WHERE name = ? ORDER BY start",
+                        (name,)).fetchall()
+    return [dict(zip(RUNNING_FIELDS, row)) for row in rows]
+
+
+def _record(conn, name, limit):
+    row = conn.execute("SELECT first_seen, consecutive_failures, ok, failed, skipped, "
+                       "last_success FROM names WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        return None
+    first_seen, failures, ok, failed, skipped, last_success = row
+    query = f"{SELECT_RUN} WHERE name = ? ORDER BY id DESC"
+    rows = conn.execute(query + (" LIMIT ?" if limit else ""),
+                        (name, limit) if limit else (name,)).fetchall()
+    runs = [_run_dict(r) for r in reversed(rows)]
+    record = {"name": name, "first_seen": first_seen, "runs": runs,
+              "consecutive_failures": failures,
+              "totals": {"ok": ok, "failed": failed, "skipped": skipped},
+              "last_success": json.loads(last_success) if last_success else None,
+              "running": []}
+    for key, where in (("last_served", SERVED), ("last_decisive", DECISIVE)):
+        found = conn.execute(f"{SELECT_RUN} WHERE name = ? AND {where} ORDER BY id DESC "
+                             "LIMIT 1", (name,)).fetchone()
+        record[key] = _run_dict(found) if found else None
+    for entry in _running(conn, name):
+        if alive(entry):
+            entry["scheduled"] = bool(entry["scheduled"])
+            record["running"].append(entry)
+        else:  # shown as interrupted; the next writer records it
+            run = _interrupted(entry)
+            runs.append(run)
+            record["totals"]["failed"] += 1
+            record["consecutive_failures"] += 1
+            record["last_served"] = record["last_decisive"] = run
+    return record
+
+
+def _plain(value):
+    return value if isinstance(value, (int, float, str)) or value is None else str(value)
+
+
+def _read_json(dirfd, directory, filename):
+    """An older per-name JSON record, read without following a symlink."""
+    path = os.path.join(directory, filename)
+    fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                 dir_fd=dirfd)
+    with open(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        problem = store._problem(st, path) if stat.S_ISREG(st.st_mode) else \
+            f"{path} is not a regular file"
+        if problem:
+            raise ValueError(problem)
+        data = f.read(MAX_JSON + 1)
+    if len(data) > MAX_JSON:
+        raise ValueError("too large to be a record")
+    try:
+        return json.loads(data)
+    except ValueError as exc:
+        raise ValueError(f"damaged: {exc}") from None
 
 
 def _check(record):
-    """What is wrong with a parsed record, or None."""
+    """What is wrong with an older JSON record, or None."""
     if not isinstance(record, dict):
         return "not a JSON object"
-    kinds = {"runs": list, "running": list, "totals": dict,
-             "consecutive_failures": int, "first_seen": (int, float)}
+    kinds = {"runs": list, "totals": dict, "consecutive_failures": int,
+             "first_seen": (int, float)}
     for key, kind in kinds.items():
-        if not isinstance(record.get(key), kind):
+        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
             return f"{key!r} is missing or of the wrong type"
-    for run in record["runs"] + record["running"]:
-        if not isinstance(run, dict):
-            return "a run is not a JSON object"
-    if record["runs"] and any(run.get("result") not in RESULTS for run in record["runs"]):
-        return "a run has an unknown result"
+    for run in record["runs"]:
+        if not isinstance(run, dict) or run.get("result") not in RESULTS:
+            return "a run is not a JSON object with a known result"
+        if any(not isinstance(run.get(k), (int, float, type(None))) or isinstance(
+                run.get(k), bool) for k in ("due", "start", "duration")):
+            return "a run has a time that is not a number"
+    if any(not isinstance(v, int) or v < 0 for v in record["totals"].values()):
+        return "a counter is not a whole number"
+    if record.get("last_success") is not None and not isinstance(record["last_success"],
+                                                                  dict):
+        return "'last_success' is not a JSON object"
     return None
-

@@ -12,7 +12,7 @@ Imports stay lazy: cron starts ``fire`` once per call.
 import threading
 import time
 
-from .records import Records
+from .records import Records, Refused, StoreError
 
 def scheduled_tick(config, name, scheduled, now):
     """The tick a cron-started run serves: the latest time <= ``now`` that
@@ -85,8 +85,9 @@ class Runs:
         self.log = log
         self.by = by
         self.now = now  # the time source's time() (simulated in tests)
-        self.records = Records(config.state_directory, config.secrets, now) \
-            if config.state_directory else None
+        self.records = Records(config.state_directory, config.secrets, now, config.part,
+                               self.log) if config.state_directory else None
+        self._logged = None  # the last problem logged (logged again when it changes)
         self.metrics = metrics or self.write_metrics
         self._metrics_lock = threading.Lock()
 
@@ -131,11 +132,19 @@ class Runs:
         if self.records is None:
             return None
         try:
-            return getattr(self.records, method)(*args)
-        except (OSError, ValueError) as exc:
+            got = getattr(self.records, method)(*args)
+        except (OSError, ValueError, StoreError) as exc:
             text = getattr(exc, "strerror", None) or str(exc)
+            if isinstance(exc, Refused):  # one line, not one per call
+                if text != self._logged:
+                    self._logged = text
+                    self.log(f"not recording in {self.config.state_directory} "
+                             f"(the jobs still run): {text}")
+                return None
             self.log(f"cannot record {what} in {self.config.state_directory}: {text}")
             return None
+        self._logged = None
+        return got
 
 
 class Run:
