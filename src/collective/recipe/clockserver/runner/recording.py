@@ -47,6 +47,7 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.config = config
+        self.runs.flush()
         self.runs = Runs(config, self.runs.log, "run", metrics=self._metrics_later,
                          now=self.now)
         self.runs.seen([w.name for w in watched(config)])
@@ -58,6 +59,7 @@ class ClockRecorder(Observer):
         self._dirty.set()
         if self._thread is not None:
             self._thread.join(5)
+        self.runs.flush()
         self.runs.write_metrics()
 
     def _metrics_loop(self):
@@ -69,6 +71,7 @@ class ClockRecorder(Observer):
             if self._stop.is_set():
                 return
             self._dirty.clear()
+            self.runs.flush()  # the runs that ended are on disk within a second
             self.runs.write_metrics()
             self._stop.wait(METRICS_GAP)
 

@@ -13,17 +13,16 @@ as ``failed: interrupted``.  The per-name JSON files of earlier versions
 are taken over once, when the store is created.
 """
 
-import functools
 import json
 import os
 import re
-import socket
 import sqlite3
-import stat
 import threading
 import time
 
 from . import store
+from .processes import _boot_id, _my_start, alive, hostname
+from .takeover import RESULTS, RUN_FIELDS, RUNNING_FIELDS, import_record  # noqa: F401
 from .store import Refused, StoreError, Unreadable  # noqa: F401 (the API)
 from .text import mask_secrets, one_line
 
@@ -32,13 +31,7 @@ KEEP_DAYS = 90  # ...and those of the last 90 days
 KEEP_MAX = 10000  # ...but no more than this many per name
 PRUNE_EVERY = 64  # prune a name's runs when the new run's id is a multiple
 OUTPUT_LIMIT = 2048  # bytes of a command's last output kept in a record
-MAX_JSON = 4 * 1024 * 1024  # an older JSON record larger than this is not one
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
-RESULTS = ("ok", "failed", "skipped")
-RUN_FIELDS = ("due", "start", "duration", "result", "reason", "http_status",
-              "exit_status", "host", "by", "scheduled", "catch_up", "output")
-RUNNING_FIELDS = ("token", "host", "pid", "pid_start", "boot", "due", "start", "by",
-                  "scheduled", "catch_up")
 
 
 def valid_name(name):
@@ -49,64 +42,6 @@ def store_name(part):
     """The store's file name: the part's name, made a safe file name."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", part or "clock").lstrip(".") + ".sqlite"
 
-
-def hostname():
-    return socket.gethostname()
-
-
-@functools.lru_cache(maxsize=None)
-def _boot_id():
-    """This boot's id (Linux); it cannot change while the process lives."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-def _process_start(pid):
-    """The start time of ``pid`` in clock ticks since boot (Linux), or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            text = f.read()
-    except OSError:
-        return None
-    try:
-        return int(text.rsplit(")", 1)[1].split()[19])
-    except (IndexError, ValueError):
-        return None
-
-
-@functools.lru_cache(maxsize=None)
-def _my_start():
-    return _process_start(os.getpid())
-
-
-def alive(entry):
-    """Whether the process of a run in progress still runs (a run of
-    another host cannot be checked and counts as alive)."""
-    if entry.get("host") != hostname():
-        return True
-    if entry.get("pid") == os.getpid() and entry.get("pid_start") == _my_start():
-        return True  # this very process (run's other calls)
-    boot = _boot_id()
-    if entry.get("boot") and boot and entry["boot"] != boot:
-        return False  # the machine restarted since
-    pid = entry.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: it exists
-    started = entry.get("pid_start")
-    if started is not None:
-        now = _process_start(pid)
-        if now is not None and now != started:
-            return False  # the pid was reused
-    return True
 
 
 def tail(data, secrets=(), limit=OUTPUT_LIMIT):
@@ -145,7 +80,8 @@ class Records:
     Unreadable) and OSError; the run protocol (runs.py) logs them.
     """
 
-    def __init__(self, directory, secrets=(), now=time.time, part=None, log=None):
+    def __init__(self, directory, secrets=(), now=time.time, part=None, log=None,
+                 durable=True):
         self.directory = directory
         self.secrets = tuple(s for s in secrets if s)
         self.now = now  # the time source's time() (simulated in tests)
@@ -158,6 +94,10 @@ class Records:
         self._conn = None
         self._identity = None
         self._writer = False
+        self.durable = durable  # each commit synced; else flush() syncs them
+        self._known = set()  # names this connection's store surely has
+        self._pending = []
+        self._unsynced = False
 
     # -- the connection -------------------------------------------------------
 
@@ -168,6 +108,24 @@ class Records:
             if self._dirfd is not None:
                 os.close(self._dirfd)
             self._conn = self._dirfd = self._identity = None
+            self._known = set()
+
+    def flush(self):
+        """Put the commits made since the last flush on disk (for a store
+        opened with ``durable=False``: one fsync of the WAL for many runs)."""
+        with self._lock:
+            if not self._unsynced or self._dirfd is None:
+                return
+            self._unsynced = False
+            try:
+                fd = os.open(self.filename + "-wal", os.O_RDONLY | os.O_NOFOLLOW
+                             | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=self._dirfd)
+            except FileNotFoundError:  # checkpointed and gone: on disk
+                return
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
 
     def make(self):
         """Create the state directory (mode 0700) and the store."""
@@ -183,14 +141,20 @@ class Records:
                 self.close()
                 raise Refused(problem)
         if self._conn is not None:
-            found = store.check_files(self._dirfd, self.directory,
-                                      [self.filename + s for s in store.SUFFIXES])
-            if found.get(self.filename) != self._identity:
+            # Still the file we checked and opened?  (Only this user or root
+            # can change the trusted directory: one stat is enough.)
+            try:
+                st = os.stat(self.filename, dir_fd=self._dirfd, follow_symlinks=False)
+                same = (st.st_dev, st.st_ino) == self._identity
+            except FileNotFoundError:
+                same = False
+            if not same:
                 self._conn.close()
                 self._conn = None
+                self._known = set()
         if self._conn is None:
             self._conn, self._identity = store.connect(self._dirfd, self.directory,
-                                                       self.filename, create=write)
+                                                       self.filename, write, self.durable)
             self._writer = False
         if write and not self._writer:
             taken = store.ensure_schema(self._conn, self._take_over)
@@ -211,9 +175,12 @@ class Records:
                 conn = None
                 try:
                     conn = self._open(write=True)
+                    self._pending = []
                     conn.execute("BEGIN IMMEDIATE")
                     result = change(conn)
                     conn.execute("COMMIT")
+                    self._unsynced = not self.durable
+                    self._known.update(self._pending)
                     return result
                 except sqlite3.Error as exc:
                     if conn is not None and conn.in_transaction:
@@ -237,6 +204,7 @@ class Records:
         if self._conn is not None:
             self._conn.close()
         self._conn = self._identity = None
+        self._known = set()
         aside = identity and store.move_aside(self._dirfd, self.directory, self.filename,
                                               identity, self.now())
         if aside:
@@ -276,10 +244,13 @@ class Records:
     # -- writing ---------------------------------------------------------------
 
     def _name(self, conn, name):
+        if name in self._known:
+            return
         if not valid_name(name):
             raise ValueError(f"not a usable name: {name!r}")
         conn.execute("INSERT OR IGNORE INTO names (name, first_seen) VALUES (?, ?)",
                      (name, self.now()))
+        self._pending.append(name)
 
     def _append(self, conn, name, run):
         """Add a finished run (or skip) to ``name``'s runs and counters."""
@@ -373,10 +344,10 @@ class Records:
         def change(conn):
             self._name(conn, name)
             if token:
-                row = conn.execute("SELECT due, start, by, scheduled, catch_up FROM running "
-                                   "WHERE token = ?", (token,)).fetchone()
+                row = conn.execute("DELETE FROM running WHERE token = ? RETURNING due, "
+                                   "start, by, scheduled, catch_up", (token,)).fetchall()
+                row = row[0] if row else None
                 if row:
-                    conn.execute("DELETE FROM running WHERE token = ?", (token,))
                     run.update(due=row[0], start=row[1], by=row[2],
                                scheduled=bool(row[3]), catch_up=bool(row[4]))
             self._append(conn, name, run)
@@ -398,65 +369,12 @@ class Records:
     def put(self, name, record):
         """Import a whole record as the JSON files of earlier versions held
         it (the take-over; tests write chosen histories with it)."""
-        self._write(lambda conn: self._import(conn, name, record))
-
-    def _import(self, conn, name, record):
-        problem = _check(record)
-        if problem:
-            raise ValueError(problem)
-        totals = record["totals"]
-        conn.execute(
-            "INSERT OR REPLACE INTO names (name, first_seen, consecutive_failures, ok, "
-            "failed, skipped, last_success) VALUES (?,?,?,?,?,?,?)",
-            (name, record["first_seen"], record["consecutive_failures"],
-             *(int(totals.get(key, 0)) for key in RESULTS),
-             json.dumps(record["last_success"]) if record.get("last_success") else None))
-        for run in record["runs"]:
-            run = {key: _plain(run.get(key)) for key in RUN_FIELDS}
-            run["scheduled"] = int(bool(run["scheduled"]))
-            run["catch_up"] = int(bool(run["catch_up"]))
-            conn.execute(
-                "INSERT INTO runs (name, due, start, duration, result, reason, http_status, "
-                "exit_status, host, by, scheduled, catch_up, output) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (name, *(run[key] for key in RUN_FIELDS)))
-        for entry in record.get("running") or ():
-            if isinstance(entry, dict) and entry.get("token"):
-                conn.execute(
-                    "INSERT OR IGNORE INTO running (token, name, host, pid, pid_start, "
-                    "boot, due, start, by, scheduled, catch_up) VALUES "
-                    "(?,?,?,?,?,?,?,?,?,?,?)",
-                    (str(entry["token"]), name,
-                     *(_plain(entry.get(key)) for key in RUNNING_FIELDS[1:-2]),
-                     int(bool(entry.get("scheduled"))), int(bool(entry.get("catch_up")))))
+        self._write(lambda conn: import_record(conn, name, record))
 
     def _take_over(self, conn):
-        """The per-name JSON records of earlier versions, imported in the
-        transaction that creates the store; returns the files taken."""
-        taken = []
-        for filename in sorted(os.listdir(self._dirfd)):
-            name = filename[:-5]
-            if not filename.endswith(".json") or not valid_name(name):
-                continue
-            try:
-                record = _read_json(self._dirfd, self.directory, filename)
-                conn.execute("SAVEPOINT one")
-                try:
-                    self._import(conn, name, record)
-                except BaseException:
-                    conn.execute("ROLLBACK TO one")
-                    raise
-                finally:
-                    conn.execute("RELEASE one")
-            except (OSError, ValueError, StoreError, sqlite3.IntegrityError) as exc:
-                self.log(f"cannot take over {os.path.join(self.directory, filename)} "
-                         f"({getattr(exc, 'strerror', None) or exc}): left where it is; "
-                         f"{name} starts afresh")
-                continue
-            taken.append(filename)
-        return taken
+        from .takeover import take_over
 
-    # -- reading ---------------------------------------------------------------
+        return take_over(conn, self._dirfd, self.directory, self.log)
 
     def read(self, name, runs=None):
         """The record of ``name`` as it stands (dead runs shown as
@@ -532,50 +450,3 @@ def _record(conn, name, limit):
             record["consecutive_failures"] += 1
             record["last_served"] = record["last_decisive"] = run
     return record
-
-
-def _plain(value):
-    return value if isinstance(value, (int, float, str)) or value is None else str(value)
-
-
-def _read_json(dirfd, directory, filename):
-    """An older per-name JSON record, read without following a symlink."""
-    path = os.path.join(directory, filename)
-    fd = os.open(filename, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                 dir_fd=dirfd)
-    with open(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        problem = store._problem(st, path) if stat.S_ISREG(st.st_mode) else \
-            f"{path} is not a regular file"
-        if problem:
-            raise ValueError(problem)
-        data = f.read(MAX_JSON + 1)
-    if len(data) > MAX_JSON:
-        raise ValueError("too large to be a record")
-    try:
-        return json.loads(data)
-    except ValueError as exc:
-        raise ValueError(f"damaged: {exc}") from None
-
-
-def _check(record):
-    """What is wrong with an older JSON record, or None."""
-    if not isinstance(record, dict):
-        return "not a JSON object"
-    kinds = {"runs": list, "totals": dict, "consecutive_failures": int,
-             "first_seen": (int, float)}
-    for key, kind in kinds.items():
-        if not isinstance(record.get(key), kind) or isinstance(record.get(key), bool):
-            return f"{key!r} is missing or of the wrong type"
-    for run in record["runs"]:
-        if not isinstance(run, dict) or run.get("result") not in RESULTS:
-            return "a run is not a JSON object with a known result"
-        if any(not isinstance(run.get(k), (int, float, type(None))) or isinstance(
-                run.get(k), bool) for k in ("due", "start", "duration")):
-            return "a run has a time that is not a number"
-    if any(not isinstance(v, int) or v < 0 for v in record["totals"].values()):
-        return "a counter is not a whole number"
-    if record.get("last_success") is not None and not isinstance(record["last_success"],
-                                                                  dict):
-        return "'last_success' is not a JSON object"
-    return None

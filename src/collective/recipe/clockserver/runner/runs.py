@@ -85,8 +85,10 @@ class Runs:
         self.log = log
         self.by = by
         self.now = now  # the time source's time() (simulated in tests)
+        # run syncs its records once a second (flush), fire and exec each.
         self.records = Records(config.state_directory, config.secrets, now, config.part,
-                               self.log) if config.state_directory else None
+                               self.log, durable=by != "run") \
+            if config.state_directory else None
         self._logged = None  # the last problem logged (logged again when it changes)
         self.metrics = metrics or self.write_metrics
         self._metrics_lock = threading.Lock()
@@ -118,6 +120,10 @@ class Runs:
             from . import pings
 
             pings.ping(self.config, name, event, self.log)
+
+    def flush(self):
+        """Put the records written so far on disk (``run``); never raises."""
+        self._record("the records", "flush")
 
     def write_metrics(self):
         """Rewrite metrics-file (metrics.py); never raises."""

@@ -114,7 +114,9 @@ def check_files(dirfd, directory, names):
             st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
         except FileNotFoundError:
             continue
-        problem = _problem(st, os.path.join(directory, name))
+        problem = _problem(st, name)
+        if problem:
+            problem = _problem(st, os.path.join(directory, name))
         if problem:
             raise Refused(problem)
         found[name] = (st.st_dev, st.st_ino)
@@ -133,7 +135,7 @@ def create_file(dirfd, directory, name, mode=0o600):
     return fd
 
 
-def connect(dirfd, directory, filename, create):
+def connect(dirfd, directory, filename, create, durable=True):
     """An sqlite3 connection to the store (autocommit; transactions are
     explicit), and the identity of its file.  Raises Refused, Unreadable
     (no store and not ``create``), sqlite3.Error or OSError."""
@@ -153,7 +155,9 @@ def connect(dirfd, directory, filename, create):
         if (st.st_dev, st.st_ino) != found[filename]:
             raise Refused(f"{path} changed while it was being opened")
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")  # the last record survives a power cut
+        # FULL: each commit is on disk when it returns (fire, exec); NORMAL
+        # for run, which makes its commits durable with Records.flush().
+        conn.execute("PRAGMA synchronous=" + ("FULL" if durable else "NORMAL"))
         check_files(dirfd, directory, [filename + s for s in SUFFIXES])
     except BaseException:
         conn.close()
