@@ -22,7 +22,6 @@ import time
 
 from . import store
 from .processes import _boot_id, _my_start, alive, hostname
-from .takeover import RESULTS, RUN_FIELDS, RUNNING_FIELDS, import_record  # noqa: F401
 from .store import Refused, StoreError, Unreadable  # noqa: F401 (the API)
 from .text import mask_secrets, one_line
 
@@ -32,6 +31,11 @@ KEEP_MAX = 10000  # ...but no more than this many per name
 PRUNE_EVERY = 64  # prune a name's runs when the new run's id is a multiple
 OUTPUT_LIMIT = 2048  # bytes of a command's last output kept in a record
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+RESULTS = ("ok", "failed", "skipped")
+RUN_FIELDS = ("due", "start", "duration", "result", "reason", "http_status",
+              "exit_status", "host", "by", "scheduled", "catch_up", "output")
+RUNNING_FIELDS = ("token", "host", "pid", "pid_start", "boot", "due", "start", "by",
+                  "scheduled", "catch_up")
 
 
 def valid_name(name):
@@ -369,6 +373,8 @@ class Records:
     def put(self, name, record):
         """Import a whole record as the JSON files of earlier versions held
         it (the take-over; tests write chosen histories with it)."""
+        from .takeover import import_record
+
         self._write(lambda conn: import_record(conn, name, record))
 
     def _take_over(self, conn):

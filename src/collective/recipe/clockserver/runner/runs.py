@@ -85,9 +85,11 @@ class Runs:
         self.log = log
         self.by = by
         self.now = now  # the time source's time() (simulated in tests)
-        # run syncs its records once a second (flush), fire and exec each.
+        # Commits are put on disk by flush(): run's once a second, fire's
+        # and exec's once, after their run's end (one fsync, not one per
+        # commit).
         self.records = Records(config.state_directory, config.secrets, now, config.part,
-                               self.log, durable=by != "run") \
+                               self.log, durable=False) \
             if config.state_directory else None
         self._logged = None  # the last problem logged (logged again when it changes)
         self.metrics = metrics or self.write_metrics
@@ -102,6 +104,8 @@ class Runs:
         token, skip = got or (None, None)
         if skip:
             if record_skip:
+                if self.by != "run":
+                    self.flush()
                 self.metrics()
             return None, skip
         return Run(self, name, due, scheduled, catch_up, token), None
@@ -109,6 +113,8 @@ class Runs:
     def skipped(self, name, due, reason, scheduled):
         """Record a tick that was not run, and why (no ping)."""
         self._record(f"the skip of {name}", "skip", name, due, reason, self.by, scheduled)
+        if self.by != "run":
+            self.flush()
         self.metrics()
 
     def seen(self, names):
@@ -183,6 +189,8 @@ class Run:
             "ok" if result.ok else "failed", result.duration, result.reason,
             result.http_status, result.exit_status, result.output, runs.by, self.due,
             runs.now() - result.duration, self.scheduled, self.catch_up)
+        if runs.by != "run":  # fire, exec: on disk before the process ends
+            runs.flush()
         runs.metrics()
         runs.ping(self.name, "success" if result.ok else "fail")
 

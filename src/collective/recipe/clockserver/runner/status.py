@@ -12,7 +12,6 @@ Exit statuses follow the monitoring-plugin convention: 0 OK, 1 WARNING
 """
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..schedule import Schedule
@@ -28,35 +27,48 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LABELS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 
 
-@dataclass(frozen=True)
 class Watched:
-    """A job or monitored entry and its schedule."""
+    """A job or monitored entry and its schedule (a plain class: status
+    and metrics are imported by fire and exec, dataclasses is slow to)."""
 
-    name: str
-    kind: str  # "job" or "entry"
-    period: int | None = None  # epoch-aligned period (runner backend)
-    times: str | None = None  # cron schedule (cron jobs, entries)
-    grace: float | None = None
-    catch_up: bool = False
+    __slots__ = ("name", "kind", "period", "times", "grace", "catch_up", "_schedule")
+
+    def __init__(self, name, kind, period=None, times=None, grace=None, catch_up=False):
+        self.name = name
+        self.kind = kind  # "job" or "entry"
+        self.period = period  # epoch-aligned period (runner backend)
+        self.times = times  # cron schedule (cron jobs, entries)
+        self.grace = grace
+        self.catch_up = catch_up
+        self._schedule = Schedule(period, times)
+
+    def __repr__(self):
+        return f"Watched({self.name!r}, {self.kind!r}, {self.period!r}, {self.times!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Watched) and all(
+            getattr(self, key) == getattr(other, key) for key in self.__slots__[:-1])
+
+    __hash__ = None
 
     @property
     def schedule(self):
-        return Schedule(self.period, self.times).text
+        return self._schedule.text
 
     @property
     def reboot(self):
-        return Schedule(self.period, self.times).reboot
+        return self._schedule.reboot
 
     def previous(self, now):
         """The latest tick at or before ``now``, or None."""
-        return Schedule(self.period, self.times).previous(now)
+        return self._schedule.previous(now)
 
     def following(self, now):
         """The first tick strictly after ``now``, or None."""
-        return Schedule(self.period, self.times).following(now)
+        return self._schedule.following(now)
 
     def interval(self, after):
-        return Schedule(self.period, self.times).interval(after)
+        return self._schedule.interval(after)
 
 
 def watched(config):

@@ -7,14 +7,10 @@ import os
 import sqlite3
 import stat
 
+from .records import RESULTS, RUN_FIELDS, RUNNING_FIELDS, valid_name
 from .store import StoreError, _problem
 
 MAX_JSON = 4 * 1024 * 1024  # an older JSON record larger than this is not one
-RESULTS = ("ok", "failed", "skipped")
-RUN_FIELDS = ("due", "start", "duration", "result", "reason", "http_status",
-              "exit_status", "host", "by", "scheduled", "catch_up", "output")
-RUNNING_FIELDS = ("token", "host", "pid", "pid_start", "boot", "due", "start", "by",
-                  "scheduled", "catch_up")
 
 
 def import_record(conn, name, record):
@@ -50,8 +46,6 @@ def import_record(conn, name, record):
 def take_over(conn, dirfd, directory, log):
     """The per-name JSON records of earlier versions, imported in the
     transaction that creates the store; returns the files taken."""
-    from .records import valid_name
-
     taken = []
     for filename in sorted(os.listdir(dirfd)):
         name = filename[:-5]
