@@ -352,3 +352,19 @@ def test_forty_cron_started_execs_and_run_lose_no_record(server, part_factory):
         assert part.record(f"e{number}")["totals"]["ok"] == 1
     clock_runs = part.record("j")["totals"]
     assert clock_runs["ok"] == calls(server)
+
+
+def test_ends_held_back_by_run_are_written_with_the_next_transaction(tmp_path):
+    records = Records(str(tmp_path / "clock"), durable=False)
+    token, _ = records.begin("j", 1, "run", True)
+    records.finish("j", token, "ok", 0.1, by="run", later=True)
+    other = Records(str(tmp_path / "clock"))  # another process's view
+    assert other.read("j")["running"] and not other.read("j")["runs"]
+    # The next begin of the same name is no overlap: the end goes first.
+    token, skip = records.begin("j", 2, "run", True)
+    assert skip is None
+    assert [run["result"] for run in other.read("j")["runs"]] == ["ok"]
+    records.finish("j", token, "failed", 0.1, by="run", later=True)
+    records.flush()
+    assert other.read("j")["totals"] == {"ok": 1, "failed": 1, "skipped": 0}
+    assert other.read("j")["running"] == []

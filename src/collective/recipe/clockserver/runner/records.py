@@ -101,6 +101,7 @@ class Records:
         self.durable = durable  # each commit synced; else flush() syncs them
         self._known = set()  # names this connection's store surely has
         self._pending = []
+        self._later = []  # (name, token, run): ends held back (finish(later=True))
         self._unsynced = False
 
     # -- the connection -------------------------------------------------------
@@ -115,9 +116,12 @@ class Records:
             self._known = set()
 
     def flush(self):
-        """Put the commits made since the last flush on disk (for a store
-        opened with ``durable=False``: one fsync of the WAL for many runs)."""
+        """Write the ends held back, and put the commits made since the last
+        flush on disk (a store opened with ``durable=False``: one fsync of
+        the WAL for many runs)."""
         with self._lock:
+            if self._later:
+                self._write(lambda conn: None)
             if not self._unsynced or self._dirfd is None:
                 return
             self._unsynced = False
@@ -180,8 +184,15 @@ class Records:
                 try:
                     conn = self._open(write=True)
                     self._pending = []
+                    later, self._later = self._later, []
                     conn.execute("BEGIN IMMEDIATE")
-                    result = change(conn)
+                    try:
+                        for args in later:  # the ends held back, first
+                            self._finish(conn, *args)
+                        result = change(conn)
+                    except BaseException:
+                        self._later[:0] = later  # not written: kept for the next
+                        raise
                     conn.execute("COMMIT")
                     self._unsynced = not self.durable
                     self._known.update(self._pending)
@@ -336,8 +347,12 @@ class Records:
 
     def finish(self, name, token, result, duration, reason="", http_status=None,
                exit_status=None, output=None, by=None, due=None, start=None,
-               scheduled=False, catch_up=False):
-        """Record the end of a run begun with ``begin`` (or one never begun)."""
+               scheduled=False, catch_up=False, later=False):
+        """Record the end of a run begun with ``begin`` (or one never begun).
+
+        ``later``: hold it back and write it with the next transaction or
+        ``flush()`` (``run``: the ends of many calls in one transaction;
+        until then the run shows as running)."""
         run = {"due": due, "start": start, "duration": duration, "result": result,
                "reason": mask_secrets(one_line(reason), self.secrets),
                "http_status": http_status, "exit_status": exit_status,
@@ -345,17 +360,22 @@ class Records:
                "catch_up": bool(catch_up),
                "output": None if output is None else tail(output, self.secrets)}
 
-        def change(conn):
-            self._name(conn, name)
-            if token:
-                row = conn.execute("DELETE FROM running WHERE token = ? RETURNING due, "
-                                   "start, by, scheduled, catch_up", (token,)).fetchall()
-                row = row[0] if row else None
-                if row:
-                    run.update(due=row[0], start=row[1], by=row[2],
-                               scheduled=bool(row[3]), catch_up=bool(row[4]))
-            self._append(conn, name, run)
-        self._write(change)
+        if later:
+            with self._lock:
+                self._later.append((name, token, run))
+            return
+        self._write(lambda conn: self._finish(conn, name, token, run))
+
+    def _finish(self, conn, name, token, run):
+        self._name(conn, name)
+        if token:
+            row = conn.execute("DELETE FROM running WHERE token = ? RETURNING due, "
+                               "start, by, scheduled, catch_up", (token,)).fetchall()
+            if row:
+                due, start, by, scheduled, catch_up = row[0]
+                run.update(due=due, start=start, by=by, scheduled=bool(scheduled),
+                           catch_up=bool(catch_up))
+        self._append(conn, name, run)
 
     def skip(self, name, due, reason, by, scheduled=False):
         """Record a tick that was not called, and why."""

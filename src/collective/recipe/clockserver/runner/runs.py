@@ -188,7 +188,8 @@ class Run:
             f"the run of {self.name}", "finish", self.name, self.token,
             "ok" if result.ok else "failed", result.duration, result.reason,
             result.http_status, result.exit_status, result.output, runs.by, self.due,
-            runs.now() - result.duration, self.scheduled, self.catch_up)
+            runs.now() - result.duration, self.scheduled, self.catch_up,
+            runs.by == "run")  # run: written with the next transaction or flush
         if runs.by != "run":  # fire, exec: on disk before the process ends
             runs.flush()
         runs.metrics()
