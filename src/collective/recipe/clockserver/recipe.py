@@ -114,7 +114,8 @@ class Recipe(object):
 
         s = self.settings
         try:
-            records = Records(s.state_directory, part=self.name)
+            records = Records(s.state_directory, part=self.name,
+                              log=logging.getLogger(self.name).warning)
             records.make()
             records.seen(s.watched)
             records.close()
