@@ -435,6 +435,7 @@ class Records:
 SERVED = "(result IN ('ok', 'failed') OR reason LIKE 'claimed by%')"
 DECISIVE = ("(result IN ('ok', 'failed') OR NOT (reason = 'still running' "
             "OR reason LIKE 'claimed by%'))")
+FINISHED = "(result != 'skipped' AND duration IS NOT NULL)"
 SELECT_RUN = ("SELECT due, start, duration, result, reason, http_status, exit_status, "
               "host, by, scheduled, catch_up, output FROM runs")
 
@@ -461,7 +462,8 @@ def _record(conn, name, limit):
               "totals": {"ok": ok, "failed": failed, "skipped": skipped},
               "last_success": json.loads(last_success) if last_success else None,
               "running": []}
-    for key, where in (("last_served", SERVED), ("last_decisive", DECISIVE)):
+    for key, where in (("last_served", SERVED), ("last_decisive", DECISIVE),
+                       ("last_finished", FINISHED)):
         found = conn.execute(f"{SELECT_RUN} WHERE name = ? AND {where} ORDER BY id DESC "
                              "LIMIT 1", (name,)).fetchone()
         record[key] = _run_dict(found) if found else None

@@ -129,7 +129,7 @@ def assess(watch, record, config, now):
                 last_run=runs[-1] if runs else None,
                 last_success=record.get("last_success"),
                 consecutive_failures=record["consecutive_failures"],
-                running=record["running"],
+                running=record["running"], last_finished=record.get("last_finished"),
                 totals={key: record["totals"].get(key, 0) for key in ("ok", "failed", "skipped")})
     grace = info["grace"]
     states = set()
