@@ -147,7 +147,7 @@ class Runs:
             got = getattr(self.records, method)(*args)
         except (OSError, ValueError, StoreError) as exc:
             text = getattr(exc, "strerror", None) or str(exc)
-            if isinstance(exc, Refused):  # one line, not one per call
+            if isinstance(exc, (Refused, PermissionError)):  # once, not per call
                 if text != self._logged:
                     self._logged = text
                     self.log(f"not recording in {self.config.state_directory} "
