@@ -155,7 +155,8 @@ class Runs:
                 return None
             self.log(f"cannot record {what} in {self.config.state_directory}: {text}")
             return None
-        self._logged = None
+        if method in ("begin", "skip", "seen"):  # written now (not held back)
+            self._logged = None
         return got
 
 
