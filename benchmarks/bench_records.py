@@ -13,6 +13,8 @@ in one run, against one local server.  Linux only (reads /proc).
    (A B C D, then D C B A), pooled.
 2. 40 cron-style ``exec --scheduled`` processes started at once while
    ``run`` records its own 100 jobs: records lost (must be 0).
+   1b: where ``run``'s CPU per call goes (the same window with the
+   metrics file off, then the records off too).
 3. ``fire`` start-up (a plain config with a state directory): wall and
    CPU time per call against ``python -c pass``.
 
@@ -104,6 +106,36 @@ def print_punctuality(rows, jobs, seconds):
     print()
 
 
+def breakdown(server, script, config, jobs, seconds):
+    """Where run's CPU per call goes: the same window without the metrics
+    file, then without records either (the rest: the call and its log
+    line)."""
+    saved = dict(base.BASE)
+    rows = []
+    try:
+        for label, drop in (("call + log line + records + metrics file", ()),
+                            ("call + log line + records", ("metrics-file",)),
+                            ("call + log line", ("metrics-file", "state-directory"))):
+            for key in drop:
+                base.BASE.pop(key, None)
+            prefix = f"/parts-{len(drop)}/"
+            base.write_runner_config(config, server.address, [
+                {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
+                for i in range(jobs)], 10)
+            rows.append(merge([scheduler_row(label, [script, "run"], server, prefix, jobs,
+                                             seconds)]))
+    finally:
+        base.BASE.clear()
+        base.BASE.update(saved)
+    print(f"1b. Where bin/<part> run's CPU goes (concurrency 10, {jobs} jobs at 1 s, "
+          f"{seconds:.0f} s each)")
+    print(f"  {'what run does per call':<44}{'CPU ms/call':>13}")
+    print("  " + "-" * 57)
+    for row in rows:
+        print(f"  {row['label']:<44}{row['cpu_ms_per_call']:>13.3f}")
+    print()
+
+
 def lost_records(server, script, config, jobs, execs=40):
     """40 cron-style exec at once beside run: every run recorded?"""
     from collective.recipe.clockserver.runner.records import Records
@@ -178,6 +210,7 @@ def main():
             rows = punctuality(server, script, config, workdir, args.apscheduler_python,
                                args.jobs, args.seconds)
             print_punctuality(rows, args.jobs, args.seconds)
+            breakdown(server, script, config, args.jobs, args.seconds)
             lost_records(server, script, config, args.jobs)
             startup(server, script, config)
         finally:
