@@ -438,6 +438,12 @@ DECISIVE = ("(result IN ('ok', 'failed') OR NOT (reason = 'still running' "
 FINISHED = "(result != 'skipped' AND duration IS NOT NULL)"
 SELECT_RUN = ("SELECT due, start, duration, result, reason, http_status, exit_status, "
               "host, by, scheduled, catch_up, output FROM runs")
+_LAST = "(SELECT id FROM runs WHERE name = ?1{} ORDER BY id DESC LIMIT 1)"
+LASTS = ("WITH wanted(k, id) AS (VALUES " + ", ".join(
+    f"({k}, {_LAST.format(' AND ' + where if where else '')})"
+    for k, where in enumerate(("", SERVED, DECISIVE, FINISHED))) + ") "
+    "SELECT wanted.k, due, start, duration, result, reason, http_status, exit_status, "
+    "host, by, scheduled, catch_up, output FROM wanted JOIN runs ON runs.id = wanted.id")
 
 
 def _running(conn, name):
@@ -453,20 +459,21 @@ def _record(conn, name, limit):
     if row is None:
         return None
     first_seen, failures, ok, failed, skipped, last_success = row
-    query = f"{SELECT_RUN} WHERE name = ? ORDER BY id DESC"
-    rows = conn.execute(query + (" LIMIT ?" if limit else ""),
-                        (name, limit) if limit else (name,)).fetchall()
-    runs = [_run_dict(r) for r in reversed(rows)]
+    # The last run, and the last that served, decided and finished: one query.
+    found = {key: _run_dict(found) for key, *found in conn.execute(LASTS, (name,))}
+    if limit == 1:
+        runs = [found[0]] if 0 in found else []
+    else:
+        query = f"{SELECT_RUN} WHERE name = ? ORDER BY id DESC"
+        rows = conn.execute(query + (" LIMIT ?" if limit else ""),
+                            (name, limit) if limit else (name,)).fetchall()
+        runs = [_run_dict(r) for r in reversed(rows)]
     record = {"name": name, "first_seen": first_seen, "runs": runs,
               "consecutive_failures": failures,
               "totals": {"ok": ok, "failed": failed, "skipped": skipped},
               "last_success": json.loads(last_success) if last_success else None,
-              "running": []}
-    for key, where in (("last_served", SERVED), ("last_decisive", DECISIVE),
-                       ("last_finished", FINISHED)):
-        found = conn.execute(f"{SELECT_RUN} WHERE name = ? AND {where} ORDER BY id DESC "
-                             "LIMIT 1", (name,)).fetchone()
-        record[key] = _run_dict(found) if found else None
+              "running": [], "last_served": found.get(1), "last_decisive": found.get(2),
+              "last_finished": found.get(3)}
     for entry in _running(conn, name):
         if alive(entry):
             entry["scheduled"] = bool(entry["scheduled"])
