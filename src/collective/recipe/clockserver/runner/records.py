@@ -115,14 +115,14 @@ class Records:
             self._conn = self._dirfd = self._identity = None
             self._known = set()
 
-    def flush(self):
+    def flush(self, sync=True):
         """Write the ends held back, and put the commits made since the last
         flush on disk (a store opened with ``durable=False``: one fsync of
         the WAL for many runs)."""
         with self._lock:
             if self._later:
                 self._write(lambda conn: None)
-            if not self._unsynced or self._dirfd is None:
+            if not sync or not self._unsynced or self._dirfd is None:
                 return
             self._unsynced = False
             try:

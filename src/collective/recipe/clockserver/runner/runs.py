@@ -127,9 +127,10 @@ class Runs:
 
             pings.ping(self.config, name, event, self.log)
 
-    def flush(self):
-        """Put the records written so far on disk (``run``); never raises."""
-        self._record("the records", "flush")
+    def flush(self, sync=True):
+        """Write the ends held back and (``sync``) put the records on disk;
+        never raises."""
+        self._record("the records", "flush", sync)
 
     def write_metrics(self):
         """Rewrite metrics-file (metrics.py); never raises."""
