@@ -6,7 +6,9 @@ import os
 import socket
 
 
+@functools.lru_cache(maxsize=None)
 def hostname():
+    """This host's name (read once per process)."""
     return socket.gethostname()
 
 

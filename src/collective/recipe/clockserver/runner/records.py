@@ -102,6 +102,7 @@ class Records:
         self._known = set()  # names this connection's store surely has
         self._pending = []
         self._later = []  # (name, token, run): ends held back (finish(later=True))
+        self._tables = None  # the connection known to have the tables
         self._unsynced = False
 
     # -- the connection -------------------------------------------------------
@@ -242,9 +243,10 @@ class Records:
         with self._lock:
             try:
                 conn = self._open(write=False)
-                if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'names'"
-                                    ).fetchone():
+                if conn is not self._tables and not conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE name = 'names'").fetchone():
                     return None  # created, its tables not yet
+                self._tables = conn  # tables, once there, stay
                 return query(conn)
             except FileNotFoundError:
                 return None
