@@ -325,18 +325,23 @@ class Records:
         now = self.now()
         me = hostname()
 
+        values = (token, name, me, os.getpid(), _my_start(), _boot_id(), due, now, by,
+                  int(bool(scheduled)), int(bool(catch_up)))
+        insert = ("INSERT INTO running (token, name, host, pid, pid_start, boot, due, "
+                  "start, by, scheduled, catch_up) SELECT ?,?,?,?,?,?,?,?,?,?,?")
+
         def change(conn):
             self._name(conn, name)
+            # Nothing of this name runs (the usual case): one statement.
+            if conn.execute(insert + " WHERE NOT EXISTS (SELECT 1 FROM running WHERE "
+                            "name = ?2)", values).rowcount:
+                return token
             if any(entry["host"] == me for entry in self._reap(conn, name)):
                 if record_skip:
                     self._append(conn, name, self._skip_run(due, "still running", by,
                                                             scheduled))
                 return None
-            conn.execute(
-                "INSERT INTO running (token, name, host, pid, pid_start, boot, due, start, "
-                "by, scheduled, catch_up) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (token, name, me, os.getpid(), _my_start(), _boot_id(), due, now, by,
-                 int(bool(scheduled)), int(bool(catch_up))))
+            conn.execute(insert, values)
             return token
 
         got = self._write(change)
