@@ -254,29 +254,36 @@ def test_another_users_state_directory_is_refused_never_followed_never_trusted(s
 # -- status: running, labels, history --------------------------------------------------
 
 
-def test_a_run_in_progress_that_started_on_time_is_running_not_overdue(part_factory):
-    part = part_factory("http://127.0.0.1:1", [],
-                        entries=[{"name": "backup", "times": "* * * * *", "grace": 1}])
+def hourly_tick():
+    """The top of this hour, at least 5 s ago (an hourly job's tick)."""
     now = time.time()
-    tick = now - now % 60 - (60 if now % 60 < 3 else 0)  # due at least 3 s ago
-    records = Records(part.state, now=lambda: tick - 120)
+    if now % 3600 < 5:
+        time.sleep(5 - now % 3600)
+        now = time.time()
+    return now - now % 3600
+
+
+def test_a_run_in_progress_that_started_on_time_is_running_not_overdue(part_factory):
+    part = part_factory("http://127.0.0.1:1",
+                        [{"name": "backup", "method": "/b", "period": 3600, "grace": 1}])
+    tick = hourly_tick()
+    records = Records(part.state, now=lambda: tick - 7200)
     records.seen(["backup"])
-    records.finish("backup", None, "ok", 1.0, by="exec", start=tick - 60, scheduled=True)
+    records.finish("backup", None, "ok", 1.0, by="run", start=tick - 3600, scheduled=True)
     # On time (this test process is the run's process: it is alive).
-    Records(part.state, now=lambda: tick + 0.5).begin("backup", tick, "exec", True)
+    Records(part.state, now=lambda: tick + 0.5).begin("backup", tick, "run", True)
     names, code = part.states()
     assert names["backup"]["state"] == "running" and code == 0
 
 
 def test_a_run_that_started_late_is_overdue(part_factory):
-    part = part_factory("http://127.0.0.1:1", [],
-                        entries=[{"name": "backup", "times": "*/5 * * * *", "grace": 1}])
-    now = time.time()
-    tick = now - now % 300 - (300 if now % 300 < 5 else 0)
-    records = Records(part.state, now=lambda: tick - 600)
+    part = part_factory("http://127.0.0.1:1",
+                        [{"name": "backup", "method": "/b", "period": 3600, "grace": 1}])
+    tick = hourly_tick()
+    records = Records(part.state, now=lambda: tick - 7200)
     records.seen(["backup"])
-    records.finish("backup", None, "ok", 1.0, by="exec", start=tick - 300, scheduled=True)
-    Records(part.state, now=lambda: tick + 3).begin("backup", None, "exec", False)
+    records.finish("backup", None, "ok", 1.0, by="run", start=tick - 3600, scheduled=True)
+    Records(part.state, now=lambda: tick + 3).begin("backup", None, "fire", False)
     names, code = part.states()
     assert names["backup"]["state"] == "overdue" and code == 2
 
