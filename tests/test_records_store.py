@@ -378,3 +378,18 @@ def test_ends_held_back_by_run_are_written_with_the_next_transaction(tmp_path):
     records.flush()
     assert other.read("j")["totals"] == {"ok": 1, "failed": 1, "skipped": 0}
     assert other.read("j")["running"] == []
+
+
+def test_ends_held_back_are_dropped_not_piled_up_when_the_store_is_refused(tmp_path):
+    records = Records(str(tmp_path / "clock"), durable=False)
+    records.make()
+    os.chmod(tmp_path / "clock", 0o777)
+    for number in range(50):
+        records.finish("j", None, "ok", 0.1, by="run", start=number, later=True)
+    with pytest.raises(Exception, match="writable by group or others"):
+        records.flush()
+    assert records._later == []
+    os.chmod(tmp_path / "clock", 0o700)
+    records.finish("j", None, "ok", 0.1, by="run", start=60, later=True)
+    records.flush()
+    assert records.read("j")["totals"]["ok"] == 1

@@ -180,20 +180,18 @@ class Records:
         """``change(conn)`` in one write transaction; a damaged store is
         moved aside once and a new one begins."""
         with self._lock:
+            # The ends held back go first; when this write fails they are
+            # dropped with it (logged by the caller), never piled up.
+            later, self._later = self._later, []
             for attempt in (1, 2):
                 conn = None
                 try:
                     conn = self._open(write=True)
                     self._pending = []
-                    later, self._later = self._later, []
                     conn.execute("BEGIN IMMEDIATE")
-                    try:
-                        for args in later:  # the ends held back, first
-                            self._finish(conn, *args)
-                        result = change(conn)
-                    except BaseException:
-                        self._later[:0] = later  # not written: kept for the next
-                        raise
+                    for args in later:
+                        self._finish(conn, *args)
+                    result = change(conn)
                     conn.execute("COMMIT")
                     self._unsynced = not self.durable
                     self._known.update(self._pending)
