@@ -7,6 +7,11 @@ dependency of the package)::
     tools/venv tests/requirements.txt benchmarks/requirements.txt
     .venv/bin/python benchmarks/bench_runner.py            # about 9 minutes
 
+The run records' own benchmark (issue 16: runner at concurrency 4 and 10
+against APScheduler 3.11 pools of 4 and 10, records lost under 40
+cron-style exec, fire start-up) is benchmarks/bench_records.py; it
+reuses the pieces below.
+
 Everything runs on this machine, in one run, one row after the other:
 
 1. Punctuality: 100 jobs every second for a window (20 s), against

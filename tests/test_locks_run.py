@@ -183,11 +183,10 @@ def test_reload_adds_and_removes_the_lock(tmp_path, server, redis_server):
 
 def records_of(state, name):
     """The runs recorded for ``name`` in a state directory."""
-    path = os.path.join(state, f"{name}.json")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return json.load(f)["runs"]
+    from collective.recipe.clockserver.runner.records import Records
+
+    record = Records(state, part="clock").read(name)
+    return record["runs"] if record else []
 
 
 @pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])

@@ -189,9 +189,8 @@ def test_run_records_and_status_at_each_step(server, part_factory):
     assert len(record["runs"]) <= 20
     # No secret in any record.
     for name in os.listdir(part.state):
-        if name.endswith(".json"):
-            with open(os.path.join(part.state, name)) as f:
-                assert SECRET not in f.read()
+        with open(os.path.join(part.state, name), "rb") as f:
+            assert SECRET.encode() not in f.read()
 
 
 def test_connection_refused_is_failing(part_factory):
@@ -208,18 +207,31 @@ def test_connection_refused_is_failing(part_factory):
     assert status.stdout.splitlines()[2].split()[-1] == "failing"
 
 
-def test_status_of_a_damaged_record_is_unknown(server, part_factory):
+def test_status_of_a_damaged_store_is_unknown_until_the_moved_file_is_removed(
+        server, part_factory):
     part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}])
     assert part.run("fire", "j").returncode == 0
-    with open(os.path.join(part.state, "j.json"), "w") as f:
-        f.write("{not json")
+    store = os.path.join(part.state, "clock.sqlite")
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(store + suffix):
+            os.remove(store + suffix)
+    with open(store, "r+b") as f:
+        f.write(b"not a database, hand-edited" * 10)
     result = part.status()
-    assert result.returncode == 3
-    assert result.stdout.startswith("CLOCK UNKNOWN - ")
-    # The next run starts a new record and keeps the damaged one aside.
-    assert part.run("fire", "j").returncode == 0
+    assert result.returncode == 3, result
+    assert result.stdout.startswith("CLOCK UNKNOWN - ") and "damaged" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    # The next run moves it aside (one line), runs the job, starts a new store.
+    fired = part.run("fire", "j")
+    assert fired.returncode == 0, fired.stderr
+    assert len(fired.stderr.strip().splitlines()) == 1 and "moved to" in fired.stderr
+    [aside] = [n for n in os.listdir(part.state) if n.startswith("clock.sqlite.damaged-")
+               and not n.endswith(("-wal", "-shm"))]
+    result = part.status()
+    assert result.returncode == 3 and aside in result.stdout
+    assert part.record("j")["totals"] == {"ok": 1, "failed": 0, "skipped": 0}
+    os.remove(os.path.join(part.state, aside))
     assert part.status().returncode == 0
-    assert any(n.startswith("j.json.damaged-") for n in os.listdir(part.state))
 
 
 def test_status_of_a_broken_config_is_unknown(part_factory, tmp_path):
@@ -298,7 +310,7 @@ def test_catch_up_after_a_stop_across_a_tick(tmp_path):
                                {"name": "eager", "method": "/eager", "period": period,
                                 "catch-up": True},
                                {"name": "lazy", "method": "/lazy", "period": period}]})
-    records = Records(config.state_directory, now=lambda: T0 - 2)
+    records = Records(config.state_directory, part="clock", now=lambda: T0 - 2)
     records.seen(["eager", "lazy"])  # installed before the first tick
     simulated_clock(config, T0 - 0.5, T0 + 1)  # runs the tick due at T0, stops
     assert [r["due"] for r in runs_of(config, "eager")] == [T0]
@@ -326,7 +338,7 @@ def test_run_skips_ticks_while_a_manual_fire_runs(tmp_path):
     config = parse_config({"part": "clock", "address": "http://127.0.0.1:1",
                            "state-directory": str(tmp_path / "state"),
                            "jobs": [{"name": "slow", "method": "/slow", "period": 1}]})
-    records = Records(config.state_directory, now=lambda: T0 - 1)
+    records = Records(config.state_directory, part="clock", now=lambda: T0 - 1)
     token, skip = records.begin("slow", None, "fire")  # a fire of this process runs
     assert skip is None
     simulated_clock(config, T0 - 0.5, T0 + 1.5)
@@ -340,7 +352,7 @@ def test_run_skips_ticks_while_a_manual_fire_runs(tmp_path):
 
 
 def runs_of(config, name):
-    return Records(config.state_directory).read(name)["runs"]
+    return Records(config.state_directory, part="clock").read(name)["runs"]
 
 
 # -- metrics -----------------------------------------------------------------------
@@ -497,9 +509,8 @@ def test_a_failing_ping_is_logged_and_harmless(server, part_factory):
     assert "eee-secret-uuid" not in result.stderr
     assert runs(part, "j", "ok")
     for name in os.listdir(part.state):
-        if name.endswith(".json"):
-            with open(os.path.join(part.state, name)) as f:
-                assert "eee-secret-uuid" not in f.read()
+        with open(os.path.join(part.state, name), "rb") as f:
+            assert b"eee-secret-uuid" not in f.read()
 
 
 # -- exec ----------------------------------------------------------------------------
@@ -648,16 +659,20 @@ def test_sighup_reload_records_added_jobs(server, part_factory):
     assert part.record("b")["first_seen"] <= runs(part, "b", "ok")[0]["start"]
 
 
-def test_a_fifo_in_place_of_a_record_does_not_hang(server, part_factory):
+def test_a_fifo_in_place_of_the_store_does_not_hang(server, part_factory):
     part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}])
     Records(part.state).make()
-    os.mkfifo(os.path.join(part.state, "j.json"))
+    os.remove(os.path.join(part.state, "clock.sqlite"))
+    os.mkfifo(os.path.join(part.state, "clock.sqlite"))
     result = part.run("status", timeout=30)
     assert result.returncode == 3
     assert "not a regular file" in result.stdout
-    # A run moves it aside and starts a new record.
-    assert part.run("fire", "j", timeout=30).returncode == 0
-    assert part.status().returncode == 0
+    # Not trusted, never moved: the job still runs, unrecorded, one line.
+    fired = part.run("fire", "j", timeout=30)
+    assert fired.returncode == 0
+    assert len(fired.stderr.strip().splitlines()) == 1
+    assert "not a regular file" in fired.stderr and "still run" in fired.stderr
+    assert any(" /j " in seen["requestline"] for seen in server.seen)
 
 
 # -- the cluster lock for cron-started fire/exec -----------------------------------------

@@ -405,7 +405,7 @@ def test_run_example_live_then_ctrl_c(tmp_path):
     try:
         deadline = time.monotonic() + 300
         # Once a call is recorded, so that the records are searched too.
-        record = checkout / "example" / "live" / "var" / "clock" / "demo.json"
+        record = checkout / "example" / "live" / "var" / "clock" / "clock.sqlite-wal"
         started = time.time()
         while ("==> bin/clock run" not in log_path.read_text()
                or not record.exists() or record.stat().st_mtime < started):

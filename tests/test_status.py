@@ -1,14 +1,13 @@
 """States, the plugin line, the table and the metrics text from records
 written through the Records API, at chosen moments (no waiting)."""
 
-import json
 import os
 
 import pytest
 
 from collective.recipe.clockserver.runner import crontimes, metrics, status
 from collective.recipe.clockserver.runner.config import parse_config
-from collective.recipe.clockserver.runner.records import Records, reap
+from collective.recipe.clockserver.runner.records import Records
 
 HOUR = 3600
 T0 = 1_800_000_000 - 1_800_000_000 % 86400  # a UTC midnight
@@ -23,22 +22,28 @@ def config(tmp_path, jobs=(), entries=(), backend="runner", **extra):
     return parse_config(data)
 
 
-def write(tmp_path, name, first_seen, runs=(), running=()):
-    """A record as the runner writes it, with chosen times."""
-    records = Records(str(tmp_path / "state"))
-    records.make()
-    record = {"name": name, "first_seen": first_seen, "runs": [], "last_success": None,
-              "consecutive_failures": 0, "totals": {"ok": 0, "failed": 0, "skipped": 0},
-              "running": list(running)}
-    from collective.recipe.clockserver.runner.records import _append
+def store(tmp_path, **kwargs):
+    return Records(str(tmp_path / "state"), part="clock", **kwargs)
 
+
+def write(tmp_path, name, first_seen, runs=(), running=()):
+    """A record with chosen times, imported as the take-over imports one."""
+    totals = {"ok": 0, "failed": 0, "skipped": 0}
+    record = {"name": name, "first_seen": first_seen, "runs": [], "last_success": None,
+              "consecutive_failures": 0, "totals": totals, "running": list(running)}
     for start, result, reason in runs:
-        _append(record, {"due": start, "start": start, "duration": 0.5, "result": result,
-                         "reason": reason, "http_status": 500 if result == "failed" else 200,
-                         "exit_status": None, "host": "h", "by": "run", "scheduled": True,
-                         "catch_up": False, "output": None})
-    with open(records.path(name), "w") as f:
-        json.dump(record, f)
+        run = {"due": start, "start": start, "duration": 0.5, "result": result,
+               "reason": reason, "http_status": 500 if result == "failed" else 200,
+               "exit_status": None, "host": "h", "by": "run", "scheduled": True,
+               "catch_up": False, "output": None}
+        record["runs"].append(run)
+        totals[result] += 1
+        if result == "ok":
+            record["last_success"] = run
+            record["consecutive_failures"] = 0
+        elif result == "failed":
+            record["consecutive_failures"] += 1
+    store(tmp_path).put(name, record)
 
 
 def states(cfg, now):
@@ -169,13 +174,19 @@ def test_a_dead_process_shows_interrupted(tmp_path):
     gone.wait()
     entry = {"host": socket.gethostname(), "pid": gone.pid, "pid_start": None,
              "boot": None, "token": "t", "start": T0 + HOUR, "due": T0 + HOUR, "by": "run"}
-    record = {"runs": [], "running": [entry], "totals": {"ok": 0, "failed": 0, "skipped": 0},
-              "consecutive_failures": 0, "last_success": None}
-    assert reap(record) is True
+    write(tmp_path, "j", T0, running=[entry])
+    record = store(tmp_path).read("j")  # shown as interrupted, nothing written
     assert record["running"] == []
     assert record["runs"][0]["result"] == "failed"
     assert record["runs"][0]["reason"] == "interrupted"
     assert record["consecutive_failures"] == 1
+    # The next writer records it.
+    records = store(tmp_path)
+    token, _ = records.begin("j", None, "fire")
+    records.finish("j", token, "ok", 0.1)
+    record = records.read("j")
+    assert [r["reason"] for r in record["runs"]][0] == "interrupted"
+    assert record["totals"] == {"ok": 1, "failed": 1, "skipped": 0}
 
 
 def test_reboot_entries_are_never_overdue(tmp_path):
@@ -223,7 +234,7 @@ def test_control_characters_never_reach_the_terminal(tmp_path):
     """A reason or a command's output holding escape sequences shows them
     escaped, one line each, in the table, the reasons and status NAME."""
     cfg = config(tmp_path, entries=[{"name": "e", "times": "0 3 * * *"}])
-    records = Records(str(tmp_path / "state"))
+    records = store(tmp_path)
     records.seen(["e"])
     records.finish("e", None, "failed", 0.5, reason="bad\x1b[2J news\nnext",
                    exit_status=1, output=b"one\ttab | bar\n\x1b]0;title\x07two\n",
@@ -266,7 +277,8 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.sampled_from(["ok", "failed", "skipped"]), max_size=45))
 def test_records_bookkeeping_for_any_sequence_of_results(tmp_path_factory, results):
-    records = Records(str(tmp_path_factory.mktemp("state")), secrets=("s3cret",))
+    records = Records(str(tmp_path_factory.mktemp("state")), secrets=("s3cret",),
+                      part="clock")
     for number, result in enumerate(results):
         if result == "skipped":
             records.skip("n", number, "claimed by web2", "run")
@@ -274,7 +286,8 @@ def test_records_bookkeeping_for_any_sequence_of_results(tmp_path_factory, resul
         token, skip = records.begin("n", number, "run")
         assert skip is None
         records.finish("n", token, result, 0.1, reason="s3cret %d" % number)
-    record = records.read("n")
+    assert len((records.read("n") or {"runs": []})["runs"]) == len(results)  # all kept
+    record = records.read("n", 20)
     if not results:
         assert record is None
         return

@@ -112,18 +112,23 @@ class Recipe(object):
         seen; it is not registered, so records outlive the part.  Python 3
         only: on Python 2 settings.py refuses everything that needs
         bin/<part> (RUNNER_ONLY), so ``needs_script`` is never true there."""
-        from .runner.records import Records  # Python 3 only
+        from .runner.records import Records, Refused, StoreError  # Python 3 only
 
         s = self.settings
         try:
-            records = Records(s.state_directory)
+            records = Records(s.state_directory, part=self.name,
+                              log=logging.getLogger(self.name).warning)
             records.make()
             records.seen(s.watched)
-        except (OSError, ValueError) as e:  # ValueError: a name or path it refuses
+            records.close()
+        except Refused as e:
+            logging.getLogger(self.name).warning(
+                "state-directory: %s; bin/%s will not record runs there", e, self.name)
+        except (OSError, ValueError, StoreError) as e:  # ValueError: a name or path it refuses
             raise zc.buildout.UserError(
                 "[%s] state-directory: cannot create %s: %s\n    Point "
                 "state-directory at a directory this user may write."
-                % (self.name, s.state_directory, e.strerror or e))
+                % (self.name, s.state_directory, getattr(e, "strerror", None) or e))
         metrics = s.metrics_file
         if metrics:
             try:

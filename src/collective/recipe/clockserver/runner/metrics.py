@@ -5,7 +5,7 @@ import os
 
 from .. import files
 from . import status
-from .records import Unreadable
+from .records import StoreError
 
 METRICS = (
     ("clockserver_last_run_timestamp_seconds", "gauge",
@@ -37,9 +37,9 @@ def metrics_text(config, infos):
         labels = f'part="{_label(config.part)}",name="{_label(info["name"])}"'
         last = info["last_run"]
         success = info["last_success"]
-        finished = next((run for run in reversed(info["runs"])
-                         if run["result"] != "skipped" and run.get("duration") is not None),
-                        None)
+        finished = info.get("last_finished") or next(
+            (run for run in reversed(info["runs"])
+             if run["result"] != "skipped" and run.get("duration") is not None), None)
         values = {
             "clockserver_last_run_timestamp_seconds": last and last["start"],
             "clockserver_last_success_timestamp_seconds": success and success["start"],
@@ -78,15 +78,14 @@ def write(config, records, now, log):
     path = config.metrics_file
     lock = None
     try:
-        records.make()
-        lock = os.open(os.path.join(records.directory, ".locks", "metrics.lock"),
-                       os.O_RDWR | os.O_CREAT, 0o600)
+        lock = records.lock_file("metrics")
         import fcntl
 
         fcntl.flock(lock, fcntl.LOCK_EX)  # the newest snapshot wins
-        text = metrics_text(config, status.collect(config, now=now))
+        text = metrics_text(config, status.collect(config, now=now, runs=1,
+                                                       records=records))
         files.replace(path, text.encode("utf-8"), 0o644)
-    except (OSError, Unreadable, ValueError) as exc:
+    except (OSError, StoreError, ValueError) as exc:
         text = getattr(exc, "strerror", None) or str(exc)
         log(f"cannot write metrics-file {path}: {text}")
     finally:

@@ -6,11 +6,12 @@ import threading
 import time
 
 from .clock import Observer, no_claim
-from .records import Unreadable
+from .records import KEEP, StoreError
 from .runs import Runs, of_call
 
 METRICS_EVERY = 60  # seconds: `run` rewrites metrics-file at least this often
 METRICS_GAP = 1.0  # seconds between two rewrites: runs ending together share one
+ENDS_GAP = 0.05  # seconds the ends of calls are held back, to be written together
 
 
 class ClockRecorder(Observer):
@@ -47,6 +48,7 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.config = config
+        self.runs.flush()
         self.runs = Runs(config, self.runs.log, "run", metrics=self._metrics_later,
                          now=self.now, pinger=self.runs.pinger)
         self.runs.seen([w.name for w in watched(config)])
@@ -58,19 +60,32 @@ class ClockRecorder(Observer):
         self._dirty.set()
         if self._thread is not None:
             self._thread.join(5)
+        self.runs.flush()
         self.runs.write_metrics()
 
     def _metrics_loop(self):
-        """Rewrite metrics-file soon after runs end (at most once a second,
-        so a hundred jobs ending together cost one rewrite) and at least
-        once a minute, so clockserver_overdue stays current."""
+        """Write the ends of the calls held back (those that end within
+        ENDS_GAP share one transaction), put them on disk and rewrite
+        metrics-file at most once a second (a hundred jobs ending in the
+        same second cost one rewrite), and at least once a minute, so
+        clockserver_overdue stays current."""
+        clock = time.monotonic
+        last_write = clock()
+        due = False  # runs ended since the last rewrite
         while not self._stop.is_set():
-            self._dirty.wait(METRICS_EVERY)
+            wait = max(0.0, last_write + (METRICS_GAP if due else METRICS_EVERY) - clock())
+            if self._dirty.wait(wait) and not self._stop.is_set():
+                self._stop.wait(ENDS_GAP)
+                self._dirty.clear()
+                self.runs.flush(sync=False)
+                due = True
             if self._stop.is_set():
                 return
-            self._dirty.clear()
-            self.runs.write_metrics()
-            self._stop.wait(METRICS_GAP)
+            now = clock()
+            if now - last_write >= (METRICS_GAP if due else METRICS_EVERY):
+                self.runs.flush()
+                self.runs.write_metrics()
+                last_write, due = now, False
 
     # -- catch-up ---------------------------------------------------------------
 
@@ -87,12 +102,13 @@ class ClockRecorder(Observer):
             return None
         due = watch.previous(self.now())
         try:
-            record = records.read(job.name)
-        except (Unreadable, OSError):
+            record = records.read(job.name, KEEP)
+        except (StoreError, OSError):
             return None
         if due is None or record is None or record["first_seen"] > due:
             return None  # nothing was due since the name was installed
-        for run in record["runs"]:
+        last = record.get("last_served")
+        for run in record["runs"] + ([last] if last else []):
             if served(run) and (run.get("start", 0) >= due or (run.get("due") or 0) >= due):
                 return None
         with self._lock:

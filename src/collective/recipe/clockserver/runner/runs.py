@@ -13,7 +13,7 @@ import collections
 import threading
 import time
 
-from .records import Records
+from .records import Records, Refused, StoreError
 
 WAITING_PINGS = 100  # pings of one name waiting to be sent at most (then dropped)
 
@@ -94,8 +94,13 @@ class Runs:
         self.by = by
         self.now = now  # the time source's time() (simulated in tests)
         self.pinger = pinger or Pinger(log)  # shared across reloads: pings in order
-        self.records = Records(config.state_directory, config.secrets, now) \
+        # Commits are put on disk by flush(): run's once a second, fire's
+        # and exec's once, after their run's end (one fsync, not one per
+        # commit).
+        self.records = Records(config.state_directory, config.secrets, now, config.part,
+                               self.log, durable=False) \
             if config.state_directory else None
+        self._logged = None  # the last problem logged (logged again when it changes)
         self.metrics = metrics or self.write_metrics
         self._metrics_lock = threading.Lock()
 
@@ -108,6 +113,8 @@ class Runs:
         token, skip = got or (None, None)
         if skip:
             if record_skip:
+                if self.by != "run":
+                    self.flush()
                 self.metrics()
             return None, skip
         return Run(self, name, due, scheduled, catch_up, token), None
@@ -115,6 +122,8 @@ class Runs:
     def skipped(self, name, due, reason, scheduled):
         """Record a tick that was not run, and why (no ping)."""
         self._record(f"the skip of {name}", "skip", name, due, reason, self.by, scheduled)
+        if self.by != "run":
+            self.flush()
         self.metrics()
 
     def seen(self, names):
@@ -137,6 +146,11 @@ class Runs:
             self.log(f"{name}: the {event} ping was not completed: {self.by} waits at "
                      f"most {pings.TIMEOUT:g} s in total for its pings")
 
+    def flush(self, sync=True):
+        """Write the ends held back and (``sync``) put the records on disk;
+        never raises."""
+        self._record("the records", "flush", sync)
+
     def write_metrics(self):
         """Rewrite metrics-file (metrics.py); never raises."""
         if self.config.metrics_file and self.records is not None:
@@ -150,11 +164,20 @@ class Runs:
         if self.records is None:
             return None
         try:
-            return getattr(self.records, method)(*args)
-        except (OSError, ValueError) as exc:
+            got = getattr(self.records, method)(*args)
+        except (OSError, ValueError, StoreError) as exc:
             text = getattr(exc, "strerror", None) or str(exc)
+            if isinstance(exc, (Refused, PermissionError)):  # once, not per call
+                if text != self._logged:
+                    self._logged = text
+                    self.log(f"not recording in {self.config.state_directory} "
+                             f"(the jobs still run): {text}")
+                return None
             self.log(f"cannot record {what} in {self.config.state_directory}: {text}")
             return None
+        if method in ("begin", "skip", "seen"):  # written now (not held back)
+            self._logged = None
+        return got
 
 
 class Pinger:
@@ -254,7 +277,10 @@ class Run:
             f"the run of {self.name}", "finish", self.name, self.token,
             "ok" if result.ok else "failed", result.duration, result.reason,
             result.http_status, result.exit_status, result.output, runs.by, self.due,
-            runs.now() - result.duration, self.scheduled, self.catch_up)
+            runs.now() - result.duration, self.scheduled, self.catch_up,
+            runs.by == "run")  # run: written with the next transaction or flush
+        if runs.by != "run":  # fire, exec: on disk before the process ends
+            runs.flush()
         runs.metrics()
         if runs.config.pings.get(self.name):
             from .hcprotocol import final_body, final_event

@@ -12,11 +12,10 @@ Exit statuses follow the monitoring-plugin convention: 0 OK, 1 WARNING
 """
 
 import json
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from ..schedule import Schedule
-from .records import Records, Unreadable
+from .records import KEEP, Records, Refused, StoreError, Unreadable
 from .text import output_line, plugin_text
 from .timefmt import format_period
 
@@ -28,22 +27,33 @@ OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 LABELS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 
 
-@dataclass(frozen=True)
 class Watched:
-    """A job or monitored entry and its schedule."""
+    """A job or monitored entry and its schedule (a plain class: status
+    and metrics are imported by fire and exec, dataclasses is slow to)."""
 
-    name: str
-    kind: str  # "job" or "entry"
-    period: int | None = None  # epoch-aligned period (runner backend)
-    times: str | None = None  # cron schedule (cron jobs, entries)
-    grace: float | None = None
-    catch_up: bool = False
-    zone: str | None = None  # the IANA zone of times (None: the machine's)
-    offset: float = 0  # the spread's shift of every tick
+    __slots__ = ("name", "kind", "period", "times", "grace", "catch_up", "zone", "offset",
+                 "_schedule")
 
-    @property
-    def _schedule(self):
-        return Schedule(self.period, self.times, self.zone, self.offset)
+    def __init__(self, name, kind, period=None, times=None, grace=None, catch_up=False,
+                 zone=None, offset=0):
+        self.name = name
+        self.kind = kind  # "job" or "entry"
+        self.period = period  # epoch-aligned period (runner backend)
+        self.times = times  # cron schedule (cron jobs, entries)
+        self.grace = grace
+        self.catch_up = catch_up
+        self.zone = zone  # the IANA zone of times (None: the machine's)
+        self.offset = offset  # the spread's shift of every tick
+        self._schedule = Schedule(period, times, zone, offset)
+
+    def __repr__(self):
+        return f"Watched({self.name!r}, {self.kind!r}, {self.period!r}, {self.times!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, Watched) and all(
+            getattr(self, key) == getattr(other, key) for key in self.__slots__[:-1])
+
+    __hash__ = None
 
     @property
     def schedule(self):
@@ -123,24 +133,31 @@ def assess(watch, record, config, now):
                 last_run=runs[-1] if runs else None,
                 last_success=record.get("last_success"),
                 consecutive_failures=record["consecutive_failures"],
-                running=record["running"],
+                running=record["running"], last_finished=record.get("last_finished"),
                 totals={key: record["totals"].get(key, 0) for key in ("ok", "failed", "skipped")})
     grace = info["grace"]
     states = set()
-    last_served = next((run for run in reversed(runs) if served(run)), None)
+    last_served = record["last_served"] if "last_served" in record else next(
+        (run for run in reversed(runs) if served(run)), None)
     if not watch.reboot:
         since = last_served["start"] if last_served else record["first_seen"]
         tick = watch.following(since)
-        if tick is not None and now > tick + grace:
+        interval = watch.interval(now)
+        # A run in progress that started on time serves its tick: the
+        # name is running, not overdue, until one interval plus grace.
+        on_time = [entry for entry in record["running"]
+                   if tick is not None and entry.get("start") is not None
+                   and since < entry["start"] <= tick + grace]
+        if tick is not None and now > tick + grace and not on_time:
             states.add("overdue")
             info["reason"] = f"the tick due at {table_time(tick)} UTC did not run"
-        interval = watch.interval(now)
         for entry in record["running"]:
             if interval and now - entry.get("start", now) > interval + grace:
                 states.add("overdue")
                 info["reason"] = (f"a run started at {table_time(entry['start'])} UTC "
                                   "is still going on")
-    last_decisive = next((run for run in reversed(runs) if decisive(run)), None)
+    last_decisive = record["last_decisive"] if "last_decisive" in record else next(
+        (run for run in reversed(runs) if decisive(run)), None)
     if last_decisive is not None and last_decisive["result"] != "ok":
         states.add("failing")
         if not info["reason"]:
@@ -156,9 +173,10 @@ def assess(watch, record, config, now):
     return info
 
 
-def collect(config, names=None, now=None):
-    """Assess every watched name (or those in ``names``); raises Unreadable
-    when the state directory itself cannot be read."""
+def collect(config, names=None, now=None, runs=KEEP, records=None):
+    """Assess every watched name (or those in ``names``; with their last
+    ``runs`` runs, None: all kept); raises Unreadable when the state
+    directory or the store cannot be read."""
     import os
     import time
 
@@ -166,22 +184,42 @@ def collect(config, names=None, now=None):
     directory = config.state_directory
     if not directory:
         raise Unreadable("the config file names no state directory; run bin/buildout")
-    if not os.path.isdir(directory):
+    if not os.path.lexists(directory):
         raise Unreadable(f"the state directory {directory} does not exist; run bin/buildout")
-    if not os.access(directory, os.R_OK | os.X_OK):
-        raise Unreadable(f"cannot read the state directory {directory} "
-                         "(run it as the user that runs the jobs)")
-    records = Records(directory, config.secrets)
+    mine = records is None
+    if mine:
+        records = Records(directory, config.secrets, part=config.part)
     found = []
-    for watch in watched(config):
-        if names is not None and watch.name not in names:
-            continue
-        try:
-            record = records.read(watch.name)
-        except Unreadable as exc:
-            record = exc
-        found.append(assess(watch, record, config, now))
+    try:
+        for watch in watched(config):
+            if names is not None and watch.name not in names:
+                continue
+            found.append(assess(watch, records.read(watch.name, runs), config, now))
+    except Refused as exc:
+        raise Unreadable(f"not reading the records: {exc}") from None
+    except PermissionError:
+        raise Unreadable(f"cannot read the state directory {directory} "
+                         "(run it as the user that runs the jobs)") from None
+    except OSError as exc:
+        raise Unreadable(f"cannot read the state directory {directory}: "
+                         f"{exc.strerror or exc}") from None
+    finally:
+        if mine:
+            records.close()
     return found
+
+
+def damaged_stores(config):
+    """The damaged records stores moved aside and not yet removed."""
+    if not config.state_directory:
+        return []
+    records = Records(config.state_directory, part=config.part)
+    try:
+        return records.damaged_stores()
+    except (OSError, StoreError):
+        return []
+    finally:
+        records.close()
 
 
 def exit_status(infos):
@@ -275,30 +313,43 @@ def reasons(infos):
     return [""] + lines if lines else []
 
 
+def label(run):
+    """Who started a run: ``run`` (the clock; ``run (catch-up)``), or
+    ``fire``/``exec``, ``(cron)`` when cron started it, else ``(by hand)``."""
+    by = run.get("by") or "-"
+    if by == "run":
+        return "run (catch-up)" if run.get("catch_up") else "run"
+    if by in ("fire", "exec"):
+        return by + (" (cron)" if run.get("scheduled") else " (by hand)")
+    return by
+
+
 def runs_table(info):
     """``status NAME``: the last runs, newest first, then runs in progress."""
     lines = []
     rows = [("START (UTC)", "DUE (UTC)", "BY", "RESULT", "DURATION", "HOST", "REASON")]
     for run in reversed(info["runs"]):
-        by = run.get("by") or "-"
-        if run.get("catch_up"):
-            by += " (catch-up)"
-        elif run.get("scheduled"):
-            by += " (cron)"
         rows.append(tuple(plugin_text(cell) or "-" for cell in (
-            table_time(run.get("start")), table_time(run.get("due")), by,
+            table_time(run.get("start")), table_time(run.get("due")), label(run),
             run["result"], format_duration(run.get("duration")), run.get("host") or "-",
             run.get("reason") or "")))
     for entry in info["running"]:
         rows.append(tuple(plugin_text(cell) or "-" for cell in (
             table_time(entry.get("start")), table_time(entry.get("due")),
-            entry.get("by") or "-", "running", "-", entry.get("host") or "-",
+            label(entry), "running", "-", entry.get("host") or "-",
             f"pid {entry.get('pid')}")))
     lines.append("")
     if len(rows) == 1:
         lines.append(f"{info['name']}: no runs recorded yet")
     else:
         lines.extend(_rows(rows))
+        durations = sorted(run["duration"] for run in info["runs"]
+                           if run["result"] != "skipped" and run.get("duration") is not None)
+        if durations:
+            lines.append("")
+            lines.append(f"{len(info['runs'])} run(s) kept; duration p50 "
+                         f"{format_duration(durations[(len(durations) - 1) // 2])}, max "
+                         f"{format_duration(durations[-1])} (of {len(durations)} finished)")
     if info["reason"]:
         lines.append("")
         lines.append(f"{info['state']}: {plugin_text(info['reason'])}")
@@ -334,9 +385,13 @@ def report(config, name=None, json_output=False):
                                  "known: " + (", ".join(known) or "(none)"))], UNKNOWN
         names = [name]
     try:
-        infos = collect(config, names)
+        infos = collect(config, names, runs=None if names else KEEP)
     except Unreadable as exc:
         return [unknown_line(str(exc))], UNKNOWN
+    aside = damaged_stores(config)
+    if aside:
+        return [unknown_line(f"the damaged records store was moved to {aside[0]} (a new "
+                             "one began): look at it, then remove it")], UNKNOWN
     if json_output:
         return [as_json(config, infos)], exit_status(infos)
     lines = [plugin_line(infos)] + table(infos)
