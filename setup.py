@@ -69,9 +69,15 @@ METADATA = {
 # also as package data, so that byte-compiling prints no SyntaxError for
 # its f-strings. package_data names the one data file.
 PYTHON2 = sys.version_info[0] < 3
-PYTHON3_ONLY = ["collective.recipe.clockserver.runner",
-                "collective.recipe.clockserver.runner.*",
-                "collective.recipe.clockserver.convert"] if PYTHON2 else []
+PYTHON3_ONLY = (
+    [
+        "collective.recipe.clockserver.runner",
+        "collective.recipe.clockserver.runner.*",
+        "collective.recipe.clockserver.convert",
+    ]
+    if PYTHON2
+    else []
+)
 
 
 def old_setuptools():

@@ -49,13 +49,19 @@ def make_part(workdir):
     script = os.path.join(workdir, "bin", "bench")
     os.makedirs(os.path.dirname(script))
     with open(script, "w") as f:
-        f.write(f"#!{PYTHON}\nimport sys\n"
-                "from collective.recipe.clockserver.runner import main\n"
-                f"sys.exit(main({config!r}))\n")
+        f.write(
+            f"#!{PYTHON}\nimport sys\n"
+            "from collective.recipe.clockserver.runner import main\n"
+            f"sys.exit(main({config!r}))\n"
+        )
     os.chmod(script, 0o755)
-    base.BASE.update({"backend": "runner",
-                      "state-directory": os.path.join(workdir, "var", "bench"),
-                      "metrics-file": os.path.join(workdir, "metrics", "bench.prom")})
+    base.BASE.update(
+        {
+            "backend": "runner",
+            "state-directory": os.path.join(workdir, "var", "bench"),
+            "metrics-file": os.path.join(workdir, "metrics", "bench.prom"),
+        }
+    )
     os.makedirs(os.path.join(workdir, "metrics"))
     return script, config
 
@@ -63,27 +69,59 @@ def make_part(workdir):
 def punctuality(server, script, config, workdir, aps_python, jobs, seconds, rounds=2):
     def runner_row(concurrency, round_):
         prefix = f"/run{concurrency}-{round_}/"
-        base.write_runner_config(config, server.address, [
-            {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
-            for i in range(jobs)], concurrency)
-        return scheduler_row(f"bin/<part> run, concurrency {concurrency}", [script, "run"],
-                             server, prefix, jobs, seconds)
+        base.write_runner_config(
+            config,
+            server.address,
+            [
+                {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
+                for i in range(jobs)
+            ],
+            concurrency,
+        )
+        return scheduler_row(
+            f"bin/<part> run, concurrency {concurrency}",
+            [script, "run"],
+            server,
+            prefix,
+            jobs,
+            seconds,
+        )
 
     def aps_row(workers, round_):
         prefix = f"/aps{workers}-{round_}/"
         aps_config = os.path.join(workdir, f"aps-{workers}.json")
-        base.write_runner_config(aps_config, server.address, [
-            {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
-            for i in range(jobs)], workers)
-        return scheduler_row(f"APScheduler 3.11, pool of {workers}",
-                             [aps_python, base.__file__, "--child-apscheduler", aps_config,
-                              str(workers)], server, prefix, jobs, seconds)
+        base.write_runner_config(
+            aps_config,
+            server.address,
+            [
+                {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
+                for i in range(jobs)
+            ],
+            workers,
+        )
+        return scheduler_row(
+            f"APScheduler 3.11, pool of {workers}",
+            [
+                aps_python,
+                base.__file__,
+                "--child-apscheduler",
+                aps_config,
+                str(workers),
+            ],
+            server,
+            prefix,
+            jobs,
+            seconds,
+        )
 
     results = {}
     for round_ in range(rounds):
-        order = [("run4", lambda: runner_row(4, round_)), ("aps4", lambda: aps_row(4, round_)),
-                 ("run10", lambda: runner_row(10, round_)),
-                 ("aps10", lambda: aps_row(10, round_))]
+        order = [
+            ("run4", lambda r=round_: runner_row(4, r)),
+            ("aps4", lambda r=round_: aps_row(4, r)),
+            ("run10", lambda r=round_: runner_row(10, r)),
+            ("aps10", lambda r=round_: aps_row(10, r)),
+        ]
         if round_ % 2:
             order.reverse()
         for key, measure in order:
@@ -93,16 +131,22 @@ def punctuality(server, script, config, workdir, aps_python, jobs, seconds, roun
 
 
 def print_punctuality(rows, jobs, seconds):
-    print(f"1. {jobs} jobs every second, {seconds:.0f} s x 2 rounds, local http.server "
-          "(listen backlog 5)")
-    header = (f"  {'scheduler':<34}{'delivered':>12}{'p50 ms':>9}{'p99 ms':>9}"
-              f"{'CPU ms/call':>13}{'RSS MB':>8}")
+    print(
+        f"1. {jobs} jobs every second, {seconds:.0f} s x 2 rounds, local http.server "
+        "(listen backlog 5)"
+    )
+    header = (
+        f"  {'scheduler':<34}{'delivered':>12}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'CPU ms/call':>13}{'RSS MB':>8}"
+    )
     print(header)
     print("  " + "-" * (len(header) - 2))
     for row in rows:
-        print(f"  {row['label']:<34}{row['delivered']:>6}/{row['expected']:<5}"
-              f"{percentile(row['late'], .5):>9.1f}{percentile(row['late'], .99):>9.1f}"
-              f"{row['cpu_ms_per_call']:>13.3f}{row['rss']:>8.1f}")
+        print(
+            f"  {row['label']:<34}{row['delivered']:>6}/{row['expected']:<5}"
+            f"{percentile(row['late'], 0.5):>9.1f}{percentile(row['late'], 0.99):>9.1f}"
+            f"{row['cpu_ms_per_call']:>13.3f}{row['rss']:>8.1f}"
+        )
     print()
 
 
@@ -113,22 +157,39 @@ def breakdown(server, script, config, jobs, seconds):
     saved = dict(base.BASE)
     rows = []
     try:
-        for label, drop in (("call + log line + records + metrics file", ()),
-                            ("call + log line + records", ("metrics-file",)),
-                            ("call + log line", ("metrics-file", "state-directory"))):
+        for label, drop in (
+            ("call + log line + records + metrics file", ()),
+            ("call + log line + records", ("metrics-file",)),
+            ("call + log line", ("metrics-file", "state-directory")),
+        ):
             for key in drop:
                 base.BASE.pop(key, None)
             prefix = f"/parts-{len(drop)}/"
-            base.write_runner_config(config, server.address, [
-                {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
-                for i in range(jobs)], 10)
-            rows.append(merge([scheduler_row(label, [script, "run"], server, prefix, jobs,
-                                             seconds)]))
+            base.write_runner_config(
+                config,
+                server.address,
+                [
+                    {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
+                    for i in range(jobs)
+                ],
+                10,
+            )
+            rows.append(
+                merge(
+                    [
+                        scheduler_row(
+                            label, [script, "run"], server, prefix, jobs, seconds
+                        )
+                    ]
+                )
+            )
     finally:
         base.BASE.clear()
         base.BASE.update(saved)
-    print(f"1b. Where bin/<part> run's CPU goes (concurrency 10, {jobs} jobs at 1 s, "
-          f"{seconds:.0f} s each)")
+    print(
+        f"1b. Where bin/<part> run's CPU goes (concurrency 10, {jobs} jobs at 1 s, "
+        f"{seconds:.0f} s each)"
+    )
     print(f"  {'what run does per call':<44}{'CPU ms/call':>13}")
     print("  " + "-" * 57)
     for row in rows:
@@ -140,16 +201,22 @@ def lost_records(server, script, config, jobs, execs=40):
     """40 cron-style exec at once beside run: every run recorded?"""
     from collective.recipe.clockserver.runner.records import Records
 
-    base.write_runner_config(config, server.address, [
-        {"name": f"job{i}", "method": f"/lost/{i}", "period": 1} for i in range(jobs)], 10)
+    base.write_runner_config(
+        config,
+        server.address,
+        [{"name": f"job{i}", "method": f"/lost/{i}", "period": 1} for i in range(jobs)],
+        10,
+    )
     with open(config) as f:
         data = json.load(f)
     data["entries"] = [{"name": f"cron{n}", "times": "* * * * *"} for n in range(execs)]
     with open(config, "w") as f:
         json.dump(data, f)
     records = Records(data["state-directory"], part=data["part"])
-    before = {f"cron{n}": (records.read(f"cron{n}") or {"totals": {"ok": 0}})["totals"]["ok"]
-              for n in range(execs)}
+    before = {
+        f"cron{n}": (records.read(f"cron{n}") or {"totals": {"ok": 0}})["totals"]["ok"]
+        for n in range(execs)
+    }
     clock = subprocess.Popen([script, "run"], stderr=subprocess.DEVNULL)
     try:
         time.sleep(3)
@@ -158,8 +225,12 @@ def lost_records(server, script, config, jobs, execs=40):
 
         def one(n):
             start.wait()
-            codes.append(subprocess.call([script, "exec", "--scheduled", f"cron{n}", "--",
-                                          "true"], stderr=subprocess.DEVNULL))
+            codes.append(
+                subprocess.call(
+                    [script, "exec", "--scheduled", f"cron{n}", "--", "true"],
+                    stderr=subprocess.DEVNULL,
+                )
+            )
 
         threads = [threading.Thread(target=one, args=(n,)) for n in range(execs)]
         for thread in threads:
@@ -169,19 +240,27 @@ def lost_records(server, script, config, jobs, execs=40):
         time.sleep(2)
     finally:
         stop(clock)
-    recorded = sum((records.read(f"cron{n}") or {"totals": {"ok": 0}})["totals"]["ok"]
-                   - before[f"cron{n}"] for n in range(execs))
+    recorded = sum(
+        (records.read(f"cron{n}") or {"totals": {"ok": 0}})["totals"]["ok"]
+        - before[f"cron{n}"]
+        for n in range(execs)
+    )
     ran = codes.count(0)
-    print(f"2. {execs} cron-style exec at once beside run ({jobs} jobs at 1 s): "
-          f"{ran} ran, {recorded} recorded, records lost: {ran - recorded}")
+    print(
+        f"2. {execs} cron-style exec at once beside run ({jobs} jobs at 1 s): "
+        f"{ran} ran, {recorded} recorded, records lost: {ran - recorded}"
+    )
     print()
 
 
 def startup(server, script, config):
-    base.write_runner_config(config, server.address,
-                             [{"name": "job", "method": "/startup", "period": 60}], 4)
-    rows = [("python -c pass", [PYTHON, "-c", "pass"]),
-            ("bin/<part> fire (the GET, recorded)", [script, "fire", "job"])]
+    base.write_runner_config(
+        config, server.address, [{"name": "job", "method": "/startup", "period": 60}], 4
+    )
+    rows = [
+        ("python -c pass", [PYTHON, "-c", "pass"]),
+        ("bin/<part> fire (the GET, recorded)", [script, "fire", "job"]),
+    ]
     rows = [(label, *base.timed(command)) for label, command in rows]
     base_wall = rows[0][1]
     print("3. fire start-up (a local server), median of 40 runs")
@@ -194,21 +273,33 @@ def startup(server, script, config):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--apscheduler-python", required=True,
-                        help="a Python with APScheduler 3.11 installed")
+    parser.add_argument(
+        "--apscheduler-python",
+        required=True,
+        help="a Python with APScheduler 3.11 installed",
+    )
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=20)
     args = parser.parse_args()
-    print(f"bench_records: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
-          f"{os.getloadavg()[0]:.1f} (other work on the machine shows in every row)")
+    print(
+        f"bench_records: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
+        f"{os.getloadavg()[0]:.1f} (other work on the machine shows in every row)"
+    )
     print()
     with tempfile.TemporaryDirectory() as workdir:
         server = HttpServer(workdir)
         try:
             script, config = make_part(workdir)
-            rows = punctuality(server, script, config, workdir, args.apscheduler_python,
-                               args.jobs, args.seconds)
+            rows = punctuality(
+                server,
+                script,
+                config,
+                workdir,
+                args.apscheduler_python,
+                args.jobs,
+                args.seconds,
+            )
             print_punctuality(rows, args.jobs, args.seconds)
             breakdown(server, script, config, args.jobs, args.seconds)
             lost_records(server, script, config, args.jobs)

@@ -32,7 +32,7 @@ STARTUP_PREFIXES = ("PYTHON", "LC_", "LANG")
 # The server side, run as ``python -c SERVER``: one JSON request per line
 # on stdin ({"id", "argv", "cwd", "env", "output"}); answers {"id", "pid"}
 # when the child is started, {"pid", "status"} when it has ended.
-SERVER = r'''
+SERVER = r"""
 import atexit, json, os, select, signal, sys, traceback
 import zc.buildout.buildout
 
@@ -110,7 +110,7 @@ while reading or children:
             break
         children.discard(pid)
         answer({"pid": pid, "status": os.waitstatus_to_exitcode(status)})
-'''
+"""
 
 
 class Forker:
@@ -133,8 +133,9 @@ class Forker:
             return False
 
         def startup(environment):
-            return {k: v for k, v in environment.items()
-                    if k.startswith(STARTUP_PREFIXES)}
+            return {
+                k: v for k, v in environment.items() if k.startswith(STARTUP_PREFIXES)
+            }
 
         return startup(env) == startup(self.env)
 
@@ -158,13 +159,22 @@ class Forker:
         with self.lock:
             if self.process is None or self.process.poll() is not None:
                 self.process = subprocess.Popen(
-                    [self.python, "-c", SERVER], stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE, env=self.env, cwd="/")
+                    [self.python, "-c", SERVER],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    env=self.env,
+                    cwd="/",
+                )
                 self.buffer = b""
                 self.ended = {}
             self.requests += 1
-            request = {"id": self.requests, "argv": list(argv),
-                       "cwd": str(cwd), "env": dict(env), "output": output}
+            request = {
+                "id": self.requests,
+                "argv": list(argv),
+                "cwd": str(cwd),
+                "env": dict(env),
+                "output": output,
+            }
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
             started = self._answer(time.monotonic() + 60)
@@ -190,8 +200,9 @@ class Forker:
                 return None
             data = os.read(fd, 65536)
             if not data:
-                raise RuntimeError("the bin/buildout fork server died (exit %s)"
-                                   % self.process.wait())
+                raise RuntimeError(
+                    "the bin/buildout fork server died (exit %s)" % self.process.wait()
+                )
             self.buffer += data
         line, self.buffer = self.buffer.split(b"\n", 1)
         return json.loads(line)

@@ -26,8 +26,9 @@ pytest_plugins = ["lockservices"]
 # lock servers, the real crontab, or ``engine_name``, a lock engine chosen by
 # parameter whose server the test asks for by name (test_locks.py marks the
 # params of its ``engine`` fixture itself).
-SERVICE_FIXTURES = frozenset({"postgres", "redis_server", "zeo_server",
-                              "real_crontab", "engine_name"})
+SERVICE_FIXTURES = frozenset(
+    {"postgres", "redis_server", "zeo_server", "real_crontab", "engine_name"}
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -80,16 +81,20 @@ def real_crontab():
     never touches the crontab of the person running it.
     """
     if os.environ.get("CLOCKSERVER_REAL_CRONTAB") != "1":
-        pytest.skip("the real crontab is used only with "
-                    "CLOCKSERVER_REAL_CRONTAB=1 (CI sets it)")
+        pytest.skip(
+            "the real crontab is used only with CLOCKSERVER_REAL_CRONTAB=1 (CI sets it)"
+        )
     command = shutil.which("crontab")
     if command is None:
         # Asked for (CI): .ci/run installs cron, so a missing crontab is a
         # failure there, never a silent skip.
-        pytest.fail("CLOCKSERVER_REAL_CRONTAB=1 but no crontab command on "
-                    "this machine (Debian: apt-get install cron)")
-    lock_path = os.path.join(tempfile.gettempdir(),
-                             "collective.recipe.clockserver-crontab.lock")
+        pytest.fail(
+            "CLOCKSERVER_REAL_CRONTAB=1 but no crontab command on "
+            "this machine (Debian: apt-get install cron)"
+        )
+    lock_path = os.path.join(
+        tempfile.gettempdir(), "collective.recipe.clockserver-crontab.lock"
+    )
     with open(lock_path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         crontab = RealCrontab(command)
@@ -158,5 +163,7 @@ def zope_buildout(tmp_path_factory):
     each module starts (and stops) the instance it needs."""
     directory = tmp_path_factory.mktemp("zope")
     return zopeinstance.build_zope_buildout(
-        directory, ZOPE_CLOCK_PARTS,
-        instance_options="zope-conf-additional = ${clock:zope-conf-additional}")
+        directory,
+        ZOPE_CLOCK_PARTS,
+        instance_options="zope-conf-additional = ${clock:zope-conf-additional}",
+    )

@@ -43,9 +43,16 @@ class Handler(BaseHTTPRequestHandler):
             server.in_flight += 1
             server.most = max(server.most, server.in_flight)
             server.requests.append((arrived, self.path))
-            server.seen.append({"time": arrived, "requestline": self.requestline,
-                                "method": self.command, "path": self.path,
-                                "headers": dict(self.headers.items()), "body": body})
+            server.seen.append(
+                {
+                    "time": arrived,
+                    "requestline": self.requestline,
+                    "method": self.command,
+                    "path": self.path,
+                    "headers": dict(self.headers.items()),
+                    "body": body,
+                }
+            )
         time.sleep(float(query.get("sleep", ["0"])[0]))
         with server.lock:  # before the answer: the client's call ends after it
             server.in_flight -= 1

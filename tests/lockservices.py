@@ -38,8 +38,9 @@ def unavailable(reason):
     as CI systems and .ci/run set it), where the README promises them: fail."""
     ci = os.environ.get("CI", "")
     if ci.lower() in ("true", "1", "yes"):
-        pytest.fail(f"{reason} (CI={ci}: the lock tests must run here, not skip)",
-                    pytrace=False)
+        pytest.fail(
+            f"{reason} (CI={ci}: the lock tests must run here, not skip)", pytrace=False
+        )
     pytest.skip(reason)
 
 
@@ -47,8 +48,9 @@ def wait_for_port(port, process, what, log):
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{what} exited with {process.returncode}:\n"
-                               + read_tail(log))
+            raise RuntimeError(
+                f"{what} exited with {process.returncode}:\n" + read_tail(log)
+            )
         if listening("127.0.0.1", port):
             return
         time.sleep(0.1)
@@ -86,8 +88,12 @@ class Service:
                 os.chown(self.log, owner, -1)
             kwargs = dict({"cwd": self.directory}, **self.popen_kwargs())
             self.process = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, **kwargs)
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                **kwargs,
+            )
         try:
             wait_for_port(self.port, self.process, self.name, self.log)
             self.ready()
@@ -137,9 +143,20 @@ def postgres_account():
             return entry.pw_uid, entry.pw_gid
         except KeyError:
             pass
-    subprocess.run(["useradd", "--system", "--no-create-home", "--user-group",
-                    "--shell", "/usr/sbin/nologin", "clockserver-pg"], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--user-group",
+            "--shell",
+            "/usr/sbin/nologin",
+            "clockserver-pg",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     entry = pwd.getpwnam("clockserver-pg")
     return entry.pw_uid, entry.pw_gid
 
@@ -165,8 +182,10 @@ class Postgres(Service):
         self.initdb = find_program("initdb", PG_BIN_DIRS)
         self.postgres = find_program("postgres", PG_BIN_DIRS)
         if not (self.initdb and self.postgres):
-            unavailable("PostgreSQL (initdb, postgres) is not installed; "
-                        ".ci/run installs Debian's postgresql")
+            unavailable(
+                "PostgreSQL (initdb, postgres) is not installed; "
+                ".ci/run installs Debian's postgresql"
+            )
         # Not below pytest's tmp_path: its parents are 0700 for root.
         super().__init__(tempfile.mkdtemp(prefix="clockserver-pg-"))
         self.account = postgres_account()
@@ -174,11 +193,26 @@ class Postgres(Service):
         if self.account:
             os.chown(self.directory, *self.account)
         result = subprocess.run(
-            [self.initdb, "-D", self.data, "-U", "postgres", "-A", "trust",
-             "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync",
-             "--locale=C"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            [
+                self.initdb,
+                "-D",
+                self.data,
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--locale=C",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             cwd=self.directory,
-            text=True, **self.popen_kwargs())
+            text=True,
+            **self.popen_kwargs(),
+        )
         if result.returncode:
             raise RuntimeError("initdb failed:\n" + result.stdout)
         self.start()
@@ -192,16 +226,36 @@ class Postgres(Service):
         return {"user": uid, "group": gid, "extra_groups": [], "env": env}
 
     def command(self):
-        return [self.postgres, "-D", self.data, "-p", str(self.port),
-                "-k", self.directory, "-c", "listen_addresses=127.0.0.1",
-                "-c", "fsync=off", "-c", "synchronous_commit=off",
-                "-c", "full_page_writes=off", "-c", "max_connections=60"]
+        return [
+            self.postgres,
+            "-D",
+            self.data,
+            "-p",
+            str(self.port),
+            "-k",
+            self.directory,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=60",
+        ]
 
     def superuser(self, dbname="postgres"):
         import psycopg
 
-        return psycopg.connect(host=self.directory, port=self.port,
-                               user="postgres", dbname=dbname, autocommit=True)
+        return psycopg.connect(
+            host=self.directory,
+            port=self.port,
+            user="postgres",
+            dbname=dbname,
+            autocommit=True,
+        )
 
     def ready(self):
         import psycopg
@@ -211,8 +265,12 @@ class Postgres(Service):
     def setup(self):
         with self.superuser() as conn:
             conn.execute(f"CREATE ROLE clock LOGIN PASSWORD '{self.CLOCK_PASSWORD}'")
-            conn.execute(f"CREATE ROLE nocreate LOGIN PASSWORD '{self.NOCREATE_PASSWORD}'")
-            conn.execute(f"CREATE ROLE pgpassuser LOGIN PASSWORD '{self.PGPASS_PASSWORD}'")
+            conn.execute(
+                f"CREATE ROLE nocreate LOGIN PASSWORD '{self.NOCREATE_PASSWORD}'"
+            )
+            conn.execute(
+                f"CREATE ROLE pgpassuser LOGIN PASSWORD '{self.PGPASS_PASSWORD}'"
+            )
             conn.execute("CREATE DATABASE site")
         with self.superuser("site") as conn:
             # As PostgreSQL 15 ships it, made explicit for older servers.
@@ -227,11 +285,13 @@ class Postgres(Service):
         with self.superuser("site") as conn:
             found = {}
             for (schema,) in conn.execute(
-                    "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON "
-                    "n.oid = c.relnamespace WHERE c.relname = 'clockserver_claims'"):
+                "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON "
+                "n.oid = c.relnamespace WHERE c.relname = 'clockserver_claims'"
+            ):
                 for row in conn.execute(
-                        f'SELECT namespace, name, tick, holder FROM "{schema}".'
-                        "clockserver_claims"):
+                    f'SELECT namespace, name, tick, holder FROM "{schema}".'
+                    "clockserver_claims"
+                ):
                     found[row[:3]] = row[3]
             return found
 
@@ -254,15 +314,18 @@ class Redis(Service):
     def __init__(self, directory):
         self.program = find_program("redis-server")
         if not self.program:
-            unavailable("redis-server is not installed; .ci/run installs "
-                        "Debian's redis-server")
+            unavailable(
+                "redis-server is not installed; .ci/run installs Debian's redis-server"
+            )
         super().__init__(directory)
         self.config = os.path.join(directory, "redis.conf")
         with open(self.config, "w") as f:
-            f.write(f"port {self.port}\nbind 127.0.0.1\nprotected-mode yes\n"
-                    f"save \"\"\nappendonly no\ndir {directory}\n"
-                    f"daemonize no\nrequirepass {self.PASSWORD}\n"
-                    f"user clock on >{self.CLOCK_PASSWORD} ~* +@all\n")
+            f.write(
+                f"port {self.port}\nbind 127.0.0.1\nprotected-mode yes\n"
+                f'save ""\nappendonly no\ndir {directory}\n'
+                f"daemonize no\nrequirepass {self.PASSWORD}\n"
+                f"user clock on >{self.CLOCK_PASSWORD} ~* +@all\n"
+            )
         self.start()
 
     def command(self):
@@ -296,15 +359,19 @@ class Zeo(Service):
     def __init__(self, directory):
         self.program = find_program("runzeo", [os.path.dirname(sys.executable)])
         if not self.program:
-            unavailable("ZEO's runzeo is not installed in the test environment "
-                        "(tests/requirements.txt has ZEO)")
+            unavailable(
+                "ZEO's runzeo is not installed in the test environment "
+                "(tests/requirements.txt has ZEO)"
+            )
         super().__init__(directory)
         self.config = os.path.join(directory, "zeo.conf")
         with open(self.config, "w") as f:
-            f.write(f"<zeo>\n  address 127.0.0.1:{self.port}\n</zeo>\n"
-                    f"<filestorage 1>\n  path {directory}/Data.fs\n</filestorage>\n"
-                    f"<filestorage locks>\n  path {directory}/locks.fs\n"
-                    f"</filestorage>\n")
+            f.write(
+                f"<zeo>\n  address 127.0.0.1:{self.port}\n</zeo>\n"
+                f"<filestorage 1>\n  path {directory}/Data.fs\n</filestorage>\n"
+                f"<filestorage locks>\n  path {directory}/locks.fs\n"
+                f"</filestorage>\n"
+            )
         self.start()
 
     def command(self):

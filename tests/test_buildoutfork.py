@@ -7,30 +7,40 @@ import pytest
 
 from buildouts import BUILDOUT, FORKER, SECRET, Buildout, clock_part
 
-GOOD = "credentials = clock-credentials\nbackend = runner\naddress = 8080\njobs = /a 1h\n"
+GOOD = (
+    "credentials = clock-credentials\nbackend = runner\naddress = 8080\njobs = /a 1h\n"
+)
 BAD = "jobs = /a 1x\n"
 
 
 def by_script(b, *args):
     result = subprocess.run(
-        [BUILDOUT, "-o", "-c", "buildout.cfg", *args], cwd=b.directory,
-        env=b.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, timeout=300)
+        [BUILDOUT, "-o", "-c", "buildout.cfg", *args],
+        cwd=b.directory,
+        env=b.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
     return result.returncode, result.stdout
 
 
 def by_fork(b, *args):
     assert FORKER.serves(b.env)
-    run = FORKER.start([BUILDOUT, "-o", "-c", "buildout.cfg", *args],
-                       b.directory, b.env)
+    run = FORKER.start(
+        [BUILDOUT, "-o", "-c", "buildout.cfg", *args], b.directory, b.env
+    )
     output, _ = run.communicate(timeout=300)
     return run.returncode, output
 
 
-@pytest.mark.parametrize("options, args", [
-    (GOOD, ()), (BAD, ()), (GOOD, ("-vv",)), (BAD, ("-q",))])
-def test_same_exit_status_output_and_files_as_the_script(buildout, tmp_path,
-                                                         options, args):
+@pytest.mark.parametrize(
+    "options, args", [(GOOD, ()), (BAD, ()), (GOOD, ("-vv",)), (BAD, ("-q",))]
+)
+def test_same_exit_status_output_and_files_as_the_script(
+    buildout, tmp_path, options, args
+):
     if not FORKER.enabled:
         pytest.skip("CLOCKSERVER_TEST_BUILDOUT=exec")
     results = []
@@ -39,11 +49,19 @@ def test_same_exit_status_output_and_files_as_the_script(buildout, tmp_path,
         b.write("secret.cfg", SECRET, mode=0o600)
         b.write("buildout.cfg", clock_part(options))
         status, output = run(b, *args)
-        files = sorted(os.path.relpath(os.path.join(root, f), b.directory)
-                       for root, dirs, names in os.walk(b.directory)
-                       for f in names)
-        results.append((status, output.replace(b.directory, "<dir>"), files,
-                        b.installed().replace(b.directory, "<dir>")))
+        files = sorted(
+            os.path.relpath(os.path.join(root, f), b.directory)
+            for root, dirs, names in os.walk(b.directory)
+            for f in names
+        )
+        results.append(
+            (
+                status,
+                output.replace(b.directory, "<dir>"),
+                files,
+                b.installed().replace(b.directory, "<dir>"),
+            )
+        )
     assert results[0] == results[1]
     assert (results[0][0] == 0) == (options == GOOD)
 

@@ -67,7 +67,7 @@ class Events(Observer):
 def other_host_claims(store, job, ticks):
     """web1 claims each tick at its due time, through the real gate."""
     for tick in ticks:
-        at = (lambda tick=tick: tick)  # noqa: E731
+        at = lambda tick=tick: tick  # noqa: E731
         gate = ClaimGate(FakeLock(store, "web1", at), ListLog(), "fake", now=at)
         assert gate(job, tick) is None
 
@@ -78,13 +78,22 @@ def run_second_host(tmp_path, store, until, slow=65, period=10):
     calls = []
     log = ListLog()
     events = Events()
-    jobs = [{"name": "slow", "method": "/slow", "period": period},
-            {"name": "queued", "method": "/queued", "period": period}]
-    config = load_config(write_config(tmp_path / "clock.json", "http://127.0.0.1:1", jobs,
-                                      concurrency=1))
+    jobs = [
+        {"name": "slow", "method": "/slow", "period": period},
+        {"name": "queued", "method": "/queued", "period": period},
+    ]
+    config = load_config(
+        write_config(tmp_path / "clock.json", "http://127.0.0.1:1", jobs, concurrency=1)
+    )
     gate = ClaimGate(FakeLock(store, "web2", fake.time), log, "fake", now=fake.time)
-    clock = Clock(config, log=log, observer=events, clock=fake, claim=gate,
-                  call=fake.answer({"slow": slow}, calls=calls))
+    clock = Clock(
+        config,
+        log=log,
+        observer=events,
+        clock=fake,
+        claim=gate,
+        call=fake.answer({"slow": slow}, calls=calls),
+    )
     fake.run(clock, until)
     return config, calls, events.skips, log.text
 
@@ -95,9 +104,13 @@ def test_a_queued_call_never_claims_a_tick_another_host_called(tmp_path):
     closed while waiting are not started, the one it reaches in time is
     still claimed by web1 (the claim outlives the 60 s minimum)."""
     store = Store()
-    config = load_config(write_config(
-        tmp_path / "other.json", "http://127.0.0.1:1",
-        [{"name": "queued", "method": "/queued", "period": 10}]))
+    config = load_config(
+        write_config(
+            tmp_path / "other.json",
+            "http://127.0.0.1:1",
+            [{"name": "queued", "method": "/queued", "period": 10}],
+        )
+    )
     other_host_claims(store, config.job("queued"), range(T0, T0 + 100, 10))
     _, calls, skips, text = run_second_host(tmp_path, store, T0 + 95)
     assert [name for name, _ in calls if name == "queued"] == []
@@ -111,17 +124,26 @@ def test_a_queued_call_reached_in_time_is_called_once(tmp_path):
     """web1 died after T0 + 50: web2 calls the tick due at T0 + 60 when
     its slot frees at T0 + 65, before the next tick; no tick twice."""
     store = Store()
-    config = load_config(write_config(
-        tmp_path / "other.json", "http://127.0.0.1:1",
-        [{"name": "queued", "method": "/queued", "period": 10}]))
+    config = load_config(
+        write_config(
+            tmp_path / "other.json",
+            "http://127.0.0.1:1",
+            [{"name": "queued", "method": "/queued", "period": 10}],
+        )
+    )
     other_host_claims(store, config.job("queued"), range(T0, T0 + 60, 10))
     _, calls, skips, _ = run_second_host(tmp_path, store, T0 + 69)
     assert [(name, start - T0) for name, start in calls if name == "queued"] == [
-        ("queued", 65)]
-    holders = {tick - T0: holder for (name, tick), (holder, _) in store.claims.items()
-               if name == "queued"}
+        ("queued", 65)
+    ]
+    holders = {
+        tick - T0: holder
+        for (name, tick), (holder, _) in store.claims.items()
+        if name == "queued"
+    }
     assert holders[60] == "web2" and all(
-        holders[tick] == "web1" for tick in range(0, 60, 10))
+        holders[tick] == "web1" for tick in range(0, 60, 10)
+    )
 
 
 # -- the arithmetic: every claim another host can still ask for finds this one --
@@ -129,15 +151,30 @@ def test_a_queued_call_reached_in_time_is_called_once(tmp_path):
 
 SCHEDULES = st.one_of(
     st.integers(1, 400 * 86400).map(lambda p: Schedule(period=p)),
-    st.sampled_from(["*/5 * * * *", "0,1,30 * * * *", "0 3 * * *", "15 2 * * 1",
-                     "0 0 1 * *", "*/7 1-3 * * *"]).map(lambda t: Schedule(times=t)))
+    st.sampled_from(
+        [
+            "*/5 * * * *",
+            "0,1,30 * * * *",
+            "0 3 * * *",
+            "15 2 * * 1",
+            "0 0 1 * *",
+            "*/7 1-3 * * *",
+        ]
+    ).map(lambda t: Schedule(times=t)),
+)
 
 
 @settings(max_examples=400, deadline=None)
-@given(SCHEDULES, st.integers(1_600_000_000, 2_000_000_000), st.floats(0, 1),
-       st.floats(0, 1), st.floats(-0.499, 0.499))
+@given(
+    SCHEDULES,
+    st.integers(1_600_000_000, 2_000_000_000),
+    st.floats(0, 1),
+    st.floats(0, 1),
+    st.floats(-0.499, 0.499),
+)
 def test_a_claim_lasts_until_the_next_tick_plus_half_an_interval(
-        schedule, moment, first, second, skew):
+    schedule, moment, first, second, skew
+):
     due = schedule.previous(moment)
     following = schedule.following(due)
     after = schedule.following(following)
@@ -156,14 +193,19 @@ def test_a_claim_lasts_until_the_next_tick_plus_half_an_interval(
 
 
 def test_cron_started_fire_whose_claim_ends_after_the_next_tick_does_not_call(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     from collective.recipe.clockserver.runner import locks, runs
 
-    config = load_config(write_config(
-        tmp_path / "clock.json", "http://127.0.0.1:1",
-        [{"name": "feeds", "method": "/feeds", "period": 60}],
-        lock={"url": "redis://127.0.0.1:1/0", "namespace": "t"},
-        **{"state-directory": str(tmp_path / "state")}))
+    config = load_config(
+        write_config(
+            tmp_path / "clock.json",
+            "http://127.0.0.1:1",
+            [{"name": "feeds", "method": "/feeds", "period": 60}],
+            lock={"url": "redis://127.0.0.1:1/0", "namespace": "t"},
+            **{"state-directory": str(tmp_path / "state")},
+        )
+    )
     now = [T0 + 1.0]
     kept = []
 
@@ -176,12 +218,17 @@ def test_cron_started_fire_whose_claim_ends_after_the_next_tick_does_not_call(
     monkeypatch.setattr(runs.time, "time", lambda: now[0])
     worked = []
     part_runs = runs.Runs(config, lambda text: None, "fire", now=lambda: now[0])
-    result, skip = runs.perform(part_runs, "feeds", T0, True,
-                                lambda: worked.append(1))
+    result, skip = runs.perform(part_runs, "feeds", T0, True, lambda: worked.append(1))
     assert worked == [] and result is None
-    assert skip.reason == NOT_STARTED and "not started before the next tick" in skip.message
-    assert kept == [89]  # until the next tick plus half the interval: T0 + 60 + 30 - (T0 + 1)
+    assert (
+        skip.reason == NOT_STARTED
+        and "not started before the next tick" in skip.message
+    )
+    assert kept == [
+        89
+    ]  # until the next tick plus half the interval: T0 + 60 + 30 - (T0 + 1)
     record = part_runs.records.read("feeds")
     assert record["running"] == []  # the begun run was forgotten
     assert [(run["result"], run["reason"]) for run in record["runs"]] == [
-        ("skipped", NOT_STARTED)]
+        ("skipped", NOT_STARTED)
+    ]

@@ -40,10 +40,19 @@ def test_a_queued_call_is_not_called_again_on_a_second_host(request, server, tmp
     for host, jobs, concurrency in (("web1", [queued], 4), ("web2", [slow, queued], 1)):
         directory = str(tmp_path / host)
         state = os.path.join(directory, "state")
-        config = write_config(directory, server.address, jobs, lock, timeout=SLOW + 30,
-                              concurrency=concurrency, **{"state-directory": state})
+        config = write_config(
+            directory,
+            server.address,
+            jobs,
+            lock,
+            timeout=SLOW + 30,
+            concurrency=concurrency,
+            **{"state-directory": state},
+        )
         hosts[host] = (config, state, os.path.join(directory, "run.log"))
-    processes = {host: start_run(config, log) for host, (config, _, log) in hosts.items()}
+    processes = {
+        host: start_run(config, log) for host, (config, _, log) in hosts.items()
+    }
     arrivals = lambda path: [t for t, p in list(server.requests) if p.startswith(path)]  # noqa
     try:
         assert wait_until(lambda: arrivals("/window/slow"), 60), read(hosts["web2"][2])

@@ -12,17 +12,30 @@ from collective.recipe.clockserver.runner import hcprotocol as hc
 RID = "0f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b"
 
 
-@pytest.mark.parametrize("base, event, url", [
-    ("https://hc-ping.com/abc", "start", "https://hc-ping.com/abc/start?rid=" + RID),
-    ("https://hc-ping.com/abc/", "success", "https://hc-ping.com/abc?rid=" + RID),
-    ("https://hc-ping.com/abc", "fail", "https://hc-ping.com/abc/fail?rid=" + RID),
-    ("https://hc-ping.com/abc", 0, "https://hc-ping.com/abc/0?rid=" + RID),
-    ("https://hc-ping.com/abc", 143, "https://hc-ping.com/abc/143?rid=" + RID),
-    ("https://hc-ping.com/key/backup?create=1", "start",
-     "https://hc-ping.com/key/backup/start?create=1&rid=" + RID),
-    ("http://hc.example:8000/ping/abc?create=1", "fail",
-     "http://hc.example:8000/ping/abc/fail?create=1&rid=" + RID),
-])
+@pytest.mark.parametrize(
+    "base, event, url",
+    [
+        (
+            "https://hc-ping.com/abc",
+            "start",
+            "https://hc-ping.com/abc/start?rid=" + RID,
+        ),
+        ("https://hc-ping.com/abc/", "success", "https://hc-ping.com/abc?rid=" + RID),
+        ("https://hc-ping.com/abc", "fail", "https://hc-ping.com/abc/fail?rid=" + RID),
+        ("https://hc-ping.com/abc", 0, "https://hc-ping.com/abc/0?rid=" + RID),
+        ("https://hc-ping.com/abc", 143, "https://hc-ping.com/abc/143?rid=" + RID),
+        (
+            "https://hc-ping.com/key/backup?create=1",
+            "start",
+            "https://hc-ping.com/key/backup/start?create=1&rid=" + RID,
+        ),
+        (
+            "http://hc.example:8000/ping/abc?create=1",
+            "fail",
+            "http://hc.example:8000/ping/abc/fail?create=1&rid=" + RID,
+        ),
+    ],
+)
 def test_ping_urls(base, event, url):
     assert hc.ping_url(base, event, RID) == url
 
@@ -30,7 +43,9 @@ def test_ping_urls(base, event, url):
 def test_unknown_event_and_no_rid():
     with pytest.raises(ValueError):
         hc.ping_url("https://hc-ping.com/abc", "log")
-    assert hc.ping_url("https://hc-ping.com/abc", "fail") == "https://hc-ping.com/abc/fail"
+    assert (
+        hc.ping_url("https://hc-ping.com/abc", "fail") == "https://hc-ping.com/abc/fail"
+    )
 
 
 def test_run_ids_are_uuids():
@@ -46,8 +61,9 @@ def test_final_event():
 
 
 def test_final_body_reason_then_output_tail_masked():
-    body = hc.final_body("503 Service\nUnavailable", "line 1\npassword s3cret\nlast\n",
-                         ("s3cret",))
+    body = hc.final_body(
+        "503 Service\nUnavailable", "line 1\npassword s3cret\nlast\n", ("s3cret",)
+    )
     assert body == b"503 Service Unavailable\nline 1\npassword *****\nlast\n"
 
 

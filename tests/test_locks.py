@@ -11,8 +11,13 @@ import time
 import pytest
 
 from collective.recipe.clockserver.runner.locks import (
-    UNREACHABLE, BadLockURL, ClaimGate, LockUnavailable, open_lock, parse_url)
-
+    UNREACHABLE,
+    BadLockURL,
+    ClaimGate,
+    LockUnavailable,
+    open_lock,
+    parse_url,
+)
 from lockservices import free_port
 
 ENGINES = ("postgresql", "redis", "zeo")
@@ -63,10 +68,18 @@ def test_each_tick_is_won_by_exactly_one_process(engine):
     hosts = ["host-a", "host-b", "host-c", "host-d"]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", CLAIMER,
-             json.dumps([url, user, password, namespace, host, start, 25])],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for host in hosts]
+            [
+                sys.executable,
+                "-c",
+                CLAIMER,
+                json.dumps([url, user, password, namespace, host, start, 25]),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for host in hosts
+    ]
     wins = []
     for process in processes:
         out, err = process.communicate(timeout=120)
@@ -98,9 +111,11 @@ def test_the_loser_learns_the_holder(engine):
 
 def test_unreachable_service_raises_lock_unavailable():
     port = free_port()  # nothing listens there
-    for url in (f"postgresql://127.0.0.1:{port}/site",
-                f"redis://127.0.0.1:{port}/0",
-                f"zeo://127.0.0.1:{port}/locks"):
+    for url in (
+        f"postgresql://127.0.0.1:{port}/site",
+        f"redis://127.0.0.1:{port}/0",
+        f"zeo://127.0.0.1:{port}/locks",
+    ):
         lock = open_lock(url, "clock", "x" if "zeo" not in url else None, "ns", "h")
         with pytest.raises(LockUnavailable) as info:
             lock.claim("job", 1, 60)
@@ -126,15 +141,15 @@ def test_gate_says_go_claimed_or_unreachable(engine, caplog):
     with caplog.at_level(logging.INFO, "test-gate"):
         assert mine(job, 1000.0) is None
         assert theirs(job, 1000.0) == "claimed by web1"
-    assert "feeds: the tick due at 1970-01-01T00:16:40Z was claimed by web1" \
-        in caplog.text
+    assert (
+        "feeds: the tick due at 1970-01-01T00:16:40Z was claimed by web1" in caplog.text
+    )
     mine.close()
     theirs.close()
 
     port = free_port()
     down = parse_url(url.replace(":%d/" % engine[3].port, ":%d/" % port))
-    gate = ClaimGate(open_lock(down, user, password, namespace, "web1"), log,
-                     down.text)
+    gate = ClaimGate(open_lock(down, user, password, namespace, "web1"), log, down.text)
     caplog.clear()
     with caplog.at_level(logging.INFO, "test-gate"):
         assert gate(job, 2000.0) == UNREACHABLE
@@ -163,10 +178,20 @@ def test_postgresql_creates_its_table_once_when_hosts_race(postgres):
     start = time.time() + 1.5
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", CLAIMER,
-             json.dumps([url, "clock", postgres.CLOCK_PASSWORD, "ns", host, start, 3])],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for host in ("a", "b", "c", "d")]
+            [
+                sys.executable,
+                "-c",
+                CLAIMER,
+                json.dumps(
+                    [url, "clock", postgres.CLOCK_PASSWORD, "ns", host, start, 3]
+                ),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for host in ("a", "b", "c", "d")
+    ]
     wins = []
     for process in processes:
         out, err = process.communicate(timeout=120)
@@ -177,7 +202,8 @@ def test_postgresql_creates_its_table_once_when_hosts_race(postgres):
     with postgres.superuser(database) as conn:
         [(schema,)] = conn.execute(
             "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON "
-            "n.oid = c.relnamespace WHERE c.relname = 'clockserver_claims'").fetchall()
+            "n.oid = c.relnamespace WHERE c.relname = 'clockserver_claims'"
+        ).fetchall()
     assert schema == "clock"
 
 
@@ -187,8 +213,9 @@ def test_postgresql_user_who_may_create_nowhere_is_told_what_to_run(postgres):
         conn.execute(f"CREATE DATABASE {database}")
     with postgres.superuser(database) as conn:
         conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-    lock = open_lock(postgres.url(database), "nocreate", postgres.NOCREATE_PASSWORD,
-                     "ns")
+    lock = open_lock(
+        postgres.url(database), "nocreate", postgres.NOCREATE_PASSWORD, "ns"
+    )
     with pytest.raises(LockUnavailable) as info:
         lock.claim("job", 1, 60)
     message = str(info.value)
@@ -207,8 +234,7 @@ def test_postgresql_wrong_password_is_unavailable_without_the_password(postgres)
     lock.close()
 
 
-def test_postgresql_user_without_password_reads_pgpass(postgres, tmp_path,
-                                                        monkeypatch):
+def test_postgresql_user_without_password_reads_pgpass(postgres, tmp_path, monkeypatch):
     database = unique("pgpass").replace("-", "_")
     with postgres.superuser() as conn:
         conn.execute(f"CREATE DATABASE {database} OWNER pgpassuser")
@@ -219,8 +245,9 @@ def test_postgresql_user_without_password_reads_pgpass(postgres, tmp_path,
     with pytest.raises(LockUnavailable):  # no ~/.pgpass yet
         lock.claim("job", 1, 60)
     pgpass = tmp_path / ".pgpass"
-    pgpass.write_text(f"127.0.0.1:{postgres.port}:{database}:pgpassuser:"
-                      f"{postgres.PGPASS_PASSWORD}\n")
+    pgpass.write_text(
+        f"127.0.0.1:{postgres.port}:{database}:pgpassuser:{postgres.PGPASS_PASSWORD}\n"
+    )
     pgpass.chmod(0o600)
     assert lock.claim("job", 1, 60) == (True, lock.holder)
     lock.close()
@@ -228,8 +255,10 @@ def test_postgresql_user_without_password_reads_pgpass(postgres, tmp_path,
 
 def test_postgresql_url_may_name_a_unix_socket_directory(postgres):
     socket_dir = postgres.directory.replace("/", "%2F")
-    for url in (f"postgresql://{socket_dir}:{postgres.port}/site",
-                f"postgresql:///site?host={postgres.directory}&port={postgres.port}"):
+    for url in (
+        f"postgresql://{socket_dir}:{postgres.port}/site",
+        f"postgresql:///site?host={postgres.directory}&port={postgres.port}",
+    ):
         parsed = parse_url(url)
         assert parsed.host == postgres.directory
         lock = open_lock(parsed, "clock", None, unique("socket"), "web1")
@@ -278,12 +307,16 @@ def test_redis_claim_expires_after_keep_seconds(redis_server):
 
 
 def test_redis_user_and_password_or_password_alone(redis_server):
-    acl = open_lock(redis_server.url(3), "clock", redis_server.CLOCK_PASSWORD,
-                    unique("acl"))
+    acl = open_lock(
+        redis_server.url(3), "clock", redis_server.CLOCK_PASSWORD, unique("acl")
+    )
     assert acl.claim("job", 1, 60)[0]
     acl.close()
-    for user, password in ((None, "wrong-Pa55"), (None, None),
-                           ("clock", redis_server.PASSWORD)):
+    for user, password in (
+        (None, "wrong-Pa55"),
+        (None, None),
+        ("clock", redis_server.PASSWORD),
+    ):
         lock = open_lock(redis_server.url(), user, password, unique("bad"))
         with pytest.raises(LockUnavailable) as info:
             lock.claim("job", 1, 60)
@@ -325,46 +358,77 @@ def test_zeo_unknown_storage_is_unavailable(zeo_server):
 # -- URLs ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url, engine, host, port, database", [
-    ("postgresql://db.example.org/relstorage", "postgresql", "db.example.org", 5432,
-     "relstorage"),
-    ("postgres://10.0.0.5:5433/zodb", "postgresql", "10.0.0.5", 5433, "zodb"),
-    ("postgresql://[::1]:5432/zodb?sslmode=require", "postgresql", "::1", 5432, "zodb"),
-    ("postgresql://%2Frun%2Fpostgresql/zodb", "postgresql", "/run/postgresql", 5432,
-     "zodb"),
-    ("redis://cache", "redis", "cache", 6379, "0"),
-    ("redis://cache:6380/2", "redis", "cache", 6380, "2"),
-    ("zeo://localhost:8100", "zeo", "localhost", 8100, "1"),
-    ("zeo://zeo.example.org:8100/locks", "zeo", "zeo.example.org", 8100, "locks"),
-    ("zeo://%2Fsrv%2Fsite%2Fvar%2Fzeo.sock/locks", "zeo", "/srv/site/var/zeo.sock",
-     None, "locks"),
-])
+@pytest.mark.parametrize(
+    "url, engine, host, port, database",
+    [
+        (
+            "postgresql://db.example.org/relstorage",
+            "postgresql",
+            "db.example.org",
+            5432,
+            "relstorage",
+        ),
+        ("postgres://10.0.0.5:5433/zodb", "postgresql", "10.0.0.5", 5433, "zodb"),
+        (
+            "postgresql://[::1]:5432/zodb?sslmode=require",
+            "postgresql",
+            "::1",
+            5432,
+            "zodb",
+        ),
+        (
+            "postgresql://%2Frun%2Fpostgresql/zodb",
+            "postgresql",
+            "/run/postgresql",
+            5432,
+            "zodb",
+        ),
+        ("redis://cache", "redis", "cache", 6379, "0"),
+        ("redis://cache:6380/2", "redis", "cache", 6380, "2"),
+        ("zeo://localhost:8100", "zeo", "localhost", 8100, "1"),
+        ("zeo://zeo.example.org:8100/locks", "zeo", "zeo.example.org", 8100, "locks"),
+        (
+            "zeo://%2Fsrv%2Fsite%2Fvar%2Fzeo.sock/locks",
+            "zeo",
+            "/srv/site/var/zeo.sock",
+            None,
+            "locks",
+        ),
+    ],
+)
 def test_good_urls(url, engine, host, port, database):
     parsed = parse_url(url)
-    assert (parsed.engine, parsed.host, parsed.port, parsed.database) == \
-        (engine, host, port, database)
+    assert (parsed.engine, parsed.host, parsed.port, parsed.database) == (
+        engine,
+        host,
+        port,
+        database,
+    )
 
 
-@pytest.mark.parametrize("url, problem", [
-    ("mysql://db/x", "unknown lock service 'mysql'"),
-    ("db.example.org:5432", "is not a URL"),
-    ("postgresql://clock:Secr3t@db/x", "holds a password"),
-    ("postgresql://db/x?password=Secr3t", "holds a password"),
-    ("redis://:Secr3t@cache", "holds a password"),
-    ("postgresql:///x", "names no host"),
-    ("redis://", "names no host"),
-    ("zeo://:8100", "names no host"),
-    ("postgresql://db", "names no database"),
-    ("postgresql://db:99999/x", "bad port '99999'"),
-    ("redis://cache:http", "bad port 'http'"),
-    ("redis://cache/zero", "is not a number"),
-    ("zeo://zeo.example.org", "names no port"),
-    ("zeo://zeo:8100/a/b", "bad storage name"),
-    ("postgresql://db/x?colour=red", "unknown PostgreSQL connection parameter"),
-    ("redis://cache?db=1", "takes no ?parameters"),
-    ("redis://bad_host!/0", "bad host"),
-    ("zeo://user@zeo:8100", "takes no user"),
-])
+@pytest.mark.parametrize(
+    "url, problem",
+    [
+        ("mysql://db/x", "unknown lock service 'mysql'"),
+        ("db.example.org:5432", "is not a URL"),
+        ("postgresql://clock:Secr3t@db/x", "holds a password"),
+        ("postgresql://db/x?password=Secr3t", "holds a password"),
+        ("redis://:Secr3t@cache", "holds a password"),
+        ("postgresql:///x", "names no host"),
+        ("redis://", "names no host"),
+        ("zeo://:8100", "names no host"),
+        ("postgresql://db", "names no database"),
+        ("postgresql://db:99999/x", "bad port '99999'"),
+        ("redis://cache:http", "bad port 'http'"),
+        ("redis://cache/zero", "is not a number"),
+        ("zeo://zeo.example.org", "names no port"),
+        ("zeo://zeo:8100/a/b", "bad storage name"),
+        ("postgresql://db/x?colour=red", "unknown PostgreSQL connection parameter"),
+        ("redis://cache?db=1", "takes no ?parameters"),
+        ("redis://bad_host!/0", "bad host"),
+        ("zeo://user@zeo:8100", "takes no user"),
+    ],
+)
 def test_bad_urls(url, problem):
     with pytest.raises(BadLockURL) as info:
         parse_url(url)
@@ -376,8 +440,12 @@ def test_claim_once_for_cron_started_runs(engine):
     from collective.recipe.clockserver.runner.locks import claim_once
 
     url, user, password, service = engine
-    settings = {"url": url, "user": user, "password": password,
-                "namespace": unique("once")}
+    settings = {
+        "url": url,
+        "user": user,
+        "password": password,
+        "namespace": unique("once"),
+    }
     assert claim_once(settings, "backup", 120, 60, "web1") == (None, None)
     assert claim_once(settings, "backup", 120, 60, "web2") == ("claimed by web1", None)
     down = dict(settings, url=url.replace(":%d/" % service.port, ":%d/" % free_port()))
@@ -391,7 +459,9 @@ def test_postgresql_hosts_with_other_roles_share_one_table(postgres):
     """A host whose role differs finds the table another host created (in
     that role's schema), is told which GRANT it needs, then shares claims."""
     namespace = unique("roles")
-    first = open_lock(postgres.url(), "clock", postgres.CLOCK_PASSWORD, namespace, "web1")
+    first = open_lock(
+        postgres.url(), "clock", postgres.CLOCK_PASSWORD, namespace, "web1"
+    )
     assert first.claim("job", 1, 60) == (True, "web1")
     role = unique("second").replace("-", "_")
     with postgres.superuser("site") as conn:
@@ -429,9 +499,11 @@ def test_a_missing_service_fails_in_ci_and_skips_elsewhere(monkeypatch, tmp_path
     import lockservices
 
     monkeypatch.setattr(lockservices, "find_program", lambda *args: None)
-    services = [(lambda: lockservices.Postgres(), "PostgreSQL (initdb, postgres)"),
-                (lambda: lockservices.Redis(str(tmp_path)), "redis-server"),
-                (lambda: lockservices.Zeo(str(tmp_path)), "runzeo")]
+    services = [
+        (lambda: lockservices.Postgres(), "PostgreSQL (initdb, postgres)"),
+        (lambda: lockservices.Redis(str(tmp_path)), "redis-server"),
+        (lambda: lockservices.Zeo(str(tmp_path)), "runzeo"),
+    ]
     for ci in ("true", "1"):
         monkeypatch.setenv("CI", ci)
         for start, what in services:

@@ -11,31 +11,46 @@ import pytest
 
 from lockservices import free_port
 
-RUNNER = ("import sys; from collective.recipe.clockserver.runner import main; "
-          "sys.exit(main(sys.argv[1], sys.argv[2:]))")
+RUNNER = (
+    "import sys; from collective.recipe.clockserver.runner import main; "
+    "sys.exit(main(sys.argv[1], sys.argv[2:]))"
+)
 
 
 def lock_of(engine_name, request, namespace):
     """The config's lock object for one engine (as the recipe writes it)."""
     if engine_name == "postgresql":
         pg = request.getfixturevalue("postgres")
-        return {"url": pg.url(), "user": "clock", "password": pg.CLOCK_PASSWORD,
-                "namespace": namespace}, pg
+        return {
+            "url": pg.url(),
+            "user": "clock",
+            "password": pg.CLOCK_PASSWORD,
+            "namespace": namespace,
+        }, pg
     if engine_name == "redis":
         rs = request.getfixturevalue("redis_server")
-        return {"url": rs.url(), "user": None, "password": rs.PASSWORD,
-                "namespace": namespace}, rs
+        return {
+            "url": rs.url(),
+            "user": None,
+            "password": rs.PASSWORD,
+            "namespace": namespace,
+        }, rs
     zs = request.getfixturevalue("zeo_server")
-    return {"url": zs.url(), "user": None, "password": None,
-            "namespace": namespace}, zs
+    return {"url": zs.url(), "user": None, "password": None, "namespace": namespace}, zs
 
 
 def write_config(directory, address, jobs, lock, **extra):
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, "clock.json")
-    data = {"part": "clock", "address": address, "timeout": 5, "jobs": [
-        dict({"host": None, "user": None, "password": None}, **job) for job in jobs],
-        "lock": lock}
+    data = {
+        "part": "clock",
+        "address": address,
+        "timeout": 5,
+        "jobs": [
+            dict({"host": None, "user": None, "password": None}, **job) for job in jobs
+        ],
+        "lock": lock,
+    }
     data.update(extra)
     with open(path, "w") as f:
         json.dump(data, f)
@@ -44,8 +59,11 @@ def write_config(directory, address, jobs, lock, **extra):
 
 
 def start_run(config, log):
-    return subprocess.Popen([sys.executable, "-c", RUNNER, config, "run"],
-                            stdout=subprocess.DEVNULL, stderr=open(log, "w"))
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER, config, "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "w"),
+    )
 
 
 def stop(process):
@@ -73,15 +91,20 @@ def wait_until(condition, timeout=30.0):
 
 
 @pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
-def test_service_down_at_start_going_away_and_back(engine_name, request, server,
-                                                   tmp_path):
+def test_service_down_at_start_going_away_and_back(
+    engine_name, request, server, tmp_path
+):
     """No call while the service is down, no traceback, recovery."""
     lock, service = lock_of(engine_name, request, f"outage-{os.getpid()}")
     method = f"/outage-{engine_name}"
     state = str(tmp_path / "state")
-    config = write_config(str(tmp_path / "host"), server.address,
-                          [{"name": "tick", "method": method, "period": 1}], lock,
-                          **{"state-directory": state})
+    config = write_config(
+        str(tmp_path / "host"),
+        server.address,
+        [{"name": "tick", "method": method, "period": 1}],
+        lock,
+        **{"state-directory": state},
+    )
     log = str(tmp_path / "run.log")
     calls = lambda: [t for t, path in list(server.requests) if path == method]  # noqa
     service.stop()
@@ -115,20 +138,28 @@ def test_service_down_at_start_going_away_and_back(engine_name, request, server,
     assert "Traceback" not in text
     assert text.count("reachable again after") == 2
     assert process.returncode == 0
-    reasons = {run["reason"] for run in records_of(state, "tick")
-               if run["result"] == "skipped"}
+    reasons = {
+        run["reason"] for run in records_of(state, "tick") if run["result"] == "skipped"
+    }
     assert "lock service unreachable" in reasons  # recorded as the contract says
     if lock["password"]:
         assert lock["password"] not in text
 
 
 def test_run_without_the_client_library_says_so(tmp_path, server):
-    config = write_config(str(tmp_path), server.address,
-                          [{"name": "tick", "method": "/nolib", "period": 1}],
-                          {"url": "redis://127.0.0.1:1/0", "namespace": "x"})
+    config = write_config(
+        str(tmp_path),
+        server.address,
+        [{"name": "tick", "method": "/nolib", "period": 1}],
+        {"url": "redis://127.0.0.1:1/0", "namespace": "x"},
+    )
     hide = "import sys; sys.modules['redis'] = None; " + RUNNER
-    result = subprocess.run([sys.executable, "-c", hide, config, "run"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", hide, config, "run"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -137,17 +168,28 @@ def test_run_without_the_client_library_says_so(tmp_path, server):
     assert [p for _, p in server.requests if p == "/nolib"] == []
 
 
-@pytest.mark.parametrize("lock, problem", [
-    ({"url": "mysql://db/x"}, "lock: unknown lock service 'mysql'"),
-    ({"url": "redis://:pw@cache"}, "lock: the URL holds a password"),
-    ("redis://cache", "'lock' must be an object"),
-    ({"url": "redis://cache", "password": 5}, "lock: password must be a string"),
-])
+@pytest.mark.parametrize(
+    "lock, problem",
+    [
+        ({"url": "mysql://db/x"}, "lock: unknown lock service 'mysql'"),
+        ({"url": "redis://:pw@cache"}, "lock: the URL holds a password"),
+        ("redis://cache", "'lock' must be an object"),
+        ({"url": "redis://cache", "password": 5}, "lock: password must be a string"),
+    ],
+)
 def test_damaged_lock_in_the_config_file(tmp_path, lock, problem):
-    config = write_config(str(tmp_path), "http://127.0.0.1:8080",
-                          [{"name": "tick", "method": "/x", "period": 60}], lock)
-    result = subprocess.run([sys.executable, "-c", RUNNER, config, "list"],
-                            capture_output=True, text=True, timeout=60)
+    config = write_config(
+        str(tmp_path),
+        "http://127.0.0.1:8080",
+        [{"name": "tick", "method": "/x", "period": 60}],
+        lock,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", RUNNER, config, "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2
     assert problem in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -157,8 +199,12 @@ def test_damaged_lock_in_the_config_file(tmp_path, lock, problem):
 def test_reload_adds_and_removes_the_lock(tmp_path, server, redis_server):
     namespace = f"reload-{os.getpid()}"
     jobs = [{"name": "tick", "method": "/reload", "period": 1}]
-    lock = {"url": redis_server.url(), "user": None,
-            "password": redis_server.PASSWORD, "namespace": namespace}
+    lock = {
+        "url": redis_server.url(),
+        "user": None,
+        "password": redis_server.PASSWORD,
+        "namespace": namespace,
+    }
     config = write_config(str(tmp_path), server.address, jobs, None)
     log = str(tmp_path / "run.log")
     process = start_run(config, log)
@@ -169,8 +215,9 @@ def test_reload_adds_and_removes_the_lock(tmp_path, server, redis_server):
         write_config(str(tmp_path), server.address, jobs, lock)
         process.send_signal(signal.SIGHUP)
         assert wait_until(lambda: len(keys()) >= 2), read(log)
-        assert f"lock: none (one host) -> {lock['url']} namespace {namespace}" \
-            in read(log)
+        assert f"lock: none (one host) -> {lock['url']} namespace {namespace}" in read(
+            log
+        )
         write_config(str(tmp_path), server.address, jobs, None)
         process.send_signal(signal.SIGHUP)
         assert wait_until(lambda: "-> none (one host)" in read(log)), read(log)
@@ -190,8 +237,9 @@ def records_of(state, name):
 
 
 @pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
-def test_three_hosts_call_each_tick_once_and_survive_a_kill(engine_name, request,
-                                                            server, tmp_path):
+def test_three_hosts_call_each_tick_once_and_survive_a_kill(
+    engine_name, request, server, tmp_path
+):
     """Three ``run`` processes, one lock, jobs at 1 s and 2 s; one is
     SIGKILLed half-way: no tick is called twice, every tick is called except
     at most one per job for the killed host."""
@@ -199,18 +247,23 @@ def test_three_hosts_call_each_tick_once_and_survive_a_kill(engine_name, request
     hosts = {}
     for host in ("web1", "web2", "web3"):
         directory = str(tmp_path / host)
-        jobs = [{"name": "fast", "method": f"/three/fast?{host}", "period": 1},
-                {"name": "slow", "method": f"/three/slow?{host}", "period": 2}]
+        jobs = [
+            {"name": "fast", "method": f"/three/fast?{host}", "period": 1},
+            {"name": "slow", "method": f"/three/slow?{host}", "period": 2},
+        ]
         state = os.path.join(directory, "state")
-        config = write_config(directory, server.address, jobs, lock,
-                              **{"state-directory": state})
+        config = write_config(
+            directory, server.address, jobs, lock, **{"state-directory": state}
+        )
         hosts[host] = (config, state, os.path.join(directory, "run.log"))
-    processes = {host: start_run(config, log)
-                 for host, (config, _, log) in hosts.items()}
+    processes = {
+        host: start_run(config, log) for host, (config, _, log) in hosts.items()
+    }
     try:
         # Every host has connected and claimed (won or lost) a tick.
-        assert wait_until(lambda: all(records_of(state, "fast") for _, state, _
-                                      in hosts.values()), 60)
+        assert wait_until(
+            lambda: all(records_of(state, "fast") for _, state, _ in hosts.values()), 60
+        )
         window_start = time.time()
         time.sleep(4)
         processes["web1"].send_signal(signal.SIGKILL)
@@ -223,20 +276,25 @@ def test_three_hosts_call_each_tick_once_and_survive_a_kill(engine_name, request
     calls = [path for _, path in list(server.requests) if path.startswith("/three/")]
     for name, period in (("fast", 1), ("slow", 2)):
         ok = {}
-        for host, (_, state, log) in hosts.items():
+        for host, (_, state, _log) in hosts.items():
             for run in records_of(state, name):
                 if run["result"] == "ok":
                     ok.setdefault(run["due"], []).append(host)
                 else:
-                    assert run["reason"].startswith(("claimed by", "still running")), run
+                    assert run["reason"].startswith(("claimed by", "still running")), (
+                        run
+                    )
         doubled = {due: who for due, who in ok.items() if len(who) > 1}
         assert doubled == {}
         # The server saw exactly the recorded calls (a killed host may have
         # called without recording).
         made = [path for path in calls if path.startswith(f"/three/{name}?")]
         assert len(made) - len(sum(ok.values(), [])) in (0, 1)
-        ticks = range(int(window_start // period + 1) * period,
-                      int(window_end // period) * period, period)
+        ticks = range(
+            int(window_start // period + 1) * period,
+            int(window_end // period) * period,
+            period,
+        )
         assert len(ticks) >= 6 // period
         lost = [due for due in ticks if due not in ok]
         assert len(lost) <= 1, (name, lost, sorted(ok))
@@ -246,15 +304,17 @@ def test_three_hosts_call_each_tick_once_and_survive_a_kill(engine_name, request
     for host in ("web2", "web3"):
         reasons = [run["reason"] for run in records_of(hosts[host][1], "fast")]
         assert any(reason.startswith("claimed by ") for reason in reasons)
-    for host, (_, _, log) in hosts.items():
+    for _, _, log in hosts.values():
         text = read(log)
         assert "Traceback" not in text
         if lock["password"]:
             assert lock["password"] not in text
 
 
-FIRE = ("import sys; from collective.recipe.clockserver.runner import main; "
-        "sys.exit(main(sys.argv[1], sys.argv[2:]))")
+FIRE = (
+    "import sys; from collective.recipe.clockserver.runner import main; "
+    "sys.exit(main(sys.argv[1], sys.argv[2:]))"
+)
 
 
 def cron_hosts(tmp_path, server, lock, count=4, **extra):
@@ -263,8 +323,19 @@ def cron_hosts(tmp_path, server, lock, count=4, **extra):
         directory = str(tmp_path / f"host{number}")
         state = os.path.join(directory, "state")
         jobs = [{"name": "feeds", "method": "/cron/feeds", "period": 3600}]
-        configs.append((write_config(directory, server.address, jobs, lock,
-                                     **{"state-directory": state}, **extra), state))
+        configs.append(
+            (
+                write_config(
+                    directory,
+                    server.address,
+                    jobs,
+                    lock,
+                    **{"state-directory": state},
+                    **extra,
+                ),
+                state,
+            )
+        )
     return configs
 
 
@@ -279,22 +350,32 @@ def ticks_served_once(runs, period):
         by_due.setdefault(run["due"], []).append(run)
     assert len(by_due) <= 2 and max(by_due) - min(by_due) <= period, by_due
     for group in by_due.values():
-        assert sorted(run["result"] for run in group) == \
-            ["ok"] + ["skipped"] * (len(group) - 1), group
-        assert all(run["reason"].startswith("claimed by ")
-                   for run in group if run["result"] == "skipped"), group
+        assert sorted(run["result"] for run in group) == ["ok"] + ["skipped"] * (
+            len(group) - 1
+        ), group
+        assert all(
+            run["reason"].startswith("claimed by ")
+            for run in group
+            if run["result"] == "skipped"
+        ), group
     return len(by_due)
 
 
 @pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
-def test_cron_started_fire_on_four_hosts_calls_once(engine_name, request, server,
-                                                     tmp_path):
+def test_cron_started_fire_on_four_hosts_calls_once(
+    engine_name, request, server, tmp_path
+):
     lock, _ = lock_of(engine_name, request, f"cron-{engine_name}-{os.getpid()}")
     hosts = cron_hosts(tmp_path, server, lock)
-    processes = [subprocess.Popen(
-        [sys.executable, "-c", FIRE, config, "fire", "--scheduled", "feeds"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for config, _ in hosts]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", FIRE, config, "fire", "--scheduled", "feeds"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for config, _ in hosts
+    ]
     results = [(p.wait(60), p.stdout.read(), p.stderr.read()) for p in processes]
     for process in processes:
         process.stdout.close()
@@ -304,27 +385,51 @@ def test_cron_started_fire_on_four_hosts_calls_once(engine_name, request, server
     runs = [records_of(state, "feeds") for _, state in hosts]
     assert all(len(found) == 1 for found in runs), runs
     ticks = ticks_served_once([found[0] for found in runs], 3600)
-    assert [p for _, p in server.requests if p == "/cron/feeds"] == ["/cron/feeds"] * ticks
+    assert [p for _, p in server.requests if p == "/cron/feeds"] == [
+        "/cron/feeds"
+    ] * ticks
     # By hand, fire takes no claim: it calls although the tick is taken.
     config, _ = hosts[0]
-    by_hand = subprocess.run([sys.executable, "-c", FIRE, config, "fire", "feeds"],
-                             capture_output=True, text=True, timeout=60)
+    by_hand = subprocess.run(
+        [sys.executable, "-c", FIRE, config, "fire", "feeds"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert by_hand.returncode == 0, by_hand.stderr
     assert len([p for _, p in server.requests if p == "/cron/feeds"]) == ticks + 1
 
 
 @pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
-def test_cron_started_exec_on_four_hosts_runs_once(engine_name, request, tmp_path,
-                                                    server):
+def test_cron_started_exec_on_four_hosts_runs_once(
+    engine_name, request, tmp_path, server
+):
     lock, _ = lock_of(engine_name, request, f"exec-{engine_name}-{os.getpid()}")
-    hosts = cron_hosts(tmp_path, server, lock,
-                       entries=[{"name": "backup", "times": "* * * * *"}])
+    hosts = cron_hosts(
+        tmp_path, server, lock, entries=[{"name": "backup", "times": "* * * * *"}]
+    )
     output = tmp_path / "ran"
-    processes = [subprocess.Popen(
-        [sys.executable, "-c", FIRE, config, "exec", "--scheduled", "backup", "--",
-         "/bin/sh", "-c", f"echo ran >> {output}"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for config, _ in hosts]
+    processes = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                FIRE,
+                config,
+                "exec",
+                "--scheduled",
+                "backup",
+                "--",
+                "/bin/sh",
+                "-c",
+                f"echo ran >> {output}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for config, _ in hosts
+    ]
     statuses = [p.wait(60) for p in processes]
     errors = [p.stderr.read() for p in processes]
     for process in processes:
@@ -341,15 +446,31 @@ def test_cron_started_exec_on_four_hosts_runs_once(engine_name, request, tmp_pat
 
 @pytest.mark.parametrize("command", ["fire", "exec"])
 def test_cron_started_run_with_the_service_down_exits_75(tmp_path, server, command):
-    lock = {"url": "redis://127.0.0.1:%d/0" % free_port(), "user": None,
-            "password": "never-Sh0wn", "namespace": "down"}
-    [(config, state)] = cron_hosts(tmp_path, server, lock, count=1,
-                                   entries=[{"name": "backup", "times": "* * * * *"}])
+    lock = {
+        "url": "redis://127.0.0.1:%d/0" % free_port(),
+        "user": None,
+        "password": "never-Sh0wn",
+        "namespace": "down",
+    }
+    [(config, state)] = cron_hosts(
+        tmp_path,
+        server,
+        lock,
+        count=1,
+        entries=[{"name": "backup", "times": "* * * * *"}],
+    )
     marker = tmp_path / "ran"
-    argv = (["fire", "--scheduled", "feeds"] if command == "fire" else
-            ["exec", "--scheduled", "backup", "--", "/bin/sh", "-c", f"touch {marker}"])
-    result = subprocess.run([sys.executable, "-c", FIRE, config, *argv],
-                            capture_output=True, text=True, timeout=60)
+    argv = (
+        ["fire", "--scheduled", "feeds"]
+        if command == "fire"
+        else ["exec", "--scheduled", "backup", "--", "/bin/sh", "-c", f"touch {marker}"]
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", FIRE, config, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 75
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "lock service" in lines[0] and "unreachable" in lines[0]
@@ -360,29 +481,51 @@ def test_cron_started_run_with_the_service_down_exits_75(tmp_path, server, comma
     name = "feeds" if command == "fire" else "backup"
     [run] = records_of(state, name)
     assert (run["result"], run["reason"]) == ("skipped", "lock service unreachable")
-    status = subprocess.run([sys.executable, "-c", FIRE, config, "status", name],
-                            capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [sys.executable, "-c", FIRE, config, "status", name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "lock service unreachable" in status.stdout
 
 
 def test_reboot_entries_and_runs_by_hand_take_no_claim(tmp_path, server):
     """No tick to claim: an ``@reboot`` entry started by cron, and ``exec`` or
     ``fire`` by hand, run even with the lock service down (never asked)."""
-    lock = {"url": "redis://127.0.0.1:%d/0" % free_port(), "user": None,
-            "password": "never-Sh0wn", "namespace": "reboot"}
-    [(config, state)] = cron_hosts(tmp_path, server, lock, count=1,
-                                   entries=[{"name": "warmup", "times": "@reboot"}])
+    lock = {
+        "url": "redis://127.0.0.1:%d/0" % free_port(),
+        "user": None,
+        "password": "never-Sh0wn",
+        "namespace": "reboot",
+    }
+    [(config, state)] = cron_hosts(
+        tmp_path,
+        server,
+        lock,
+        count=1,
+        entries=[{"name": "warmup", "times": "@reboot"}],
+    )
     marker = tmp_path / "ran"
-    runs = [["exec", "--scheduled", "warmup", "--", "/bin/sh", "-c", f"echo x >> {marker}"],
-            ["exec", "warmup", "--", "/bin/sh", "-c", f"echo x >> {marker}"],
-            ["fire", "feeds"]]
+    runs = [
+        ["exec", "--scheduled", "warmup", "--", "/bin/sh", "-c", f"echo x >> {marker}"],
+        ["exec", "warmup", "--", "/bin/sh", "-c", f"echo x >> {marker}"],
+        ["fire", "feeds"],
+    ]
     for argv in runs:
-        result = subprocess.run([sys.executable, "-c", FIRE, config, *argv],
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", FIRE, config, *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
         assert "unreachable" not in result.stderr
     assert marker.read_text() == "x\nx\n"
     assert [p for _, p in server.requests if p == "/cron/feeds"] == ["/cron/feeds"]
     warmup = records_of(state, "warmup")
-    assert [(run["result"], run["due"]) for run in warmup] == [("ok", None), ("ok", None)]
+    assert [(run["result"], run["due"]) for run in warmup] == [
+        ("ok", None),
+        ("ok", None),
+    ]
     assert [run["result"] for run in records_of(state, "feeds")] == ["ok"]

@@ -34,8 +34,10 @@ def shared():
 
 
 def part(options):
-    return ("[buildout]\nparts = clock\n\n[clock]\n"
-            "recipe = collective.recipe.clockserver\nbackend = runner\n" + options)
+    return (
+        "[buildout]\nparts = clock\n\n[clock]\n"
+        "recipe = collective.recipe.clockserver\nbackend = runner\n" + options
+    )
 
 
 def with_umask(mask, function, *args):
@@ -55,22 +57,36 @@ def read_as_nobody(path):
     runuser = shutil.which("runuser")
     if os.geteuid() != 0 or runuser is None:
         return None
-    result = subprocess.run([runuser, "-u", "nobody", "--", "cat", path],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [runuser, "-u", "nobody", "--", "cat", path],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def test_created_directories_are_0755_under_umask_077(buildout, shared, zope):
     metrics = os.path.join(shared, "node_exporter", "textfile", "clock.prom")
-    buildout.write("buildout.cfg", part(
-        "address = %s\njobs = /feeds 1h\nmetrics-file = %s\n" % (zope.address, metrics)))
+    buildout.write(
+        "buildout.cfg",
+        part(
+            "address = %s\njobs = /feeds 1h\nmetrics-file = %s\n"
+            % (zope.address, metrics)
+        ),
+    )
     result = with_umask(0o077, buildout.run)
     assert result.ok, result.output
-    for directory in (os.path.dirname(os.path.dirname(metrics)), os.path.dirname(metrics)):
+    for directory in (
+        os.path.dirname(os.path.dirname(metrics)),
+        os.path.dirname(metrics),
+    ):
         assert mode(directory) == 0o755, directory
     assert "node_exporter (another user) cannot read" not in result.output
-    fired = with_umask(0o077, subprocess.run, [buildout.path("bin", "clock"), "fire", "feeds"])
+    fired = with_umask(
+        0o077, subprocess.run, [buildout.path("bin", "clock"), "fire", "feeds"]
+    )
     assert fired.returncode == 0
     assert mode(metrics) == 0o644
     text = read_as_nobody(metrics)
@@ -81,22 +97,33 @@ def test_a_directory_the_user_made_is_left_alone_with_a_warning(buildout, shared
     private = os.path.join(shared, "private")
     os.mkdir(private, 0o700)
     os.chmod(private, 0o700)
-    buildout.write("buildout.cfg", part(
-        "address = 8080\njobs = /feeds 1h\nmetrics-file = %s/clock.prom\n" % private))
+    buildout.write(
+        "buildout.cfg",
+        part(
+            "address = 8080\njobs = /feeds 1h\nmetrics-file = %s/clock.prom\n" % private
+        ),
+    )
     result = buildout.run()
     assert result.ok, result.output
     assert mode(private) == 0o700  # never chmod what the user made
-    assert ("metrics-file: node_exporter (another user) cannot read files in %s: %s is "
-            "mode 0700; make it readable by others (chmod o+rx %s)"
-            % (private, private, private)) in result.output
+    assert (
+        "metrics-file: node_exporter (another user) cannot read files in %s: %s is "
+        "mode 0700; make it readable by others (chmod o+rx %s)"
+        % (private, private, private)
+    ) in result.output
 
 
 def test_a_parent_others_cannot_enter_is_named(buildout, shared):
     closed = os.path.join(shared, "closed")
     os.mkdir(closed)
     os.chmod(closed, 0o750)
-    buildout.write("buildout.cfg", part(
-        "address = 8080\njobs = /feeds 1h\nmetrics-file = %s/textfile/clock.prom\n" % closed))
+    buildout.write(
+        "buildout.cfg",
+        part(
+            "address = 8080\njobs = /feeds 1h\nmetrics-file = %s/textfile/clock.prom\n"
+            % closed
+        ),
+    )
     result = with_umask(0o077, buildout.run)
     assert result.ok, result.output
     assert mode(os.path.join(closed, "textfile")) == 0o755

@@ -12,9 +12,9 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from localserver import free_port as closed_port
 
 from collective.recipe.clockserver.runner.records import Records
+from localserver import free_port as closed_port
 
 SECRET = "pa55-Wort-s3cret"
 
@@ -27,10 +27,17 @@ class Part:
         self.state = str(tmp_path / "var" / "clock")
         self.config = str(tmp_path / "parts" / "clock" / "clock.json")
         os.makedirs(os.path.dirname(self.config), exist_ok=True)
-        data = {"part": "clock", "address": address, "timeout": 5,
-                "state-directory": self.state, "backend": "runner",
-                "jobs": [dict({"host": None, "user": "zopeuser",
-                               "password": SECRET}, **job) for job in jobs]}
+        data = {
+            "part": "clock",
+            "address": address,
+            "timeout": 5,
+            "state-directory": self.state,
+            "backend": "runner",
+            "jobs": [
+                dict({"host": None, "user": "zopeuser", "password": SECRET}, **job)
+                for job in jobs
+            ],
+        }
         data.update(extra)
         with open(self.config, "w") as f:
             json.dump(data, f)
@@ -38,16 +45,26 @@ class Part:
         self.processes = []
 
     def command(self, *args):
-        return [sys.executable, "-m", "collective.recipe.clockserver.runner",
-                self.config, *args]
+        return [
+            sys.executable,
+            "-m",
+            "collective.recipe.clockserver.runner",
+            self.config,
+            *args,
+        ]
 
     def run(self, *args, timeout=60):
-        return subprocess.run(self.command(*args), capture_output=True, text=True,
-                              timeout=timeout)
+        return subprocess.run(
+            self.command(*args), capture_output=True, text=True, timeout=timeout
+        )
 
     def start(self):
-        process = subprocess.Popen(self.command("run"), stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            self.command("run"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.processes.append(process)
         return process
 
@@ -110,11 +127,14 @@ def runs(part, name, result=None):
 
 
 def test_run_records_and_status_at_each_step(server, part_factory):
-    part = part_factory(server.address, [
-        {"name": "good", "method": "/good", "period": 1},
-        {"name": "broken", "method": "/broken?code=500", "period": 1},
-        {"name": "hangs", "method": "/hangs?sleep=30", "period": 2, "grace": 1},
-    ])
+    part = part_factory(
+        server.address,
+        [
+            {"name": "good", "method": "/good", "period": 1},
+            {"name": "broken", "method": "/broken?code=500", "period": 1},
+            {"name": "hangs", "method": "/hangs?sleep=30", "period": 2, "grace": 1},
+        ],
+    )
     # No state directory yet: the records cannot be read.
     result = part.status()
     assert result.returncode == 3
@@ -125,7 +145,8 @@ def test_run_records_and_status_at_each_step(server, part_factory):
     states, code = part.states()
     assert code == 0
     assert {n: s["state"] for n, s in states.items()} == dict.fromkeys(
-        ["good", "broken", "hangs"], "waiting")
+        ["good", "broken", "hangs"], "waiting"
+    )
 
     process = part.start()
     wait_for(lambda: runs(part, "good", "ok"), "a good run")
@@ -148,21 +169,37 @@ def test_run_records_and_status_at_each_step(server, part_factory):
     # The hanging call skips its next ticks (recorded), then is overdue.
     wait_for(lambda: runs(part, "hangs", "skipped"), "a skipped tick")
     assert runs(part, "hangs", "skipped")[0]["reason"] == "still running"
-    wait_for(lambda: part.states()[0]["hangs"]["state"] == "overdue",
-             "the hanging call to turn overdue")
+    wait_for(
+        lambda: part.states()[0]["hangs"]["state"] == "overdue",
+        "the hanging call to turn overdue",
+    )
 
     text = part.status()
     assert text.returncode == 2
     first, header, *rest = text.stdout.splitlines()
     blank = rest.index("")
-    rows, why = rest[:blank], rest[blank + 1:]
-    assert any(line.startswith("broken: failing: 500 Internal Server Error") for line in why)
+    rows, why = rest[:blank], rest[blank + 1 :]
+    assert any(
+        line.startswith("broken: failing: 500 Internal Server Error") for line in why
+    )
     assert any(line.startswith("hangs: overdue: ") for line in why)
     assert all("|" not in line for line in why)
     assert first.startswith("CLOCK CRITICAL - ")
     assert "| " in first and "overdue=1" in first and "failing=1" in first
-    assert header.split() == ["NAME", "SCHEDULE", "LAST", "RUN", "(UTC)", "RESULT",
-                              "DURATION", "LAST", "SUCCESS", "NEXT", "DUE", "STATE"]
+    assert header.split() == [
+        "NAME",
+        "SCHEDULE",
+        "LAST",
+        "RUN",
+        "(UTC)",
+        "RESULT",
+        "DURATION",
+        "LAST",
+        "SUCCESS",
+        "NEXT",
+        "DUE",
+        "STATE",
+    ]
     table = {row.split()[0]: row for row in rows}
     assert table["broken"].split()[-1] == "failing" and " 500 " in table["broken"]
     assert table["hangs"].split()[-1] == "overdue"
@@ -182,7 +219,9 @@ def test_run_records_and_status_at_each_step(server, part_factory):
     # Restart: the records go on from where they were.
     before = part.record("good")["totals"]["ok"]
     process = part.start()
-    wait_for(lambda: part.record("good")["totals"]["ok"] > before, "a run after restart")
+    wait_for(
+        lambda: part.record("good")["totals"]["ok"] > before, "a run after restart"
+    )
     part.stop(process)
     record = part.record("good")
     assert record["totals"]["ok"] > before
@@ -194,8 +233,10 @@ def test_run_records_and_status_at_each_step(server, part_factory):
 
 
 def test_connection_refused_is_failing(part_factory):
-    part = part_factory("http://127.0.0.1:%d" % closed_port(),
-                        [{"name": "refused", "method": "/x", "period": 3600}])
+    part = part_factory(
+        "http://127.0.0.1:%d" % closed_port(),
+        [{"name": "refused", "method": "/x", "period": 3600}],
+    )
     result = part.run("fire", "refused")
     assert result.returncode == 1
     [run] = runs(part, "refused")
@@ -208,7 +249,8 @@ def test_connection_refused_is_failing(part_factory):
 
 
 def test_status_of_a_damaged_store_is_unknown_until_the_moved_file_is_removed(
-        server, part_factory):
+    server, part_factory
+):
     part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}])
     assert part.run("fire", "j").returncode == 0
     store = os.path.join(part.state, "clock.sqlite")
@@ -225,8 +267,11 @@ def test_status_of_a_damaged_store_is_unknown_until_the_moved_file_is_removed(
     fired = part.run("fire", "j")
     assert fired.returncode == 0, fired.stderr
     assert len(fired.stderr.strip().splitlines()) == 1 and "moved to" in fired.stderr
-    [aside] = [n for n in os.listdir(part.state) if n.startswith("clock.sqlite.damaged-")
-               and not n.endswith(("-wal", "-shm"))]
+    [aside] = [
+        n
+        for n in os.listdir(part.state)
+        if n.startswith("clock.sqlite.damaged-") and not n.endswith(("-wal", "-shm"))
+    ]
     result = part.status()
     assert result.returncode == 3 and aside in result.stdout
     assert part.record("j")["totals"] == {"ok": 1, "failed": 0, "skipped": 0}
@@ -257,11 +302,14 @@ def test_status_name_unknown_and_json(server, part_factory):
 
 
 def test_fire_refuses_to_overlap_a_running_run(server, part_factory):
-    part = part_factory(server.address, [
-        {"name": "slow", "method": "/slow?sleep=3", "period": 3600}])
+    part = part_factory(
+        server.address, [{"name": "slow", "method": "/slow?sleep=3", "period": 3600}]
+    )
     first = subprocess.Popen(part.command("fire", "slow"))
     part.processes.append(first)
-    wait_for(lambda: part.record("slow") and part.record("slow")["running"], "the first fire")
+    wait_for(
+        lambda: part.record("slow") and part.record("slow")["running"], "the first fire"
+    )
     second = part.run("fire", "slow")
     assert second.returncode == 75
     assert second.stderr.strip().endswith("skipped, the previous run is still running")
@@ -280,16 +328,22 @@ T0 = 1_800_000_000 - 1_800_000_000 % 3600  # a top of an hour, as simulated time
 def simulated_clock(config, start, until, records_now=None):
     """``run`` in this process (the recorder, records and clock of
     bin/<part> run) from ``start`` to ``until`` in simulated time; its log."""
-    from simtime import FakeTime, ListLog
-
     from collective.recipe.clockserver.runner.clock import Clock
     from collective.recipe.clockserver.runner.recording import ClockRecorder
+    from simtime import FakeTime, ListLog
 
     fake = FakeTime(start)
     log = ListLog()
     recorder = ClockRecorder(config, log, now=fake.time)
-    clock = Clock(config, log=log, observer=recorder, claim=recorder.gate(),
-                  catch_up=recorder.catch_up, clock=fake, call=fake.answer())
+    clock = Clock(
+        config,
+        log=log,
+        observer=recorder,
+        claim=recorder.gate(),
+        catch_up=recorder.catch_up,
+        clock=fake,
+        call=fake.answer(),
+    )
     recorder.start()
     try:
         fake.run(clock, until)
@@ -305,11 +359,22 @@ def test_catch_up_after_a_stop_across_a_tick(tmp_path):
     from collective.recipe.clockserver.runner.config import parse_config
 
     period = 3
-    config = parse_config({"part": "clock", "address": "http://127.0.0.1:1",
-                           "state-directory": str(tmp_path / "state"), "jobs": [
-                               {"name": "eager", "method": "/eager", "period": period,
-                                "catch-up": True},
-                               {"name": "lazy", "method": "/lazy", "period": period}]})
+    config = parse_config(
+        {
+            "part": "clock",
+            "address": "http://127.0.0.1:1",
+            "state-directory": str(tmp_path / "state"),
+            "jobs": [
+                {
+                    "name": "eager",
+                    "method": "/eager",
+                    "period": period,
+                    "catch-up": True,
+                },
+                {"name": "lazy", "method": "/lazy", "period": period},
+            ],
+        }
+    )
     records = Records(config.state_directory, part="clock", now=lambda: T0 - 2)
     records.seen(["eager", "lazy"])  # installed before the first tick
     simulated_clock(config, T0 - 0.5, T0 + 1)  # runs the tick due at T0, stops
@@ -317,7 +382,9 @@ def test_catch_up_after_a_stop_across_a_tick(tmp_path):
     # Stopped across the tick T0 + 3; started again at T0 + 4.5.
     text = simulated_clock(config, T0 + 4.5, T0 + 5)
     caught = [r for r in runs_of(config, "eager") if r.get("catch_up")]
-    assert [(r["due"], r["start"], r["result"]) for r in caught] == [(T0 + 3, T0 + 4.5, "ok")]
+    assert [(r["due"], r["start"], r["result"]) for r in caught] == [
+        (T0 + 3, T0 + 4.5, "ok")
+    ]
     assert "eager: catching up the tick due at" in text
     assert "lazy: catching up" not in text
     assert [r["due"] for r in runs_of(config, "lazy")] == [T0]
@@ -335,20 +402,29 @@ def test_run_skips_ticks_while_a_manual_fire_runs(tmp_path):
     clock's ticks skip it (recorded, by run), then call it again."""
     from collective.recipe.clockserver.runner.config import parse_config
 
-    config = parse_config({"part": "clock", "address": "http://127.0.0.1:1",
-                           "state-directory": str(tmp_path / "state"),
-                           "jobs": [{"name": "slow", "method": "/slow", "period": 1}]})
+    config = parse_config(
+        {
+            "part": "clock",
+            "address": "http://127.0.0.1:1",
+            "state-directory": str(tmp_path / "state"),
+            "jobs": [{"name": "slow", "method": "/slow", "period": 1}],
+        }
+    )
     records = Records(config.state_directory, part="clock", now=lambda: T0 - 1)
     token, skip = records.begin("slow", None, "fire")  # a fire of this process runs
     assert skip is None
     simulated_clock(config, T0 - 0.5, T0 + 1.5)
     skipped = [r for r in runs_of(config, "slow") if r["by"] == "run"]
     assert [(r["due"], r["result"], r["reason"]) for r in skipped] == [
-        (T0, "skipped", "still running"), (T0 + 1, "skipped", "still running")]
+        (T0, "skipped", "still running"),
+        (T0 + 1, "skipped", "still running"),
+    ]
     records.finish("slow", token, "ok", 4.0, by="fire")
     simulated_clock(config, T0 + 2.5, T0 + 3.5)
     assert [(r["by"], r["result"]) for r in runs_of(config, "slow")][-2:] == [
-        ("fire", "ok"), ("run", "ok")]
+        ("fire", "ok"),
+        ("run", "ok"),
+    ]
 
 
 def runs_of(config, name):
@@ -367,20 +443,29 @@ def parse_metrics(path):
 
 
 def sample(families, family, **labels):
-    found = [s for s in families[family].samples
-             if all(s.labels.get(k) == v for k, v in labels.items())
-             and not s.name.endswith("_created")]
+    found = [
+        s
+        for s in families[family].samples
+        if all(s.labels.get(k) == v for k, v in labels.items())
+        and not s.name.endswith("_created")
+    ]
     assert len(found) == 1, (family, labels, found)
     return found[0].value
 
 
-def test_metrics_file_parsed_and_counters_survive_restarts(server, part_factory, tmp_path):
+def test_metrics_file_parsed_and_counters_survive_restarts(
+    server, part_factory, tmp_path
+):
     metrics = str(tmp_path / "textfile" / "clock.prom")
     os.makedirs(os.path.dirname(metrics))
-    part = part_factory(server.address, [
-        {"name": "good", "method": "/good", "period": 1},
-        {"name": "bad", "method": "/bad?code=500", "period": 1},
-    ], **{"metrics-file": metrics})
+    part = part_factory(
+        server.address,
+        [
+            {"name": "good", "method": "/good", "period": 1},
+            {"name": "bad", "method": "/bad?code=500", "period": 1},
+        ],
+        **{"metrics-file": metrics},
+    )
     process = part.start()
     wait_for(lambda: os.path.exists(metrics), "the metrics file")
     wait_for(lambda: len(runs(part, "bad")) >= 2 and runs(part, "good", "ok"), "runs")
@@ -390,38 +475,58 @@ def test_metrics_file_parsed_and_counters_survive_restarts(server, part_factory,
     assert set(families) >= {
         "clockserver_last_run_timestamp_seconds",
         "clockserver_last_success_timestamp_seconds",
-        "clockserver_last_duration_seconds", "clockserver_consecutive_failures",
-        "clockserver_next_run_timestamp_seconds", "clockserver_overdue",
-        "clockserver_runs"}
+        "clockserver_last_duration_seconds",
+        "clockserver_consecutive_failures",
+        "clockserver_next_run_timestamp_seconds",
+        "clockserver_overdue",
+        "clockserver_runs",
+    }
     assert families["clockserver_runs"].type == "counter"
     assert families["clockserver_overdue"].type == "gauge"
     good = part.record("good")
-    assert sample(families, "clockserver_runs", name="good", part="clock",
-                  result="ok") == good["totals"]["ok"]
+    assert (
+        sample(families, "clockserver_runs", name="good", part="clock", result="ok")
+        == good["totals"]["ok"]
+    )
     assert sample(families, "clockserver_consecutive_failures", name="bad") >= 2
     assert sample(families, "clockserver_overdue", name="good") == 0
-    assert sample(families, "clockserver_last_success_timestamp_seconds",
-                  name="good") == good["last_success"]["start"]
-    assert not [s for s in families["clockserver_last_success_timestamp_seconds"].samples
-                if s.labels["name"] == "bad"]
+    assert (
+        sample(families, "clockserver_last_success_timestamp_seconds", name="good")
+        == good["last_success"]["start"]
+    )
+    assert not [
+        s
+        for s in families["clockserver_last_success_timestamp_seconds"].samples
+        if s.labels["name"] == "bad"
+    ]
     failed_before = sample(families, "clockserver_runs", name="bad", result="failed")
 
     # A restart never takes a counter down.
     process = part.start()
-    wait_for(lambda: part.record("bad")["totals"]["failed"] > failed_before, "more runs")
+    wait_for(
+        lambda: part.record("bad")["totals"]["failed"] > failed_before, "more runs"
+    )
     part.stop(process)
     families = parse_metrics(metrics)
-    assert sample(families, "clockserver_runs", name="bad", result="failed") > failed_before
+    assert (
+        sample(families, "clockserver_runs", name="bad", result="failed")
+        > failed_before
+    )
     assert SECRET not in open(metrics).read()
 
 
 def test_metrics_rewritten_by_fire_and_exec(server, part_factory, tmp_path):
     metrics = str(tmp_path / "clock.prom")
-    part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}],
-                        entries=[{"name": "backup", "times": "0 3 * * *"}],
-                        **{"metrics-file": metrics})
+    part = part_factory(
+        server.address,
+        [{"name": "j", "method": "/j", "period": 60}],
+        entries=[{"name": "backup", "times": "0 3 * * *"}],
+        **{"metrics-file": metrics},
+    )
     assert part.run("fire", "j").returncode == 0
-    assert sample(parse_metrics(metrics), "clockserver_runs", name="j", result="ok") == 1
+    assert (
+        sample(parse_metrics(metrics), "clockserver_runs", name="j", result="ok") == 1
+    )
     assert part.run("exec", "backup", "--", "false").returncode == 1
     families = parse_metrics(metrics)
     assert sample(families, "clockserver_runs", name="backup", result="failed") == 1
@@ -433,25 +538,40 @@ def test_metrics_rewritten_by_fire_and_exec(server, part_factory, tmp_path):
 
 def pinged(server):
     """The paths pinged, in order (the run id's ``rid=`` left out)."""
-    return [urlsplit(path).path for _, path in server.requests
-            if path.startswith("/ping/")]
+    return [
+        urlsplit(path).path for _, path in server.requests if path.startswith("/ping/")
+    ]
 
 
 def ping_requests(server):
     """The pings as the server saw them: (method, path, rid, body)."""
-    return [(seen["method"], urlsplit(seen["path"]).path,
-             parse_qs(urlsplit(seen["path"]).query).get("rid", [None])[0], seen["body"])
-            for seen in server.seen if seen["path"].startswith("/ping/")]
+    return [
+        (
+            seen["method"],
+            urlsplit(seen["path"]).path,
+            parse_qs(urlsplit(seen["path"]).query).get("rid", [None])[0],
+            seen["body"],
+        )
+        for seen in server.seen
+        if seen["path"].startswith("/ping/")
+    ]
 
 
 def test_pings_in_order_and_none_for_a_skip(server, part_factory):
-    pings = {"good": server.address + "/ping/aaa-good",
-             "bad": server.address + "/ping/bbb-bad",
-             "backup": server.address + "/ping/ccc-backup"}
-    part = part_factory(server.address, [
-        {"name": "good", "method": "/good", "period": 60},
-        {"name": "bad", "method": "/bad?code=500", "period": 60},
-    ], entries=[{"name": "backup", "times": "0 3 * * *"}], pings=pings)
+    pings = {
+        "good": server.address + "/ping/aaa-good",
+        "bad": server.address + "/ping/bbb-bad",
+        "backup": server.address + "/ping/ccc-backup",
+    }
+    part = part_factory(
+        server.address,
+        [
+            {"name": "good", "method": "/good", "period": 60},
+            {"name": "bad", "method": "/bad?code=500", "period": 60},
+        ],
+        entries=[{"name": "backup", "times": "0 3 * * *"}],
+        pings=pings,
+    )
     assert part.run("fire", "good").returncode == 0
     assert pinged(server) == ["/ping/aaa-good/start", "/ping/aaa-good"]
     # healthchecks' protocol: POSTs, one run id for the run's pings, the
@@ -468,7 +588,10 @@ def test_pings_in_order_and_none_for_a_skip(server, part_factory):
     del server.requests[:]
     del server.seen[:]
     # exec: the exit status is the final ping; the body ends with the output.
-    assert part.run("exec", "backup", "--", "sh", "-c", "echo dumped; exit 4").returncode == 4
+    assert (
+        part.run("exec", "backup", "--", "sh", "-c", "echo dumped; exit 4").returncode
+        == 4
+    )
     assert pinged(server) == ["/ping/ccc-backup/start", "/ping/ccc-backup/4"]
     body = ping_requests(server)[1][3]
     assert body.endswith(b"dumped\n"), body
@@ -476,8 +599,17 @@ def test_pings_in_order_and_none_for_a_skip(server, part_factory):
     # A skipped run pings nothing.
     del server.requests[:]
     go = os.path.join(part.state, "go")  # the first run lasts until this exists
-    sleeper = subprocess.Popen(part.command(
-        "exec", "backup", "--", "sh", "-c", 'while [ ! -e "$0" ]; do sleep 0.05; done', go))
+    sleeper = subprocess.Popen(
+        part.command(
+            "exec",
+            "backup",
+            "--",
+            "sh",
+            "-c",
+            'while [ ! -e "$0" ]; do sleep 0.05; done',
+            go,
+        )
+    )
     part.processes.append(sleeper)
     wait_for(lambda: part.record("backup")["running"], "the running entry")
     assert part.run("exec", "backup", "--", "true").returncode == 75
@@ -488,8 +620,9 @@ def test_pings_in_order_and_none_for_a_skip(server, part_factory):
 
 def test_pings_by_the_clock(server, part_factory):
     pings = {"tick": server.address + "/ping/ddd-tick"}
-    part = part_factory(server.address, [{"name": "tick", "method": "/tick", "period": 1}],
-                        pings=pings)
+    part = part_factory(
+        server.address, [{"name": "tick", "method": "/tick", "period": 1}], pings=pings
+    )
     process = part.start()
     wait_for(lambda: "/ping/ddd-tick" in pinged(server), "a success ping")
     part.stop(process)
@@ -500,8 +633,9 @@ def test_pings_by_the_clock(server, part_factory):
 
 def test_a_failing_ping_is_logged_and_harmless(server, part_factory):
     dead = "http://127.0.0.1:%d/ping/eee-secret-uuid" % closed_port()
-    part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}],
-                        pings={"j": dead})
+    part = part_factory(
+        server.address, [{"name": "j", "method": "/j", "period": 60}], pings={"j": dead}
+    )
     result = part.run("fire", "j")
     assert result.returncode == 0
     assert "the start ping failed" in result.stderr
@@ -517,8 +651,11 @@ def test_a_failing_ping_is_logged_and_harmless(server, part_factory):
 
 
 def test_exec_records_output_exit_status_and_masks_secrets(part_factory):
-    part = part_factory("http://127.0.0.1:1", [{"name": "j", "method": "/j", "period": 60}],
-                        entries=[{"name": "backup", "times": "0 3 * * *"}])
+    part = part_factory(
+        "http://127.0.0.1:1",
+        [{"name": "j", "method": "/j", "period": 60}],
+        entries=[{"name": "backup", "times": "0 3 * * *"}],
+    )
     script = "echo first; echo %s; echo oops >&2; exit 3" % SECRET
     result = part.run("exec", "backup", "--", "sh", "-c", script)
     assert result.returncode == 3
@@ -532,9 +669,17 @@ def test_exec_records_output_exit_status_and_masks_secrets(part_factory):
 
 
 def test_exec_keeps_at_most_2kb_of_output(part_factory):
-    part = part_factory("http://127.0.0.1:1", [], entries=[{"name": "big", "times": "* * * * *"}])
-    result = part.run("exec", "big", "--", sys.executable, "-c",
-                      "for i in range(2000): print('line %d' % i)")
+    part = part_factory(
+        "http://127.0.0.1:1", [], entries=[{"name": "big", "times": "* * * * *"}]
+    )
+    result = part.run(
+        "exec",
+        "big",
+        "--",
+        sys.executable,
+        "-c",
+        "for i in range(2000): print('line %d' % i)",
+    )
     assert result.returncode == 0
     assert result.stdout.count("\n") == 2000
     [run] = runs(part, "big")
@@ -544,7 +689,9 @@ def test_exec_keeps_at_most_2kb_of_output(part_factory):
 
 
 def test_exec_of_a_missing_program(part_factory):
-    part = part_factory("http://127.0.0.1:1", [], entries=[{"name": "gone", "times": "@daily"}])
+    part = part_factory(
+        "http://127.0.0.1:1", [], entries=[{"name": "gone", "times": "@daily"}]
+    )
     result = part.run("exec", "gone", "--", "/no/such/program")
     assert result.returncode == 127
     assert "cannot run '/no/such/program'" in result.stderr
@@ -553,7 +700,9 @@ def test_exec_of_a_missing_program(part_factory):
 
 
 def test_exec_killed_and_interrupted(part_factory):
-    part = part_factory("http://127.0.0.1:1", [], entries=[{"name": "long", "times": "@daily"}])
+    part = part_factory(
+        "http://127.0.0.1:1", [], entries=[{"name": "long", "times": "@daily"}]
+    )
     # SIGTERM is passed on to the command; the run is recorded.
     process = subprocess.Popen(part.command("exec", "long", "--", "sleep", "30"))
     part.processes.append(process)
@@ -587,16 +736,23 @@ def test_exec_stopped_before_its_command_started(tmp_path):
 
 def test_many_concurrent_fire_and_exec_lose_no_record(server, part_factory):
     names = ["a", "b", "c"]
-    part = part_factory(server.address, [{"name": "f", "method": "/f", "period": 60}],
-                        entries=[{"name": n, "times": "* * * * *"} for n in names])
+    part = part_factory(
+        server.address,
+        [{"name": "f", "method": "/f", "period": 60}],
+        entries=[{"name": n, "times": "* * * * *"} for n in names],
+    )
     commands = []
     for i in range(24):
         name = names[i % 3]
-        commands.append((name, part.command("exec", name, "--", "sh", "-c", "sleep 0.05")))
-    for i in range(8):
+        commands.append(
+            (name, part.command("exec", name, "--", "sh", "-c", "sleep 0.05"))
+        )
+    for _ in range(8):
         commands.append(("f", part.command("fire", "f")))
-    processes = [(name, subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE)) for name, cmd in commands]
+    processes = [
+        (name, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        for name, cmd in commands
+    ]
     codes = {}
     for name, process in processes:
         process.wait(120)
@@ -610,8 +766,12 @@ def test_many_concurrent_fire_and_exec_lose_no_record(server, part_factory):
         assert totals["skipped"] == got.count(75), (name, totals, got)
         assert totals["failed"] == 0
         assert record["running"] == []
-    print("concurrent processes:", len(processes),
-          "skipped for overlap:", sum(c.count(75) for c in codes.values()))
+    print(
+        "concurrent processes:",
+        len(processes),
+        "skipped for overlap:",
+        sum(c.count(75) for c in codes.values()),
+    )
 
 
 def test_run_rewrites_metrics_even_when_nothing_runs(server, tmp_path, monkeypatch):
@@ -623,18 +783,26 @@ def test_run_rewrites_metrics_even_when_nothing_runs(server, tmp_path, monkeypat
     from collective.recipe.clockserver.runner.config import parse_config
 
     metrics = str(tmp_path / "clock.prom")
-    config = parse_config({"part": "clock", "address": server.address,
-                           "state-directory": str(tmp_path / "state"),
-                           "metrics-file": metrics,
-                           "jobs": [{"name": "weekly", "method": "/w", "period": 604800}]})
+    config = parse_config(
+        {
+            "part": "clock",
+            "address": server.address,
+            "state-directory": str(tmp_path / "state"),
+            "metrics-file": metrics,
+            "jobs": [{"name": "weekly", "method": "/w", "period": 604800}],
+        }
+    )
     monkeypatch.setattr(recording, "METRICS_EVERY", 0.2)
     monkeypatch.setattr(recording, "METRICS_GAP", 0.0)
     recorder = recording.ClockRecorder(config, logging.getLogger("test"))
     recorder.start()
     try:
         seen = set()
-        wait_for(lambda: seen.add(os.stat(metrics).st_ino) or len(seen) >= 3,
-                 "three rewrites", timeout=20)
+        wait_for(
+            lambda: seen.add(os.stat(metrics).st_ino) or len(seen) >= 3,
+            "three rewrites",
+            timeout=20,
+        )
     finally:
         recorder.stop()
     families = parse_metrics(metrics)
@@ -678,16 +846,20 @@ def test_a_fifo_in_place_of_the_store_does_not_hang(server, part_factory):
 # -- the cluster lock for cron-started fire/exec -----------------------------------------
 
 
-def test_cron_started_exec_and_fire_claim_their_tick(server, part_factory, zeo_server,
-                                                     tmp_path):
+def test_cron_started_exec_and_fire_claim_their_tick(
+    server, part_factory, zeo_server, tmp_path
+):
     from collective.recipe.clockserver.runner.locks import claim_once
 
     lock = {"url": zeo_server.url(), "namespace": "records-%d" % os.getpid()}
     marker = tmp_path / "ran"
-    part = part_factory(server.address, [{"name": "f", "method": "/claimed", "period": 60,
-                                          "times": "* * * * *"}],
-                        backend="cron", lock=lock,
-                        entries=[{"name": "backup", "times": "* * * * *"}])
+    part = part_factory(
+        server.address,
+        [{"name": "f", "method": "/claimed", "period": 60, "times": "* * * * *"}],
+        backend="cron",
+        lock=lock,
+        entries=[{"name": "backup", "times": "* * * * *"}],
+    )
     # Another host has this minute's tick of both names, and the next
     # minute's, should the processes below start in it (no waiting for a
     # minute boundary).
@@ -716,9 +888,12 @@ def test_cron_started_exec_with_the_lock_service_down(part_factory, tmp_path):
     from lockservices import free_port
 
     marker = tmp_path / "ran"
-    part = part_factory("http://127.0.0.1:1", [],
-                        lock={"url": "zeo://127.0.0.1:%d/1" % free_port()},
-                        entries=[{"name": "backup", "times": "* * * * *"}])
+    part = part_factory(
+        "http://127.0.0.1:1",
+        [],
+        lock={"url": "zeo://127.0.0.1:%d/1" % free_port()},
+        entries=[{"name": "backup", "times": "* * * * *"}],
+    )
     result = part.run("exec", "--scheduled", "backup", "--", "touch", str(marker))
     assert result.returncode == 75
     lines = result.stderr.strip().splitlines()
@@ -727,4 +902,7 @@ def test_cron_started_exec_with_the_lock_service_down(part_factory, tmp_path):
     [run] = runs(part, "backup")
     assert (run["result"], run["reason"]) == ("skipped", "lock service unreachable")
     status = part.status()
-    assert status.returncode == 1 and "backup: failing: lock service unreachable" in status.stdout
+    assert (
+        status.returncode == 1
+        and "backup: failing: lock service unreachable" in status.stdout
+    )

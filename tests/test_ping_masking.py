@@ -19,11 +19,21 @@ from collective.recipe.clockserver.runner.config import parse_config
 from collective.recipe.clockserver.runner.records import tail
 from collective.recipe.clockserver.runner.text import mask_ping_url, ping_secrets
 
-HOSTS = st.one_of(st.sampled_from(["hc-ping.com", "hc.example.org", "checks.intra:8000",
-                                   "[::1]:8000", "127.0.0.1"]),
-                  st.from_regex(r"[a-z]{3,10}\.example\.(org|net)", fullmatch=True))
+HOSTS = st.one_of(
+    st.sampled_from(
+        [
+            "hc-ping.com",
+            "hc.example.org",
+            "checks.intra:8000",
+            "[::1]:8000",
+            "127.0.0.1",
+        ]
+    ),
+    st.from_regex(r"[a-z]{3,10}\.example\.(org|net)", fullmatch=True),
+)
 PING_KEYS = st.binary(min_size=16, max_size=16).map(
-    lambda b: base64.urlsafe_b64encode(b).decode().rstrip("="))
+    lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")
+)
 SLUGS = st.from_regex(r"[a-z][a-z0-9]{1,8}(-[a-z0-9]{1,8}){0,3}", fullmatch=True)
 SUFFIXES = st.sampled_from(["", "/start", "/fail", "/0", "/1", "/log"])
 QUERY_KEYS = st.sampled_from(["token", "key", "api_key", "apikey", "secret", "auth"])
@@ -51,9 +61,15 @@ def ping_urls(draw):
 
 
 def config_with(url):
-    return parse_config({"part": "clock", "address": "127.0.0.1:8080", "jobs": [],
-                         "entries": [{"name": "backup", "times": "0 3 * * *"}],
-                         "pings": {"backup": url}})
+    return parse_config(
+        {
+            "part": "clock",
+            "address": "127.0.0.1:8080",
+            "jobs": [],
+            "entries": [{"name": "backup", "times": "0 3 * * *"}],
+            "pings": {"backup": url},
+        }
+    )
 
 
 @settings(max_examples=600, deadline=None)
@@ -84,23 +100,57 @@ def test_exec_records_the_output_with_the_key_masked(tmp_path):
     url = f"https://hc-ping.com/{key}/{slug}"
     uuid_url = "https://hc.example.org/ping/0b5e55ed-1f0c-4c4e-9d6c-2a4a1d6b7e01"
     path = tmp_path / "clock.json"
-    path.write_text(json.dumps({
-        "part": "clock", "address": "127.0.0.1:1", "jobs": [],
-        "entries": [{"name": "backup", "times": "0 3 * * *"},
-                    {"name": "other", "times": "0 4 * * *"}],
-        "state-directory": str(tmp_path / "state"),
-        "pings": {"backup": "http://127.0.0.1:1/unused/" + key + "/" + slug,
-                  "other": uuid_url}}))
+    path.write_text(
+        json.dumps(
+            {
+                "part": "clock",
+                "address": "127.0.0.1:1",
+                "jobs": [],
+                "entries": [
+                    {"name": "backup", "times": "0 3 * * *"},
+                    {"name": "other", "times": "0 4 * * *"},
+                ],
+                "state-directory": str(tmp_path / "state"),
+                "pings": {
+                    "backup": "http://127.0.0.1:1/unused/" + key + "/" + slug,
+                    "other": uuid_url,
+                },
+            }
+        )
+    )
     path.chmod(0o600)
-    runner = ("import sys; from collective.recipe.clockserver.runner import main; "
-              "sys.exit(main(sys.argv[1], sys.argv[2:]))")
-    subprocess.run([sys.executable, "-c", runner, str(path), "exec", "backup", "--",
-                    "sh", "-c", f"echo pinging {url} and {uuid_url}; exit 3"],
-                   capture_output=True, timeout=60)
-    status = subprocess.run([sys.executable, "-c", runner, str(path), "status", "backup"],
-                            capture_output=True, text=True, timeout=60).stdout
-    as_json = subprocess.run([sys.executable, "-c", runner, str(path), "status", "--json"],
-                             capture_output=True, text=True, timeout=60).stdout
+    runner = (
+        "import sys; from collective.recipe.clockserver.runner import main; "
+        "sys.exit(main(sys.argv[1], sys.argv[2:]))"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            runner,
+            str(path),
+            "exec",
+            "backup",
+            "--",
+            "sh",
+            "-c",
+            f"echo pinging {url} and {uuid_url}; exit 3",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
+    status = subprocess.run(
+        [sys.executable, "-c", runner, str(path), "status", "backup"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    as_json = subprocess.run(
+        [sys.executable, "-c", runner, str(path), "status", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     for text in (status, as_json):
         assert key not in text and "0b5e55ed-1f0c" not in text
     assert f"https://hc-ping.com/*****/{slug}" in status

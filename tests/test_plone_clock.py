@@ -38,7 +38,6 @@ from zopeinstance import (
     process_exists,
     start_instance,
     stop_instance,
-    wait_for_access,
 )
 
 pytestmark = [pytest.mark.plone, pytest.mark.zope]
@@ -115,19 +114,24 @@ class Site:
 
     def clock(self, part, *args, timeout=120):
         return subprocess.run(
-            [self.path("bin", part), *args], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, timeout=timeout)
+            [self.path("bin", part), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def state(self):
         """What the write views recorded, read back from the database."""
-        response = self.client2.get("/%s/@@clock-state" % SITE_ID, USER,
-                                    self.password)
+        response = self.client2.get("/%s/@@clock-state" % SITE_ID, USER, self.password)
         assert response.status == 200, response
         return json.loads(response.body)
 
     def calls(self, job):
-        return [e for e in access_log_entries(self.live, "client2")
-                if "job=%s" % job in e["path"]]
+        return [
+            e
+            for e in access_log_entries(self.live, "client2")
+            if "job=%s" % job in e["path"]
+        ]
 
 
 def csrf_log_line(site, view):
@@ -140,17 +144,30 @@ def site(tmp_path_factory):
     directory = str(tmp_path_factory.mktemp("plone"))
     password = secrets.token_urlsafe(16)
     live = copy_example(directory, USER, password)
-    build(live, TEST_CFG.format(
-        zeo_port=free_port(), client1_port=free_port(),
-        client2_port=free_port(), views_dir=VIEWS_DIR,
-        views_zcml=indent(VIEWS_ZCML), site=SITE_ID, vhost=VHOST, user=USER))
+    build(
+        live,
+        TEST_CFG.format(
+            zeo_port=free_port(),
+            client1_port=free_port(),
+            client2_port=free_port(),
+            views_dir=VIEWS_DIR,
+            views_zcml=indent(VIEWS_ZCML),
+            site=SITE_ID,
+            vhost=VHOST,
+            user=USER,
+        ),
+    )
     zeo_conf = os.path.join(live, "parts", "zeoserver", "etc", "zeo.conf")
     with open(zeo_conf) as f:
-        address = [line.split()[1] for line in f
-                   if line.strip().startswith("address ")][0]
-    zeo = start_zeo([os.path.join(live, "parts", "zeoserver", "bin", "runzeo")],
-                    address, cwd=live,
-                    output_path=os.path.join(live, "zeoserver.out"))
+        address = [
+            line.split()[1] for line in f if line.strip().startswith("address ")
+        ][0]
+    zeo = start_zeo(
+        [os.path.join(live, "parts", "zeoserver", "bin", "runzeo")],
+        address,
+        cwd=live,
+        output_path=os.path.join(live, "zeoserver.out"),
+    )
     try:
         create_site(live)
         client2 = start_instance(live, part="client2", timeout=180)
@@ -170,11 +187,15 @@ def test_client2_is_client1_with_a_smaller_cache_on_zeo(site):
     for part in ("client1", "client2"):
         with open(site.path("parts", part, "etc", "zope.conf")) as f:
             confs[part] = f.read()
-    sizes = {part: int(re.search(r"^\s*cache-size (\d+)$", text, re.M).group(1))
-             for part, text in confs.items()}
+    sizes = {
+        part: int(re.search(r"^\s*cache-size (\d+)$", text, re.M).group(1))
+        for part, text in confs.items()
+    }
     assert sizes["client2"] == 3000 < sizes["client1"]
     zeo = re.compile(r"<zeoclient>.*?server (\S+)", re.S)
-    assert zeo.search(confs["client1"]).group(1) == zeo.search(confs["client2"]).group(1)
+    assert zeo.search(confs["client1"]).group(1) == zeo.search(confs["client2"]).group(
+        1
+    )
     assert "clock-server" not in confs["client2"]
 
 
@@ -187,9 +208,17 @@ def test_zeopack_is_a_crontab_entry_that_packs(site):
     command = entry.split(None, 5)[5]
     # The monitored form: bin/clock exec records each run of bin/zeopack.
     assert command == "%s exec --scheduled zeopack -- %s" % (
-        site.path("bin", "clock"), site.path("bin", "zeopack")), command
-    result = subprocess.run(command, shell=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, timeout=120)
+        site.path("bin", "clock"),
+        site.path("bin", "zeopack"),
+    ), command
+    result = subprocess.run(
+        command,
+        shell=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout
     with open(site.path("var", "log", "zeoserver.log")) as f:
         assert "pack" in f.read().lower()
@@ -267,9 +296,12 @@ def test_job_with_its_own_host(site):
 
 
 def test_run_calls_client2_on_time_and_status_shows_it(site):
-    process = subprocess.Popen([site.path("bin", "clock"), "run"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [site.path("bin", "clock"), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -306,7 +338,7 @@ def test_run_calls_client2_on_time_and_status_shows_it(site):
 def files_holding(directory, secret):
     """Every file under ``directory`` whose bytes hold ``secret``."""
     found = []
-    for root, dirs, files in os.walk(directory):
+    for root, _dirs, files in os.walk(directory):
         for name in files:
             path = os.path.join(root, name)
             if os.path.islink(path) or not os.path.isfile(path):
@@ -324,8 +356,10 @@ def assert_only_in_secret_cfg_and_0600_files(example, password):
         mode = stat.S_IMODE(os.stat(path).st_mode)
         assert mode == 0o600, (path, oct(mode))
     # secret.cfg and the runner config of each clock part reading it.
-    allowed = {"secret.cfg"} | {os.path.join("live", "parts", part, "clock.json")
-                                for part in ("clock", "calls", "wrong")}
+    allowed = {"secret.cfg"} | {
+        os.path.join("live", "parts", part, "clock.json")
+        for part in ("clock", "calls", "wrong")
+    }
     assert {os.path.relpath(p, example) for p in found} <= allowed, found
 
 
@@ -341,7 +375,9 @@ def test_credentials_only_in_secret_cfg_and_0600_files(site):
     # than the wrong part's runner config.
     found = files_holding(example, "not-the-password")
     assert {os.path.relpath(p, site.live) for p in found} == {
-        "test.cfg", os.path.join("parts", "wrong", "clock.json")}, found
+        "test.cfg",
+        os.path.join("parts", "wrong", "clock.json"),
+    }, found
 
 
 # -- the documented command: ./run-example --live ------------------------------
@@ -349,16 +385,35 @@ def test_credentials_only_in_secret_cfg_and_0600_files(site):
 
 def copy_checkout(destination):
     top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    shutil.copytree(top, destination, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".venv-plone", "bin", "parts", "eggs", "develop-eggs",
-        "var", ".installed.cfg", "secret.cfg", "*.egg-info", "__pycache__",
-        ".pytest_cache", ".hypothesis", "*.log"))
+    shutil.copytree(
+        top,
+        destination,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            ".venv-plone",
+            "bin",
+            "parts",
+            "eggs",
+            "develop-eggs",
+            "var",
+            ".installed.cfg",
+            "secret.cfg",
+            "*.egg-info",
+            "__pycache__",
+            ".pytest_cache",
+            ".hypothesis",
+            "*.log",
+        ),
+    )
     return destination
 
 
 def stopped_pids(output):
-    match = re.search(r"Stopped every process this command started \(PIDs ([\d ]+)\)",
-                      output)
+    match = re.search(
+        r"Stopped every process this command started \(PIDs ([\d ]+)\)", output
+    )
     assert match, output
     return [int(pid) for pid in match.group(1).split()]
 
@@ -367,12 +422,20 @@ def test_run_example_live_then_ctrl_c(tmp_path):
     checkout = copy_checkout(tmp_path / "checkout")
     env = dict(os.environ, CLOCKSERVER_PLONE_VENV=PLONE_VENV, TICKS="12")
     env.pop("PYTHONPATH", None)
-    ports = ["zeoserver:zeo-address=127.0.0.1:%d" % free_port(),
-             "client1:http-address=127.0.0.1:%d" % free_port(),
-             "client2:http-address=127.0.0.1:%d" % free_port()]
+    ports = [
+        "zeoserver:zeo-address=127.0.0.1:%d" % free_port(),
+        "client1:http-address=127.0.0.1:%d" % free_port(),
+        "client2:http-address=127.0.0.1:%d" % free_port(),
+    ]
     command = [str(checkout / "run-example"), "--live", *ports]
-    result = subprocess.run(command, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, timeout=600)
+    result = subprocess.run(
+        command,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     out = result.stdout
     assert result.returncode == 0, out
     assert "Created example/secret.cfg from secret.cfg.example" in out
@@ -394,21 +457,30 @@ def test_run_example_live_then_ctrl_c(tmp_path):
     # other file can hold by chance, to be looked for everywhere afterwards.
     password = secrets.token_urlsafe(16)
     secret_cfg = checkout / "example" / "secret.cfg"
-    secret_cfg.write_text("[clock-credentials]\nuser = zopeuser\npassword = %s\n" % password)
+    secret_cfg.write_text(
+        "[clock-credentials]\nuser = zopeuser\npassword = %s\n" % password
+    )
     assert stat.S_IMODE(secret_cfg.stat().st_mode) == 0o600
     log_path = tmp_path / "interrupted.out"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            command, env=dict(env, TICKS="60"), stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+            command,
+            env=dict(env, TICKS="60"),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
     try:
         deadline = time.monotonic() + 300
         # Once a call is recorded, so that the records are searched too.
         record = checkout / "example" / "live" / "var" / "clock" / "clock.sqlite-wal"
         started = time.time()
-        while ("==> bin/clock run" not in log_path.read_text()
-               or not record.exists() or record.stat().st_mtime < started):
+        while (
+            "==> bin/clock run" not in log_path.read_text()
+            or not record.exists()
+            or record.stat().st_mtime < started
+        ):
             assert process.poll() is None, log_path.read_text()
             assert time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)
@@ -427,10 +499,12 @@ def test_run_example_live_then_ctrl_c(tmp_path):
     assert not any(process_exists(pid) for pid in pids)
 
 
-@pytest.mark.parametrize("name", ["Products.CMFPlone", "Zope",
-                                  "plone.recipe.zope2instance", "zc.buildout"])
+@pytest.mark.parametrize(
+    "name", ["Products.CMFPlone", "Zope", "plone.recipe.zope2instance", "zc.buildout"]
+)
 def test_the_plone_venv_holds_the_pinned_stack(name):
     """The stack under test is the one tests/plone-constraints.txt pins
     (Plone 6.2 on Zope 6.3 today): a stale .venv-plone fails, not passes."""
     from plonesite import pinned, plone_venv_version
+
     assert plone_venv_version(name) == pinned("plone-constraints.txt", name)

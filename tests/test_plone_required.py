@@ -16,25 +16,44 @@ MISSING = "Plone test stack not installed in"
 
 
 def run_plone_tests(tmp_path, **env_vars):
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("CI", "CLOCKSERVER_REQUIRE_PLONE", "PYTEST_ADDOPTS")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CI", "CLOCKSERVER_REQUIRE_PLONE", "PYTEST_ADDOPTS")
+    }
     env.update(env_vars, CLOCKSERVER_PLONE_VENV=str(tmp_path / "no-plone"))
     (tmp_path / "no-plone").mkdir()
     return subprocess.run(
         # Without the hypothesis plugin, whose import is most of the run.
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-         "-p", "no:hypothesispytest", "-rs",
-         os.path.join(HERE, "test_plone_clock.py")],
-        cwd=str(tmp_path), env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",
+            "-rs",
+            os.path.join(HERE, "test_plone_clock.py"),
+        ],
+        cwd=str(tmp_path),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
+    )
 
 
-@pytest.mark.parametrize("env_vars", [
-    {"CI": "true"},
-    {"CI": "1"},
-    {"CI": "true", "CLOCKSERVER_REQUIRE_PLONE": "0"},  # CI wins
-    {"CLOCKSERVER_REQUIRE_PLONE": "1"},  # what ./run-tests sets
-])
+@pytest.mark.parametrize(
+    "env_vars",
+    [
+        {"CI": "true"},
+        {"CI": "1"},
+        {"CI": "true", "CLOCKSERVER_REQUIRE_PLONE": "0"},  # CI wins
+        {"CLOCKSERVER_REQUIRE_PLONE": "1"},  # what ./run-tests sets
+    ],
+)
 def test_missing_plone_fails(tmp_path, env_vars):
     result = run_plone_tests(tmp_path, **env_vars)
     assert result.returncode == 2, result.stdout  # pytest: collection error
@@ -43,11 +62,14 @@ def test_missing_plone_fails(tmp_path, env_vars):
     assert " skipped" not in result.stdout, result.stdout
 
 
-@pytest.mark.parametrize("env_vars", [
-    {},
-    {"CI": "false"},
-    {"CLOCKSERVER_REQUIRE_PLONE": "0"},
-])
+@pytest.mark.parametrize(
+    "env_vars",
+    [
+        {},
+        {"CI": "false"},
+        {"CLOCKSERVER_REQUIRE_PLONE": "0"},
+    ],
+)
 def test_missing_plone_skips_elsewhere(tmp_path, env_vars):
     result = run_plone_tests(tmp_path, **env_vars)
     assert result.returncode == 5, result.stdout  # pytest: no tests ran

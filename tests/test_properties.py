@@ -21,7 +21,10 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from collective.recipe.clockserver.address import (
-    check_host, host_problem, parse_address)
+    check_host,
+    host_problem,
+    parse_address,
+)
 from collective.recipe.clockserver.crontab import block as cronblock
 from collective.recipe.clockserver.crontab import entries as cronentries
 from collective.recipe.clockserver.crontab import store as cronstore
@@ -29,12 +32,18 @@ from collective.recipe.clockserver.crontab import times as crontimes
 from collective.recipe.clockserver.crontab.block import CrontabError
 from collective.recipe.clockserver.errors import ConfigError
 from collective.recipe.clockserver.jobs import (
-    MAX_PERIOD, UNITS, parse_jobs, parse_period)
+    MAX_PERIOD,
+    UNITS,
+    parse_jobs,
+    parse_period,
+)
 
-MANY = settings(max_examples=300, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow])
-FEWER = settings(max_examples=60, deadline=None,
-                 suppress_health_check=[HealthCheck.too_slow])
+MANY = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+FEWER = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # Text a user could type, weighted towards the characters that matter.
 SYNTAX = "/:.[]@-_*?#=%'\"\\ \t,@0123456789abcxyzABC"
@@ -48,15 +57,19 @@ user_text = st.one_of(
 
 LABEL_CHARS = string.ascii_letters + string.digits + "-"
 labels = st.text(alphabet=LABEL_CHARS, min_size=1, max_size=63).filter(
-    lambda s: not s.startswith("-") and not s.endswith("-"))
+    lambda s: not s.startswith("-") and not s.endswith("-")
+)
 # A host name: its last label not all digits (that would be an IPv4 try).
-host_names = st.lists(labels, min_size=1, max_size=6).map(".".join).filter(
-    lambda s: len(s) <= 253 and not s.rsplit(".", 1)[-1].isdigit())
+host_names = (
+    st.lists(labels, min_size=1, max_size=6)
+    .map(".".join)
+    .filter(lambda s: len(s) <= 253 and not s.rsplit(".", 1)[-1].isdigit())
+)
 ipv4 = st.integers(0, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n)))
-ipv6 = st.integers(0, 2**128 - 1).map(
-    lambda n: "[%s]" % ipaddress.IPv6Address(n))
+ipv6 = st.integers(0, 2**128 - 1).map(lambda n: "[%s]" % ipaddress.IPv6Address(n))
 ipv6_long = st.integers(0, 2**128 - 1).map(
-    lambda n: "[%s]" % ipaddress.IPv6Address(n).exploded)
+    lambda n: "[%s]" % ipaddress.IPv6Address(n).exploded
+)
 valid_hosts = st.one_of(host_names, ipv4, ipv6, ipv6_long)
 ports = st.integers(1, 65535)
 
@@ -96,8 +109,10 @@ def test_valid_hosts_round_trip(host, port):
 
 
 @MANY
-@given(st.one_of(host_names, ipv4, ipv6),
-       st.integers(65536, 10**12) | st.integers(-10**6, 0))
+@given(
+    st.one_of(host_names, ipv4, ipv6),
+    st.integers(65536, 10**12) | st.integers(-(10**6), 0),
+)
 def test_ports_out_of_range_are_refused(host, port):
     value = "%s:%d" % (host, port)
     try:
@@ -116,15 +131,21 @@ def test_ipv4_octets_must_be_0_to_255(octets):
 
 
 @MANY
-@given(st.lists(st.text(alphabet=LABEL_CHARS + "_.", min_size=0,
-                        max_size=70), min_size=1, max_size=5))
+@given(
+    st.lists(
+        st.text(alphabet=LABEL_CHARS + "_.", min_size=0, max_size=70),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_host_names_follow_rfc_1123(parts):
     host = ".".join(parts)
     name = host[:-1] if host.endswith(".") else host  # one final dot
     assume(not name.rsplit(".", 1)[-1].isdigit())  # an IPv4 address, then
     rfc = 0 < len(name) <= 253 and all(
         re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?", label)
-        for label in name.split("."))
+        for label in name.split(".")
+    )
     assert (host_problem(host) is None) == rfc
 
 
@@ -154,9 +175,12 @@ def test_any_address_parses_or_is_refused_cleanly(text):
 
 
 @MANY
-@given(st.sampled_from(["", "http://", "https://"]),
-       st.one_of(st.just(""), st.just("*"), valid_hosts), ports,
-       st.sampled_from(["", "/"]))
+@given(
+    st.sampled_from(["", "http://", "https://"]),
+    st.one_of(st.just(""), st.just("*"), valid_hosts),
+    ports,
+    st.sampled_from(["", "/"]),
+)
 def test_valid_addresses_round_trip(scheme, host, port, slash):
     text = (host + ":" if host else "") + str(port)
     if scheme:
@@ -165,13 +189,15 @@ def test_valid_addresses_round_trip(scheme, host, port, slash):
             host = "localhost"
         text = scheme + text + slash
     result = parse_address(text)
-    expected_host = {"": "127.0.0.1", "*": "127.0.0.1", "0.0.0.0": "127.0.0.1",
-                     "[::]": "[::1]"}.get(host, host)
-    if host.startswith("[") and ipaddress.IPv6Address(
-            host[1:-1]).is_unspecified:
+    expected_host = {
+        "": "127.0.0.1",
+        "*": "127.0.0.1",
+        "0.0.0.0": "127.0.0.1",
+        "[::]": "[::1]",
+    }.get(host, host)
+    if host.startswith("[") and ipaddress.IPv6Address(host[1:-1]).is_unspecified:
         expected_host = "[::1]"
-    assert result == "%s://%s:%d" % (
-        (scheme or "http://")[:-3], expected_host, port)
+    assert result == "%s://%s:%d" % ((scheme or "http://")[:-3], expected_host, port)
 
 
 # -- periods and jobs -------------------------------------------------------------
@@ -206,8 +232,9 @@ def test_periods_round_trip(seconds):
     assert parse_period(as_units(seconds)) == seconds
 
 
-methods = st.text(alphabet=string.ascii_letters + string.digits + "/@?=&%-._",
-                  min_size=0, max_size=30).map(lambda s: "/" + s)
+methods = st.text(
+    alphabet=string.ascii_letters + string.digits + "/@?=&%-._", min_size=0, max_size=30
+).map(lambda s: "/" + s)
 names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._-]{0,20}", fullmatch=True)
 
 
@@ -219,19 +246,22 @@ def job_lines(draw):
     if draw(st.booleans()):
         keys["name"] = draw(names)
     if draw(st.booleans()):
-        keys["host"] = host_port(draw(valid_hosts),
-                                 draw(st.one_of(st.none(), ports)))
+        keys["host"] = host_port(draw(valid_hosts), draw(st.one_of(st.none(), ports)))
     if draw(st.booleans()):
-        keys["credentials"] = draw(st.from_regex(r"[a-z][a-z0-9-]{0,10}",
-                                                 fullmatch=True))
+        keys["credentials"] = draw(
+            st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True)
+        )
     period = draw(st.sampled_from([str(seconds), as_units(seconds)]))
     line = " ".join([method, period] + ["%s=%s" % kv for kv in keys.items()])
     return line, method, seconds, keys
 
 
 @MANY
-@given(st.lists(st.one_of(user_text, job_lines().map(lambda j: j[0])),
-                max_size=6).map("\n".join))
+@given(
+    st.lists(st.one_of(user_text, job_lines().map(lambda j: j[0])), max_size=6).map(
+        "\n".join
+    )
+)
 def test_any_jobs_text_parses_or_is_refused_cleanly(text):
     try:
         jobs = parse_jobs(text)
@@ -276,8 +306,10 @@ def cron_field(draw, low, high):
         text = "%d-%d" % (a, b)
         if kind == "step" or draw(st.booleans()):
             text = draw(st.sampled_from([text, "*"])) + "/%d" % draw(
-                st.integers(1, high - low + 1))
+                st.integers(1, high - low + 1)
+            )
         return text
+
     return ",".join(item() for _ in range(draw(st.integers(1, 3))))
 
 
@@ -288,9 +320,15 @@ valid_times = st.one_of(
 
 
 @MANY
-@given(st.one_of(user_text, valid_times,
-                 st.lists(st.text(alphabet="0123456789*/,-", max_size=6),
-                          min_size=5, max_size=5).map(" ".join)))
+@given(
+    st.one_of(
+        user_text,
+        valid_times,
+        st.lists(
+            st.text(alphabet="0123456789*/,-", max_size=6), min_size=5, max_size=5
+        ).map(" ".join),
+    )
+)
 @example("0 0 31 2 *")
 @example("*/0 * * * *")
 @example("1-60 * * * *")
@@ -311,8 +349,12 @@ def test_valid_cron_times_are_accepted(times):
 
 
 @MANY
-@given(st.lists(st.one_of(user_text, valid_times.map(
-    lambda t: t + " /srv/site/bin/backup")), max_size=5).map("\n".join))
+@given(
+    st.lists(
+        st.one_of(user_text, valid_times.map(lambda t: t + " /srv/site/bin/backup")),
+        max_size=5,
+    ).map("\n".join)
+)
 def test_any_crontab_option_parses_or_is_refused_cleanly(text):
     try:
         entries = cronentries.parse_entries(text)
@@ -332,19 +374,30 @@ END = "# END /srv/site [clock]"
 # Crontab lines: anything without a line break (surrogates stand for bytes
 # that are not UTF-8), plus other buildouts' markers and look-alikes.
 crontab_line = st.one_of(
-    st.text(alphabet=st.characters(blacklist_characters="\n",
-                                   blacklist_categories=("Cs",))),
+    st.text(
+        alphabet=st.characters(blacklist_characters="\n", blacklist_categories=("Cs",))
+    ),
     st.binary(max_size=40).map(
-        lambda b: b.replace(b"\n", b"").decode("utf-8", "surrogateescape")),
-    st.sampled_from([
-        "", "# Generated by /srv/other [clock]", "# END /srv/other [clock]",
-        "# Generated by /srv/site [clock2]", START + " ", "WARNING=x",
-        "BUILDOUT=y", "MAILTO=x", "@daily /bin/true",
-    ]),
+        lambda b: b.replace(b"\n", b"").decode("utf-8", "surrogateescape")
+    ),
+    st.sampled_from(
+        [
+            "",
+            "# Generated by /srv/other [clock]",
+            "# END /srv/other [clock]",
+            "# Generated by /srv/site [clock2]",
+            START + " ",
+            "WARNING=x",
+            "BUILDOUT=y",
+            "MAILTO=x",
+            "@daily /bin/true",
+        ]
+    ),
 )
 foreign = st.lists(crontab_line, max_size=12)
-our_entries = st.lists(valid_times.map(lambda t: t + " /srv/site/bin/x"),
-                       min_size=1, max_size=4)
+our_entries = st.lists(
+    valid_times.map(lambda t: t + " /srv/site/bin/x"), min_size=1, max_size=4
+)
 
 
 def ours(line):
@@ -353,15 +406,13 @@ def ours(line):
 
 @MANY
 @given(foreign, our_entries, our_entries, foreign)
-def test_block_editing_keeps_every_foreign_line(lines, entries, changed,
-                                                later):
+def test_block_editing_keeps_every_foreign_line(lines, entries, changed, later):
     assume(not any(ours(line) for line in lines + later))
     installed = cronblock.replace_block(lines, IDENT, entries)
     block = [START] + entries + [END]
     assert installed == lines + ([""] if lines else []) + block
     replaced = cronblock.replace_block(installed, IDENT, changed)
-    assert replaced == lines + ([""] if lines else []) + [
-        START] + changed + [END]
+    assert replaced == lines + ([""] if lines else []) + [START] + changed + [END]
     assert cronblock.remove_block(replaced, IDENT) == lines
     assert cronblock.purge_blocks(replaced, IDENT) == lines
     # Lines the user adds after our block survive a change and a removal.
@@ -376,14 +427,18 @@ def test_block_editing_keeps_every_foreign_line(lines, entries, changed,
 
 
 @MANY
-@given(st.lists(st.one_of(crontab_line, st.sampled_from([START, END])),
-                max_size=12), our_entries)
+@given(
+    st.lists(st.one_of(crontab_line, st.sampled_from([START, END])), max_size=12),
+    our_entries,
+)
 @example([START, "x", END, START, "y", END], ["@daily x"])
 @example([END, START], ["@daily x"])
 def test_any_crontab_is_edited_or_refused_cleanly(lines, entries):
     markers = sum(ours(line) for line in lines)
-    for edit in (lambda: cronblock.replace_block(lines, IDENT, entries),
-                 lambda: cronblock.remove_block(lines, IDENT)):
+    for edit in (
+        lambda: cronblock.replace_block(lines, IDENT, entries),
+        lambda: cronblock.remove_block(lines, IDENT),
+    ):
         try:
             result = edit()
         except CrontabError as e:
@@ -436,8 +491,14 @@ from collective.recipe.clockserver.runner import config as runner_config  # noqa
 
 
 @MANY
-@given(st.one_of(user_text, st.tuples(valid_hosts, st.one_of(
-    st.none(), ports)).map(lambda hp: host_port(*hp))))
+@given(
+    st.one_of(
+        user_text,
+        st.tuples(valid_hosts, st.one_of(st.none(), ports)).map(
+            lambda hp: host_port(*hp)
+        ),
+    )
+)
 @example("a.")
 @example("[::ffff:1.2.3.4]:80")
 @example("0.0.0.0")
@@ -456,9 +517,14 @@ def test_runner_accepts_every_host_the_recipe_accepts(text):
 
 
 @MANY
-@given(st.one_of(user_text, st.tuples(
-    st.sampled_from(["", "http://", "https://"]), valid_hosts, ports).map(
-        lambda t: "%s%s:%d" % t)))
+@given(
+    st.one_of(
+        user_text,
+        st.tuples(st.sampled_from(["", "http://", "https://"]), valid_hosts, ports).map(
+            lambda t: "%s%s:%d" % t
+        ),
+    )
+)
 def test_runner_accepts_every_address_the_recipe_writes(text):
     try:
         address = parse_address(text)
@@ -469,9 +535,14 @@ def test_runner_accepts_every_address_the_recipe_writes(text):
 
 
 @MANY
-@given(st.one_of(user_text.filter(lambda t: "/" not in t and "@" not in t
-                                  and "?" not in t and "#" not in t),
-                 st.tuples(valid_hosts, ports).map(lambda hp: host_port(*hp))))
+@given(
+    st.one_of(
+        user_text.filter(
+            lambda t: "/" not in t and "@" not in t and "?" not in t and "#" not in t
+        ),
+        st.tuples(valid_hosts, ports).map(lambda hp: host_port(*hp)),
+    )
+)
 @example("999.1.1.1:6379")
 @example("1.2.3:6379")
 @example("01.2.3.4:6379")
@@ -509,8 +580,7 @@ def _ipaddress_problem(version, text):
 
 
 @settings(max_examples=2000, deadline=None)
-@given(st.sampled_from([4, 6]),
-       st.text(alphabet="0123456789abcdefgA:.٣", max_size=40))
+@given(st.sampled_from([4, 6]), st.text(alphabet="0123456789abcdefgA:.٣", max_size=40))
 @example(6, "::1.2.3.04")
 @example(6, "1:2:3:4:5:6:7::")
 @example(4, "1.1.1.٣")

@@ -8,14 +8,21 @@ import subprocess
 import pytest
 
 PYTHON2 = os.path.expanduser("~/.pyenv/versions/2.7.18/bin/python")
-PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                       "src", "collective", "recipe", "clockserver")
+PACKAGE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "src",
+    "collective",
+    "recipe",
+    "clockserver",
+)
 # convert/ (clockserver-convert runs beside buildout, not inside it) and
 # runner/ are Python 3 only and never imported by the recipe: not globbed.
-COMPILE = ("import sys\n"
-           "for path in sys.argv[1:]:\n"
-           "    with open(path, 'rb') as f:\n"
-           "        compile(f.read(), path, 'exec')\n")
+COMPILE = (
+    "import sys\n"
+    "for path in sys.argv[1:]:\n"
+    "    with open(path, 'rb') as f:\n"
+    "        compile(f.read(), path, 'exec')\n"
+)
 
 
 def modules():
@@ -32,7 +39,11 @@ def test_recipe_modules_compile_on_python_2_7():
     paths = modules()
     assert any(p.endswith("recipe.py") for p in paths)
     # compile(), not py_compile: nothing is written next to the sources.
-    result = subprocess.run([PYTHON2, "-c", COMPILE] + paths,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [PYTHON2, "-c", COMPILE] + paths,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout

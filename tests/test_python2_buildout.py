@@ -35,9 +35,11 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "collective.recipe.clockserver"
 VERSION = "1.0.0.dev0"
 PYTHON2 = os.path.expanduser(
-    os.environ.get("CLOCKSERVER_PYTHON27", "~/.pyenv/versions/2.7.18/bin/python"))
+    os.environ.get("CLOCKSERVER_PYTHON27", "~/.pyenv/versions/2.7.18/bin/python")
+)
 HOME = os.environ.get("CLOCKSERVER_PY2_RECIPE_HOME") or os.path.join(
-    TOP, ".venv-py2", "recipe-buildout")
+    TOP, ".venv-py2", "recipe-buildout"
+)
 # virtualenv 20.21 is the last that makes Python 2 environments; it seeds
 # pip 20.3.4, setuptools 44.1.1 and wheel 0.37.1.
 VIRTUALENV = "virtualenv<20.22"
@@ -77,8 +79,12 @@ def run(args, cwd=None, timeout=900):
     for name in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONDONTWRITEBYTECODE"):
         env.pop(name, None)
     process = subprocess.Popen(
-        [str(a) for a in args], cwd=cwd and str(cwd), env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        [str(a) for a in args],
+        cwd=cwd and str(cwd),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     output, _ = process.communicate(timeout=timeout)
     return process.returncode, output.decode("utf-8", "replace")
 
@@ -86,8 +92,9 @@ def run(args, cwd=None, timeout=900):
 def checked(args, cwd=None):
     status, output = run(args, cwd)
     if status:
-        raise RuntimeError("%s exited %d:\n%s" % (" ".join(map(str, args)),
-                                                    status, output[-4000:]))
+        raise RuntimeError(
+            "%s exited %d:\n%s" % (" ".join(map(str, args)), status, output[-4000:])
+        )
     return output
 
 
@@ -126,20 +133,38 @@ class Stack:
         shutil.rmtree(self.home, ignore_errors=True)
         os.makedirs(self.home)
         tools = os.path.join(self.home, "virtualenv")
-        checked([sys.executable, "-m", "pip", "install", "-q",
-                 "--disable-pip-version-check", "--target", tools, VIRTUALENV])
-        env_python = [sys.executable, "-c",
-                      "import sys; sys.path.insert(0, %r); "
-                      "from virtualenv.__main__ import run_with_catch; "
-                      "run_with_catch()" % tools]
+        checked(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "--target",
+                tools,
+                VIRTUALENV,
+            ]
+        )
+        env_python = [
+            sys.executable,
+            "-c",
+            "import sys; sys.path.insert(0, %r); "
+            "from virtualenv.__main__ import run_with_catch; "
+            "run_with_catch()" % tools,
+        ]
         checked(env_python + ["-q", "-p", PYTHON2, os.path.join(self.home, "venv")])
-        checked([self.python, "-m", "pip", "install", "-q",
-                 "--disable-pip-version-check"] + INSTALL)
+        checked(
+            [self.python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+            + INSTALL
+        )
         # The eggs, fetched once from the package index; the test buildouts
         # then use no index at all.
         warm = os.path.join(self.home, "warm")
         os.makedirs(warm)
-        write(os.path.join(warm, "buildout.cfg"), """\
+        write(
+            os.path.join(warm, "buildout.cfg"),
+            """\
 [buildout]
 parts = eggs
 eggs-directory = %s
@@ -153,7 +178,9 @@ eggs = z3c.recipe.usercrontab
     ZConfig
     collective.recipe.template
 
-%s""" % (self.eggs, versions_section()))
+%s"""
+            % (self.eggs, versions_section()),
+        )
         checked([self.buildout, "-c", "buildout.cfg"], cwd=warm)
         shutil.rmtree(warm)
         write(self.stamp, self.inputs())
@@ -189,9 +216,25 @@ def release(tmp_path_factory):
     source = work / "source"
     files = tracked_files()
     if files is None:
-        shutil.copytree(TOP, str(source), ignore=shutil.ignore_patterns(
-            ".venv*", ".git", "build", "dist", "*.egg-info", "__pycache__",
-            "*.pyc", "secret.cfg", "bin", "parts", "eggs", "develop-eggs", "var"))
+        shutil.copytree(
+            TOP,
+            str(source),
+            ignore=shutil.ignore_patterns(
+                ".venv*",
+                ".git",
+                "build",
+                "dist",
+                "*.egg-info",
+                "__pycache__",
+                "*.pyc",
+                "secret.cfg",
+                "bin",
+                "parts",
+                "eggs",
+                "develop-eggs",
+                "var",
+            ),
+        )
     else:
         for name in files:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
@@ -222,7 +265,9 @@ class Site:
         write(directory / "secret.cfg", SECRET, 0o600)
 
     def run(self, parts_text, parts):
-        write(self.directory / "buildout.cfg", """\
+        write(
+            self.directory / "buildout.cfg",
+            """\
 [buildout]
 extends = secret.cfg
 parts = %s
@@ -234,8 +279,16 @@ allow-picked-versions = false
 versions = versions
 
 %s
-%s""" % (parts, self.links, (self.directory / "no-index").as_uri(), self.eggs,
-         parts_text, versions_section([(NAME, VERSION)])))
+%s"""
+            % (
+                parts,
+                self.links,
+                (self.directory / "no-index").as_uri(),
+                self.eggs,
+                parts_text,
+                versions_section([(NAME, VERSION)]),
+            ),
+        )
         return run([self.stack.buildout, "-c", "buildout.cfg"], cwd=self.directory)
 
     def path(self, *names):
@@ -321,8 +374,7 @@ def assert_clean(status, output):
 def test_the_wheel_installs_and_writes_the_zserver_blocks(site):
     assert_clean(site.status, site.output)
     assert "Got %s %s." % (NAME, VERSION) in site.output
-    assert os.path.isdir(site.path(
-        "eggs", "%s-%s-py2.7.egg" % (NAME, VERSION)))
+    assert os.path.isdir(site.path("eggs", "%s-%s-py2.7.egg" % (NAME, VERSION)))
     include = site.path("parts", "clock", "clock-server.conf")
     assert site.read("parts", "clock", "clock-server.conf") == INCLUDE
     assert site.mode("parts", "clock", "clock-server.conf") == 0o600
@@ -337,7 +389,8 @@ def test_the_crontab_entries_go_into_the_crontab_file(site):
         "# Generated by %s [clock]\n"
         "0 1 * * 6 %s/bin/zeopack\n"
         "@daily %s/bin/backup --quiet\n"
-        "# END %s [clock]\n" % ((site.directory,) * 4))
+        "# END %s [clock]\n" % ((site.directory,) * 4)
+    )
 
 
 def test_the_password_stays_in_secret_cfg_and_the_include_file(site):
@@ -347,8 +400,10 @@ def test_the_password_stays_in_secret_cfg_and_the_include_file(site):
     assert "clock-credentials" in installed
     # inline = true puts it into zope-conf-additional, and says so.
     assert INLINE_PASSWORD in installed
-    assert ("clock-inline: Warning: inline = true puts the password into "
-            "zope.conf and .installed.cfg") in site.output
+    assert (
+        "clock-inline: Warning: inline = true puts the password into "
+        "zope.conf and .installed.cfg"
+    ) in site.output
     assert not os.path.exists(site.path("bin", "clock"))  # no bin/<part> on 2
 
 
@@ -365,36 +420,74 @@ def test_a_rerun_changes_nothing_and_removing_the_part_cleans_the_crontab_file(s
 
 
 ERRORS = [
-    ("lock", "jobs = /site/@@a 1h\nlock = redis://localhost:6379\n",
-     ["Error: [clock] lock: lock needs Python 3: only bin/clock uses it",
-      "Leave lock out, or run buildout on Python 3.10+"]),
-    ("backend-runner", "backend = runner\naddress = 8080\njobs = /site/@@a 1h\n",
-     ["Error: [clock] backend: backend = runner needs Python 3"]),
-    ("monitor", "monitor = true\nzeopack = 0 1 * * 6\n",
-     ["Error: [clock] monitor: monitor = true needs Python 3"]),
-    ("times", "jobs = /site/@@a 1h times='0 1 * * *'\n",
-     ["Error: [clock] jobs: ", "needs Python 3"]),
-    ("grace", "jobs = /site/@@a 1h grace=10m\n",
-     ["Error: [clock] jobs: grace= needs Python 3", "/site/@@a 1h grace=10m"]),
-    ("bad-period", "jobs = /site/@@a 5x\n",
-     ["Error: [clock] jobs: bad period '5x'", "units s m h d w"]),
-    ("missing-credentials", "jobs = /site/@@a 1h\ncredentials = nosuch\n",
-     ["Error: [clock] credentials: the credentials section [nosuch] is not defined",
-      "[nosuch]\n    user = zopeuser"]),
-    ("bad-cron", "zeopack = 0 1 * * 8\n",
-     ["Error: [clock] zeopack: day-of-week 8 is out of range 0-7"]),
-    ("never-comes", "crontab = 0 0 31 2 * /bin/true\n",
-     ["Error: [clock] crontab: the schedule '0 0 31 2 *' never matches a date"]),
-    ("long-credentials", "jobs = /site/@@a 1h\ncredentials = long\n",
-     ["Error: [clock] credentials: user:password from [long] is 61 bytes"]),
+    (
+        "lock",
+        "jobs = /site/@@a 1h\nlock = redis://localhost:6379\n",
+        [
+            "Error: [clock] lock: lock needs Python 3: only bin/clock uses it",
+            "Leave lock out, or run buildout on Python 3.10+",
+        ],
+    ),
+    (
+        "backend-runner",
+        "backend = runner\naddress = 8080\njobs = /site/@@a 1h\n",
+        ["Error: [clock] backend: backend = runner needs Python 3"],
+    ),
+    (
+        "monitor",
+        "monitor = true\nzeopack = 0 1 * * 6\n",
+        ["Error: [clock] monitor: monitor = true needs Python 3"],
+    ),
+    (
+        "times",
+        "jobs = /site/@@a 1h times='0 1 * * *'\n",
+        ["Error: [clock] jobs: ", "needs Python 3"],
+    ),
+    (
+        "grace",
+        "jobs = /site/@@a 1h grace=10m\n",
+        ["Error: [clock] jobs: grace= needs Python 3", "/site/@@a 1h grace=10m"],
+    ),
+    (
+        "bad-period",
+        "jobs = /site/@@a 5x\n",
+        ["Error: [clock] jobs: bad period '5x'", "units s m h d w"],
+    ),
+    (
+        "missing-credentials",
+        "jobs = /site/@@a 1h\ncredentials = nosuch\n",
+        [
+            "Error: [clock] credentials: the credentials section [nosuch] is not defined",
+            "[nosuch]\n    user = zopeuser",
+        ],
+    ),
+    (
+        "bad-cron",
+        "zeopack = 0 1 * * 8\n",
+        ["Error: [clock] zeopack: day-of-week 8 is out of range 0-7"],
+    ),
+    (
+        "never-comes",
+        "crontab = 0 0 31 2 * /bin/true\n",
+        ["Error: [clock] crontab: the schedule '0 0 31 2 *' never matches a date"],
+    ),
+    (
+        "long-credentials",
+        "jobs = /site/@@a 1h\ncredentials = long\n",
+        ["Error: [clock] credentials: user:password from [long] is 61 bytes"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("options, fragments", [e[1:] for e in ERRORS],
-                         ids=[e[0] for e in ERRORS])
+@pytest.mark.parametrize(
+    "options, fragments", [e[1:] for e in ERRORS], ids=[e[0] for e in ERRORS]
+)
 def test_errors_are_one_message_without_a_traceback(site, options, fragments):
-    parts = "[clock]\nrecipe = collective.recipe.clockserver\n" + options + \
-        "\n[long]\nuser = %s\npassword = %s\n" % ("u" * 30, "p" * 30)
+    parts = (
+        "[clock]\nrecipe = collective.recipe.clockserver\n"
+        + options
+        + "\n[long]\nuser = %s\npassword = %s\n" % ("u" * 30, "p" * 30)
+    )
     status, output = site.run(parts, "clock")
     assert status == 1, output
     assert "Traceback" not in output and "SyntaxError" not in output, output
@@ -407,14 +500,18 @@ def test_the_sdist_installs_too(stack, release, tmp_path):
     site = Site(stack, tmp_path, release["sdist"])
     status, output = site.run(
         "[clock]\nrecipe = collective.recipe.clockserver\n"
-        "jobs = /site/@@update-feeds 1h\ncredentials = clock-credentials\n", "clock")
+        "jobs = /site/@@update-feeds 1h\ncredentials = clock-credentials\n",
+        "clock",
+    )
     assert status == 0, output
     assert "Traceback" not in output, output
     # runner/ (Python 3 only) is left out when setuptools 44 builds it.
     assert "SyntaxError" not in output, output
     assert "Got %s %s." % (NAME, VERSION) in output
-    assert site.read("parts", "clock", "clock-server.conf") == INCLUDE.split(
-        "# site-cleanup")[0]
+    assert (
+        site.read("parts", "clock", "clock-server.conf")
+        == INCLUDE.split("# site-cleanup")[0]
+    )
 
 
 def test_the_warnings_of_the_zserver_options(site):
@@ -423,17 +520,24 @@ def test_the_warnings_of_the_zserver_options(site):
     try:
         status, output = site.run(
             "[clock]\nrecipe = collective.recipe.clockserver\n"
-            "credentials = clock-credentials\njobs = /site/@@often 10s\n", "clock")
+            "credentials = clock-credentials\njobs = /site/@@often 10s\n",
+            "clock",
+        )
     finally:
         os.chmod(site.path("secret.cfg"), 0o600)
     assert_clean(status, output)
     secret = site.path("secret.cfg")
-    assert ("clock: Warning: job site-often runs every 10 s; ZServer's clock "
-            "checks only every 30 s") in output
-    assert ("clock: Warning: %s holds a password and is readable by group or "
-            "others (mode 644); run: chmod 600 %s" % (secret, secret)) in output
-    status, output = run([site.stack.buildout, "-vv", "-c", "buildout.cfg"],
-                         cwd=site.directory)
+    assert (
+        "clock: Warning: job site-often runs every 10 s; ZServer's clock "
+        "checks only every 30 s"
+    ) in output
+    assert (
+        "clock: Warning: %s holds a password and is readable by group or "
+        "others (mode 644); run: chmod 600 %s" % (secret, secret)
+    ) in output
+    status, output = run(
+        [site.stack.buildout, "-vv", "-c", "buildout.cfg"], cwd=site.directory
+    )
     assert status == 0, output
     assert "Configuration data:" in output
     assert PASSWORD not in output and PASSWORD.replace("$", "$$") not in output
@@ -442,7 +546,7 @@ def test_the_warnings_of_the_zserver_options(site):
 
 # Runs on Python 2.7 with the recipe egg the site installed: each case's
 # sections as buildout 2 hands them in (byte strings) -> the message.
-SAME_MESSAGES = r'''
+SAME_MESSAGES = r"""
 import glob, json, sys
 eggs, cases = sys.argv[1:3]
 sys.path[:0] = glob.glob(eggs + "/*.egg")
@@ -462,7 +566,7 @@ for sections in json.load(open(cases)):
     except ConfigError as e:
         found.append(["error", e.message("clock").decode("utf-8")])
 print(json.dumps(found))
-'''
+"""
 
 
 def test_python_2_gives_the_same_messages_as_the_settings_cases(site, tmp_path):
@@ -475,16 +579,26 @@ def test_python_2_gives_the_same_messages_as_the_settings_cases(site, tmp_path):
     (tmp_path / "secret.cfg").write_text(test_settings.SECRET)
     (tmp_path / "a.prom").mkdir()
     cases = [(options, secret) for _, options, secret, _ in test_settings.OPTION_ERRORS]
-    cases += [(options, test_settings.MONITORING_SECRET)
-              for _, options, _ in test_settings.MONITORING_ERRORS]
-    cases += [(test_settings.LOCK_SITE + extra, secret)
-              for extra, secret, _ in test_settings.LOCK_ERRORS]
-    cases += [(options, test_settings.SECRET)
-              for _, options, _ in test_settings.BAD_VALUES]
-    cases += [("backend = zserver\ncredentials = clock-credentials\n"
-               "jobs = /a 10s\n    /b 1h host=www.example.org:8080\n"
-               "zeopack = 0 1 * * 6\ncrontab = @daily /bin/backup\n"
-               "crontab-file = var/crontab\ninline = true\n", test_settings.SECRET)]
+    cases += [
+        (options, test_settings.MONITORING_SECRET)
+        for _, options, _ in test_settings.MONITORING_ERRORS
+    ]
+    cases += [
+        (test_settings.LOCK_SITE + extra, secret)
+        for extra, secret, _ in test_settings.LOCK_ERRORS
+    ]
+    cases += [
+        (options, test_settings.SECRET) for _, options, _ in test_settings.BAD_VALUES
+    ]
+    cases += [
+        (
+            "backend = zserver\ncredentials = clock-credentials\n"
+            "jobs = /a 10s\n    /b 1h host=www.example.org:8080\n"
+            "zeopack = 0 1 * * 6\ncrontab = @daily /bin/backup\n"
+            "crontab-file = var/crontab\ninline = true\n",
+            test_settings.SECRET,
+        )
+    ]
     sections = [test_settings.sections(tmp_path, *case) for case in cases]
     expected = []
     for each in sections:
@@ -495,8 +609,7 @@ def test_python_2_gives_the_same_messages_as_the_settings_cases(site, tmp_path):
             expected.append(["error", e.message("clock")])
     path = tmp_path / "cases.json"
     path.write_text(json.dumps(sections))
-    status, output = run([site.stack.python, "-c", SAME_MESSAGES,
-                          site.eggs, path])
+    status, output = run([site.stack.python, "-c", SAME_MESSAGES, site.eggs, path])
     assert status == 0, output
     found = json.loads(output.splitlines()[-1])
     assert len(found) == len(expected) > 80

@@ -41,8 +41,7 @@ def parse_zope_conf(text_or_path):
     else:
         config, _ = ZConfig.loadConfigFile(schema, io.StringIO(text_or_path))
     return [
-        {k: getattr(s, k) for k in ("method", "period", "user", "password",
-                                     "host")}
+        {k: getattr(s, k) for k in ("method", "period", "user", "password", "host")}
         for s in config.clock_servers
     ]
 
@@ -66,14 +65,30 @@ def test_production_scenario_blocks(buildout):
 
     auth = {"user": "zopeuser", "password": "s3cr3t-Pa55"}
     assert parse_zope_conf(include) == [
-        dict(method="/plonecommunity/feed-mega-update", period=3600,
-             host="plonecommunity.mobi", **auth),
-        dict(method="/plonecommunity/@@feed-mega-cleanup?days=14",
-             period=85000, host="plonecommunity.mobi", **auth),
-        dict(method="/mobipublic/feed-mega-update", period=3600,
-             host="mobipublic.com", **auth),
-        dict(method="/mobipublic/find-it/events/@@event-cleanup?days=1",
-             period=84000, host="mobipublic.com", **auth),
+        dict(
+            method="/plonecommunity/feed-mega-update",
+            period=3600,
+            host="plonecommunity.mobi",
+            **auth,
+        ),
+        dict(
+            method="/plonecommunity/@@feed-mega-cleanup?days=14",
+            period=85000,
+            host="plonecommunity.mobi",
+            **auth,
+        ),
+        dict(
+            method="/mobipublic/feed-mega-update",
+            period=3600,
+            host="mobipublic.com",
+            **auth,
+        ),
+        dict(
+            method="/mobipublic/find-it/events/@@event-cleanup?days=1",
+            period=84000,
+            host="mobipublic.com",
+            **auth,
+        ),
     ]
     # The %include line as zope.conf text resolves to the same blocks.
     zope_conf = buildout.write("zope.conf", options["zope-conf-additional"])
@@ -84,8 +99,8 @@ def test_password_only_in_the_private_file(buildout):
     production(buildout)
     assert buildout.run("production.cfg").ok
     holders = sorted(
-        name for name, text in buildout.all_text().items()
-        if "s3cr3t-Pa55" in text)
+        name for name, text in buildout.all_text().items() if "s3cr3t-Pa55" in text
+    )
     assert holders == ["parts/clock/clock-server.conf", "secret.cfg"]
     assert "s3cr3t-Pa55" not in buildout.installed()
     assert "zopeuser" not in buildout.installed()
@@ -113,18 +128,17 @@ def test_rerun_is_stable_and_removal_cleans_up(buildout):
 def test_password_change_reaches_the_file(buildout):
     production(buildout)
     assert buildout.run("production.cfg").ok
-    buildout.write("secret.cfg", SECRET.replace("s3cr3t-Pa55", "n3w-pw"),
-                   mode=0o600)
+    buildout.write("secret.cfg", SECRET.replace("s3cr3t-Pa55", "n3w-pw"), mode=0o600)
     result = buildout.run("production.cfg")
     assert result.ok, result.output
-    blocks = parse_zope_conf(buildout.path("parts", "clock",
-                                           "clock-server.conf"))
+    blocks = parse_zope_conf(buildout.path("parts", "clock", "clock-server.conf"))
     assert {b["password"] for b in blocks} == {"n3w-pw"}
 
 
 def test_inline_blocks_dollar_escaped(buildout):
-    production(buildout, "inline = true\n",
-               secret=SECRET.replace("s3cr3t-Pa55", "pa$word"))
+    production(
+        buildout, "inline = true\n", secret=SECRET.replace("s3cr3t-Pa55", "pa$word")
+    )
     result = buildout.run("production.cfg")
     assert result.ok, result.output
     assert "inline = true puts the password into zope.conf" in result.output
@@ -137,7 +151,9 @@ def test_inline_blocks_dollar_escaped(buildout):
 
 
 def test_anonymous_jobs(buildout):
-    buildout.write("buildout.cfg", """
+    buildout.write(
+        "buildout.cfg",
+        """
         [buildout]
         extends = secret.cfg
         parts = clock
@@ -148,28 +164,44 @@ def test_anonymous_jobs(buildout):
             # a comment line
             /site/anonymous 2m
             /site/@@bob-view 1d credentials=other name=bob
-        """)
-    buildout.write("secret.cfg", """
+        """,
+    )
+    buildout.write(
+        "secret.cfg",
+        """
         [other]
         user = bob
         password = b0b
-        """, mode=0o600)
+        """,
+        mode=0o600,
+    )
     result = buildout.run()
     assert result.ok, result.output
-    blocks = parse_zope_conf(buildout.path("parts", "clock",
-                                           "clock-server.conf"))
+    blocks = parse_zope_conf(buildout.path("parts", "clock", "clock-server.conf"))
     assert blocks == [
-        dict(method="/site/anonymous", period=120, user=None, password=None,
-             host=None),
-        dict(method="/site/@@bob-view", period=86400, user="bob",
-             password="b0b", host=None),
+        {
+            "method": "/site/anonymous",
+            "period": 120,
+            "user": None,
+            "password": None,
+            "host": None,
+        },
+        {
+            "method": "/site/@@bob-view",
+            "period": 86400,
+            "user": "bob",
+            "password": "b0b",
+            "host": None,
+        },
     ]
 
 
 def test_disabled_part_emits_nothing(buildout):
     """A host without secret.cfg; all options are still read (no 'unused
     option' warning)."""
-    buildout.write("buildout.cfg", """
+    buildout.write(
+        "buildout.cfg",
+        """
         [buildout]
         parts = clock
         [clock]
@@ -181,7 +213,8 @@ def test_disabled_part_emits_nothing(buildout):
         zeopack = 0 1 * * 6
         crontab = @daily /bin/true
         crontab-file = var/crontab
-        """)
+        """,
+    )
     result = buildout.run()
     assert result.ok, result.output
     assert "unused option" not in result.output
@@ -196,16 +229,16 @@ def test_warnings_short_period_and_open_secret(buildout):
     production(buildout, "    /site/often 10s\n")
     os.chmod(buildout.path("secret.cfg"), 0o644)
     subprocess.run(["git", "init", "-q"], cwd=buildout.directory, check=True)
-    subprocess.run(["git", "add", "secret.cfg"], cwd=buildout.directory,
-                   check=True)
+    subprocess.run(["git", "add", "secret.cfg"], cwd=buildout.directory, check=True)
     result = buildout.run("production.cfg")
     assert result.ok, result.output
     secret = buildout.path("secret.cfg")
     assert "job site-often runs every 10 s" in result.output
-    assert "%s holds a password and is readable by group or others " \
-           "(mode 644)" % secret in result.output
-    assert "%s holds a password and is tracked by git" % secret \
-        in result.output
+    assert (
+        "%s holds a password and is readable by group or others "
+        "(mode 644)" % secret in result.output
+    )
+    assert "%s holds a password and is tracked by git" % secret in result.output
     assert "Traceback" not in result.output
 
 
@@ -222,7 +255,8 @@ ZSERVER_WARNING = (
     "backend = zserver writes <clock-server> blocks, which only a ZServer "
     "(Python 2) Zope accepts: Zope 2.13, or Zope 4 with wsgi = off. A WSGI "
     "Zope (Zope 5 and later, Plone 6) refuses them and does not start; "
-    "there use backend = runner with address = ${client1:http-address}")
+    "there use backend = runner with address = ${client1:http-address}"
+)
 
 
 def test_explicit_zserver_on_python_3_builds_the_blocks_and_warns(buildout):

@@ -13,9 +13,12 @@ import threading
 import time
 
 import pytest
-from test_monitoring_runner import Part, part_factory, wait_for  # noqa: F401
 
+import test_monitoring_runner
 from collective.recipe.clockserver.runner.records import Records
+from test_monitoring_runner import Part, wait_for
+
+part_factory = test_monitoring_runner.part_factory  # the fixture
 
 JOB = [{"name": "j", "method": "/j", "period": 60}]
 
@@ -37,19 +40,38 @@ def break_store(part):
 
 
 def old_record(name, ok):
-    run = {"due": 1e9, "start": 1e9, "duration": 0.5, "result": "ok", "reason": "200 OK",
-           "http_status": 200, "exit_status": None, "host": "old", "by": "run",
-           "scheduled": True, "catch_up": False, "output": None}
-    return {"name": name, "first_seen": 1e9 - 60, "runs": [run], "last_success": run,
-            "consecutive_failures": 0, "totals": {"ok": ok, "failed": 2, "skipped": 1},
-            "running": []}
+    run = {
+        "due": 1e9,
+        "start": 1e9,
+        "duration": 0.5,
+        "result": "ok",
+        "reason": "200 OK",
+        "http_status": 200,
+        "exit_status": None,
+        "host": "old",
+        "by": "run",
+        "scheduled": True,
+        "catch_up": False,
+        "output": None,
+    }
+    return {
+        "name": name,
+        "first_seen": 1e9 - 60,
+        "runs": [run],
+        "last_success": run,
+        "consecutive_failures": 0,
+        "totals": {"ok": ok, "failed": 2, "skipped": 1},
+        "running": [],
+    }
 
 
 # -- take-over -------------------------------------------------------------------------
 
 
 def test_json_records_taken_over_once_and_counters_never_go_down(server, part_factory):
-    part = part_factory(server.address, JOB + [{"name": "k", "method": "/k", "period": 60}])
+    part = part_factory(
+        server.address, JOB + [{"name": "k", "method": "/k", "period": 60}]
+    )
     os.makedirs(part.state, mode=0o700)
     with open(os.path.join(part.state, "j.json"), "w") as f:
         json.dump(old_record("j", 7), f)
@@ -102,7 +124,8 @@ def test_a_damaged_store_never_keeps_a_job_from_running(server, part_factory, ho
 
 
 def test_a_store_locked_by_a_stopped_process_drops_the_record_not_the_run(
-        server, part_factory):
+    server, part_factory
+):
     part = part_factory(server.address, JOB)
     assert part.run("fire", "j").returncode == 0
     holder = sqlite3.connect(store_of(part), isolation_level=None)
@@ -131,7 +154,8 @@ def test_status_of_an_unreadable_store_is_unknown_not_a_traceback(part_factory):
 
 
 def test_a_symlinked_state_directory_is_refused_and_the_job_still_runs(
-        server, part_factory, tmp_path):
+    server, part_factory, tmp_path
+):
     part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 1}])
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o700)
@@ -152,7 +176,8 @@ def test_a_symlinked_state_directory_is_refused_and_the_job_still_runs(
 
 @pytest.mark.parametrize("target", ["", "-wal", "-shm"])
 def test_a_symlink_in_place_of_a_store_file_is_never_followed(
-        server, part_factory, tmp_path, target):
+    server, part_factory, tmp_path, target
+):
     part = part_factory(server.address, JOB)
     Records(part.state).make()
     for suffix in ("-wal", "-shm"):
@@ -190,19 +215,35 @@ def other_user():
             pass
     if not shutil.which("useradd"):
         pytest.skip("no useradd")
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/false",
-                    "clockattacker"], check=True)
+    subprocess.run(
+        [
+            "useradd",
+            "--system",
+            "--no-create-home",
+            "--shell",
+            "/bin/false",
+            "clockattacker",
+        ],
+        check=True,
+    )
     return pwd.getpwnam("clockattacker")
 
 
 def as_user(user, code):
     """Run Python ``code`` as ``user`` (a real process of that user)."""
+
     def drop():
         os.setgid(user.pw_gid)
         os.setgroups([])
         os.setuid(user.pw_uid)
-    return subprocess.run(["python3", "-c", code], preexec_fn=drop, capture_output=True,
-                          text=True, timeout=60)
+
+    return subprocess.run(
+        ["python3", "-c", code],
+        preexec_fn=drop,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_another_users_state_directory_is_refused_never_followed_never_trusted(server):
@@ -224,14 +265,18 @@ def test_another_users_state_directory_is_refused_never_followed_never_trusted(s
         victim.mkdir(mode=0o755)
         # ... forges a success that never happened, and plants a symlink
         # where root would create a file.
-        forged = as_user(attacker, (
-            "import sqlite3, os\n"
-            f"c = sqlite3.connect({store_of(part)!r}, isolation_level=None)\n"
-            "c.execute('UPDATE names SET ok = 99, consecutive_failures = 0')\n"
-            "c.close()\n"
-            f"p = {store_of(part) + '-wal'!r}\n"
-            "os.path.lexists(p) and os.remove(p)\n"
-            f"os.symlink({str(victim / 'planted')!r}, p)\n"))
+        forged = as_user(
+            attacker,
+            (
+                "import sqlite3, os\n"
+                f"c = sqlite3.connect({store_of(part)!r}, isolation_level=None)\n"
+                "c.execute('UPDATE names SET ok = 99, consecutive_failures = 0')\n"
+                "c.close()\n"
+                f"p = {store_of(part) + '-wal'!r}\n"
+                "os.path.lexists(p) and os.remove(p)\n"
+                f"os.symlink({str(victim / 'planted')!r}, p)\n"
+            ),
+        )
         assert forged.returncode == 0, forged.stderr
         result = part.run("fire", "j")  # as root
         assert result.returncode == 0 and calls(server) == 2
@@ -264,12 +309,16 @@ def hourly_tick():
 
 
 def test_a_run_in_progress_that_started_on_time_is_running_not_overdue(part_factory):
-    part = part_factory("http://127.0.0.1:1",
-                        [{"name": "backup", "method": "/b", "period": 3600, "grace": 1}])
+    part = part_factory(
+        "http://127.0.0.1:1",
+        [{"name": "backup", "method": "/b", "period": 3600, "grace": 1}],
+    )
     tick = hourly_tick()
     records = Records(part.state, now=lambda: tick - 7200)
     records.seen(["backup"])
-    records.finish("backup", None, "ok", 1.0, by="run", start=tick - 3600, scheduled=True)
+    records.finish(
+        "backup", None, "ok", 1.0, by="run", start=tick - 3600, scheduled=True
+    )
     # On time (this test process is the run's process: it is alive).
     Records(part.state, now=lambda: tick + 0.5).begin("backup", tick, "run", True)
     names, code = part.states()
@@ -277,12 +326,16 @@ def test_a_run_in_progress_that_started_on_time_is_running_not_overdue(part_fact
 
 
 def test_a_run_that_started_late_is_overdue(part_factory):
-    part = part_factory("http://127.0.0.1:1",
-                        [{"name": "backup", "method": "/b", "period": 3600, "grace": 1}])
+    part = part_factory(
+        "http://127.0.0.1:1",
+        [{"name": "backup", "method": "/b", "period": 3600, "grace": 1}],
+    )
     tick = hourly_tick()
     records = Records(part.state, now=lambda: tick - 7200)
     records.seen(["backup"])
-    records.finish("backup", None, "ok", 1.0, by="run", start=tick - 3600, scheduled=True)
+    records.finish(
+        "backup", None, "ok", 1.0, by="run", start=tick - 3600, scheduled=True
+    )
     Records(part.state, now=lambda: tick + 3).begin("backup", None, "fire", False)
     names, code = part.states()
     assert names["backup"]["state"] == "overdue" and code == 2
@@ -337,8 +390,11 @@ def test_runs_kept_for_90_days_and_never_fewer_than_20(tmp_path):
 
 
 def test_forty_cron_started_execs_and_run_lose_no_record(server, part_factory):
-    part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 1}],
-                        entries=[{"name": f"e{n}", "times": "* * * * *"} for n in range(40)])
+    part = part_factory(
+        server.address,
+        [{"name": "j", "method": "/j", "period": 1}],
+        entries=[{"name": f"e{n}", "times": "* * * * *"} for n in range(40)],
+    )
     process = part.start()
     wait_for(lambda: calls(server) >= 1, "the clock")
     go = threading.Event()
@@ -346,8 +402,11 @@ def test_forty_cron_started_execs_and_run_lose_no_record(server, part_factory):
 
     def one(number):
         go.wait()
-        results.append(part.run("exec", "--scheduled", f"e{number}", "--", "true",
-                                timeout=120).returncode)
+        results.append(
+            part.run(
+                "exec", "--scheduled", f"e{number}", "--", "true", timeout=120
+            ).returncode
+        )
 
     threads = [threading.Thread(target=one, args=(n,)) for n in range(40)]
     for thread in threads:

@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+import test_monitoring_runner
 from collective.recipe.clockserver.model import Job
 from collective.recipe.clockserver.runner import call as calls
 from collective.recipe.clockserver.runner import retry
@@ -20,8 +21,9 @@ from collective.recipe.clockserver.runner.config import load_config, parse_confi
 from collective.recipe.clockserver.runner.runs import of_call
 from faultserver import FaultServer
 from simtime import FakeTime, ListLog
-from test_monitoring_runner import part_factory  # noqa: F401
 from test_runner_clock import T0, Recorder, write_config
+
+part_factory = test_monitoring_runner.part_factory  # the fixture
 
 
 class Scripted(BaseHTTPRequestHandler):
@@ -68,9 +70,15 @@ def free_port():
 
 
 def config_for(address, retries=3, timeout=5, **job):
-    return parse_config({"part": "clock", "address": address, "timeout": timeout,
-                         "retries": retries,
-                         "jobs": [dict({"name": "j", "method": "/j", "period": 3600}, **job)]})
+    return parse_config(
+        {
+            "part": "clock",
+            "address": address,
+            "timeout": timeout,
+            "retries": retries,
+            "jobs": [dict({"name": "j", "method": "/j", "period": 3600}, **job)],
+        }
+    )
 
 
 class Waits:
@@ -95,23 +103,30 @@ class Waits:
 
 # -- what is retried ------------------------------------------------------------------
 
-@pytest.mark.parametrize("status, headers, retryable, after", [
-    (503, {"Retry-After": "7"}, True, 7),
-    (500, {}, True, None),
-    (429, {"Retry-After": "120"}, True, 120),
-    (502, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, True, 0),
-    (404, {}, False, None),
-    (401, {}, False, None),
-    (302, {"Location": "/login"}, False, None),
-    (200, {}, False, None),
-])
+
+@pytest.mark.parametrize(
+    "status, headers, retryable, after",
+    [
+        (503, {"Retry-After": "7"}, True, 7),
+        (500, {}, True, None),
+        (429, {"Retry-After": "120"}, True, 120),
+        (502, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, True, 0),
+        (404, {}, False, None),
+        (401, {}, False, None),
+        (302, {"Location": "/login"}, False, None),
+        (200, {}, False, None),
+    ],
+)
 def test_answers_that_are_retried(servers, status, headers, retryable, after):
     server = scripted([(status, headers)])
     servers.append(server)
     config = config_for("http://127.0.0.1:%d" % server.server_port)
     outcome = call(config, config.jobs[0])
     assert (outcome.status, outcome.retryable, outcome.retry_after) == (
-        status, retryable, after)
+        status,
+        retryable,
+        after,
+    )
 
 
 def test_refused_and_unresolvable_are_retried_timeouts_and_cut_offs_never():
@@ -119,8 +134,13 @@ def test_refused_and_unresolvable_are_retried_timeouts_and_cut_offs_never():
     assert refused.retryable and "connection refused" in refused.error
     faults = FaultServer()
     try:
-        for path, timeout in (("/hang", 1), ("/truncate", 5), ("/reset", 5), ("/close", 5),
-                              ("/reset-body", 5)):
+        for path, timeout in (
+            ("/hang", 1),
+            ("/truncate", 5),
+            ("/reset", 5),
+            ("/close", 5),
+            ("/reset-body", 5),
+        ):
             config = config_for(faults.address, timeout=timeout)
             outcome = call(config, Job("j", path, 60))
             assert not outcome.ok and not outcome.retryable, (path, outcome)
@@ -154,15 +174,23 @@ def test_reset_before_the_request_was_sent_is_retried(monkeypatch):
 
     monkeypatch.setattr(calls.socket, "create_connection", lambda *a, **k: Resetting())
     outcome = call(config_for("http://127.0.0.1:8080"), Job("j", "/j", 60))
-    assert outcome.retryable and "reset the connection sending the request" in outcome.error
+    assert (
+        outcome.retryable
+        and "reset the connection sending the request" in outcome.error
+    )
 
 
 def test_the_job_s_timeout_bounds_each_attempt():
     faults = FaultServer()
     try:
-        config = parse_config({"part": "clock", "address": faults.address, "timeout": 300,
-                               "jobs": [{"name": "j", "method": "/j", "period": 60,
-                                         "timeout": 1}]})
+        config = parse_config(
+            {
+                "part": "clock",
+                "address": faults.address,
+                "timeout": 300,
+                "jobs": [{"name": "j", "method": "/j", "period": 60, "timeout": 1}],
+            }
+        )
         outcome = call(config, config.jobs[0].replace(method="/hang"))
         assert "timed out after 1 s (the job's timeout=)" in outcome.error
         assert outcome.duration < 5
@@ -172,10 +200,20 @@ def test_the_job_s_timeout_bounds_each_attempt():
 
 # -- the waits ------------------------------------------------------------------------
 
+
 def test_backoff_doubles_up_to_a_minute_and_retry_after_up_to_an_hour():
     refused = Outcome(0.1, error="connection refused", retryable=True)
     assert [retry.wait_before(n, refused) for n in range(1, 10)] == [
-        1, 2, 4, 8, 16, 32, 60, 60, 60]
+        1,
+        2,
+        4,
+        8,
+        16,
+        32,
+        60,
+        60,
+        60,
+    ]
     asked = Outcome(0.1, 503, "Service Unavailable", retryable=True, retry_after=7200)
     assert retry.wait_before(1, asked) == 3600
 
@@ -199,7 +237,8 @@ def test_503_with_retry_after_then_200(servers):
     outcome = retry.attempts(config, config.jobs[0], call, None, waits.now, waits.sleep)
     assert outcome.ok and waits.waits == [5, 5] and len(server.paths) == 3
     assert of_call(outcome, config.jobs[0]).reason.startswith(
-        "200 OK (3 attempts: 1. 503 Service Unavailable; 2. 503 Service Unavailable; 3. 200")
+        "200 OK (3 attempts: 1. 503 Service Unavailable; 2. 503 Service Unavailable; 3. 200"
+    )
 
 
 def test_always_refused_gives_up_after_the_retries():
@@ -214,11 +253,14 @@ def test_no_attempt_at_or_after_the_next_tick(servers):
     servers.append(server)
     config = config_for("http://127.0.0.1:%d" % server.server_port, retries=3)
     waits = Waits()
-    outcome = retry.attempts(config, config.jobs[0], call, waits.now() + 60, waits.now,
-                             waits.sleep)
+    outcome = retry.attempts(
+        config, config.jobs[0], call, waits.now() + 60, waits.now, waits.sleep
+    )
     assert not outcome.ok and waits.waits == [] and len(server.paths) == 1
     reason = of_call(outcome, config.jobs[0]).reason
-    assert "no retry: Retry-After asked for 120 s, which reaches the next tick" in reason
+    assert (
+        "no retry: Retry-After asked for 120 s, which reaches the next tick" in reason
+    )
 
 
 def test_never_retried_without_retries_and_never_a_404(servers):
@@ -227,11 +269,14 @@ def test_never_retried_without_retries_and_never_a_404(servers):
     for retries in (3, 0):
         config = config_for("http://127.0.0.1:%d" % server.server_port, retries=retries)
         waits = Waits()
-        outcome = retry.attempts(config, config.jobs[0], call, None, waits.now, waits.sleep)
+        outcome = retry.attempts(
+            config, config.jobs[0], call, None, waits.now, waits.sleep
+        )
         assert waits.waits == [] and outcome.attempts == ()
 
 
 # -- in the clock: no slot held, one tick one outcome ---------------------------------
+
 
 def test_clock_retries_without_holding_a_slot(tmp_path):
     """One slot.  'flaky' is refused at T0 and answers 503 (Retry-After 5)
@@ -239,9 +284,12 @@ def test_clock_retries_without_holding_a_slot(tmp_path):
     meanwhile.  One start and one end for the tick, the duration over all
     attempts."""
     fake = FakeTime(T0 - 0.5)
-    answers = {"flaky": [Outcome(0, error="connection refused", retryable=True),
-                         Outcome(0, 503, "Service Unavailable", retryable=True,
-                                 retry_after=5)]}
+    answers = {
+        "flaky": [
+            Outcome(0, error="connection refused", retryable=True),
+            Outcome(0, 503, "Service Unavailable", retryable=True, retry_after=5),
+        ]
+    }
     made = []
 
     def answer(config, job):
@@ -249,15 +297,27 @@ def test_clock_retries_without_holding_a_slot(tmp_path):
         queue = answers.get(job.name)
         return queue.pop(0) if queue else Outcome(0, 200, "OK")
 
-    config = load_config(write_config(tmp_path / "clock.json", "http://127.0.0.1:1", [
-        {"name": "flaky", "method": "/flaky", "period": 3600, "retries": 3},
-        {"name": "other", "method": "/other", "period": 3600, "offset": 2}],
-        concurrency=1))
+    config = load_config(
+        write_config(
+            tmp_path / "clock.json",
+            "http://127.0.0.1:1",
+            [
+                {"name": "flaky", "method": "/flaky", "period": 3600, "retries": 3},
+                {"name": "other", "method": "/other", "period": 3600, "offset": 2},
+            ],
+            concurrency=1,
+        )
+    )
     observer = Recorder(fake)
     log = ListLog()
     clock = Clock(config, log=log, observer=observer, clock=fake, call=answer)
     fake.run(clock, T0 + 60)
-    assert made == [("flaky", T0), ("flaky", T0 + 1), ("other", T0 + 2), ("flaky", T0 + 6)]
+    assert made == [
+        ("flaky", T0),
+        ("flaky", T0 + 1),
+        ("other", T0 + 2),
+        ("flaky", T0 + 6),
+    ]
     flaky = [e for e in observer.events if e[1] == "flaky"]
     assert [e[0] for e in flaky] == ["started", "finished"]
     assert flaky[1] == ("finished", "flaky", T0, True)
@@ -274,8 +334,13 @@ def test_clock_stops_retrying_before_the_next_tick(tmp_path):
         made.append(fake.time())
         return Outcome(0, 503, "Service Unavailable", retryable=True)
 
-    config = load_config(write_config(tmp_path / "clock.json", "http://127.0.0.1:1", [
-        {"name": "j", "method": "/j", "period": 10, "retries": 10}]))
+    config = load_config(
+        write_config(
+            tmp_path / "clock.json",
+            "http://127.0.0.1:1",
+            [{"name": "j", "method": "/j", "period": 10, "retries": 10}],
+        )
+    )
     observer = Recorder(fake)
     clock = Clock(config, log=ListLog(), observer=observer, clock=fake, call=answer)
     fake.run(clock, T0 + 9.5)
@@ -286,16 +351,21 @@ def test_clock_stops_retrying_before_the_next_tick(tmp_path):
 
 # -- fire, a real process -------------------------------------------------------------
 
-def test_fire_retries_and_records_one_run(servers, part_factory):  # noqa: F811
+
+def test_fire_retries_and_records_one_run(servers, part_factory):
     server = scripted([(503, {"Retry-After": "1"})])
     servers.append(server)
-    part = part_factory("http://127.0.0.1:%d" % server.server_port,
-                        [{"name": "j", "method": "/j", "period": 3600, "retries": 2}])
+    part = part_factory(
+        "http://127.0.0.1:%d" % server.server_port,
+        [{"name": "j", "method": "/j", "period": 3600, "retries": 2}],
+    )
     result = part.run("fire", "-v", "j")
     assert result.returncode == 0, result.stderr
     assert len(server.paths) == 2
     [run] = part.record("j")["runs"]
     assert run["result"] == "ok" and run["duration"] >= 1
-    assert run["reason"].startswith("200 OK (2 attempts: 1. 503 Service Unavailable; 2. 200 OK)")
+    assert run["reason"].startswith(
+        "200 OK (2 attempts: 1. 503 Service Unavailable; 2. 200 OK)"
+    )
     states, _ = part.states()
     assert states["j"]["totals"] == {"ok": 1, "failed": 0, "skipped": 0}

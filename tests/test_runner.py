@@ -12,10 +12,10 @@ import sys
 import time
 
 import pytest
-from localserver import serve
 
 from collective.recipe.clockserver.runner import main
 from collective.recipe.clockserver.runner.timefmt import format_period, next_due
+from localserver import serve
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +32,20 @@ def write_config(tmp_path, address, jobs, timeout=5):
     path = tmp_path / "parts" / "clock" / "clock.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     full = [dict({"host": None, "user": None, "password": None}, **job) for job in jobs]
-    path.write_text(json.dumps(
-        {"part": "clock", "address": address, "timeout": timeout, "jobs": full}))
+    path.write_text(
+        json.dumps(
+            {"part": "clock", "address": address, "timeout": timeout, "jobs": full}
+        )
+    )
     path.chmod(0o600)
     return str(path)
 
 
 def fire(tmp_path, address, method, timeout=5, **job):
     """Run ``fire job`` in-process; return its exit status."""
-    config = write_config(tmp_path, address,
-                          [dict(name="job", method=method, period=60, **job)], timeout)
+    config = write_config(
+        tmp_path, address, [dict(name="job", method=method, period=60, **job)], timeout
+    )
     return main(config, ["fire", "job"])
 
 
@@ -63,12 +67,15 @@ def test_job_host_is_the_host_header(server, tmp_path):
     assert request["headers"]["Host"] == "plonecommunity.mobi"
 
 
-@pytest.mark.parametrize("user, password, sent", [
-    ("zopeuser", "secret", True),
-    ("zopeuser", None, False),
-    (None, "secret", False),
-    (None, None, False),
-])
+@pytest.mark.parametrize(
+    "user, password, sent",
+    [
+        ("zopeuser", "secret", True),
+        ("zopeuser", None, False),
+        (None, "secret", False),
+        (None, None, False),
+    ],
+)
 def test_basic_auth_only_with_user_and_password(server, tmp_path, user, password, sent):
     method = f"/auth-{user}-{password}"
     assert fire(tmp_path, server.address, method, user=user, password=password) == 0
@@ -90,15 +97,20 @@ def test_fire_2xx_is_success_and_quiet(server, tmp_path, capsys, code):
 
 
 def test_fire_verbose_reports_success(server, tmp_path, capsys):
-    config = write_config(tmp_path, server.address,
-                          [{"name": "job", "method": "/verbose", "period": 60}])
+    config = write_config(
+        tmp_path, server.address, [{"name": "job", "method": "/verbose", "period": 60}]
+    )
     assert main(config, ["fire", "-v", "job"]) == 0
     assert "job: 200 OK" in capsys.readouterr().out
 
 
 def test_fire_401_says_credentials_refused(server, tmp_path, capsys):
-    assert fire(tmp_path, server.address, "/p?code=401",
-                user="zopeuser", password="secret") == 1
+    assert (
+        fire(
+            tmp_path, server.address, "/p?code=401", user="zopeuser", password="secret"
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "401 Unauthorized" in err
     assert "refused the credentials of user 'zopeuser'" in err
@@ -112,11 +124,14 @@ def test_fire_401_anonymous_says_set_credentials(server, tmp_path, capsys):
     assert "401 Unauthorized" in err and "anonymously" in err
 
 
-@pytest.mark.parametrize("code, text", [
-    (403, "403 Forbidden: Anonymous lacks the permission"),
-    (404, "404 Not Found"),
-    (500, "500 Internal Server Error"),
-])
+@pytest.mark.parametrize(
+    "code, text",
+    [
+        (403, "403 Forbidden: Anonymous lacks the permission"),
+        (404, "404 Not Found"),
+        (500, "500 Internal Server Error"),
+    ],
+)
 def test_fire_other_errors_give_status_and_reason(server, tmp_path, capsys, code, text):
     assert fire(tmp_path, server.address, f"/p?code={code}") == 1
     assert text in capsys.readouterr().err
@@ -134,12 +149,17 @@ def test_fire_302_to_login_form_means_bad_credentials(server, tmp_path, capsys):
 
 
 def test_fire_302_to_plone_confirm_action_names_the_csrf_opt_out(
-        server, tmp_path, capsys):
+    server, tmp_path, capsys
+):
     # plone.protect's redirect carries the original URL, here with a login
     # marker in it: the CSRF explanation must win.
-    confirm = ("http://x/Plone/@@confirm-action?original_url="
-               "http%3A//x/Plone/login-cleanup%26job%3Dy")
-    method = "/csrf?code=302&location=" + confirm.replace("%", "%25").replace("&", "%26")
+    confirm = (
+        "http://x/Plone/@@confirm-action?original_url="
+        "http%3A//x/Plone/login-cleanup%26job%3Dy"
+    )
+    method = "/csrf?code=302&location=" + confirm.replace("%", "%25").replace(
+        "&", "%26"
+    )
     assert fire(tmp_path, server.address, method, user="u", password="p") == 1
     err = capsys.readouterr().err
     assert "302 Found" in err and "@@confirm-action" in err
@@ -175,10 +195,14 @@ def test_fire_timeout(server, tmp_path, capsys):
 
 
 def test_fire_unknown_job_lists_known_names(server, tmp_path, capsys):
-    config = write_config(tmp_path, server.address, [
-        {"name": "feed", "method": "/feed", "period": 60},
-        {"name": "cleanup", "method": "/cleanup", "period": 60},
-    ])
+    config = write_config(
+        tmp_path,
+        server.address,
+        [
+            {"name": "feed", "method": "/feed", "period": 60},
+            {"name": "cleanup", "method": "/cleanup", "period": 60},
+        ],
+    )
     assert main(config, ["fire", "nope"]) == 2
     err = capsys.readouterr().err
     assert "unknown job 'nope'" in err and "feed, cleanup" in err
@@ -188,11 +212,21 @@ def test_fire_unknown_job_lists_known_names(server, tmp_path, capsys):
 
 
 def test_list_shows_jobs_but_never_the_password(tmp_path, capsys):
-    config = write_config(tmp_path, "http://127.0.0.1:8080", [
-        {"name": "feed", "method": "/plone/feed", "period": 3600,
-         "host": "plonecommunity.mobi", "user": "zopeuser", "password": "s3cr3t"},
-        {"name": "cleanup", "method": "/plone/@@cleanup?days=14", "period": 85000},
-    ])
+    config = write_config(
+        tmp_path,
+        "http://127.0.0.1:8080",
+        [
+            {
+                "name": "feed",
+                "method": "/plone/feed",
+                "period": 3600,
+                "host": "plonecommunity.mobi",
+                "user": "zopeuser",
+                "password": "s3cr3t",
+            },
+            {"name": "cleanup", "method": "/plone/@@cleanup?days=14", "period": 85000},
+        ],
+    )
     assert main(config, ["list"]) == 0
     out = capsys.readouterr().out
     assert "s3cr3t" not in out
@@ -213,17 +247,27 @@ def test_next_due_is_aligned_to_the_epoch():
     assert format_period(5430) == "1h30m30s"
 
 
-@pytest.mark.parametrize("content, words", [
-    (None, "does not exist"),
-    ("{not json", "is not valid JSON"),
-    ('{"address": "http://h:1"}', "'jobs' is missing"),
-    ('{"address": "http://h:1", "jobs": [{"name": "a", "method": "x", "period": 1}]}',
-     "must start with /"),
-    ('{"address": "http://h:1", "jobs": [{"name": "a", "method": "/x", "period": 0}]}',
-     "period must be a positive"),
-    ('{"address": "ftp://h:1", "jobs": []}', "is not http(s)://HOST:PORT"),
-    ('{"address": "http://u:pw@h:1", "jobs": []}', "must not hold a user or password"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        (None, "does not exist"),
+        ("{not json", "is not valid JSON"),
+        ('{"address": "http://h:1"}', "'jobs' is missing"),
+        (
+            '{"address": "http://h:1", "jobs": [{"name": "a", "method": "x", "period": 1}]}',
+            "must start with /",
+        ),
+        (
+            '{"address": "http://h:1", "jobs": [{"name": "a", "method": "/x", "period": 0}]}',
+            "period must be a positive",
+        ),
+        ('{"address": "ftp://h:1", "jobs": []}', "is not http(s)://HOST:PORT"),
+        (
+            '{"address": "http://u:pw@h:1", "jobs": []}',
+            "must not hold a user or password",
+        ),
+    ],
+)
 @pytest.mark.parametrize("command", ["run", "list"])
 def test_bad_config_is_a_clear_error(tmp_path, capsys, content, words, command):
     path = tmp_path / "parts" / "clock" / "clock.json"
@@ -238,8 +282,11 @@ def test_bad_config_is_a_clear_error(tmp_path, capsys, content, words, command):
 
 
 def test_config_readable_by_others_warns(tmp_path, capsys):
-    config = write_config(tmp_path, "http://127.0.0.1:8080", [
-        {"name": "a", "method": "/a", "period": 60, "user": "u", "password": "p"}])
+    config = write_config(
+        tmp_path,
+        "http://127.0.0.1:8080",
+        [{"name": "a", "method": "/a", "period": 60, "user": "u", "password": "p"}],
+    )
     os.chmod(config, 0o644)
     assert main(config, ["list"]) == 0
     assert "readable by group/others (mode 644): chmod 600" in capsys.readouterr().err
@@ -257,9 +304,18 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
 
 def start_clock(config, stderr, *options):
     return subprocess.Popen(
-        [sys.executable, "-m", "collective.recipe.clockserver.runner", config, "run",
-         *options],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr)
+        [
+            sys.executable,
+            "-m",
+            "collective.recipe.clockserver.runner",
+            config,
+            "run",
+            *options,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
 
 
 def wait_for(condition, timeout):
@@ -276,12 +332,21 @@ def stop(proc, signum):
 
 
 def test_run_aligned_slow_job_skips_and_sigterm(server, tmp_path):
-    config = write_config(tmp_path, server.address, [
-        {"name": "fast", "method": "/run-fast", "period": 1},
-        {"name": "slow", "method": "/run-slow?sleep=2.5", "period": 1},
-        {"name": "hourly", "method": "/run-hourly", "period": 3600,
-         "user": "zopeuser", "password": "secret"},
-    ])
+    config = write_config(
+        tmp_path,
+        server.address,
+        [
+            {"name": "fast", "method": "/run-fast", "period": 1},
+            {"name": "slow", "method": "/run-slow?sleep=2.5", "period": 1},
+            {
+                "name": "hourly",
+                "method": "/run-hourly",
+                "period": 3600,
+                "user": "zopeuser",
+                "password": "secret",
+            },
+        ],
+    )
     log_path = tmp_path / "clock.log"
     with open(log_path, "w") as log:
         proc = start_clock(config, log)
@@ -308,10 +373,11 @@ def test_run_aligned_slow_job_skips_and_sigterm(server, tmp_path):
     assert all(t % 3600 == 0 for t in hourly) and len(hourly) <= 1
 
     text = log_path.read_text()
-    assert ('Clock server for "/run-fast" started (user: Anonymous, period: 1)\n'
-            in text)
-    assert ('Clock server for "/run-hourly" started (user: zopeuser, period: 3600)\n'
-            in text)
+    assert 'Clock server for "/run-fast" started (user: Anonymous, period: 1)\n' in text
+    assert (
+        'Clock server for "/run-hourly" started (user: zopeuser, period: 3600)\n'
+        in text
+    )
     assert text.count("slow: previous call still running") >= 2
     assert "fast: 200 OK (" in text
     assert "stopped (SIGTERM)" in text
@@ -319,8 +385,9 @@ def test_run_aligned_slow_job_skips_and_sigterm(server, tmp_path):
 
 
 def test_run_stops_on_sigint_and_logs_to_log_file(server, tmp_path):
-    config = write_config(tmp_path, server.address, [
-        {"name": "tick", "method": "/run-int", "period": 1}])
+    config = write_config(
+        tmp_path, server.address, [{"name": "tick", "method": "/run-int", "period": 1}]
+    )
     log_path = tmp_path / "clock.log"
     stderr_path = tmp_path / "stderr"
     with open(stderr_path, "w") as stderr:
@@ -365,15 +432,18 @@ def test_replace_is_atomic_durable_and_keeps_no_temporary(tmp_path, monkeypatch)
 
     synced = []
     real_fsync = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.fstat(fd).st_mode)
-                        or real_fsync(fd))
+    monkeypatch.setattr(
+        os, "fsync", lambda fd: synced.append(os.fstat(fd).st_mode) or real_fsync(fd)
+    )
     path = tmp_path / "metrics.prom"
     path.write_text("old")
     files.replace(str(path), b"new", 0o644)
     assert path.read_text() == "new" and path.stat().st_mode & 0o777 == 0o644
     assert len(synced) == 2 and stat.S_ISDIR(synced[1])  # the file, then its directory
     assert os.listdir(tmp_path) == ["metrics.prom"]
-    monkeypatch.setattr(os, "rename", lambda *a: (_ for _ in ()).throw(OSError(28, "full")))
+    monkeypatch.setattr(
+        os, "rename", lambda *a: (_ for _ in ()).throw(OSError(28, "full"))
+    )
     with pytest.raises(OSError):
         files.replace(str(path), b"newer", 0o644)
     assert path.read_text() == "new" and os.listdir(tmp_path) == ["metrics.prom"]

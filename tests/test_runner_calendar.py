@@ -7,35 +7,46 @@ import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+import test_monitoring_runner
 from collective.recipe.clockserver.runner.clock import Clock
 from collective.recipe.clockserver.runner.config import load_config
 from collective.recipe.clockserver.runner.status import watched
 from collective.recipe.clockserver.schedule import Schedule
 from simtime import FakeTime, ListLog
-from test_monitoring_runner import part_factory, wait_for  # noqa: F401
+from test_monitoring_runner import wait_for
 from test_runner_clock import Recorder, write_config
+
+part_factory = test_monitoring_runner.part_factory  # the fixture
 
 
 def at(text, zone):
-    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo(zone)).timestamp()
+    return (
+        datetime.strptime(text, "%Y-%m-%d %H:%M")
+        .replace(tzinfo=ZoneInfo(zone))
+        .timestamp()
+    )
 
 
 def simulate(tmp_path, jobs, start, until, **extra):
     fake = FakeTime(start)
     calls = []
     log = ListLog()
-    config = load_config(write_config(tmp_path / "clock.json", "http://127.0.0.1:1", jobs,
-                                      **extra))
+    config = load_config(
+        write_config(tmp_path / "clock.json", "http://127.0.0.1:1", jobs, **extra)
+    )
     observer = Recorder(fake)
-    clock = Clock(config, log=log, observer=observer, clock=fake,
-                  call=fake.answer(calls=calls))
+    clock = Clock(
+        config, log=log, observer=observer, clock=fake, call=fake.answer(calls=calls)
+    )
     fake.run(clock, until)
     return calls, observer.events, config
 
 
 def local(stamps, zone):
-    return [datetime.fromtimestamp(t, ZoneInfo(zone)).strftime("%m-%d %H:%M%z")
-            for t in stamps]
+    return [
+        datetime.fromtimestamp(t, ZoneInfo(zone)).strftime("%m-%d %H:%M%z")
+        for t in stamps
+    ]
 
 
 def test_clock_calls_calendar_jobs_at_their_instants_across_the_jumps(tmp_path):
@@ -43,11 +54,23 @@ def test_clock_calls_calendar_jobs_at_their_instants_across_the_jumps(tmp_path):
     02:15 is called once at 02:30; '*/15 2' only at the real 02:30, 02:45;
     an hourly period job with an offset keeps its epoch rhythm."""
     zone = "Australia/Lord_Howe"
-    jobs = [{"name": "fixed", "method": "/fixed", "period": None,
-             "times": "15 2 * * *", "timezone": zone},
-            {"name": "starred", "method": "/starred", "period": 3600,
-             "times": "*/15 2 * * *", "timezone": zone},
-            {"name": "hourly", "method": "/hourly", "period": 3600, "offset": 420}]
+    jobs = [
+        {
+            "name": "fixed",
+            "method": "/fixed",
+            "period": None,
+            "times": "15 2 * * *",
+            "timezone": zone,
+        },
+        {
+            "name": "starred",
+            "method": "/starred",
+            "period": 3600,
+            "times": "*/15 2 * * *",
+            "timezone": zone,
+        },
+        {"name": "hourly", "method": "/hourly", "period": 3600, "offset": 420},
+    ]
     start = at("2026-10-04 01:00", zone)
     calls, events, _ = simulate(tmp_path, jobs, start, start + 3 * 3600)
     by_name = {}
@@ -57,28 +80,55 @@ def test_clock_calls_calendar_jobs_at_their_instants_across_the_jumps(tmp_path):
     assert local(by_name["starred"], zone) == ["10-04 02:30+1100", "10-04 02:45+1100"]
     assert [(t - 420) % 3600 for t in by_name["hourly"]] == [0, 0, 0]
     # The observer (records, claims) gets the same UTC instant as the tick.
-    assert [due for kind, name, due, _ in events
-            if kind == "started" and name == "fixed"] == by_name["fixed"]
+    assert [
+        due for kind, name, due, _ in events if kind == "started" and name == "fixed"
+    ] == by_name["fixed"]
 
 
 def test_clock_calls_a_repeated_hour_once_or_twice(tmp_path):
     """Amsterdam, 25 October 2026: 02:00-03:00 comes twice."""
     zone = "Europe/Amsterdam"
-    jobs = [{"name": "fixed", "method": "/fixed", "period": None,
-             "times": "30 2 * * *", "timezone": zone},
-            {"name": "starred", "method": "/starred", "period": None,
-             "times": "30 * * * *", "timezone": zone}]
+    jobs = [
+        {
+            "name": "fixed",
+            "method": "/fixed",
+            "period": None,
+            "times": "30 2 * * *",
+            "timezone": zone,
+        },
+        {
+            "name": "starred",
+            "method": "/starred",
+            "period": None,
+            "times": "30 * * * *",
+            "timezone": zone,
+        },
+    ]
     start = at("2026-10-25 01:45", zone)
     calls, _, _ = simulate(tmp_path, jobs, start, start + 3 * 3600)
     assert local([t for n, t in calls if n == "fixed"], zone) == ["10-25 02:30+0200"]
     assert local([t for n, t in calls if n == "starred"], zone) == [
-        "10-25 02:30+0200", "10-25 02:30+0100", "10-25 03:30+0100"]
+        "10-25 02:30+0200",
+        "10-25 02:30+0100",
+        "10-25 03:30+0100",
+    ]
 
 
 def test_status_next_due_of_a_calendar_job_is_its_utc_instant(tmp_path):
-    path = write_config(tmp_path / "clock.json", "http://127.0.0.1:1", [
-        {"name": "night", "method": "/n", "period": None, "times": "0 3 * * *",
-         "timezone": "Asia/Kolkata", "offset": 90}])
+    path = write_config(
+        tmp_path / "clock.json",
+        "http://127.0.0.1:1",
+        [
+            {
+                "name": "night",
+                "method": "/n",
+                "period": None,
+                "times": "0 3 * * *",
+                "timezone": "Asia/Kolkata",
+                "offset": 90,
+            }
+        ],
+    )
     [watch] = watched(load_config(path))
     now = at("2026-07-01 12:00", "UTC")
     assert watch.following(now) == at("2026-07-02 03:00", "Asia/Kolkata") + 90
@@ -92,18 +142,20 @@ def test_bad_calendar_keys_in_the_config_file(tmp_path):
     from collective.recipe.clockserver.runner.config import BadConfig
 
     for job, problem in [
-            ({"times": "0 3 * * *", "timezone": "Nowhere/Land"}, "IANA time zone"),
-            ({"retries": 11}, "retries must be a whole number from 0 to 10"),
-            ({"timeout": 0}, "timeout must be a positive number"),
-            ({"period": None}, "'period' is missing"),
-            ({"offset": -5}, "offset must be a number of seconds")]:
+        ({"times": "0 3 * * *", "timezone": "Nowhere/Land"}, "IANA time zone"),
+        ({"retries": 11}, "retries must be a whole number from 0 to 10"),
+        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"period": None}, "'period' is missing"),
+        ({"offset": -5}, "offset must be a number of seconds"),
+    ]:
         raw = dict({"name": "j", "method": "/j", "period": 60}, **job)
         with pytest.raises(BadConfig, match=problem):
             load_config(write_config(tmp_path / "c.json", "http://127.0.0.1:1", [raw]))
 
 
 def test_real_run_calls_a_calendar_job_a_minute_ahead_in_another_zone(
-        server, part_factory):  # noqa: F811
+    server, part_factory
+):
     """bin/<part> run on a machine in UTC, a job written in Kathmandu's
     time (UTC+05:45): called within a second of its minute, recorded with
     that tick, shown as next due by status."""
@@ -114,22 +166,39 @@ def test_real_run_calls_a_calendar_job_a_minute_ahead_in_another_zone(
         due += 60
     reading = datetime.fromtimestamp(due, ZoneInfo(zone))
     times = "%d %d %d %d *" % (reading.minute, reading.hour, reading.day, reading.month)
-    part = part_factory(server.address, [
-        {"name": "kathmandu", "method": "/kathmandu", "period": None, "times": times,
-         "timezone": zone}])
+    part = part_factory(
+        server.address,
+        [
+            {
+                "name": "kathmandu",
+                "method": "/kathmandu",
+                "period": None,
+                "times": times,
+                "timezone": zone,
+            }
+        ],
+    )
     process = part.start()
     try:
-        arrived = wait_for(lambda: [t for t, p in server.requests if p == "/kathmandu"],
-                           "the calendar call", timeout=due - now + 30)
+        arrived = wait_for(
+            lambda: [t for t, p in server.requests if p == "/kathmandu"],
+            "the calendar call",
+            timeout=due - now + 30,
+        )
     finally:
         out = part.stop(process)
     assert due <= arrived[0] < due + 2, out
-    assert 'Clock server for "/kathmandu" started (user: zopeuser, times: %s (%s))' % (
-        times, zone) in out
+    assert (
+        'Clock server for "/kathmandu" started (user: zopeuser, times: %s (%s))'
+        % (times, zone)
+        in out
+    )
     [run] = [r for r in part.record("kathmandu")["runs"] if r["result"] == "ok"]
     assert run["due"] == due
     states, _ = part.states()
-    assert states["kathmandu"]["next_due"] == Schedule(times=times, zone=zone).following(due)
+    assert states["kathmandu"]["next_due"] == Schedule(
+        times=times, zone=zone
+    ).following(due)
     assert states["kathmandu"]["next_due"] >= due + 365 * 86400
     assert json.dumps(states["kathmandu"]["schedule"]) == json.dumps(times)
 
@@ -137,11 +206,30 @@ def test_real_run_calls_a_calendar_job_a_minute_ahead_in_another_zone(
 def test_list_shows_schedule_zone_and_next_times(tmp_path, capsys):
     from collective.recipe.clockserver.runner.cli import main
 
-    path = write_config(tmp_path / "clock.json", "http://127.0.0.1:8080", [
-        {"name": "feed", "method": "/feed", "period": 3600, "offset": 420,
-         "user": "u", "password": "s3cr3t-pw"},
-        {"name": "night", "method": "/night", "period": None, "times": "30 2 * * *",
-         "timezone": "Australia/Lord_Howe", "timeout": 3600, "retries": 0}], retries=2)
+    path = write_config(
+        tmp_path / "clock.json",
+        "http://127.0.0.1:8080",
+        [
+            {
+                "name": "feed",
+                "method": "/feed",
+                "period": 3600,
+                "offset": 420,
+                "user": "u",
+                "password": "s3cr3t-pw",
+            },
+            {
+                "name": "night",
+                "method": "/night",
+                "period": None,
+                "times": "30 2 * * *",
+                "timezone": "Australia/Lord_Howe",
+                "timeout": 3600,
+                "retries": 0,
+            },
+        ],
+        retries=2,
+    )
     assert main(path, ["list"]) == 0
     out = capsys.readouterr().out
     assert "s3cr3t-pw" not in out
@@ -153,8 +241,10 @@ def test_list_shows_schedule_zone_and_next_times(tmp_path, capsys):
     assert words[1:7] == ["30", "2", "*", "*", "*", "Australia/Lord_Howe"]
     assert ":30:00Z" in words[7] and words[9] == "02:30:00"
     assert " 3600s " in night and " 0 " in night and "Anonymous" in night
-    assert night.count("T15:30:00Z") == 3 or night.count("T16:00:00Z") + night.count(
-        "T15:30:00Z") == 3  # the next three, in UTC (Lord Howe: +10:30 or +11)
+    assert (
+        night.count("T15:30:00Z") == 3
+        or night.count("T16:00:00Z") + night.count("T15:30:00Z") == 3
+    )  # the next three, in UTC (Lord Howe: +10:30 or +11)
 
 
 def test_two_hosts_with_spread_and_a_lock_call_each_tick_once(tmp_path, monkeypatch):
@@ -164,15 +254,20 @@ def test_two_hosts_with_spread_and_a_lock_call_each_tick_once(tmp_path, monkeypa
     in for the lock service; simulated time)."""
     from test_settings import read
 
-    options = ("backend = runner\naddress = 8080\nspread = 1h\ntimezone = Europe/Amsterdam\n"
-               "lock = redis://127.0.0.1:6379/0\nlock-namespace = site-a\n"
-               "jobs = /feeds 15m\n    /nightly - times='0 3 * * *'\n")
+    options = (
+        "backend = runner\naddress = 8080\nspread = 1h\ntimezone = Europe/Amsterdam\n"
+        "lock = redis://127.0.0.1:6379/0\nlock-namespace = site-a\n"
+        "jobs = /feeds 15m\n    /nightly - times='0 3 * * *'\n"
+    )
     configs = []
     for host, zone in (("host1", "UTC"), ("host2", "Asia/Tokyo")):
         monkeypatch.setenv("TZ", zone)
         data = read(tmp_path / host, options).to_json()
-        configs.append(write_config(tmp_path / host / "clock.json", "http://127.0.0.1:1",
-                                    data["jobs"]))
+        configs.append(
+            write_config(
+                tmp_path / host / "clock.json", "http://127.0.0.1:1", data["jobs"]
+            )
+        )
     claimed = {}
     called = []
     start = at("2026-03-28 12:00", "UTC")
@@ -181,8 +276,11 @@ def test_two_hosts_with_spread_and_a_lock_call_each_tick_once(tmp_path, monkeypa
         fake = FakeTime(start)
 
         def claim(job, due, host=number):
-            return None if claimed.setdefault((job.name, due), host) == host \
+            return (
+                None
+                if claimed.setdefault((job.name, due), host) == host
                 else f"claimed by host{claimed[(job.name, due)] + 1}"
+            )
 
         def answer(config, job, fake=fake, host=number):
             called.append((host, job.name, fake.time()))
@@ -192,7 +290,9 @@ def test_two_hosts_with_spread_and_a_lock_call_each_tick_once(tmp_path, monkeypa
 
         clock = Clock(config, log=ListLog(), clock=fake, call=answer, claim=claim)
         fake.run(clock, start + 26 * 3600)
-    by_host = [[(name, when) for host, name, when in called if host == n] for n in (0, 1)]
+    by_host = [
+        [(name, when) for host, name, when in called if host == n] for n in (0, 1)
+    ]
     assert by_host[0] and not by_host[1]  # the second host found every tick claimed
     nightly = [when for name, when in by_host[0] if name == "nightly"]
     assert len(nightly) == 1  # 03:00 Amsterdam (the day of the jump) + the offset
@@ -206,18 +306,46 @@ def test_overdue_of_a_calendar_job_counts_from_its_utc_tick(tmp_path):
     within grace, overdue after it, and the reason names the UTC tick."""
     from collective.recipe.clockserver.runner.status import assess
 
-    config = load_config(write_config(tmp_path / "clock.json", "http://127.0.0.1:1", [
-        {"name": "night", "method": "/n", "period": None, "times": "0 3 * * *",
-         "timezone": "Asia/Kolkata"}]))
+    config = load_config(
+        write_config(
+            tmp_path / "clock.json",
+            "http://127.0.0.1:1",
+            [
+                {
+                    "name": "night",
+                    "method": "/n",
+                    "period": None,
+                    "times": "0 3 * * *",
+                    "timezone": "Asia/Kolkata",
+                }
+            ],
+        )
+    )
     [watch] = watched(config)
     tick = at("2026-07-02 03:00", "Asia/Kolkata")
-    record = {"first_seen": tick - 7200, "runs": [], "running": [],
-              "consecutive_failures": 0, "totals": {}, "last_success": None}
+    record = {
+        "first_seen": tick - 7200,
+        "runs": [],
+        "running": [],
+        "consecutive_failures": 0,
+        "totals": {},
+        "last_success": None,
+    }
     assert assess(watch, record, config, tick - 60)["state"] != "overdue"
     assert assess(watch, record, config, tick + 3500)["state"] != "overdue"
     late = assess(watch, record, config, tick + 3700)
     assert late["grace"] == 3600 and late["state"] == "overdue"
     assert "2026-07-01 21:30:00 UTC did not run" in late["reason"]
-    served = dict(record, runs=[{"due": tick, "start": tick + 1, "duration": 0.1,
-                                 "result": "ok", "reason": "200 OK"}])
+    served = dict(
+        record,
+        runs=[
+            {
+                "due": tick,
+                "start": tick + 1,
+                "duration": 0.1,
+                "result": "ok",
+                "reason": "200 OK",
+            }
+        ],
+    )
     assert assess(watch, served, config, tick + 3700)["state"] == "ok"

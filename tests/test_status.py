@@ -4,6 +4,8 @@ written through the Records API, at chosen moments (no waiting)."""
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collective.recipe.clockserver.runner import crontimes, metrics, status
 from collective.recipe.clockserver.runner.config import parse_config
@@ -14,10 +16,14 @@ T0 = 1_800_000_000 - 1_800_000_000 % 86400  # a UTC midnight
 
 
 def config(tmp_path, jobs=(), entries=(), backend="runner", **extra):
-    data = {"part": "clock", "address": "127.0.0.1:8080", "backend": backend,
-            "state-directory": str(tmp_path / "state"),
-            "jobs": [dict({"method": "/" + j["name"]}, **j) for j in jobs],
-            "entries": list(entries)}
+    data = {
+        "part": "clock",
+        "address": "127.0.0.1:8080",
+        "backend": backend,
+        "state-directory": str(tmp_path / "state"),
+        "jobs": [dict({"method": "/" + j["name"]}, **j) for j in jobs],
+        "entries": list(entries),
+    }
     data.update(extra)
     return parse_config(data)
 
@@ -29,13 +35,30 @@ def store(tmp_path, **kwargs):
 def write(tmp_path, name, first_seen, runs=(), running=()):
     """A record with chosen times, imported as the take-over imports one."""
     totals = {"ok": 0, "failed": 0, "skipped": 0}
-    record = {"name": name, "first_seen": first_seen, "runs": [], "last_success": None,
-              "consecutive_failures": 0, "totals": totals, "running": list(running)}
+    record = {
+        "name": name,
+        "first_seen": first_seen,
+        "runs": [],
+        "last_success": None,
+        "consecutive_failures": 0,
+        "totals": totals,
+        "running": list(running),
+    }
     for start, result, reason in runs:
-        run = {"due": start, "start": start, "duration": 0.5, "result": result,
-               "reason": reason, "http_status": 500 if result == "failed" else 200,
-               "exit_status": None, "host": "h", "by": "run", "scheduled": True,
-               "catch_up": False, "output": None}
+        run = {
+            "due": start,
+            "start": start,
+            "duration": 0.5,
+            "result": result,
+            "reason": reason,
+            "http_status": 500 if result == "failed" else 200,
+            "exit_status": None,
+            "host": "h",
+            "by": "run",
+            "scheduled": True,
+            "catch_up": False,
+            "output": None,
+        }
         record["runs"].append(run)
         totals[result] += 1
         if result == "ok":
@@ -65,27 +88,45 @@ def utc(monkeypatch):
 
 def test_the_contract_example_line(tmp_path, utc):
     names = ["backup", "feed", "a", "b", "c", "d"]
-    cfg = config(tmp_path, jobs=[{"name": n, "period": HOUR} for n in names[1:]],
-                 entries=[{"name": "backup", "times": "37 2 * * *"}])
+    cfg = config(
+        tmp_path,
+        jobs=[{"name": n, "period": HOUR} for n in names[1:]],
+        entries=[{"name": "backup", "times": "37 2 * * *"}],
+    )
     now = T0 + 3 * 86400 + 10 * HOUR + 60
     write(tmp_path, "backup", T0, [(T0 + 2 * HOUR + 37 * 60, "ok", "exit status 0")])
     write(tmp_path, "feed", T0, [(now - 60, "failed", "500 Internal Server Error")])
     for n in "abcd":
         write(tmp_path, n, T0, [(now - 60, "ok", "200 OK")])
     found, infos = states(cfg, now)
-    assert found == {"backup": "overdue", "feed": "failing", "a": "ok", "b": "ok",
-                     "c": "ok", "d": "ok"}
-    assert status.plugin_line(infos) == \
-        "CLOCK CRITICAL - 1 overdue, 1 failing, 4 ok | overdue=1 failing=1 ok=4"
+    assert found == {
+        "backup": "overdue",
+        "feed": "failing",
+        "a": "ok",
+        "b": "ok",
+        "c": "ok",
+        "d": "ok",
+    }
+    assert (
+        status.plugin_line(infos)
+        == "CLOCK CRITICAL - 1 overdue, 1 failing, 4 ok | overdue=1 failing=1 ok=4"
+    )
     assert status.exit_status(infos) == 2
     rows = status.table(infos)
     assert rows[0].split()[:2] == ["NAME", "SCHEDULE"] and rows[0].endswith("STATE")
     table = {row.split()[0]: row for row in rows[1:]}
     assert list(table) == ["feed", "a", "b", "c", "d", "backup"]  # jobs, then entries
     backup = table["backup"].split()
-    assert backup[:8] == ["backup", "37", "2", "*", "*", "*",
-                          status.table_time(T0 + 2 * HOUR + 37 * 60).split()[0],
-                          status.table_time(T0 + 2 * HOUR + 37 * 60).split()[1]]
+    assert backup[:8] == [
+        "backup",
+        "37",
+        "2",
+        "*",
+        "*",
+        "*",
+        status.table_time(T0 + 2 * HOUR + 37 * 60).split()[0],
+        status.table_time(T0 + 2 * HOUR + 37 * 60).split()[1],
+    ]
     assert backup[-1] == "overdue"
     assert " 500 " in table["feed"]
 
@@ -101,8 +142,10 @@ def test_waiting_then_overdue_from_first_seen_and_grace(tmp_path):
 
 
 def test_default_grace_is_one_interval_at_most_an_hour(tmp_path):
-    cfg = config(tmp_path, jobs=[{"name": "quick", "period": 300},
-                                 {"name": "daily", "period": 86400}])
+    cfg = config(
+        tmp_path,
+        jobs=[{"name": "quick", "period": 300}, {"name": "daily", "period": 86400}],
+    )
     write(tmp_path, "quick", T0 + 1)
     write(tmp_path, "daily", T0 + 1)
     infos = {i["name"]: i for i in status.collect(cfg, now=T0 + 2)}
@@ -123,13 +166,29 @@ def test_part_grace_applies_when_the_job_has_none(tmp_path):
 def test_failing_warning_and_three_in_a_row_critical(tmp_path):
     cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR}])
     now = T0 + 5 * HOUR + 10
-    write(tmp_path, "j", T0, [(T0 + 3 * HOUR, "ok", ""), (T0 + 4 * HOUR, "failed", "x"),
-                              (T0 + 5 * HOUR, "failed", "x")])
+    write(
+        tmp_path,
+        "j",
+        T0,
+        [
+            (T0 + 3 * HOUR, "ok", ""),
+            (T0 + 4 * HOUR, "failed", "x"),
+            (T0 + 5 * HOUR, "failed", "x"),
+        ],
+    )
     found, infos = states(cfg, now)
     assert found == {"j": "failing"} and status.exit_status(infos) == 1
     assert status.plugin_line(infos) == "CLOCK WARNING - 1 failing | failing=1"
-    write(tmp_path, "j", T0, [(T0 + 3 * HOUR, "failed", "x"), (T0 + 4 * HOUR, "failed", "x"),
-                              (T0 + 5 * HOUR, "failed", "x")])
+    write(
+        tmp_path,
+        "j",
+        T0,
+        [
+            (T0 + 3 * HOUR, "failed", "x"),
+            (T0 + 4 * HOUR, "failed", "x"),
+            (T0 + 5 * HOUR, "failed", "x"),
+        ],
+    )
     found, infos = states(cfg, now)
     assert found == {"j": "failing"} and infos[0]["consecutive_failures"] == 3
     assert status.exit_status(infos) == 2
@@ -139,25 +198,54 @@ def test_failing_warning_and_three_in_a_row_critical(tmp_path):
 def test_skips_claimed_by_another_host_count_as_served(tmp_path):
     cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR}])
     now = T0 + 5 * HOUR + 10
-    write(tmp_path, "j", T0, [(T0 + 3 * HOUR, "ok", ""),
-                              (T0 + 4 * HOUR, "skipped", "claimed by web2"),
-                              (T0 + 5 * HOUR, "skipped", "claimed by web2")])
+    write(
+        tmp_path,
+        "j",
+        T0,
+        [
+            (T0 + 3 * HOUR, "ok", ""),
+            (T0 + 4 * HOUR, "skipped", "claimed by web2"),
+            (T0 + 5 * HOUR, "skipped", "claimed by web2"),
+        ],
+    )
     assert states(cfg, now)[0] == {"j": "ok"}
     # Overlap skips serve nothing: overdue once the grace passed.
-    write(tmp_path, "j", T0, [(T0 + 3 * HOUR, "ok", ""),
-                              (T0 + 4 * HOUR, "skipped", "still running"),
-                              (T0 + 5 * HOUR, "skipped", "still running")])
+    write(
+        tmp_path,
+        "j",
+        T0,
+        [
+            (T0 + 3 * HOUR, "ok", ""),
+            (T0 + 4 * HOUR, "skipped", "still running"),
+            (T0 + 5 * HOUR, "skipped", "still running"),
+        ],
+    )
     assert states(cfg, now)[0] == {"j": "overdue"}
     # An unreachable lock service makes it failing.
-    write(tmp_path, "j", T0, [(T0 + 4 * HOUR, "ok", ""),
-                              (T0 + 5 * HOUR, "skipped", "lock service unreachable")])
+    write(
+        tmp_path,
+        "j",
+        T0,
+        [
+            (T0 + 4 * HOUR, "ok", ""),
+            (T0 + 5 * HOUR, "skipped", "lock service unreachable"),
+        ],
+    )
     assert states(cfg, now)[0] == {"j": "failing"}
 
 
 def test_running_and_running_too_long(tmp_path):
     cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR, "grace": 60}])
-    alive = {"host": os.uname().nodename, "pid": os.getpid(), "pid_start": None,
-             "boot": None, "token": "t", "start": T0 + HOUR, "due": T0 + HOUR, "by": "run"}
+    alive = {
+        "host": os.uname().nodename,
+        "pid": os.getpid(),
+        "pid_start": None,
+        "boot": None,
+        "token": "t",
+        "start": T0 + HOUR,
+        "due": T0 + HOUR,
+        "by": "run",
+    }
     import socket
 
     alive["host"] = socket.gethostname()
@@ -172,8 +260,16 @@ def test_a_dead_process_shows_interrupted(tmp_path):
 
     gone = subprocess.Popen(["true"])
     gone.wait()
-    entry = {"host": socket.gethostname(), "pid": gone.pid, "pid_start": None,
-             "boot": None, "token": "t", "start": T0 + HOUR, "due": T0 + HOUR, "by": "run"}
+    entry = {
+        "host": socket.gethostname(),
+        "pid": gone.pid,
+        "pid_start": None,
+        "boot": None,
+        "token": "t",
+        "start": T0 + HOUR,
+        "due": T0 + HOUR,
+        "by": "run",
+    }
     write(tmp_path, "j", T0, running=[entry])
     record = store(tmp_path).read("j")  # shown as interrupted, nothing written
     assert record["running"] == []
@@ -199,16 +295,23 @@ def test_reboot_entries_are_never_overdue(tmp_path):
 
 
 def test_zserver_status_covers_entries_only(tmp_path):
-    cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR}],
-                 entries=[{"name": "zeopack", "times": "0 1 * * 6"}], backend="zserver")
+    cfg = config(
+        tmp_path,
+        jobs=[{"name": "j", "period": HOUR}],
+        entries=[{"name": "zeopack", "times": "0 1 * * 6"}],
+        backend="zserver",
+    )
     write(tmp_path, "zeopack", T0)
     found, _ = states(cfg, T0 + 1)
     assert found == {"zeopack": "waiting"}
 
 
 def test_cron_jobs_use_their_schedule(tmp_path, utc):
-    cfg = config(tmp_path, jobs=[{"name": "j", "period": 900, "times": "*/15 * * * *"}],
-                 backend="cron")
+    cfg = config(
+        tmp_path,
+        jobs=[{"name": "j", "period": 900, "times": "*/15 * * * *"}],
+        backend="cron",
+    )
     write(tmp_path, "j", T0)
     [info] = status.collect(cfg, now=T0 + 60)
     assert info["schedule"] == "*/15 * * * *"
@@ -227,7 +330,9 @@ def test_no_bar_in_rows_and_metrics_labels_escaped(tmp_path):
     families = {f.name: f for f in text_string_to_metric_families(text)}
     assert families["clockserver_consecutive_failures"].samples[0].value == 1
     assert families["clockserver_consecutive_failures"].samples[0].labels == {
-        "part": "clock", "name": "e"}
+        "part": "clock",
+        "name": "e",
+    }
 
 
 def test_control_characters_never_reach_the_terminal(tmp_path):
@@ -236,9 +341,17 @@ def test_control_characters_never_reach_the_terminal(tmp_path):
     cfg = config(tmp_path, entries=[{"name": "e", "times": "0 3 * * *"}])
     records = store(tmp_path)
     records.seen(["e"])
-    records.finish("e", None, "failed", 0.5, reason="bad\x1b[2J news\nnext",
-                   exit_status=1, output=b"one\ttab | bar\n\x1b]0;title\x07two\n",
-                   by="exec", start=T0)
+    records.finish(
+        "e",
+        None,
+        "failed",
+        0.5,
+        reason="bad\x1b[2J news\nnext",
+        exit_status=1,
+        output=b"one\ttab | bar\n\x1b]0;title\x07two\n",
+        by="exec",
+        start=T0,
+    )
     [info] = status.collect(cfg, now=T0 + 5)
     lines = status.reasons([info]) + status.runs_table(info)
     assert not [line for line in lines if "\x1b" in line or "\x07" in line]
@@ -247,11 +360,14 @@ def test_control_characters_never_reach_the_terminal(tmp_path):
     assert "    \\x1b]0;title\\x07two" in lines
 
 
-@pytest.mark.parametrize("times, previous, following", [
-    ("*/15 * * * *", 15 * 60 * 4 * 10, 15 * 60 * 4 * 10 + 900),
-    ("@hourly", 10 * HOUR, 11 * HOUR),
-    ("@daily", 0, 86400),
-])
+@pytest.mark.parametrize(
+    "times, previous, following",
+    [
+        ("*/15 * * * *", 15 * 60 * 4 * 10, 15 * 60 * 4 * 10 + 900),
+        ("@hourly", 10 * HOUR, 11 * HOUR),
+        ("@daily", 0, 86400),
+    ],
+)
 def test_cron_ticks_in_local_time(times, previous, following, utc):
     now = T0 + 10 * HOUR + 5
     assert crontimes.previous(times, now) == T0 + previous
@@ -265,20 +381,19 @@ def test_schedules_that_never_come(times):
     assert "never matches" in crontimes.problem(times)
 
 
-@pytest.mark.parametrize("times", ["0 0 29 2 *", "0 0 31 * *", "@reboot", "@yearly",
-                                   "0 0 31 2 mon"])
+@pytest.mark.parametrize(
+    "times", ["0 0 29 2 *", "0 0 31 * *", "@reboot", "@yearly", "0 0 31 2 mon"]
+)
 def test_schedules_that_come(times):
     assert crontimes.problem(times) is None
-
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.sampled_from(["ok", "failed", "skipped"]), max_size=45))
 def test_records_bookkeeping_for_any_sequence_of_results(tmp_path_factory, results):
-    records = Records(str(tmp_path_factory.mktemp("state")), secrets=("s3cret",),
-                      part="clock")
+    records = Records(
+        str(tmp_path_factory.mktemp("state")), secrets=("s3cret",), part="clock"
+    )
     for number, result in enumerate(results):
         if result == "skipped":
             records.skip("n", number, "claimed by web2", "run")
@@ -291,15 +406,21 @@ def test_records_bookkeeping_for_any_sequence_of_results(tmp_path_factory, resul
     if not results:
         assert record is None
         return
-    assert record["totals"] == {r: results.count(r) for r in ("ok", "failed", "skipped")}
+    assert record["totals"] == {
+        r: results.count(r) for r in ("ok", "failed", "skipped")
+    }
     assert len(record["runs"]) == min(len(results), 20)
     assert [r["result"] for r in record["runs"]] == results[-20:]
     decisive = [r for r in results if r != "skipped"]
-    trailing = len(decisive) - (max(i for i, r in enumerate(decisive) if r == "ok") + 1
-                                if "ok" in decisive else 0)
+    trailing = len(decisive) - (
+        max(i for i, r in enumerate(decisive) if r == "ok") + 1
+        if "ok" in decisive
+        else 0
+    )
     assert record["consecutive_failures"] == trailing
     if "ok" in results:
         assert record["last_success"]["due"] == max(
-            i for i, r in enumerate(results) if r == "ok")
+            i for i, r in enumerate(results) if r == "ok"
+        )
     assert record["running"] == []
     assert all("s3cret" not in (r["reason"] or "") for r in record["runs"])

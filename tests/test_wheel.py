@@ -13,13 +13,16 @@ import zipfile
 
 import pytest
 
-import pytest
-
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAME = "collective.recipe.clockserver"
 # What the recipe needs beside itself, for the buildout venv; zc.buildout 6.0.
-BUILDOUT_DEPENDENCIES = ["zc.buildout>=6,<6.1", "zc.recipe.egg",
-                         "z3c.recipe.usercrontab", "ZConfig", "cronsim"]
+BUILDOUT_DEPENDENCIES = [
+    "zc.buildout>=6,<6.1",
+    "zc.recipe.egg",
+    "z3c.recipe.usercrontab",
+    "ZConfig",
+    "cronsim",
+]
 # Tracked files the sdist leaves out on purpose.
 NOT_IN_SDIST = {".gitignore"}
 
@@ -27,27 +30,39 @@ pytestmark = pytest.mark.slow  # a wheel, a new venv, a fresh buildout
 
 
 def run(*args, **kwargs):
-    result = subprocess.run(args, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, timeout=600,
-                            **kwargs)
-    assert result.returncode == 0, "%s\n%s" % (" ".join(map(str, args)),
-                                               result.stdout)
+    result = subprocess.run(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+        **kwargs,
+    )
+    assert result.returncode == 0, "%s\n%s" % (" ".join(map(str, args)), result.stdout)
     return result.stdout
 
 
 def tracked_files():
     """The files git tracks in the checkout, or None outside a checkout."""
     if not os.path.isdir(os.path.join(TOP, ".git")) and not os.path.isfile(
-            os.path.join(TOP, ".git")):
+        os.path.join(TOP, ".git")
+    ):
         return None
     try:
         output = subprocess.run(
-            ["git", "ls-files", "-z"], cwd=TOP, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, check=True).stdout
+            ["git", "ls-files", "-z"],
+            cwd=TOP,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
-    return {f for f in output.decode().split("\0")
-            if f and os.path.exists(os.path.join(TOP, f))}
+    return {
+        f
+        for f in output.decode().split("\0")
+        if f and os.path.exists(os.path.join(TOP, f))
+    }
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +74,24 @@ def dist(tmp_path_factory):
     source = work / "source"
     files = tracked_files()
     if files is None:
-        shutil.copytree(TOP, source, ignore=shutil.ignore_patterns(
-            ".venv*", ".git", "build", "dist", "*.egg-info", "__pycache__",
-            "secret.cfg", "bin", "parts", "eggs", "develop-eggs", "var"))
+        shutil.copytree(
+            TOP,
+            source,
+            ignore=shutil.ignore_patterns(
+                ".venv*",
+                ".git",
+                "build",
+                "dist",
+                "*.egg-info",
+                "__pycache__",
+                "secret.cfg",
+                "bin",
+                "parts",
+                "eggs",
+                "develop-eggs",
+                "var",
+            ),
+        )
     else:
         for name in files:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
@@ -82,8 +112,15 @@ def test_file_names_keep_the_dots_and_the_wheel_is_universal(dist):
 
 def test_twine_check_strict(dist):
     pytest.importorskip("twine")
-    output = run(sys.executable, "-m", "twine", "check", "--strict",
-                 str(dist["sdist"]), str(dist["wheel"]))
+    output = run(
+        sys.executable,
+        "-m",
+        "twine",
+        "check",
+        "--strict",
+        str(dist["sdist"]),
+        str(dist["wheel"]),
+    )
     assert output.count("PASSED") == 2, output
 
 
@@ -100,9 +137,14 @@ def test_the_sdist_holds_every_tracked_file(dist):
     members = sdist_members(dist["sdist"])
     missing = sorted(files - NOT_IN_SDIST - members)
     assert not missing, "MANIFEST.in leaves out: %s" % missing
-    for needed in ("README.rst", "CHANGES.rst", "LICENSE.txt", "setup.py",
-                   "pyproject.toml",
-                   "src/collective/recipe/clockserver/clock-server.xml"):
+    for needed in (
+        "README.rst",
+        "CHANGES.rst",
+        "LICENSE.txt",
+        "setup.py",
+        "pyproject.toml",
+        "src/collective/recipe/clockserver/clock-server.xml",
+    ):
         assert needed in members
     assert any(m.startswith("docs/") for m in members)
     # Nothing a checkout makes: no secret, no venv, no buildout state.
@@ -117,20 +159,19 @@ def test_the_wheel_holds_the_schema_and_pkgutil_namespaces(dist):
     with zipfile.ZipFile(dist["wheel"]) as wheel:
         names = set(wheel.namelist())
         assert "collective/recipe/clockserver/clock-server.xml" in names
-        for init in ("collective/__init__.py",
-                     "collective/recipe/__init__.py"):
+        for init in ("collective/__init__.py", "collective/recipe/__init__.py"):
             # Python 2 has no PEP 420 namespace packages.
             assert b"extend_path" in wheel.read(init)
         (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
         text = wheel.read(metadata).decode()
-        (entry_points,) = [n for n in names
-                           if n.endswith(".dist-info/entry_points.txt")]
+        (entry_points,) = [
+            n for n in names if n.endswith(".dist-info/entry_points.txt")
+        ]
         scripts = wheel.read(entry_points).decode()
     assert metadata.startswith(NAME + "-")
     assert "Requires-Python: !=3.0.*" in text or "Requires-Python: >=2.7" in text
     assert 'cronsim>=2.6; python_version >= "3"' in text
-    assert "clockserver-convert = collective.recipe.clockserver.convert:main" \
-        in scripts
+    assert "clockserver-convert = collective.recipe.clockserver.convert:main" in scripts
     assert "default = collective.recipe.clockserver.recipe:Recipe" in scripts
 
 
@@ -140,8 +181,14 @@ def buildout_venv(dist):
     recipe: buildout has to take it from find-links."""
     venv = dist["work"] / "buildout-venv"
     run(sys.executable, "-m", "venv", str(venv))
-    run(str(venv / "bin" / "python"), "-m", "pip", "install", "-q",
-        *BUILDOUT_DEPENDENCIES)
+    run(
+        str(venv / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        *BUILDOUT_DEPENDENCIES,
+    )
     return venv
 
 
@@ -151,19 +198,24 @@ def test_pip_installs_the_release_file(dist, kind, tmp_path):
     run(sys.executable, "-m", "venv", str(venv))
     python = str(venv / "bin" / "python")
     run(python, "-m", "pip", "install", "-q", str(dist[kind]))
-    output = run(python, "-c", textwrap.dedent("""
+    output = run(
+        python,
+        "-c",
+        textwrap.dedent("""
         from importlib.metadata import entry_points, version
         import collective.recipe.clockserver.recipe
         print(version("collective.recipe.clockserver"))
         print(sorted(e.value for e in entry_points(group="zc.buildout")))
-        """))
+        """),
+    )
     assert "collective.recipe.clockserver.recipe:Recipe" in output
     assert (venv / "bin" / "clockserver-convert").exists()
 
 
 @pytest.mark.parametrize("kind", ["sdist", "wheel"])
 def test_a_fresh_buildout_takes_the_recipe_from_find_links(
-        dist, buildout_venv, kind, tmp_path):
+    dist, buildout_venv, kind, tmp_path
+):
     links = tmp_path / "links"
     links.mkdir()
     shutil.copy(dist[kind], links)
@@ -172,13 +224,25 @@ def test_a_fresh_buildout_takes_the_recipe_from_find_links(
     if kind == "sdist":
         # pip builds the sdist in an isolated environment: an offline site
         # needs the build requirements of pyproject.toml in find-links.
-        run(sys.executable, "-m", "pip", "download", "-q", "-d", str(links),
-            "--only-binary", ":all:", "setuptools>=64,<69.3", "wheel")
+        run(
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "-d",
+            str(links),
+            "--only-binary",
+            ":all:",
+            "setuptools>=64,<69.3",
+            "wheel",
+        )
         env["PIP_FIND_LINKS"] = str(links)
     (tmp_path / "noindex").mkdir()
     site = tmp_path / "site"
     site.mkdir()
-    (site / "buildout.cfg").write_text(textwrap.dedent("""
+    (site / "buildout.cfg").write_text(
+        textwrap.dedent("""
         [buildout]
         parts = clock wsgi-clock
         find-links = {links}
@@ -195,14 +259,17 @@ def test_a_fresh_buildout_takes_the_recipe_from_find_links(
         backend = runner
         address = 8080
         jobs = /site/update 1h
-        """).format(links=links, noindex=tmp_path / "noindex"))
+        """).format(links=links, noindex=tmp_path / "noindex")
+    )
     output = run(str(buildout_venv / "bin" / "buildout"), cwd=site, env=env)
     assert "Got collective.recipe.clockserver" in output
     eggs = [name for _, dirs, _ in os.walk(site / "eggs") for name in dirs]
     assert any(e.startswith(NAME + "-") for e in eggs), eggs
     # The schema file travelled: the blocks were checked against it.
-    assert "method /site/update" in (
-        site / "parts" / "clock" / "clock-server.conf").read_text()
+    assert (
+        "method /site/update"
+        in (site / "parts" / "clock" / "clock-server.conf").read_text()
+    )
     listing = run(str(site / "bin" / "wsgi-clock"), "list")
     assert "site-update" in listing
 
@@ -235,13 +302,13 @@ def test_setup_py_says_what_pyproject_says():
     assert old["version"] == project["version"]
     assert old["description"] == project["description"]
     assert old["license"] == project["license"]["text"]
-    assert old["python_requires"].replace(" ", "") == \
-        project["requires-python"].replace(" ", "")
+    assert old["python_requires"].replace(" ", "") == project[
+        "requires-python"
+    ].replace(" ", "")
     assert old["install_requires"] == project["dependencies"]
     assert old["extras_require"] == project["optional-dependencies"]
     scripts = ["%s = %s" % item for item in project["scripts"].items()]
     assert old["entry_points"]["console_scripts"] == scripts
     for group in ("zc.buildout", "zc.buildout.uninstall"):
-        entries = ["%s = %s" % item
-                   for item in project["entry-points"][group].items()]
+        entries = ["%s = %s" % item for item in project["entry-points"][group].items()]
         assert old["entry_points"][group] == entries

@@ -22,10 +22,12 @@ pytestmark = pytest.mark.zope
 
 if not zope_available():
     reason = "Zope test stack not installed (missing: %s)" % ", ".join(
-        missing_distributions() or ["bin/buildout"])
+        missing_distributions() or ["bin/buildout"]
+    )
     if os.environ.get("CLOCKSERVER_REQUIRE_ZOPE"):
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason, allow_module_level=True)
+
 
 @pytest.fixture(scope="module")
 def site(zope_buildout):
@@ -39,8 +41,11 @@ def site(zope_buildout):
 
 def clock(site, part, *args):
     return subprocess.run(
-        [os.path.join(site, "bin", part), *args], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, timeout=60)
+        [os.path.join(site, "bin", part), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_runner_backend_leaves_zope_conf_clean(site):
@@ -56,8 +61,7 @@ def test_runner_backend_leaves_zope_conf_clean(site):
 def test_fire_authenticated_method(site):
     result = clock(site, "clock", "fire", "manage")
     assert result.returncode == 0, result.stderr
-    entry = wait_for_access(
-        site, lambda e: e["path"] == "/manage_main?job=manage")
+    entry = wait_for_access(site, lambda e: e["path"] == "/manage_main?job=manage")
     assert entry is not None
     assert entry["status"] == 200
     assert entry["user"] == "admin"
@@ -77,24 +81,30 @@ def test_fire_with_a_wrong_password_fails_clearly(site):
     assert "401" in result.stderr
     assert "credentials" in result.stderr
     assert "not-the-password" not in result.stderr + result.stdout
-    entry = wait_for_access(
-        site, lambda e: e["path"] == "/manage_main?job=wrong")
+    entry = wait_for_access(site, lambda e: e["path"] == "/manage_main?job=wrong")
     assert entry is not None and entry["status"] == 401
 
 
 def test_run_calls_on_time_then_stops_on_sigterm(site):
     process = subprocess.Popen(
-        [os.path.join(site, "bin", "clock"), "run"], stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        [os.path.join(site, "bin", "clock"), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         with open("/proc/%d/cmdline" % process.pid, "rb") as f:
             cmdline = f.read().decode()
         assert "admin" not in cmdline  # no credentials visible in ps
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            calls = [e for e in access_log_entries(site)
-                     if e["path"] == "/manage_main?job=manage"
-                     and e["user"] == "admin" and e["status"] == 200]
+            calls = [
+                e
+                for e in access_log_entries(site)
+                if e["path"] == "/manage_main?job=manage"
+                and e["user"] == "admin"
+                and e["status"] == 200
+            ]
             if len(calls) >= 4:  # fire test's call + at least 3 ticks
                 break
             time.sleep(0.2)
@@ -103,8 +113,9 @@ def test_run_calls_on_time_then_stops_on_sigterm(site):
         process.send_signal(signal.SIGTERM)
         out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
-    assert ('Clock server for "/manage_main?job=manage" started '
-            '(user: admin, period: 1)') in err
+    assert (
+        'Clock server for "/manage_main?job=manage" started (user: admin, period: 1)'
+    ) in err
     assert "manage" in err and "200" in err
     assert "admin" not in out + err.replace("user: admin", "")
 
@@ -117,9 +128,13 @@ def test_cron_backend_entry_calls_zope(site):
     assert entry == "*/15 * * * * %s fire --scheduled manage" % script
     assert "admin" not in entry
     # What cron would run:
-    result = subprocess.run(entry.split(None, 5)[5], shell=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        entry.split(None, 5)[5],
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     found = wait_for_access(site, lambda e: e["path"] == "/manage_main?job=cron")
     assert found is not None and found["status"] == 200

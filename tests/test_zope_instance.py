@@ -28,7 +28,8 @@ if not zope_available():
     reason = (
         "Zope test stack not installed (missing: %s); run: pip install -c "
         "tests/zope-constraints.txt Zope plone.recipe.zope2instance"
-        % ", ".join(missing_distributions() or ["bin/buildout"]))
+        % ", ".join(missing_distributions() or ["bin/buildout"])
+    )
     if os.environ.get("CLOCKSERVER_REQUIRE_ZOPE"):
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason, allow_module_level=True)
@@ -56,29 +57,33 @@ def test_wsgi_zope_answers_logs_and_stops(zope_buildout):
     try:
         assert instance.get(PUBLIC_PATH).status == 200
 
-        manager = instance.get(PROTECTED_PATH + "?probe=manager",
-                               ADMIN_USER, ADMIN_PASSWORD)
+        manager = instance.get(
+            PROTECTED_PATH + "?probe=manager", ADMIN_USER, ADMIN_PASSWORD
+        )
         assert manager.status == 200
 
         anonymous = instance.get(PROTECTED_PATH + "?probe=anonymous")
         assert anonymous.status == 401
-        assert anonymous.headers["www-authenticate"].lower().startswith(
-            "basic")
+        assert anonymous.headers["www-authenticate"].lower().startswith("basic")
 
-        wrong = instance.get(PROTECTED_PATH + "?probe=wrong",
-                             ADMIN_USER, "wrong")
+        wrong = instance.get(PROTECTED_PATH + "?probe=wrong", ADMIN_USER, "wrong")
         assert wrong.status == 401
 
         echo = instance.get(HOST_ECHO_PATH, host_header="plonecommunity.mobi")
         assert (echo.status, echo.body) == (200, b"http://plonecommunity.mobi")
 
         logged = wait_for_access(
-            directory, lambda e: e["path"] == PROTECTED_PATH + "?probe=manager")
+            directory, lambda e: e["path"] == PROTECTED_PATH + "?probe=manager"
+        )
         assert logged is not None, open(access_log_path(directory)).read()
         assert (logged["method"], logged["user"], logged["status"]) == (
-            "GET", ADMIN_USER, 200)
+            "GET",
+            ADMIN_USER,
+            200,
+        )
         logged = wait_for_access(
-            directory, lambda e: e["path"] == PROTECTED_PATH + "?probe=wrong")
+            directory, lambda e: e["path"] == PROTECTED_PATH + "?probe=wrong"
+        )
         assert (logged["user"], logged["status"]) == ("-", 401)
     finally:
         returncode = stop_instance(instance)
@@ -90,8 +95,7 @@ def test_wsgi_zope_answers_logs_and_stops(zope_buildout):
         socket.create_connection((instance.host, instance.port), timeout=2)
 
 
-@pytest.mark.parametrize("name", ["Zope", "plone.recipe.zope2instance",
-                                  "zc.buildout"])
+@pytest.mark.parametrize("name", ["Zope", "plone.recipe.zope2instance", "zc.buildout"])
 def test_the_venv_holds_the_pinned_zope_stack(name):
     """Zope 6.3, plone.recipe.zope2instance 9.1 and zc.buildout 6.0 today
     (tests/zope-constraints.txt; the 5.2 leg: tests/buildout52-constraints.txt)."""
@@ -101,4 +105,5 @@ def test_the_venv_holds_the_pinned_zope_stack(name):
 
     constraints = os.environ.get("CONSTRAINTS") or "zope-constraints.txt"
     assert importlib.metadata.version(name) == pinned(
-        os.path.basename(constraints), name)
+        os.path.basename(constraints), name
+    )

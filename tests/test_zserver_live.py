@@ -38,25 +38,30 @@ JOBS = [
     ("feed-b", 60, "mobipublic.com:8080"),
 ]
 
+
 def must_run():
-    return (os.environ.get("CI", "").lower() == "true"
-            or os.environ.get("CLOCKSERVER_REQUIRE_ZSERVER") == "1")
+    return (
+        os.environ.get("CI", "").lower() == "true"
+        or os.environ.get("CLOCKSERVER_REQUIRE_ZSERVER") == "1"
+    )
 
 
 def give_up(reason):
     if must_run():
-        pytest.fail("%s (CI: the live ZServer test must run here, not skip)"
-                    % reason, pytrace=False)
+        pytest.fail(
+            "%s (CI: the live ZServer test must run here, not skip)" % reason,
+            pytrace=False,
+        )
     pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
 def py2_home(tmp_path_factory):
     python2 = os.environ.get(
-        "PYTHON2", os.path.expanduser("~/.pyenv/versions/2.7.18/bin/python"))
+        "PYTHON2", os.path.expanduser("~/.pyenv/versions/2.7.18/bin/python")
+    )
     if not os.path.exists(python2):
-        give_up("no Python 2.7 at %s (pyenv install 2.7.18, or set PYTHON2)"
-                % python2)
+        give_up("no Python 2.7 at %s (pyenv install 2.7.18, or set PYTHON2)" % python2)
     log = str(tmp_path_factory.mktemp("py2") / "py2-env.log")
     try:
         home = zserver.py2_env(log)
@@ -66,9 +71,10 @@ def py2_home(tmp_path_factory):
         zserver.ensure_zope_user()
         probe = os.path.join(home, "python2.7", "lib", "python2.7", "os.py")
         if not zserver.readable_by(zserver.ZOPE_USER, probe):
-            pytest.fail("%s cannot read %s: set CLOCKSERVER_PY2_HOME to a "
-                        "directory every user can enter" % (zserver.ZOPE_USER,
-                                                           probe))
+            pytest.fail(
+                "%s cannot read %s: set CLOCKSERVER_PY2_HOME to a "
+                "directory every user can enter" % (zserver.ZOPE_USER, probe)
+            )
     return home
 
 
@@ -81,29 +87,27 @@ def live(py2_home):
         instance.remove()
 
 
-
 def check_live_clock(live, secret_files):
     """Start client2; every job logs its start line and is called with its
     user and Host: header; the password is only in ``secret_files``."""
     live.start()
     try:
-        records = live.wait_for_calls([job for job, _, _ in JOBS],
-                                      timeout=max(p for _, p, _ in JOBS) + 20)
+        records = live.wait_for_calls(
+            [job for job, _, _ in JOBS], timeout=max(p for _, p, _ in JOBS) + 20
+        )
         starts = live.start_lines()
         log = live.event_log()
     finally:
         live.stop()
     if zserver.is_root():
         assert 'Set effective user to "%s"' % zserver.ZOPE_USER in log, log
-    assert sorted((s["method"], s["user"], int(s["period"])) for s in starts) \
-        == sorted(("/clock_probe?job=%s" % job, ADMIN, period)
-                  for job, period, _ in JOBS), log
+    assert sorted((s["method"], s["user"], int(s["period"])) for s in starts) == sorted(
+        ("/clock_probe?job=%s" % job, ADMIN, period) for job, period, _ in JOBS
+    ), log
     for job, _, host in JOBS:
         calls = [r for r in records if r["job"] == job]
-        assert calls, "job %s was never called:\n%s\n%s" % (
-            job, log, live.output())
-        assert all(r["user"] == ADMIN and r["host"] == host for r in calls), \
-            calls
+        assert calls, "job %s was never called:\n%s\n%s" % (job, log, live.output())
+        assert all(r["user"] == ADMIN and r["host"] == host for r in calls), calls
     holders = set(live.files_containing(PASSWORD))
     holders |= set(live.files_containing(ZCONF_PASSWORD))
     assert sorted(holders) == sorted(secret_files)
@@ -121,12 +125,16 @@ def test_recipe_blocks_run_on_zserver(live, tmp_path):
         problem = str(error)
     if problem:
         pytest.fail(problem, pytrace=False)
-    live.write("secret.cfg",
-               # buildout passes a lone $ on as written
-               "[clock-credentials]\nuser = %s\npassword = %s\n"
-               % (ADMIN, PASSWORD), mode=0o600)
-    jobs = "\n".join("    /clock_probe?job=%s  %d  host=%s" % (job, period, host)
-                     for job, period, host in JOBS)
+    live.write(
+        "secret.cfg",
+        # buildout passes a lone $ on as written
+        "[clock-credentials]\nuser = %s\npassword = %s\n" % (ADMIN, PASSWORD),
+        mode=0o600,
+    )
+    jobs = "\n".join(
+        "    /clock_probe?job=%s  %d  host=%s" % (job, period, host)
+        for job, period, host in JOBS
+    )
     live.configure(
         "[clock]\n"
         "recipe = collective.recipe.clockserver\n"
@@ -134,15 +142,19 @@ def test_recipe_blocks_run_on_zserver(live, tmp_path):
         "jobs =\n%s\n" % jobs,
         # Not offline (that would ignore find-links), but with an empty index:
         # the wheel comes from links, the rest from the eggs of tools/py2-env.
-        extends="secret.cfg", parts="clock", find_links=links, offline=False,
+        extends="secret.cfg",
+        parts="clock",
+        find_links=links,
+        offline=False,
         index=str(tmp_path / "noindex"),
-        versions="collective.recipe.clockserver = %s\n"
-                 % zserver.wheel_version(wheel))
+        versions="collective.recipe.clockserver = %s\n" % zserver.wheel_version(wheel),
+    )
     live.forget_recipe_eggs()
     code, output = live.run_buildout()
     assert code == 0, output
     include = os.path.join("parts", "clock", "clock-server.conf")
     assert os.stat(live.path(include)).st_mode & 0o777 == 0o600
     assert "%%include %s" % live.path(include) in live.read(
-        "parts", "client2", "etc", "zope.conf")
+        "parts", "client2", "etc", "zope.conf"
+    )
     check_live_clock(live, ["secret.cfg", include])

@@ -14,7 +14,9 @@ import os
 import subprocess
 import time
 
-from localserver import free_port, listening  # free_port: test_plone_clock imports it here
+from localserver import (
+    listening,
+)  # free_port: test_plone_clock imports it here
 from zopeinstance import stop_process
 
 
@@ -57,18 +59,28 @@ def start_zeo(argv, address, cwd=None, output_path=None, env=None, timeout=30):
     output_path = output_path or os.path.join(cwd or os.getcwd(), "zeo.out")
     with open(output_path, "ab") as output:
         process = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
-            stderr=subprocess.STDOUT, start_new_session=True)
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = ZeoServer(process, host or "127.0.0.1", int(port), output_path)
     deadline = time.monotonic() + timeout
     while not listening(server.host, server.port):
         if process.poll() is not None:
-            raise ZeoError("%s exited with code %s before listening on %s:\n%s"
-                           % (argv[0], process.returncode, address, server.output()))
+            raise ZeoError(
+                "%s exited with code %s before listening on %s:\n%s"
+                % (argv[0], process.returncode, address, server.output())
+            )
         if time.monotonic() > deadline:
             stop_zeo(server)
-            raise ZeoError("%s did not listen on %s within %s s:\n%s"
-                           % (argv[0], address, timeout, server.output()))
+            raise ZeoError(
+                "%s did not listen on %s within %s s:\n%s"
+                % (argv[0], address, timeout, server.output())
+            )
         time.sleep(0.1)
     return server
 

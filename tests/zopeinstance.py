@@ -70,7 +70,7 @@ zodb-temporary-storage = off
 """
 
 ACCESS_LOG_LINE = re.compile(
-    r'(?P<remote>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] '
+    r"(?P<remote>\S+) \S+ (?P<user>\S+) \[(?P<time>[^\]]+)\] "
     r'"(?P<method>\S+) (?P<path>\S+) (?P<protocol>[^"]+)" '
     r'(?P<status>\d{3}) (?P<bytes>\S+) "(?P<referer>[^"]*)" '
     r'"(?P<user_agent>[^"]*)"$'
@@ -111,8 +111,9 @@ def recipe_parts(cfg_text):
     return parts
 
 
-def write_zope_buildout(directory, extra_parts_cfg="", instance_options="",
-                        port=None, parts=None):
+def write_zope_buildout(
+    directory, extra_parts_cfg="", instance_options="", port=None, parts=None
+):
     """Write ``buildout.cfg`` with an ``[instance]`` part; return its path.
 
     ``extra_parts_cfg`` is appended as is; every section in it with a
@@ -148,25 +149,32 @@ def run_buildout(directory, *args, env=None):
     """
     return subprocess.run(
         [BUILDOUT, "-U", "-c", "buildout.cfg", *args],
-        cwd=str(directory), env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, timeout=300,
+        cwd=str(directory),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
     )
 
 
-def build_zope_buildout(directory, extra_parts_cfg="", instance_options="",
-                        port=None, parts=None, env=None):
+def build_zope_buildout(
+    directory, extra_parts_cfg="", instance_options="", port=None, parts=None, env=None
+):
     """Write and run a buildout with a WSGI Zope ``[instance]`` part.
 
     Returns ``directory``. Raises ``ZopeError`` with buildout's output when
     buildout fails. See ``write_zope_buildout`` for the arguments.
     """
-    write_zope_buildout(directory, extra_parts_cfg, instance_options,
-                        port=port, parts=parts)
+    write_zope_buildout(
+        directory, extra_parts_cfg, instance_options, port=port, parts=parts
+    )
     result = run_buildout(directory, env=env)
     if result.returncode != 0:
         raise ZopeError(
             "bin/buildout failed with exit code %d in %s:\n%s"
-            % (result.returncode, directory, result.stdout))
+            % (result.returncode, directory, result.stdout)
+        )
     return directory
 
 
@@ -213,11 +221,17 @@ class Instance:
         with open(self.output_path, errors="replace") as f:
             return f.read()
 
-    def get(self, path, user=None, password=None, host_header=None,
-            timeout=30):
+    def get(self, path, user=None, password=None, host_header=None, timeout=30):
         """``http_get`` on this instance."""
-        return http_get(self.host, self.port, path, user, password,
-                        host_header=host_header, timeout=timeout)
+        return http_get(
+            self.host,
+            self.port,
+            path,
+            user,
+            password,
+            host_header=host_header,
+            timeout=timeout,
+        )
 
 
 @dataclasses.dataclass
@@ -227,8 +241,7 @@ class Response:
     body: bytes
 
 
-def http_get(host, port, path, user=None, password=None, host_header=None,
-             timeout=30):
+def http_get(host, port, path, user=None, password=None, host_header=None, timeout=30):
     """One ``GET``, no redirects followed; Basic auth when user is given."""
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
@@ -237,13 +250,16 @@ def http_get(host, port, path, user=None, password=None, host_header=None,
             headers["Host"] = host_header
         if user is not None:
             token = base64.b64encode(
-                ("%s:%s" % (user, password or "")).encode()).decode()
+                ("%s:%s" % (user, password or "")).encode()
+            ).decode()
             headers["Authorization"] = "Basic " + token
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
-        return Response(response.status,
-                        {k.lower(): v for k, v in response.getheaders()},
-                        response.read())
+        return Response(
+            response.status,
+            {k.lower(): v for k, v in response.getheaders()},
+            response.read(),
+        )
     finally:
         connection.close()
 
@@ -264,8 +280,12 @@ def start_instance(buildout_dir, part="instance", timeout=60, env=None):
     with open(output_path, "ab") as output:
         process = subprocess.Popen(
             [os.path.join(buildout_dir, "bin", part), "console"],
-            cwd=buildout_dir, env=env, stdin=subprocess.DEVNULL,
-            stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=buildout_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     instance = Instance(process, buildout_dir, part, host, port, output_path)
     deadline = time.monotonic() + timeout
@@ -273,8 +293,8 @@ def start_instance(buildout_dir, part="instance", timeout=60, env=None):
         if process.poll() is not None:
             raise ZopeError(
                 "bin/%s console exited with code %s before answering on %s:\n%s"
-                % (part, process.returncode, instance.address,
-                   instance.output()))
+                % (part, process.returncode, instance.address, instance.output())
+            )
         try:
             instance.get(PUBLIC_PATH, timeout=2)
             return instance
@@ -284,7 +304,8 @@ def start_instance(buildout_dir, part="instance", timeout=60, env=None):
             stop_instance(instance)
             raise ZopeError(
                 "bin/%s console did not answer on %s within %s s:\n%s"
-                % (part, instance.address, timeout, instance.output()))
+                % (part, instance.address, timeout, instance.output())
+            )
         time.sleep(0.2)
 
 
@@ -334,15 +355,13 @@ def process_group_exists(pgid):
 
 
 def access_log_path(buildout_dir, part="instance"):
-    return os.path.join(str(buildout_dir), "var", "log",
-                        "%s-access.log" % part)
+    return os.path.join(str(buildout_dir), "var", "log", "%s-access.log" % part)
 
 
 def access_log_lines(buildout_dir, part="instance"):
     """The lines of the part's access log (none when there is no log yet)."""
     try:
-        with open(access_log_path(buildout_dir, part),
-                  errors="replace") as f:
+        with open(access_log_path(buildout_dir, part), errors="replace") as f:
             return f.read().splitlines()
     except FileNotFoundError:
         return []

@@ -97,7 +97,8 @@ event-log-level = INFO
 
 START_LINE = re.compile(
     r'Clock server for "(?P<method>[^"]*)" started '
-    r'\(user: (?P<user>[^,]*), period: (?P<period>\d+)\)')
+    r"\(user: (?P<user>[^,]*), period: (?P<period>\d+)\)"
+)
 
 
 class ZServerError(Exception):
@@ -109,13 +110,15 @@ def py2_env(log_path):
 
     Raises ZServerError with the end of the log when it cannot be made."""
     with open(log_path, "w") as log:
-        result = subprocess.run([PY2_ENV], stdout=log, stderr=subprocess.STDOUT,
-                                timeout=1800)
+        result = subprocess.run(
+            [PY2_ENV], stdout=log, stderr=subprocess.STDOUT, timeout=1800
+        )
     with open(log_path) as f:
         output = f.read()
     if result.returncode != 0:
-        raise ZServerError("tools/py2-env failed (exit %d):\n%s"
-                           % (result.returncode, output[-4000:]))
+        raise ZServerError(
+            "tools/py2-env failed (exit %d):\n%s" % (result.returncode, output[-4000:])
+        )
     return output.strip().splitlines()[-1]
 
 
@@ -131,17 +134,23 @@ def build_recipe_wheel(directory):
         # python -m build, as tests/test_wheel.py builds release files: its
         # isolated build takes pyproject.toml's setuptools (dots kept).
         [sys.executable, "-m", "build", "--wheel", "-o", directory, TOP],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        timeout=600)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=600,
+    )
     if result.returncode != 0:
         raise ZServerError("building the wheel failed:\n%s" % result.stdout)
     names = [n for n in os.listdir(directory) if n.endswith(".whl")]
-    wanted = re.compile(r"collective\.recipe\.clockserver-[^-]+-py2\.py3-none-any\.whl\Z")
+    wanted = re.compile(
+        r"collective\.recipe\.clockserver-[^-]+-py2\.py3-none-any\.whl\Z"
+    )
     if len(names) != 1 or not wanted.match(names[0]):
         raise ZServerError(
             "zc.buildout 2.13 / setuptools 44 take only a wheel named "
             "collective.recipe.clockserver-VERSION-py2.py3-none-any.whl; "
-            "the build made %s" % names)
+            "the build made %s" % names
+        )
     return names[0]
 
 
@@ -160,16 +169,31 @@ def ensure_zope_user():
     except KeyError:
         pass
     subprocess.run(
-        ["useradd", "--system", "--user-group", "--no-create-home",
-         "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-         ZOPE_USER], check=True, capture_output=True, timeout=60)
+        [
+            "useradd",
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+            "--shell",
+            "/usr/sbin/nologin",
+            ZOPE_USER,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return pwd.getpwnam(ZOPE_USER)
 
 
 def readable_by(user, path):
     """Can ``user`` read ``path`` (as root: runuser test -r)?"""
-    result = subprocess.run(["runuser", "-u", user, "--", "test", "-r", path],
-                            capture_output=True, timeout=30)
+    result = subprocess.run(
+        ["runuser", "-u", user, "--", "test", "-r", path],
+        capture_output=True,
+        timeout=30,
+    )
     return result.returncode == 0
 
 
@@ -187,6 +211,7 @@ def sha_inituser(user, password):
 def http_get(port, path, timeout=5):
     """GET path on 127.0.0.1:port; the status, or None when nothing answers."""
     import http.client
+
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request("GET", path)
@@ -232,21 +257,36 @@ class LiveZServer:
         with open(self.path(*names)) as f:
             return f.read()
 
-    def configure(self, clock, extends="", parts="", find_links=None,
-                  offline=True, versions="", index=None):
+    def configure(
+        self,
+        clock,
+        extends="",
+        parts="",
+        find_links=None,
+        offline=True,
+        versions="",
+        index=None,
+    ):
         """Write buildout.cfg: ``clock`` is the text of the [clock] section
         (a recipe part, or a plain section with zope-conf-additional)."""
         shutil.copy(VERSIONS, self.path("versions.cfg"))
         self.write("products/ClockProbe/__init__.py", PROBE_PRODUCT)
-        effective_user = ("effective-user = %s\n" % ZOPE_USER
-                          if is_root() else "")
-        self.write("buildout.cfg", BUILDOUT_CFG.format(
-            extends=extends, parts=parts, eggs=os.path.join(self.home, "eggs"),
-            find_links=("find-links = %s\n" % find_links) if find_links else "",
-            index=("index = %s\n" % index) if index else "",
-            offline="true" if offline else "false",
-            admin=self.admin, port=self.port, effective_user=effective_user,
-            clock=clock + ("\n[versions]\n" + versions if versions else "")))
+        effective_user = "effective-user = %s\n" % ZOPE_USER if is_root() else ""
+        self.write(
+            "buildout.cfg",
+            BUILDOUT_CFG.format(
+                extends=extends,
+                parts=parts,
+                eggs=os.path.join(self.home, "eggs"),
+                find_links=("find-links = %s\n" % find_links) if find_links else "",
+                index=("index = %s\n" % index) if index else "",
+                offline="true" if offline else "false",
+                admin=self.admin,
+                port=self.port,
+                effective_user=effective_user,
+                clock=clock + ("\n[versions]\n" + versions if versions else ""),
+            ),
+        )
 
     def forget_recipe_eggs(self):
         """Remove the recipe's eggs from the shared eggs directory, so that a
@@ -262,9 +302,14 @@ class LiveZServer:
 
     def run_buildout(self):
         result = subprocess.run(
-            [self.buildout_script, "-c", "buildout.cfg"], cwd=self.directory,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=600, env=self._env())
+            [self.buildout_script, "-c", "buildout.cfg"],
+            cwd=self.directory,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=600,
+            env=self._env(),
+        )
         return result.returncode, result.stdout
 
     def _env(self):
@@ -275,15 +320,15 @@ class LiveZServer:
 
     def prepare_instance(self):
         """The hashed initial user, and var/ owned by the effective user."""
-        self.write("parts/client2/inituser",
-                   sha_inituser(self.admin, self.admin_password))
+        self.write(
+            "parts/client2/inituser", sha_inituser(self.admin, self.admin_password)
+        )
         os.makedirs(self.path("var"), exist_ok=True)
         if is_root():
             user = pwd.getpwnam(ZOPE_USER)
             for top in (self.path("var"), self.path("parts", "client2", "var")):
                 for root, dirs, files in os.walk(top):
-                    for name in [root] + [os.path.join(root, n)
-                                          for n in dirs + files]:
+                    for name in [root] + [os.path.join(root, n) for n in dirs + files]:
                         os.lchown(name, user.pw_uid, user.pw_gid)
 
     def start(self, timeout=60):
@@ -291,20 +336,28 @@ class LiveZServer:
         self.prepare_instance()
         out = open(self.output_path, "w")
         self.process = subprocess.Popen(
-            [self.path("bin", "client2"), "console"], cwd=self.directory,
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=self._env(), start_new_session=True)
+            [self.path("bin", "client2"), "console"],
+            cwd=self.directory,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self._env(),
+            start_new_session=True,
+        )
         out.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise ZServerError("bin/client2 console exited with %s:\n%s"
-                                   % (self.process.returncode, self.output()))
+                raise ZServerError(
+                    "bin/client2 console exited with %s:\n%s"
+                    % (self.process.returncode, self.output())
+                )
             if http_get(self.port, "/") is not None:
                 return
             time.sleep(0.5)
-        raise ZServerError("client2 did not answer within %d s:\n%s"
-                           % (timeout, self.output()))
+        raise ZServerError(
+            "client2 did not answer within %d s:\n%s" % (timeout, self.output())
+        )
 
     def stop(self, timeout=20):
         """Stop the instance's process group (we started it: its own session)."""
@@ -365,7 +418,7 @@ class LiveZServer:
     def files_containing(self, secret):
         """Files below the buildout (eggs aside) whose text holds ``secret``."""
         found = []
-        for root, dirs, files in os.walk(self.directory):
+        for root, _dirs, files in os.walk(self.directory):
             for name in files:
                 path = os.path.join(root, name)
                 try:

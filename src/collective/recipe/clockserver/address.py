@@ -16,8 +16,10 @@ import socket
 
 from .errors import ConfigError
 
-FIX = ("Write PORT, HOST:PORT or http(s)://HOST:PORT (IPv6 in brackets: "
-       "[::1]:8080), e.g. address = ${instance:http-address}.")
+FIX = (
+    "Write PORT, HOST:PORT or http(s)://HOST:PORT (IPv6 in brackets: "
+    "[::1]:8080), e.g. address = ${instance:http-address}."
+)
 HOST_FIX = (
     "Write a host name (letters, digits and '-', dot-separated labels of 1-63 "
     "characters), an IPv4 address or an IPv6 address in brackets, "
@@ -43,9 +45,10 @@ def host_problem(host):
             suggestion = " (write %s)" % str(host.encode("idna").decode("ascii"))
         except UnicodeError:
             suggestion = ""
-        return ("%s is not ASCII; an HTTP header carries ASCII only: write an "
-                "internationalised name in its xn-- form%s"
-                % (shown, suggestion))
+        return (
+            "%s is not ASCII; an HTTP header carries ASCII only: write an "
+            "internationalised name in its xn-- form%s" % (shown, suggestion)
+        )
     if host.startswith("[") or host.endswith("]"):
         if not (host.startswith("[") and host.endswith("]")):
             return "%r: unbalanced brackets around an IPv6 address" % host
@@ -57,8 +60,7 @@ def host_problem(host):
             return "%r is not an IPv6 address (%s)" % (host, reason)
         return None
     if ":" in host:
-        return "%r: an IPv6 address must be written in brackets, [%s]" % (
-            host, host)
+        return "%r: an IPv6 address must be written in brackets, [%s]" % (host, host)
     name = host[:-1] if host.endswith(".") else host
     labels = name.split(".")
     if _DIGITS.match(labels[-1]):  # all-numeric top label: an IPv4 address
@@ -70,22 +72,28 @@ def host_problem(host):
         return None
     if len(name) > MAX_NAME:
         return "the host name is %d characters long, at most %d are allowed" % (
-            len(name), MAX_NAME)
+            len(name),
+            MAX_NAME,
+        )
     for label in labels:
         if not label:
-            return "%r has an empty label (two dots in a row, or a dot at the " \
-                   "start)" % host
+            return (
+                "%r has an empty label (two dots in a row, or a dot at the "
+                "start)" % host
+            )
         if len(label) > 63:
             return "%r has a label of %d characters, at most 63 are allowed" % (
-                host, len(label))
+                host,
+                len(label),
+            )
         if not _LABEL.match(label):
             if label.startswith("-") or label.endswith("-"):
-                return "%r: the label %r starts or ends with '-'" % (
-                    host, label)
-            bad = next(c for c in label
-                       if not (c.isalnum() or c == "-"))
-            return "%r: %r is not allowed in a host name (letters, digits, " \
-                   "'-' and '.' only)" % (host, bad)
+                return "%r: the label %r starts or ends with '-'" % (host, label)
+            bad = next(c for c in label if not (c.isalnum() or c == "-"))
+            return (
+                "%r: %r is not allowed in a host name (letters, digits, "
+                "'-' and '.' only)" % (host, bad)
+            )
     return None
 
 
@@ -187,13 +195,11 @@ def _ipv6(text):
             if low:
                 raise ValueError(trailing)
         if 8 - (high + low) < 1:
-            raise ValueError("Expected at most 7 other parts with '::' in %s"
-                             % shown)
-        hextets = parts[:high] + (parts[len(parts) - low:] if low else [])
+            raise ValueError("Expected at most 7 other parts with '::' in %s" % shown)
+        hextets = parts[:high] + (parts[len(parts) - low :] if low else [])
     else:
         if len(parts) != 8:
-            raise ValueError("Exactly 8 parts expected without '::' in %s"
-                             % shown)
+            raise ValueError("Exactly 8 parts expected without '::' in %s" % shown)
         if not parts[0]:
             raise ValueError(leading)
         if not parts[-1]:
@@ -225,15 +231,14 @@ def split_host_port(text):
         end = text.find("]")
         if end < 0:
             raise ValueError("'[' without ']'")
-        host, rest = text[:end + 1], text[end + 1:]
+        host, rest = text[: end + 1], text[end + 1 :]
         if not rest:
             return host, None
         if not rest.startswith(":"):
             raise ValueError("after ']' only :PORT may follow")
         return host, rest[1:]
     if text.count(":") > 1:
-        raise ValueError("an IPv6 address must be written in brackets, "
-                         "[::1]:8080")
+        raise ValueError("an IPv6 address must be written in brackets, [::1]:8080")
     host, sep, port = text.partition(":")
     return host, (port if sep else None)
 
@@ -241,12 +246,14 @@ def split_host_port(text):
 def check_host(value, option, line):
     """A ``Host:`` header value, a host with an optional port; returned as
     given. Anything else raises ConfigError naming ``option``/``line``."""
+
     def refuse(reason):
         raise ConfigError(
-            option, line,
-            "%s is not a host name for the Host: header: %s" % (
-                _shown(value), reason),
-            HOST_FIX)
+            option,
+            line,
+            "%s is not a host name for the Host: header: %s" % (_shown(value), reason),
+            HOST_FIX,
+        )
 
     if not isinstance(value, str) or not value:
         refuse("it is empty")
@@ -275,9 +282,12 @@ def parse_address(text):
     value = words[0]
     if "@" in value:  # never repeat it: it may hold a password
         raise ConfigError(
-            "address", None, "the address holds a user name or password",
+            "address",
+            None,
+            "the address holds a user name or password",
             "Put them into the credentials section (secret.cfg) and write "
-            "address = HOST:PORT.")
+            "address = HOST:PORT.",
+        )
 
     def refuse(problem):
         raise ConfigError("address", text, problem, FIX)

@@ -49,7 +49,8 @@ def read(sections, part, options, warnings, credentials=True):
             "lock-namespace is not set: the part name %r names these jobs in "
             "the lock service %s; two sites that share the service must not "
             "share a namespace: set lock-namespace = <your site's name>"
-            % (part, url.text))
+            % (part, url.text)
+        )
     return Lock(url, namespace, user, password)
 
 
@@ -58,67 +59,82 @@ def check_namespace(namespace):
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     if len(text) > MAX_NAMESPACE or any(
-            c.isspace() or unicodedata.category(c)[0] in "CZ"  # not printable
-            for c in text):
+        c.isspace() or unicodedata.category(c)[0] in "CZ"  # not printable
+        for c in text
+    ):
         raise ConfigError(
-            "lock-namespace", namespace,
+            "lock-namespace",
+            namespace,
             "a namespace is one word of at most %d characters" % MAX_NAMESPACE,
-            "Write the site's name, e.g. lock-namespace = plonecommunity.")
+            "Write the site's name, e.g. lock-namespace = plonecommunity.",
+        )
 
 
 def snippet(section, engine):
     if engine == "postgresql":
-        body = ("user = clock\npassword = <the password>\n"
-                "# or only the user: libpq then reads ~/.pgpass")
+        body = (
+            "user = clock\npassword = <the password>\n"
+            "# or only the user: libpq then reads ~/.pgpass"
+        )
     elif engine == "redis":
-        body = ("password = <the password>\n"
-                "# user = clock  (only for a Redis ACL user)")
+        body = "password = <the password>\n# user = clock  (only for a Redis ACL user)"
     else:
         body = "user = ...\npassword = ..."
-    return ("Create it in secret.cfg (chmod 600, never committed), which "
-            "production.cfg extends:\n\n    [%s]\n    %s\n"
-            % (section, body.replace("\n", "\n    ")))
+    return (
+        "Create it in secret.cfg (chmod 600, never committed), which "
+        "production.cfg extends:\n\n    [%s]\n    %s\n"
+        % (section, body.replace("\n", "\n    "))
+    )
 
 
 def read_credentials(sections, section, engine):
     """(user, password) from ``section`` by the engine's rules."""
     if engine == "zeo":
         raise ConfigError(
-            "lock-credentials", section,
+            "lock-credentials",
+            section,
             "a ZEO server has no users or passwords",
             "Remove lock-credentials; keep the ZEO server on a private "
-            "address (or a Unix socket), as for the site's own storage.")
+            "address (or a Unix socket), as for the site's own storage.",
+        )
     if section not in sections.keys():  # not ``in``: see credentials.read
         raise ConfigError(
-            "lock-credentials", section,
+            "lock-credentials",
+            section,
             "the lock-credentials section [%s] is not defined" % section,
-            snippet(section, engine))
+            snippet(section, engine),
+        )
     values = sections[section]
     user = values.get("user", "").strip() or None
     password = values.get("password", "").strip() or None
     if not user and not password:
         raise ConfigError(
-            "lock-credentials", section,
-            "the lock-credentials section [%s] has neither user nor password"
-            % section, snippet(section, engine))
+            "lock-credentials",
+            section,
+            "the lock-credentials section [%s] has neither user nor password" % section,
+            snippet(section, engine),
+        )
     if "\n" in (user or "") or "\n" in (password or ""):
         raise ConfigError(
-            "lock-credentials", section,
+            "lock-credentials",
+            section,
             "user and password in [%s] must be single lines" % section,
-            "Write each on one line.")
+            "Write each on one line.",
+        )
     if engine == "postgresql" and password and not user:
         raise ConfigError(
-            "lock-credentials", section,
-            "the lock-credentials section [%s] has a password but no user"
-            % section,
+            "lock-credentials",
+            section,
+            "the lock-credentials section [%s] has a password but no user" % section,
             "Add 'user = ...' to [%s]: PostgreSQL needs the role the "
-            "password belongs to." % section)
+            "password belongs to." % section,
+        )
     if engine == "redis" and user and not password:
         raise ConfigError(
-            "lock-credentials", section,
-            "the lock-credentials section [%s] has a user but no password"
-            % section,
+            "lock-credentials",
+            section,
+            "the lock-credentials section [%s] has a user but no password" % section,
             "Add 'password = ...' to [%s]: Redis authenticates a user by "
-            "password (without a user, the password is requirepass's)."
-            % section)
+            "password (without a user, the password is requirepass's)." % section,
+        )
     return user, password

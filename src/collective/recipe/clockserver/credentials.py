@@ -9,8 +9,8 @@ import stat
 import subprocess
 import time
 
-from .buildoutcompat import annotated
 from . import values
+from .buildoutcompat import annotated
 from .errors import ConfigError
 
 # Python 2's base64.encodestring wraps after 76 characters, i.e. 57 bytes
@@ -23,8 +23,7 @@ class Credentials(object):
 
     __slots__ = ("user", "password", "section", "source", "sources")
 
-    def __init__(self, user=None, password=None, section=None, source=None,
-                 sources=()):
+    def __init__(self, user=None, password=None, section=None, source=None, sources=()):
         self.user = user
         self.password = password
         self.section = section
@@ -32,8 +31,7 @@ class Credentials(object):
         self.sources = sources  # every file that holds part of it (references)
 
     def _key(self):
-        return (self.user, self.password, self.section, self.source,
-                self.sources)
+        return (self.user, self.password, self.section, self.source, self.sources)
 
     def __eq__(self, other):
         return isinstance(other, Credentials) and self._key() == other._key()
@@ -59,8 +57,7 @@ def snippet(section):
     return (
         "Create it in secret.cfg (chmod 600, never committed), which "
         "production.cfg extends:\n\n"
-        "    [%s]\n    user = zopeuser\n    password = <the password>\n"
-        % section
+        "    [%s]\n    user = zopeuser\n    password = <the password>\n" % section
     )
 
 
@@ -69,7 +66,8 @@ def check_defined(sections, name, option="credentials", line=None):
     without reading it."""
     if name not in sections.keys():
         raise ConfigError(
-            option, line if line is not None else name,
+            option,
+            line if line is not None else name,
             "the credentials section [%s] is not defined" % name,
             snippet(name),
         )
@@ -92,45 +90,53 @@ def read(sections, name, option="credentials", line=None):
     password = section.get("password", "").strip() or None
     if not user and not password:
         raise ConfigError(
-            option, where,
+            option,
+            where,
             "the credentials section [%s] has neither user nor password" % name,
             snippet(name),
         )
     if not password:
         raise ConfigError(
-            option, where,
+            option,
+            where,
             "the credentials section [%s] has a user but no password" % name,
             "Add 'password = ...' to [%s], or remove the user to run the "
             "jobs anonymously." % name,
         )
     if not user:
         raise ConfigError(
-            option, where,
+            option,
+            where,
             "the credentials section [%s] has a password but no user" % name,
             "Add 'user = ...' to [%s]." % name,
         )
     if ":" in user:
         raise ConfigError(
-            option, where,
+            option,
+            where,
             "the user %r in [%s] contains ':'" % (user, name),
             "HTTP Basic authentication cannot carry a ':' in the user name; "
             "use another Zope user.",
         )
     if "\n" in user or "\n" in password:
         raise ConfigError(
-            option, where,
+            option,
+            where,
             "user and password in [%s] must be single lines" % name,
             "Write each on one line.",
         )
     for key, value in (("user", user), ("password", password)):
         if values.has_control(value):  # bin/<part> refuses them (a header)
             raise ConfigError(
-                option, where,
+                option,
+                where,
                 "the %s in [%s] holds a control character" % (key, name),
-                "HTTP headers cannot carry control characters; remove it.")
+                "HTTP headers cannot carry control characters; remove it.",
+            )
     sources = sources_of(sections, name)
-    return Credentials(user, password, name, sources[0] if sources else None,
-                       tuple(sources))
+    return Credentials(
+        user, password, name, sources[0] if sources else None, tuple(sources)
+    )
 
 
 def sections_named(jobs, part_section):
@@ -148,8 +154,7 @@ def pair(sections, jobs, part_section, backend, warnings):
     or the part's; the hygiene warnings of their files go to ``warnings``."""
     cache = {}
     if part_section:  # read even when every job has its own
-        cache[part_section] = read(
-            sections, part_section, "credentials", part_section)
+        cache[part_section] = read(sections, part_section, "credentials", part_section)
     calls = []
     for job in jobs:
         if job.credentials:
@@ -165,8 +170,9 @@ def pair(sections, jobs, part_section, backend, warnings):
         if backend == "zserver":
             check_zserver_length(found, option, line)
         calls.append((job, found))
-    sources = set(path for c in cache.values()
-                  for path in (c.sources or [c.source]) if path)
+    sources = {
+        path for c in cache.values() for path in (c.sources or [c.source]) if path
+    }
     for source in sorted(sources):
         warnings.extend(hygiene_warnings(source))
     return calls
@@ -194,8 +200,9 @@ def sources_of(sections, name, key="password", seen=None):
         return []
     entry = section.get(key) if hasattr(section, "get") else None
     if entry is None:  # maybe inherited: [creds] <= base
-        bases = getattr(section.get("<"), "value", "") if hasattr(
-            section, "get") else ""
+        bases = (
+            getattr(section.get("<"), "value", "") if hasattr(section, "get") else ""
+        )
         found = []
         for base in (bases or "").split():
             found += sources_of(sections, base, key, seen)
@@ -223,7 +230,8 @@ def check_zserver_length(credentials, option, line):
     size = len(pair if isinstance(pair, bytes) else pair.encode("utf-8"))
     if size > ZSERVER_MAX_AUTH_BYTES:
         raise ConfigError(
-            option, line,
+            option,
+            line,
             "user:password from [%s] is %d bytes; ZServer's clock server "
             "breaks Basic authentication above %d bytes"
             % (credentials.section, size, ZSERVER_MAX_AUTH_BYTES),
@@ -268,7 +276,10 @@ def tracked_by_git(path):
         with open(os.devnull, "wb") as null:
             process = subprocess.Popen(
                 [git, "ls-files", "--error-unmatch", "--", filename],
-                cwd=directory, stdout=null, stderr=null)
+                cwd=directory,
+                stdout=null,
+                stderr=null,
+            )
     except OSError:
         return False
     deadline = time.time() + 10

@@ -5,26 +5,44 @@ from __future__ import absolute_import, division, print_function
 import re
 import shlex
 
-from . import address
-from . import values
+from . import address, values
 from .errors import ConfigError
 from .model import MAX_PERIOD, Job
 
 UNITS = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
-KEYS = ("name", "host", "credentials", "times", "grace", "catch-up",
-        "timeout", "retries", "timezone", "spread")
+KEYS = (
+    "name",
+    "host",
+    "credentials",
+    "times",
+    "grace",
+    "catch-up",
+    "timeout",
+    "retries",
+    "timezone",
+    "spread",
+)
 MAX_RETRIES = 10
-TIMEOUT_FIX = ("Write the seconds a call may take, e.g. timeout=300 "
-               "(units s m h work too: 5m, 1h).")
-RETRIES_FIX = ("Write how often a failed call is tried again within its tick, "
-               "a whole number from 0 to 10, e.g. retries=3.")
-SPREAD_FIX = ("Write a duration: seconds (600) or with units s m h d w, "
-              "e.g. 10m, 1h; 0 for none.")
-TIMEZONE_FIX = ("Write an IANA time zone name, e.g. Europe/Amsterdam, "
-                "America/New_York, UTC (see /usr/share/zoneinfo).")
+TIMEOUT_FIX = (
+    "Write the seconds a call may take, e.g. timeout=300 "
+    "(units s m h work too: 5m, 1h)."
+)
+RETRIES_FIX = (
+    "Write how often a failed call is tried again within its tick, "
+    "a whole number from 0 to 10, e.g. retries=3."
+)
+SPREAD_FIX = (
+    "Write a duration: seconds (600) or with units s m h d w, e.g. 10m, 1h; 0 for none."
+)
+TIMEZONE_FIX = (
+    "Write an IANA time zone name, e.g. Europe/Amsterdam, "
+    "America/New_York, UTC (see /usr/share/zoneinfo)."
+)
 BOOLEANS = {"true": True, "false": False}
-GRACE_FIX = ("Write how long after a missed tick status calls it overdue: seconds "
-             "(600) or with units s m h d w, e.g. 10m, 1h.")
+GRACE_FIX = (
+    "Write how long after a missed tick status calls it overdue: seconds "
+    "(600) or with units s m h d w, e.g. 10m, 1h."
+)
 PERIOD_FIX = (
     "Write the period in seconds (3600) or with units s m h d w, "
     "e.g. 90s, 15m, 1h30m, 1d, 1w."
@@ -76,10 +94,12 @@ def check_characters(text):
         return
     line = next(line for line in text.split("\n") if char in line).strip()
     raise ConfigError(
-        "jobs", values.shown(line),
+        "jobs",
+        values.shown(line),
         "the line holds the control character %s" % values.char_name(char),
         "Remove it; in a method write such a character percent-encoded "
-        "(%%%02X)." % (ord(char) % 256))
+        "(%%%02X)." % (ord(char) % 256),
+    )
 
 
 def _split(line):
@@ -89,9 +109,10 @@ def _split(line):
         return shlex.split(line)
     except ValueError as e:
         raise ConfigError(
-            "jobs", line, "cannot split the line: %s" % e,
-            "Close the quote, or quote values that contain spaces: "
-            "times='0 1 * * 6'.",
+            "jobs",
+            line,
+            "cannot split the line: %s" % e,
+            "Close the quote, or quote values that contain spaces: times='0 1 * * 6'.",
         )
 
 
@@ -100,7 +121,9 @@ def parse_line(line):
     words = _split(line)
     if len(words) < 2:
         raise ConfigError(
-            "jobs", line, "a job needs a method and a period",
+            "jobs",
+            line,
+            "a job needs a method and a period",
             "Write one job per line: METHOD PERIOD [key=value ...], "
             "e.g. /Plone/@@update-feeds 1h",
         )
@@ -108,59 +131,75 @@ def parse_line(line):
     no_period = period_text == "-"
     if not method.startswith("/"):
         raise ConfigError(
-            "jobs", line,
+            "jobs",
+            line,
             "the method %r is not a path from the Zope root" % method,
             "Start the method with '/', e.g. /%s" % method.lstrip("./"),
         )
     if any(c.isspace() for c in method):
         raise ConfigError(
-            "jobs", line, "the method %r contains white space" % method,
+            "jobs",
+            line,
+            "the method %r contains white space" % method,
             "Quote-encode spaces in the method as %20.",
         )
     try:
         period = None if no_period else parse_period(period_text)
     except ValueError as e:
         raise ConfigError(
-            "jobs", line, "bad period %r: %s" % (period_text, e), PERIOD_FIX)
+            "jobs", line, "bad period %r: %s" % (period_text, e), PERIOD_FIX
+        )
     keys = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or key not in KEYS:
             raise ConfigError(
-                "jobs", line, "unknown job key %r" % (key if sep else pair),
-                "Known keys: %s (as key=value)." % ", ".join(
-                    k + "=" for k in KEYS),
+                "jobs",
+                line,
+                "unknown job key %r" % (key if sep else pair),
+                "Known keys: %s (as key=value)." % ", ".join(k + "=" for k in KEYS),
             )
         if key in keys:
             raise ConfigError(
-                "jobs", line, "the key %s= is given twice" % key,
+                "jobs",
+                line,
+                "the key %s= is given twice" % key,
                 "Give each key once.",
             )
         if not value:
             raise ConfigError(
-                "jobs", line, "the key %s= has no value" % key,
+                "jobs",
+                line,
+                "the key %s= has no value" % key,
                 "Give it a value, or leave the key out.",
             )
         keys[key] = value
     if no_period and "times" not in keys:
         raise ConfigError(
-            "jobs", line, "the period is '-' but the job has no times=",
+            "jobs",
+            line,
+            "the period is '-' but the job has no times=",
             "Write a period (3600, 1h) or give the schedule: "
-            "%s - times='0 3 * * *'." % method)
+            "%s - times='0 3 * * *'." % method,
+        )
     if "host" in keys:
         address.check_host(keys["host"], "jobs", line)
     name = keys.get("name")
     if name is not None and not _NAME.match(name):
         raise ConfigError(
-            "jobs", line, "the job name %r is not usable" % name,
+            "jobs",
+            line,
+            "the job name %r is not usable" % name,
             "Use letters, digits, '.', '_' and '-' only, starting with a "
             "letter or digit.",
         )
     if name is not None and values.name_problem(name):
         raise ConfigError(
-            "jobs", line,
+            "jobs",
+            line,
             "the job name '%s...' %s" % (name[:40], values.name_problem(name)),
-            "Use a name of at most %d characters." % values.MAX_NAME)
+            "Use a name of at most %d characters." % values.MAX_NAME,
+        )
     return method, period, keys
 
 
@@ -186,7 +225,8 @@ def parse_jobs(text):
             continue
         if name in taken:
             raise ConfigError(
-                "jobs", line,
+                "jobs",
+                line,
                 "duplicate job name %r (also used by: %s)" % (name, taken[name]),
                 "Give each job its own name=.",
             )
@@ -202,15 +242,23 @@ def parse_jobs(text):
                 counter += 1
                 name = values.bounded_name(base, "-%d" % counter)
             taken[name] = line
-        jobs.append(Job(
-            name, method, period, host=keys.get("host"),
-            times=keys.get("times"), grace=job_grace(keys, line),
-            catch_up=job_catch_up(keys, line),
-            credentials=keys.get("credentials"), line=line,
-            timezone=job_timezone(keys, line),
-            spread=job_duration(keys, "spread", line),
-            timeout=job_duration(keys, "timeout", line),
-            retries=job_retries(keys, line)))
+        jobs.append(
+            Job(
+                name,
+                method,
+                period,
+                host=keys.get("host"),
+                times=keys.get("times"),
+                grace=job_grace(keys, line),
+                catch_up=job_catch_up(keys, line),
+                credentials=keys.get("credentials"),
+                line=line,
+                timezone=job_timezone(keys, line),
+                spread=job_duration(keys, "spread", line),
+                timeout=job_duration(keys, "timeout", line),
+                retries=job_retries(keys, line),
+            )
+        )
     return jobs
 
 
@@ -219,8 +267,12 @@ def grace(text, option, line=None):
     try:
         return parse_period(text)
     except ValueError as e:
-        raise ConfigError(option, line if line is not None else text,
-                          "bad grace %r: %s" % (text.strip(), e), GRACE_FIX)
+        raise ConfigError(
+            option,
+            line if line is not None else text,
+            "bad grace %r: %s" % (text.strip(), e),
+            GRACE_FIX,
+        )
 
 
 def job_grace(keys, line):
@@ -233,9 +285,12 @@ def job_catch_up(keys, line):
     if text is None:
         return None
     if text not in BOOLEANS:
-        raise ConfigError("jobs", line,
-                          "catch-up=%s is not a boolean" % text,
-                          "Write catch-up=true or catch-up=false.")
+        raise ConfigError(
+            "jobs",
+            line,
+            "catch-up=%s is not a boolean" % text,
+            "Write catch-up=true or catch-up=false.",
+        )
     return BOOLEANS[text]
 
 
@@ -248,9 +303,12 @@ def duration(text, option, what, line=None):
     try:
         return parse_period(text)
     except ValueError as e:
-        raise ConfigError(option, line if line is not None else text,
-                          "bad %s %r: %s" % (what, text, e),
-                          SPREAD_FIX if what == "spread" else TIMEOUT_FIX)
+        raise ConfigError(
+            option,
+            line if line is not None else text,
+            "bad %s %r: %s" % (what, text, e),
+            SPREAD_FIX if what == "spread" else TIMEOUT_FIX,
+        )
 
 
 def job_duration(keys, key, line):
@@ -262,9 +320,12 @@ def retries(text, option, line=None):
     """``retries`` (the part's, or a job's ``retries=``) -> 0-10."""
     text = text.strip()
     if not (_DIGITS.match(text) and int(text) <= MAX_RETRIES):
-        raise ConfigError(option, line if line is not None else text,
-                          "bad retries %r: not a whole number from 0 to %d"
-                          % (text, MAX_RETRIES), RETRIES_FIX)
+        raise ConfigError(
+            option,
+            line if line is not None else text,
+            "bad retries %r: not a whole number from 0 to %d" % (text, MAX_RETRIES),
+            RETRIES_FIX,
+        )
     return int(text)
 
 
@@ -280,8 +341,12 @@ def timezone(text, option, line=None):
     text = text.strip()
     found = zone_problem(text)
     if found:
-        raise ConfigError(option, line if line is not None else text,
-                          "bad timezone: %s" % found, TIMEZONE_FIX)
+        raise ConfigError(
+            option,
+            line if line is not None else text,
+            "bad timezone: %s" % found,
+            TIMEZONE_FIX,
+        )
     return text
 
 

@@ -34,7 +34,7 @@ class _Value(object):
 
     def replace(self, **changes):
         """A copy with ``changes`` applied."""
-        values = dict((name, getattr(self, name)) for name in self.__slots__)
+        values = {name: getattr(self, name) for name in self.__slots__}
         values.update(changes)
         return type(self)(**values)
 
@@ -55,14 +55,44 @@ class Job(_Value):
     bin/<part> sends.
     """
 
-    __slots__ = ("name", "method", "period", "host", "times", "grace",
-                 "catch_up", "user", "password", "credentials", "line",
-                 "timezone", "spread", "offset", "timeout", "retries")
+    __slots__ = (
+        "name",
+        "method",
+        "period",
+        "host",
+        "times",
+        "grace",
+        "catch_up",
+        "user",
+        "password",
+        "credentials",
+        "line",
+        "timezone",
+        "spread",
+        "offset",
+        "timeout",
+        "retries",
+    )
 
-    def __init__(self, name, method, period, host=None, times=None,
-                 grace=None, catch_up=None, user=None, password=None,
-                 credentials=None, line="", timezone=None, spread=None,
-                 offset=0, timeout=None, retries=None):
+    def __init__(
+        self,
+        name,
+        method,
+        period,
+        host=None,
+        times=None,
+        grace=None,
+        catch_up=None,
+        user=None,
+        password=None,
+        credentials=None,
+        line="",
+        timezone=None,
+        spread=None,
+        offset=0,
+        timeout=None,
+        retries=None,
+    ):
         self.name = name
         self.method = method  # path from the Zope root, may carry ?query
         self.period = period
@@ -89,26 +119,41 @@ class Job(_Value):
     def schedule(self):
         """Its Schedule: ``times`` (in ``timezone``) when set, else
         ``period``; shifted by ``offset``."""
-        return Schedule(period=self.period, times=self.times,
-                        zone=self.timezone, offset=self.offset)
+        return Schedule(
+            period=self.period, times=self.times, zone=self.timezone, offset=self.offset
+        )
 
     def __repr__(self):  # never the password
-        return ("Job(name=%r, method=%r, period=%r, host=%r, user=%r)"
-                % (self.name, self.method, self.period, self.host, self.user))
+        return "Job(name=%r, method=%r, period=%r, host=%r, user=%r)" % (
+            self.name,
+            self.method,
+            self.period,
+            self.host,
+            self.user,
+        )
 
     def to_json(self):
         """The job's object in bin/<part>'s config file."""
-        found = {"name": self.name, "method": self.method,
-                 "period": self.period, "host": self.host,
-                 "user": self.user, "password": self.password}
+        found = {
+            "name": self.name,
+            "method": self.method,
+            "period": self.period,
+            "host": self.host,
+            "user": self.user,
+            "password": self.password,
+        }
         if self.times is not None:
             found["times"] = self.times
         if self.grace is not None:
             found["grace"] = self.grace
         if self.catch_up is not None:
             found["catch-up"] = self.catch_up
-        for key, value in (("timezone", self.timezone), ("spread", self.spread),
-                           ("timeout", self.timeout), ("retries", self.retries)):
+        for key, value in (
+            ("timezone", self.timezone),
+            ("spread", self.spread),
+            ("timeout", self.timeout),
+            ("retries", self.retries),
+        ):
             if value is not None:
                 found[key] = value
         if self.offset:
@@ -119,15 +164,22 @@ class Job(_Value):
     def from_json(cls, data):
         """A checked JSON object (runner/config.py checks it) -> Job."""
         catch_up = data.get("catch-up")
-        return cls(data["name"], data["method"], data.get("period"),
-                   host=data.get("host") or None,
-                   times=data.get("times") or None, grace=data.get("grace"),
-                   catch_up=None if catch_up is None else catch_up is True,
-                   user=data.get("user") or None,
-                   password=data.get("password") or None,
-                   timezone=data.get("timezone") or None,
-                   spread=data.get("spread"), offset=data.get("offset") or 0,
-                   timeout=data.get("timeout"), retries=data.get("retries"))
+        return cls(
+            data["name"],
+            data["method"],
+            data.get("period"),
+            host=data.get("host") or None,
+            times=data.get("times") or None,
+            grace=data.get("grace"),
+            catch_up=None if catch_up is None else catch_up is True,
+            user=data.get("user") or None,
+            password=data.get("password") or None,
+            timezone=data.get("timezone") or None,
+            spread=data.get("spread"),
+            offset=data.get("offset") or 0,
+            timeout=data.get("timeout"),
+            retries=data.get("retries"),
+        )
 
 
 class Entry(_Value):
@@ -188,11 +240,18 @@ class Lock(_Value):
 
     def __repr__(self):  # never the password
         return "Lock(url=%r, namespace=%r, user=%r)" % (
-            self.url.text, self.namespace, self.user)
+            self.url.text,
+            self.namespace,
+            self.user,
+        )
 
     def to_json(self):
-        return {"url": self.url.text, "user": self.user,
-                "password": self.password, "namespace": self.namespace}
+        return {
+            "url": self.url.text,
+            "user": self.user,
+            "password": self.password,
+            "namespace": self.namespace,
+        }
 
     def __getitem__(self, key):
         return self.to_json()[key]
@@ -208,6 +267,9 @@ class Lock(_Value):
             return data
         from .lockurl import parse_url
 
-        return cls(parse_url(data.get("url") or ""),
-                   data.get("namespace") or part,
-                   data.get("user") or None, data.get("password") or None)
+        return cls(
+            parse_url(data.get("url") or ""),
+            data.get("namespace") or part,
+            data.get("user") or None,
+            data.get("password") or None,
+        )

@@ -17,9 +17,11 @@ from .errors import ConfigError
 
 def snippet(section, names):
     example = names[0] if names else "NAME"
-    return ("Create it in secret.cfg (chmod 600, never committed), one line per "
-            "job or entry name:\n\n    [%s]\n    %s = https://hc-ping.com/<uuid>\n"
-            % (section, example))
+    return (
+        "Create it in secret.cfg (chmod 600, never committed), one line per "
+        "job or entry name:\n\n    [%s]\n    %s = https://hc-ping.com/<uuid>\n"
+        % (section, example)
+    )
 
 
 def check_defined(sections, section, names):
@@ -29,9 +31,12 @@ def check_defined(sections, section, names):
     reference in it to a missing section would look like a missing pings
     section (buildout reports that reference itself when it is read)."""
     if section not in sections.keys():
-        raise ConfigError("pings", section,
-                          "the pings section [%s] is not defined" % section,
-                          snippet(section, list(names)))
+        raise ConfigError(
+            "pings",
+            section,
+            "the pings section [%s] is not defined" % section,
+            snippet(section, list(names)),
+        )
 
 
 def read(sections, section, names):
@@ -44,16 +49,23 @@ def read(sections, section, names):
         url = values[key].strip()
         if key not in names:
             raise ConfigError(
-                "pings", "[%s] %s" % (section, key),
+                "pings",
+                "[%s] %s" % (section, key),
                 "%r is no job or entry of this part" % key,
-                "Use one of: %s." % (", ".join(names) or "(none)"))
+                "Use one of: %s." % (", ".join(names) or "(none)"),
+            )
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or \
-                rules.ping_url_problem(url):
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or rules.ping_url_problem(url)
+        ):
             raise ConfigError(
-                "pings", "[%s] %s" % (section, key),
+                "pings",
+                "[%s] %s" % (section, key),
                 "the ping URL of %s is not an http(s) URL" % key,
                 "Write the check's ping URL, e.g. %s = https://hc-ping.com/<uuid>."
-                % key)
+                % key,
+            )
         found[key] = url
     return found

@@ -10,9 +10,10 @@ import sys
 import zc.buildout
 
 from . import files
-from .crontab import block as cronblock, store as cronstore
 from . import settings as settingslib
 from .buildoutcompat import dumps_configuration
+from .crontab import block as cronblock
+from .crontab import store as cronstore
 from .errors import ConfigError
 
 
@@ -25,7 +26,8 @@ class Recipe(object):
             # bin/buildout -vv prints every section read so far: then the
             # secret sections are read when installing (see install).
             self.settings = s = settingslib.read(
-                buildout, name, defer_secrets=dumps_configuration())
+                buildout, name, defer_secrets=dumps_configuration()
+            )
         except ConfigError as e:
             raise zc.buildout.UserError(e.message(name))
         options.setdefault("zeopack-command", s.zeopack_command)
@@ -68,21 +70,23 @@ class Recipe(object):
             return
         block = cronblock.PREPEND % s.crontab_identifier
         try:
-            purged = cronstore.purge_from_crontab(s.crontab_identifier,
-                                                s.crontab_file)
+            purged = cronstore.purge_from_crontab(s.crontab_identifier, s.crontab_file)
         except cronblock.CrontabError as e:
             if not updating:  # nothing of ours was there to clean
                 return
             note = (
                 "\nThe crontab could not be cleaned either (%s). If it holds "
                 "the block %r, remove it by hand: its lines call %s, which "
-                "buildout removes after this error." % (e, block, s.script))
+                "buildout removes after this error." % (e, block, s.script)
+            )
         else:
             if not purged:
                 return
-            note = ("\nThe block %r was taken out of the crontab, so that "
-                    "nothing calls files that buildout removes after this "
-                    "error; the next successful run puts it back." % block)
+            note = (
+                "\nThe block %r was taken out of the crontab, so that "
+                "nothing calls files that buildout removes after this "
+                "error; the next successful run puts it back." % block
+            )
         if type(error) is zc.buildout.UserError and error.args:
             # Ours: one message. (Subclasses such as MissingSection format
             # their arguments themselves: the note is logged instead.)
@@ -101,8 +105,9 @@ class Recipe(object):
             if s.entries:
                 if s.crontab_file:
                     make_directory(os.path.dirname(s.crontab_file))
-                cronstore.update_crontab(s.crontab_identifier, s.entries,
-                                       s.crontab_file)
+                cronstore.update_crontab(
+                    s.crontab_identifier, s.entries, s.crontab_file
+                )
         except cronblock.CrontabError as e:
             raise zc.buildout.UserError("[%s] crontab: %s" % (self.name, e))
         return list(created)
@@ -116,19 +121,28 @@ class Recipe(object):
 
         s = self.settings
         try:
-            records = Records(s.state_directory, part=self.name,
-                              log=logging.getLogger(self.name).warning)
+            records = Records(
+                s.state_directory,
+                part=self.name,
+                log=logging.getLogger(self.name).warning,
+            )
             records.make()
             records.seen(s.watched)
             records.close()
         except Refused as e:
             logging.getLogger(self.name).warning(
-                "state-directory: %s; bin/%s will not record runs there", e, self.name)
-        except (OSError, ValueError, StoreError) as e:  # ValueError: a name or path it refuses
+                "state-directory: %s; bin/%s will not record runs there", e, self.name
+            )
+        except (
+            OSError,
+            ValueError,
+            StoreError,
+        ) as e:  # ValueError: a name or path it refuses
             raise zc.buildout.UserError(
                 "[%s] state-directory: cannot create %s: %s\n    Point "
                 "state-directory at a directory this user may write."
-                % (self.name, s.state_directory, getattr(e, "strerror", None) or e))
+                % (self.name, s.state_directory, getattr(e, "strerror", None) or e)
+            )
         metrics = s.metrics_file
         if metrics:
             try:
@@ -136,7 +150,8 @@ class Recipe(object):
             except OSError as e:
                 raise zc.buildout.UserError(
                     "[%s] metrics-file: cannot create the directory of %s: %s"
-                    % (self.name, metrics, e.strerror or e))
+                    % (self.name, metrics, e.strerror or e)
+                )
             self._warn([warning] if warning else [])
 
     def _write_files(self):
@@ -156,8 +171,7 @@ class Recipe(object):
         write_private(s.config_file, json.dumps(s.to_json(), indent=2) + "\n")
         created = list(self.options.created(s.script))
         generated = self._script()
-        return list(self.options.created(
-            *[p for p in generated if p not in created]))
+        return list(self.options.created(*[p for p in generated if p not in created]))
 
     def _script(self):
         """bin/<part>, generated with zc.recipe.egg's machinery."""
@@ -165,13 +179,16 @@ class Recipe(object):
         import zc.recipe.egg
 
         egg = zc.recipe.egg.Eggs(
-            self.buildout, self.name, {"eggs": script_eggs(self.settings)})
+            self.buildout, self.name, {"eggs": script_eggs(self.settings)}
+        )
         _, working_set = egg.working_set()
         return zc.buildout.easy_install.scripts(
             [(self.name, "collective.recipe.clockserver.runner", "main")],
-            working_set, sys.executable,
+            working_set,
+            sys.executable,
             self.buildout["buildout"]["bin-directory"],
-            arguments=repr(self.settings.config_file))
+            arguments=repr(self.settings.config_file),
+        )
 
 
 def script_eggs(settings):
@@ -204,9 +221,11 @@ def metrics_directory(path):
     blocked = unreadable(path)
     if blocked is None:
         return None
-    return ("metrics-file: node_exporter (another user) cannot read files in %s: "
-            "%s is mode %04o; make it readable by others (chmod o+rx %s)"
-            % (path, blocked[0], blocked[1], blocked[0]))
+    return (
+        "metrics-file: node_exporter (another user) cannot read files in %s: "
+        "%s is mode %04o; make it readable by others (chmod o+rx %s)"
+        % (path, blocked[0], blocked[1], blocked[0])
+    )
 
 
 def unreadable(directory):
@@ -235,7 +254,8 @@ def make_directory(path):
             return
         raise cronblock.CrontabError(
             "cannot create the directory of crontab-file: %s; set crontab-file "
-            "to a path in a directory that exists or can be created" % e)
+            "to a path in a directory that exists or can be created" % e
+        )
 
 
 def write_private(path, text):
@@ -257,4 +277,5 @@ def uninstall(name, options):
         raise zc.buildout.UserError("[%s] crontab: %s" % (name, e))
     if not found:
         logging.getLogger(name).warning(
-            "Warning: the crontab block of %s was already gone", ident)
+            "Warning: the crontab block of %s was already gone", ident
+        )

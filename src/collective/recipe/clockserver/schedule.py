@@ -130,6 +130,7 @@ def _tzinfo(zone):
 
 # -- cron times (cronsim, Python 3) --------------------------------------------
 
+
 def expression(times):
     """Five cron fields for ``times`` (``@`` shortcuts spelled out by the one
     table, crontab/times.py); None for ``@reboot``."""
@@ -166,12 +167,13 @@ def problem(times):
             if expr.split()[4] != "*":
                 # cron reads DOM and DOW restricted together as "either";
                 # cronsim before 2.8 (the last for Python 3.10) refuses it.
-                return ("cannot be evaluated by this cronsim (%s): a day-of-month "
-                        "no month given has, with a day-of-week; Python 3.11+ "
-                        "(cronsim 2.8) evaluates it, or leave the day-of-month "
-                        "out" % exc)
-            return ("never matches a date: no month given has that "
-                    "day-of-month")
+                return (
+                    "cannot be evaluated by this cronsim (%s): a day-of-month "
+                    "no month given has, with a day-of-week; Python 3.11+ "
+                    "(cronsim 2.8) evaluates it, or leave the day-of-month "
+                    "out" % exc
+                )
+            return "never matches a date: no month given has that day-of-month"
         return "cannot be evaluated (%s)" % exc
     except StopIteration:
         return "never matches a date"
@@ -283,7 +285,9 @@ def _cron_previous(times, zone, now, depth=0):
 
     floor = now - now % 60
     try:
-        due = next(CronSim(expr, _at(floor + 60, _tzinfo(zone)), reverse=True)).timestamp()
+        due = next(
+            CronSim(expr, _at(floor + 60, _tzinfo(zone)), reverse=True)
+        ).timestamp()
     except (StopIteration, CronSimError):
         return None
     if due > now:
@@ -301,6 +305,7 @@ def _cron_previous(times, zone, now, depth=0):
 
 
 # -- the cron backend -------------------------------------------------------------
+
 
 def period_to_cron(period):
     """The cron times that fire exactly every ``period`` seconds, or None.
@@ -334,7 +339,8 @@ def cron_times(job):
     times = period_to_cron(job.period)
     if times is None:
         raise ConfigError(
-            "jobs", job.line,
+            "jobs",
+            job.line,
             "a period of %d s cannot be written as a cron schedule" % job.period,
             "Cron can run a job every N minutes (N dividing 60), every N "
             "hours (N dividing 24), daily (1d) or weekly (1w). Add an "

@@ -15,20 +15,18 @@ import os
 import re
 import sys
 
-from . import cluster
+from . import cluster, jobtimes, optionnames, schedule
 from . import credentials as creds
-from .crontab import block as cronblock, store as cronstore
-from .crontab import entries as entrylib
-from .crontab.times import validate_times
 from . import jobs as joblib
-from . import jobtimes
-from . import optionnames
 from . import pings as pinglib
-from . import schedule
 from . import values as rules
 from .address import check_host, parse_address
-from .lockurl import mask
+from .crontab import block as cronblock
+from .crontab import entries as entrylib
+from .crontab import store as cronstore
+from .crontab.times import validate_times
 from .errors import ConfigError
+from .lockurl import mask
 
 BACKENDS = ("zserver", "runner", "cron")
 # bin/<part> runs on Python 3 only; on Python 2 (ZServer sites, zc.buildout
@@ -53,7 +51,8 @@ class Settings(object):
         self.part_dir = os.path.join(parts_directory, part)
         self.script = os.path.join(bin_directory, part)  # bin/<part>
         self.zeopack_command = entrylib.command_path(
-            os.path.join(bin_directory, "zeopack"))
+            os.path.join(bin_directory, "zeopack")
+        )
         self.crontab_identifier = cronblock.identifier(directory, part)
         self.backend = "zserver"
         self.enabled = True
@@ -84,7 +83,10 @@ class Settings(object):
 
     def __repr__(self):  # never the secrets
         return "Settings(part=%r, backend=%r, jobs=%r)" % (
-            self.part, self.backend, self.jobs)
+            self.part,
+            self.backend,
+            self.jobs,
+        )
 
     @property
     def include_file(self):
@@ -104,26 +106,37 @@ class Settings(object):
     @property
     def needs_script(self):
         """runner/cron, and zserver whose crontab entries are monitored."""
-        return self.enabled and (self.backend != "zserver" or bool(
-            self.monitor and self.named_entries))
+        return self.enabled and (
+            self.backend != "zserver" or bool(self.monitor and self.named_entries)
+        )
 
     def to_json(self):
         """What bin/<part> reads (runner/config.py): address, timeout, the
         resolved jobs, run records, pings and the lock."""
         jobs = []
         for job, c in self.calls:
-            jobs.append(job.replace(
-                times=_config_times(job, self.backend),
-                user=None if c.anonymous else c.user,
-                password=None if c.anonymous else c.password).to_json())
+            jobs.append(
+                job.replace(
+                    times=_config_times(job, self.backend),
+                    user=None if c.anonymous else c.user,
+                    password=None if c.anonymous else c.password,
+                ).to_json()
+            )
         config = {
-            "part": self.part, "address": self.address, "timeout": self.timeout,
-            "concurrency": self.concurrency, "retries": self.retries, "jobs": jobs,
-            "backend": self.backend, "state-directory": self.state_directory,
-            "metrics-file": self.metrics_file, "grace": self.grace,
+            "part": self.part,
+            "address": self.address,
+            "timeout": self.timeout,
+            "concurrency": self.concurrency,
+            "retries": self.retries,
+            "jobs": jobs,
+            "backend": self.backend,
+            "state-directory": self.state_directory,
+            "metrics-file": self.metrics_file,
+            "grace": self.grace,
             "catch-up": self.catch_up,
-            "entries": [{"name": e.name, "times": e.times}
-                        for e in self.named_entries] if self.monitor else [],
+            "entries": [{"name": e.name, "times": e.times} for e in self.named_entries]
+            if self.monitor
+            else [],
             "pings": self.pings,
         }
         if self.lock:  # with its password: the file is mode 0600
@@ -157,9 +170,12 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
     (the default backend is zserver there, see RUNNER_ONLY)."""
     options = sections[part]
     if rules.has_control(part):  # bin/<part> refuses it in its config file
-        raise ConfigError("[%s]" % rules.shown(part), None,
-                          "the part's name holds a control character",
-                          "Rename the part.")
+        raise ConfigError(
+            "[%s]" % rules.shown(part),
+            None,
+            "the part's name holds a control character",
+            "Rename the part.",
+        )
     b = sections["buildout"]
     s = Settings(part, b["directory"], b["bin-directory"], b["parts-directory"])
     s.zeopack_command = options.get("zeopack-command", s.zeopack_command)
@@ -170,12 +186,17 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
     s.backend = backend = given or ("zserver" if python2 else "runner")
     if backend not in BACKENDS:
         raise ConfigError(
-            "backend", backend, "unknown backend %r" % backend,
+            "backend",
+            backend,
+            "unknown backend %r" % backend,
             "Use zserver (<clock-server> blocks, ZServer/Python 2), "
             "runner (bin/%s run, WSGI Zope) or cron (crontab entries "
-            "calling bin/%s fire NAME)." % (part, part))
-    s.warnings.extend(optionnames.warning(part, name, guess)
-                      for name, guess in optionnames.suggestions(options.keys()))
+            "calling bin/%s fire NAME)." % (part, part),
+        )
+    s.warnings.extend(
+        optionnames.warning(part, name, guess)
+        for name, guess in optionnames.suggestions(options.keys())
+    )
     s.enabled = enabled = boolean(options, "enabled", True)
     s.inline = boolean(options, "inline", False)
     s.timeout = _timeout(options)
@@ -190,9 +211,12 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
     if python2:
         check_runner_only_keys(parsed, part)
     s.jobs = jobs = [
-        j.replace(host=j.host or default_host,
-                  times=j.times and validate_times(j.times, "jobs", j.line))
-        for j in parsed]
+        j.replace(
+            host=j.host or default_host,
+            times=j.times and validate_times(j.times, "jobs", j.line),
+        )
+        for j in parsed
+    ]
     if jobs and not s.address:
         _require_address(backend, given, part)
     s.jobs = jobs = jobtimes.calendar(s, options, jobs)
@@ -203,34 +227,36 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
     if enabled and backend == "zserver":
         warnings.extend(
             "job %s runs every %d s; ZServer's clock checks only every "
-            "30 s, so periods under 30 s make little sense"
-            % (j.name, j.period)
-            for j in jobs if j.period and j.period < ZSERVER_MIN_PERIOD)
+            "30 s, so periods under 30 s make little sense" % (j.name, j.period)
+            for j in jobs
+            if j.period and j.period < ZSERVER_MIN_PERIOD
+        )
     s.part_credentials = options.get("credentials", "").strip() or None
     s.deferred = enabled and defer_secrets and not s.inline
     if s.deferred:  # the sections must exist now
-        for section, option, line in creds.sections_named(
-                jobs, s.part_credentials):
+        for section, option, line in creds.sections_named(jobs, s.part_credentials):
             creds.check_defined(sections, section, option, line)
         s.calls = [(job, creds.ANONYMOUS) for job in jobs]  # until then
     elif enabled:
-        s.calls = creds.pair(sections, jobs, s.part_credentials, backend,
-                             warnings)
+        s.calls = creds.pair(sections, jobs, s.part_credentials, backend, warnings)
     # Checked even when disabled.
-    lines, named = entrylib.read(options, jobs, backend, s.monitor, s.script,
-                                 s.zeopack_command)
+    lines, named = entrylib.read(
+        options, jobs, backend, s.monitor, s.script, s.zeopack_command
+    )
     if enabled:
         s.entries, s.named_entries = lines, named
     # A host with enabled = false needs no lock-credentials section, but
     # its lock URL is checked all the same.
-    lock = cluster.read(sections, part, options, warnings,
-                        credentials=enabled and not s.deferred)
+    lock = cluster.read(
+        sections, part, options, warnings, credentials=enabled and not s.deferred
+    )
     s.lock_deferred = bool(s.deferred and lock)
     s.lock = lock if enabled else None
     if s.lock and backend == "zserver" and not s.entries:
         warnings.append(
             "lock has no effect here: ZServer calls the jobs itself and "
-            "the part has no crontab entries to claim")
+            "the part has no crontab entries to claim"
+        )
     written = options.get("crontab-file", "").strip()
     if written:
         rules.check_path("crontab-file", written)
@@ -251,8 +277,7 @@ def read_secrets(s, sections):
         return []
     s.deferred = False
     warnings = []
-    s.calls = creds.pair(sections, s.jobs, s.part_credentials, s.backend,
-                         warnings)
+    s.calls = creds.pair(sections, s.jobs, s.part_credentials, s.backend, warnings)
     zope_conf(s)  # the blocks, now with credentials
     if s.pings_section:
         warnings.extend(_read_pings(s, sections))
@@ -279,11 +304,13 @@ def zope_conf(s):
         s.warnings.append(
             "inline = true puts the password into zope.conf and "
             ".installed.cfg; leave inline out to keep it in a mode 0600 "
-            "file")
+            "file"
+        )
     return s.blocks
 
 
 # -- Python 2: what only bin/<part> uses --------------------------------------------
+
 
 def _default_timeout(text):
     try:
@@ -324,12 +351,14 @@ PYTHON3_FIX = (
     "This buildout runs on Python 2 (a ZServer site): there the part writes "
     "<clock-server> blocks (backend = zserver, the default) and plain "
     "crontab entries. Leave %s out, or run buildout on Python 3.10+, where "
-    "bin/%s runs.")
+    "bin/%s runs."
+)
 ZSERVER_ON_PYTHON3 = (
     "backend = zserver writes <clock-server> blocks, which only a ZServer "
     "(Python 2) Zope accepts: Zope 2.13, or Zope 4 with wsgi = off. A WSGI "
     "Zope (Zope 5 and later, Plone 6) refuses them and does not start; "
-    "there use backend = runner with address = ${client1:http-address}")
+    "there use backend = runner with address = ${client1:http-address}"
+)
 
 
 def check_runner_only(options, part):
@@ -340,12 +369,18 @@ def check_runner_only(options, part):
         if not text or (is_default and is_default(text)):
             continue
         shown = text if option != "lock" else mask(text)
-        setting = "%s = %s" % (option, shown) if option in (
-            "backend", "monitor", "catch-up") else option
+        setting = (
+            "%s = %s" % (option, shown)
+            if option in ("backend", "monitor", "catch-up")
+            else option
+        )
         raise ConfigError(
-            option, shown, "%s needs Python 3: only bin/%s uses it, and "
+            option,
+            shown,
+            "%s needs Python 3: only bin/%s uses it, and "
             "bin/%s runs on Python 3.10+" % (setting, part, part),
-            PYTHON3_FIX % (option, part))
+            PYTHON3_FIX % (option, part),
+        )
 
 
 def check_runner_only_keys(jobs, part):
@@ -355,13 +390,17 @@ def check_runner_only_keys(jobs, part):
             if getattr(job, attribute, None) in unset:
                 continue
             raise ConfigError(
-                "jobs", job.line, "%s= needs Python 3: only bin/%s uses it, "
+                "jobs",
+                job.line,
+                "%s= needs Python 3: only bin/%s uses it, "
                 "and bin/%s runs on Python 3.10+" % (key, part, part),
                 PYTHON3_FIX % ("%s=" % key, part)
-                + " ZServer calls a job every PERIOD seconds.")
+                + " ZServer calls a job every PERIOD seconds.",
+            )
 
 
 # -- single options ---------------------------------------------------------------
+
 
 def _config_times(job, backend):
     """The times bin/<part> evaluates: cron's line, the runner's ``times=``
@@ -384,18 +423,21 @@ def _require_address(backend, given, part):
         return
     if not given:  # a part written when zserver was the default
         raise ConfigError(
-            "address", None,
+            "address",
+            None,
             "the default backend is now runner (bin/%s run calls the jobs "
-            "of a WSGI Zope), and it needs the address of the Zope instance"
-            % part,
+            "of a WSGI Zope), and it needs the address of the Zope instance" % part,
             "Set address = ${client1:http-address} (the instance to call), "
             "or backend = zserver to keep writing <clock-server> blocks for "
-            "a ZServer (Python 2) Zope.")
+            "a ZServer (Python 2) Zope.",
+        )
     raise ConfigError(
-        "address", None,
+        "address",
+        None,
         "the %s backend needs the address of the Zope instance" % backend,
         "Set address = ${instance:http-address} (PORT, HOST:PORT "
-        "or http(s)://HOST:PORT).")
+        "or http(s)://HOST:PORT).",
+    )
 
 
 def _timeout(options):
@@ -404,9 +446,12 @@ def _timeout(options):
         return joblib.parse_period(text)
     except ValueError:
         raise ConfigError(
-            "timeout", text, "bad timeout %r" % text,
+            "timeout",
+            text,
+            "bad timeout %r" % text,
             "Write the seconds a call may take, e.g. timeout = 300 "
-            "(units s m h work too: 5m).")
+            "(units s m h work too: 5m).",
+        )
 
 
 def _concurrency(options):
@@ -414,9 +459,12 @@ def _concurrency(options):
     text = options.get("concurrency", str(DEFAULT_CONCURRENCY)).strip()
     if not (_CONCURRENCY.match(text) and int(text) >= 1):
         raise ConfigError(
-            "concurrency", text, "bad concurrency %r" % text,
+            "concurrency",
+            text,
+            "bad concurrency %r" % text,
             "Write the most calls in flight at once, a whole number "
-            "from 1 to 999999, e.g. concurrency = 4 (the default).")
+            "from 1 to 999999, e.g. concurrency = 4 (the default).",
+        )
     return int(text)
 
 
@@ -429,31 +477,41 @@ def _monitoring(s, options, python2=False):
     s.catch_up = boolean(options, "catch-up", False)
     if options.get("grace", "").strip():
         s.grace = joblib.grace(options["grace"], "grace")
-    state = path_option(options, "state-directory", directory) or \
-        os.path.join(directory, "var", part)
+    state = path_option(options, "state-directory", directory) or os.path.join(
+        directory, "var", part
+    )
     if os.path.exists(state) and not os.path.isdir(state):
         raise ConfigError(
-            "state-directory", state, "%s exists and is not a directory" % state,
+            "state-directory",
+            state,
+            "%s exists and is not a directory" % state,
             "Point state-directory at a directory (it is created when missing), "
-            "e.g. state-directory = ${buildout:directory}/var/%s." % part)
+            "e.g. state-directory = ${buildout:directory}/var/%s." % part,
+        )
     s.state_directory = state
     metrics = path_option(options, "metrics-file", directory)
     if metrics is not None:
         if not metrics.endswith(".prom"):
             raise ConfigError(
-                "metrics-file", options["metrics-file"].strip(),
+                "metrics-file",
+                options["metrics-file"].strip(),
                 "the file name does not end in .prom; node_exporter's textfile "
                 "collector reads only *.prom files",
-                "Name it e.g. /var/lib/node_exporter/textfile/%s.prom." % part)
+                "Name it e.g. /var/lib/node_exporter/textfile/%s.prom." % part,
+            )
         if os.path.isdir(metrics):
             raise ConfigError(
-                "metrics-file", metrics, "%s is a directory" % metrics,
-                "Name a file in it, e.g. %s." % os.path.join(metrics, part + ".prom"))
+                "metrics-file",
+                metrics,
+                "%s is a directory" % metrics,
+                "Name a file in it, e.g. %s." % os.path.join(metrics, part + ".prom"),
+            )
     s.metrics_file = metrics
     s.pings_section = options.get("pings", "").strip() or None
 
 
 # -- secrets -------------------------------------------------------------------------
+
 
 def _names(s):
     return [j.name for j in s.jobs] + [e.name for e in s.named_entries]
@@ -464,5 +522,8 @@ def _read_pings(s, sections):
     s.pings = pinglib.read(sections, s.pings_section, _names(s))
     if s.backend != "zserver":
         return []
-    return ["pings: ZServer calls %s itself; nothing records or pings it"
-            % name for name in sorted(s.pings) if name not in s.watched]
+    return [
+        "pings: ZServer calls %s itself; nothing records or pings it" % name
+        for name in sorted(s.pings)
+        if name not in s.watched
+    ]

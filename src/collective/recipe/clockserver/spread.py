@@ -42,14 +42,17 @@ def shift_times(times, minutes):
                 if not every_day:
                     raise ValueError(
                         "shifted by %d minutes, %02d:%02d moves to the next day, "
-                        "which would change its day fields" % (minutes, h, m))
+                        "which would change its day fields" % (minutes, h, m)
+                    )
                 total %= 1440
             pairs.add(divmod(total, 60))
     hours = sorted({h for h, _ in pairs})
     mins = sorted({m for _, m in pairs})
     if len(hours) * len(mins) != len(pairs):
-        raise ValueError("shifted by %d minutes, its times cannot be written as "
-                         "one cron line" % minutes)
+        raise ValueError(
+            "shifted by %d minutes, its times cannot be written as "
+            "one cron line" % minutes
+        )
     return " ".join([_field(mins, 59), _field(hours, 23), day, month, weekday])
 
 

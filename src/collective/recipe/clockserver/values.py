@@ -11,24 +11,29 @@ from __future__ import absolute_import, division, print_function
 from .errors import ConfigError
 
 MAX_NAME = 200  # characters of a job or entry name (a record's file name)
-NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                       "0123456789._-")
+NAME_CHARS = frozenset(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-"
+)
 # C0 controls, DEL and the C1 controls; and the Unicode line separators
 # (str.splitlines() breaks lines there).
-CONTROL = frozenset([chr(c) if str is not bytes else unichr(c)  # noqa: F821
-                     for c in list(range(0x20)) + list(range(0x7f, 0xa0))])
-SEPARATORS = frozenset([u"\u2028", u"\u2029"])
-_TABLE = dict((ord(c), u"?") for c in CONTROL)
+CONTROL = frozenset(
+    [
+        chr(c) if str is not bytes else unichr(c)  # noqa: F821
+        for c in list(range(0x20)) + list(range(0x7F, 0xA0))
+    ]
+)
+SEPARATORS = frozenset(["\u2028", "\u2029"])
+_TABLE = {ord(c): "?" for c in CONTROL}
 
 
 def has_control(text):
     """True when ``text`` holds a control character (C0, DEL or C1)."""
-    if isinstance(text, type(u"")):
+    if isinstance(text, type("")):
         return text.translate(_TABLE) != text
     return any(char in CONTROL for char in text)  # Python 2 bytes
 
 
-def stray(text, allowed=u""):
+def stray(text, allowed=""):
     """The first control character or line separator in ``text`` that is
     not in ``allowed``, or None."""
     for char in text:
@@ -37,27 +42,27 @@ def stray(text, allowed=u""):
     return None
 
 
-def shown(text, allowed=u""):
+def shown(text, allowed=""):
     """``text`` with control characters (but ``allowed``) written as
     escapes (``\\x01``), safe to print in a message."""
     if stray(text, allowed) is None:
         return text
-    data = not isinstance(text, type(u""))  # Python 2 bytes
+    data = not isinstance(text, type(""))  # Python 2 bytes
     if data:
         text = text.decode("utf-8", "replace")
     out = []
     for char in text:
         if (char in CONTROL or char in SEPARATORS) and char not in allowed:
             code = ord(char)
-            out.append(u"\\x%02x" % code if code < 0x100 else u"\\u%04x" % code)
+            out.append("\\x%02x" % code if code < 0x100 else "\\u%04x" % code)
         else:
             out.append(char)
-    return u"".join(out).encode("utf-8") if data else u"".join(out)
+    return "".join(out).encode("utf-8") if data else "".join(out)
 
 
 def char_name(char):
     """``U+0001`` for a character in a message."""
-    return u"U+%04X" % ord(char)
+    return "U+%04X" % ord(char)
 
 
 def name_problem(name):
@@ -103,5 +108,6 @@ def check_path(option, text):
     """Raise ConfigError for a path no file can have (path_problem)."""
     problem = path_problem(text)
     if problem:
-        raise ConfigError(option, shown(text), "the path %s" % problem,
-                          "Remove it from %s." % option)
+        raise ConfigError(
+            option, shown(text), "the path %s" % problem, "Remove it from %s." % option
+        )

@@ -9,9 +9,22 @@ from __future__ import absolute_import, division, print_function
 
 import re
 
-UTC_NAMES = ("UTC", "Etc/UTC", "Etc/UCT", "UCT", "Etc/Universal", "Universal",
-             "Etc/Zulu", "Zulu", "Etc/GMT", "GMT", "Etc/GMT0", "GMT0",
-             "Etc/Greenwich", "Greenwich")
+UTC_NAMES = (
+    "UTC",
+    "Etc/UTC",
+    "Etc/UCT",
+    "UCT",
+    "Etc/Universal",
+    "Universal",
+    "Etc/Zulu",
+    "Zulu",
+    "Etc/GMT",
+    "GMT",
+    "Etc/GMT0",
+    "GMT0",
+    "Etc/Greenwich",
+    "Greenwich",
+)
 _ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*\Z")
 
 
@@ -41,7 +54,9 @@ def same_zone(first, second):
     return first in UTC_NAMES and second in UTC_NAMES
 
 
-def machine_zone(environ=None, localtime="/etc/localtime", timezone_file="/etc/timezone"):
+def machine_zone(
+    environ=None, localtime="/etc/localtime", timezone_file="/etc/timezone"
+):
     """The machine's IANA zone as a name: ``TZ`` (``:Europe/Amsterdam``, or a
     path into a zoneinfo directory), else what ``/etc/localtime`` links to
     (else ``/etc/timezone``, Debian's), else ``UTC`` when there is no
@@ -71,7 +86,7 @@ def _zone_name(text):
         text = text.split("zoneinfo/")[-1]
         for tree in ("posix/", "right/"):
             if text.startswith(tree):
-                text = text[len(tree):]
+                text = text[len(tree) :]
     if not text or zone_problem(text):
         return None
     return text

@@ -17,8 +17,11 @@ def escape(value):
 
 def render_block(job, credentials):
     """One ``<clock-server>`` block for a Job and its Credentials."""
-    lines = ["<clock-server>", "  method %s" % escape(job.method),
-             "  period %d" % job.period]
+    lines = [
+        "<clock-server>",
+        "  method %s" % escape(job.method),
+        "  period %d" % job.period,
+    ]
     if not credentials.anonymous:
         lines.append("  user %s" % escape(credentials.user))
         lines.append("  password %s" % escape(credentials.password))
@@ -82,11 +85,12 @@ def check(text, calls):
                 reason = reason.replace(credentials.password, "<password>")
         return "ZConfig rejects the generated text: %s" % reason
     if len(sections) != len(calls):
-        return "ZConfig reads %d blocks, expected %d" % (
-            len(sections), len(calls))
+        return "ZConfig reads %d blocks, expected %d" % (len(sections), len(calls))
     for section, (job, credentials) in zip(sections, calls):
         for key, value in expected_values(job, credentials).items():
             if getattr(section, key) != value:
-                return "job %s: ZConfig reads %s differently from what was " \
-                       "configured" % (job.name, key)
+                return (
+                    "job %s: ZConfig reads %s differently from what was "
+                    "configured" % (job.name, key)
+                )
     return None

@@ -16,8 +16,7 @@ try:
 except ImportError:  # Python 2
     from pipes import quote
 
-from .. import schedule
-from .. import values
+from .. import schedule, values
 from ..errors import ConfigError
 from ..model import Entry
 from .times import validate_times
@@ -43,14 +42,14 @@ def _check_command(command, option, line):
     if not command:
         raise ConfigError(option, line, "the entry has no command", ENTRY_FORM)
     if "\n" in command or "\r" in command:
-        raise ConfigError(
-            option, line, "the command contains a line break", ENTRY_FORM
-        )
+        raise ConfigError(option, line, "the command contains a line break", ENTRY_FORM)
     if "\x00" in command:
         raise ConfigError(
-            option, line.replace("\x00", "\\x00"),
+            option,
+            line.replace("\x00", "\\x00"),
             "the command holds a NUL character, which a crontab cannot hold",
-            "Remove it.")
+            "Remove it.",
+        )
     if re.search(r"(?<!\\)%", command):
         raise ConfigError(
             option,
@@ -88,9 +87,7 @@ def parse_entries(text, option="crontab"):
         parts = split_entry(line)
         if parts is None:
             validate_times(line, option, line)  # explains what is missing
-            raise ConfigError(
-                option, line, "the entry has no command", ENTRY_FORM
-            )
+            raise ConfigError(option, line, "the entry has no command", ENTRY_FORM)
         times, command = parts
         times = validate_times(times, option, line)
         _check_command(command, option, line)
@@ -133,8 +130,7 @@ def read(options, jobs, backend, monitor, script, zeopack_command):
     zeopack = options.get("zeopack", "").strip()
     zeopack_line = None
     if zeopack:
-        zeopack_line = entry(
-            zeopack, zeopack_command.strip(), "zeopack")
+        zeopack_line = entry(zeopack, zeopack_command.strip(), "zeopack")
         check_matches(split_entry(zeopack_line)[0], "zeopack", zeopack)
     given = parse_entries(options.get("crontab", ""))
     named = name_entries(given, [j.name for j in jobs], zeopack_line)
@@ -152,9 +148,12 @@ def check_matches(times, option, line):
     found = schedule.problem(times)
     if found:
         raise ConfigError(
-            option, line, "the schedule %r %s" % (times, found),
+            option,
+            line,
+            "the schedule %r %s" % (times, found),
             "Cron would never run it: check the day-of-month against the months "
-            "(February has at most 29 days; April, June, September and November 30).")
+            "(February has at most 29 days; April, June, September and November 30).",
+        )
 
 
 def _words(command):
@@ -197,8 +196,11 @@ def plain(command):
         words = shlex.split(command)
     except ValueError:
         return False
-    return bool(words) and " ".join(quote(w) for w in words) == command \
+    return (
+        bool(words)
+        and " ".join(quote(w) for w in words) == command
         and not VARIABLE.match(words[0])
+    )
 
 
 def monitored_line(entry, script):
@@ -208,4 +210,9 @@ def monitored_line(entry, script):
         command = entry.command
     else:
         command = "/bin/sh -c '%s'" % entry.command.replace("'", "'\\''")
-    return "%s %s exec --scheduled %s -- %s" % (entry.times, script, entry.name, command)
+    return "%s %s exec --scheduled %s -- %s" % (
+        entry.times,
+        script,
+        entry.name,
+        command,
+    )

@@ -31,6 +31,7 @@ except ImportError:  # Python 2
                 return path
         return None
 
+
 from .. import files
 from ..errors import ConfigError
 from .block import (
@@ -48,8 +49,10 @@ FILE_FIX = (
     "Set crontab-file to a regular file, or to a path that does not exist "
     "yet (e.g. crontab-file = var/crontab); it was left as it is."
 )
-BROKEN_FIX = (" Fix the crontab by hand (crontab -e, or edit the "
-              "crontab-file), then run buildout again. Nothing was written.")
+BROKEN_FIX = (
+    " Fix the crontab by hand (crontab -e, or edit the "
+    "crontab-file), then run buildout again. Nothing was written."
+)
 NATIVE_BYTES = str is bytes  # Python 2
 
 
@@ -82,8 +85,13 @@ def _run(args, data=None):
     env = dict(os.environ, LC_ALL="C")
     try:
         process = subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env, close_fds=True)
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            close_fds=True,
+        )
     except OSError as exc:
         raise CrontabError.instead("could not run %s: %s" % (" ".join(args), exc))
     expired = []
@@ -106,7 +114,8 @@ def _run(args, data=None):
         watchdog.join()  # Python 2: a timer thread left at exit prints errors
     if expired:
         raise CrontabError.instead(
-            "%s did not finish within %g seconds" % (" ".join(args), TIMEOUT))
+            "%s did not finish within %g seconds" % (" ".join(args), TIMEOUT)
+        )
     return process.returncode, stdout, stderr
 
 
@@ -158,14 +167,14 @@ def check_file(path, value=None):
     problem = file_problem(path)
     if problem:
         raise ConfigError(
-            "crontab-file", path if value is None else value, problem, FILE_FIX)
+            "crontab-file", path if value is None else value, problem, FILE_FIX
+        )
 
 
 def expand_path(value, directory):
     """``crontab-file`` as written -> absolute path: ``~`` is the home
     directory, a relative path is relative to ``directory``."""
-    return os.path.normpath(
-        os.path.join(directory, os.path.expanduser(value.strip())))
+    return os.path.normpath(os.path.join(directory, os.path.expanduser(value.strip())))
 
 
 def _refuse(path):
@@ -173,7 +182,8 @@ def _refuse(path):
     if problem:
         raise CrontabError(
             "crontab-file: %s; set crontab-file to a regular file, or to a "
-            "path that does not exist yet; it was left as it is" % problem)
+            "path that does not exist yet; it was left as it is" % problem
+        )
 
 
 def read_crontab(path=None):
@@ -259,8 +269,7 @@ def _edit(path, change, fix=""):
     write only when they differ. Returns whether anything was written.
     """
     lock = locked(path)
-    if path is not None and not os.path.isdir(
-            os.path.dirname(os.path.realpath(path))):
+    if path is not None and not os.path.isdir(os.path.dirname(os.path.realpath(path))):
         # No directory, no file: nothing to lock; a write says what is wrong.
         lock = unlocked()
     with lock:

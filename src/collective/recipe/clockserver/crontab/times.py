@@ -32,8 +32,8 @@ FIELDS = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
     ("day-of-month", 1, 31, {}),
-    ("month", 1, 12, dict((n, i) for i, n in enumerate(MONTHS, 1))),
-    ("day-of-week", 0, 7, dict((n, i) for i, n in enumerate(WEEKDAYS))),
+    ("month", 1, 12, {n: i for i, n in enumerate(MONTHS, 1)}),
+    ("day-of-week", 0, 7, {n: i for i, n in enumerate(WEEKDAYS)}),
 )
 TIMES_FORM = (
     "Cron times are five fields MINUTE HOUR DAY-OF-MONTH MONTH DAY-OF-WEEK "
@@ -135,8 +135,7 @@ def _field_problem(field, name, low, high, names):
             return "%s %s has an empty list element" % (name, _quoted(field))
         match = ITEM.match(item.lower())
         if not match:
-            return "%s %s is not *, a value, a range or a step" % (
-                name, _quoted(item))
+            return "%s %s is not *, a value, a range or a step" % (name, _quoted(item))
         star, first, last, step = match.groups()
         if step is not None and star is None and last is None:
             return "%s %s: a step needs * or a range before it (*/%s or a-b/%s)" % (

@@ -24,6 +24,7 @@ MAX_HEAD = 65536  # bytes of status line and headers together
 MAX_HEADERS = 100
 CHUNK = 65536
 
+
 class Outcome:
     """What one call gave: an HTTP answer, or an error text (or both, when
     the answer was cut off).  ``retryable``: it failed before Zope could
@@ -32,11 +33,28 @@ class Outcome:
     its Retry-After header asked for.  ``attempts``: after retries, each
     attempt's one-line reason (retry.py)."""
 
-    __slots__ = ("duration", "status", "reason", "location", "error", "retryable",
-                 "retry_after", "attempts")
+    __slots__ = (
+        "duration",
+        "status",
+        "reason",
+        "location",
+        "error",
+        "retryable",
+        "retry_after",
+        "attempts",
+    )
 
-    def __init__(self, duration, status=None, reason="", location=None, error=None,
-                 retryable=False, retry_after=None, attempts=()):
+    def __init__(
+        self,
+        duration,
+        status=None,
+        reason="",
+        location=None,
+        error=None,
+        retryable=False,
+        retry_after=None,
+        attempts=(),
+    ):
         self.duration = duration
         self.status = status
         self.reason = reason
@@ -48,11 +66,14 @@ class Outcome:
 
     @property
     def ok(self):
-        return self.error is None and self.status is not None and 200 <= self.status < 300
+        return (
+            self.error is None and self.status is not None and 200 <= self.status < 300
+        )
 
     def __eq__(self, other):
         return isinstance(other, Outcome) and all(
-            getattr(self, name) == getattr(other, name) for name in self.__slots__)
+            getattr(self, name) == getattr(other, name) for name in self.__slots__
+        )
 
     def __repr__(self):
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
@@ -82,7 +103,7 @@ class _Deadline:
     def send(self, data):
         while data:
             self._arm()
-            data = data[self.sock.send(data):]
+            data = data[self.sock.send(data) :]
 
     def _fill(self):
         """Receive more bytes; False at the end of the stream."""
@@ -101,9 +122,11 @@ class _Deadline:
         while True:
             end = self.buffer.find(b"\n")
             if end != -1:
-                line, self.buffer = self.buffer[:end], self.buffer[end + 1:]
+                line, self.buffer = self.buffer[:end], self.buffer[end + 1 :]
                 if len(line) > MAX_LINE:
-                    raise _Failed(f"the answer has a {what} longer than {MAX_LINE} bytes")
+                    raise _Failed(
+                        f"the answer has a {what} longer than {MAX_LINE} bytes"
+                    )
                 return line.rstrip(b"\r")
             if len(self.buffer) > MAX_LINE:
                 raise _Failed(f"the answer has a {what} longer than {MAX_LINE} bytes")
@@ -145,8 +168,10 @@ def call(config, job):
     status = reason = location = None
     try:
         # A bytes host skips the idna codec (and its imports): it is checked ASCII.
-        sock = socket.create_connection((config.host.encode("ascii"), config.port),
-                                        timeout=max(0.001, deadline - time.monotonic()))
+        sock = socket.create_connection(
+            (config.host.encode("ascii"), config.port),
+            timeout=max(0.001, deadline - time.monotonic()),
+        )
         if config.scheme == "https":
             sock = _tls(sock, config.host, deadline)
         stream = _Deadline(sock, deadline, timeout)
@@ -157,16 +182,27 @@ def call(config, job):
         location = headers.get("location")
         stage = "receiving the answer"
         _read_body(stream, status, headers)
-        return Outcome(time.monotonic() - started, status, reason, location,
-                       retryable=status >= 500 or status == 429,
-                       retry_after=_retry_after(headers.get("retry-after")))
-    except Exception as exc:  # noqa: BLE001 - whatever happens is an outcome
+        return Outcome(
+            time.monotonic() - started,
+            status,
+            reason,
+            location,
+            retryable=status >= 500 or status == 429,
+            retry_after=_retry_after(headers.get("retry-after")),
+        )
+    except Exception as exc:
         error = _error_text(exc, config, stage, job)
         retryable = status is None and _before_the_request(exc, stage)
         if status is not None:
             error = f"{status} {reason}".rstrip() + f", but {error}"
-        return Outcome(time.monotonic() - started, status, reason or "", location, error,
-                       retryable=retryable)
+        return Outcome(
+            time.monotonic() - started,
+            status,
+            reason or "",
+            location,
+            error,
+            retryable=retryable,
+        )
     finally:
         if sock is not None:
             sock.close()
@@ -186,8 +222,9 @@ def _request(config, job):
     path = "".join(char if "!" <= char <= "~" else _quote(char) for char in job.method)
     lines = [f"GET {path} HTTP/1.1", f"Host: {job.host or config.netloc}"]
     if job.authenticated:
-        token = binascii.b2a_base64(f"{job.user}:{job.password}".encode("utf-8"),
-                                    newline=False)
+        token = binascii.b2a_base64(
+            f"{job.user}:{job.password}".encode("utf-8"), newline=False
+        )
         lines.append("Authorization: Basic " + token.decode("ascii"))
     lines += [f"User-Agent: {USER_AGENT}", "Connection: close", "", ""]
     return "\r\n".join(lines).encode("ascii")
@@ -204,8 +241,9 @@ def _read_head(stream, address):
         if line is None:
             if stream.buffer == b"" and stream.eof:
                 raise _Failed(f"{address} closed the connection without an answer")
-            raise _Failed(f"{address} closed the connection in the middle of the "
-                          "status line")
+            raise _Failed(
+                f"{address} closed the connection in the middle of the status line"
+            )
         status, reason = _status_line(line)
         headers = {}
         size = len(line)
@@ -213,15 +251,18 @@ def _read_head(stream, address):
         while True:
             line = stream.readline("header line")
             if line is None:
-                raise _Failed(f"{status} {reason}, but the answer was cut off "
-                              "in its headers")
+                raise _Failed(
+                    f"{status} {reason}, but the answer was cut off in its headers"
+                )
             if not line:
                 break
             size += len(line)
             count += 1
             if size > MAX_HEAD or count > MAX_HEADERS:
-                raise _Failed(f"{status} {reason}, but its headers are larger than "
-                              f"{MAX_HEAD} bytes or {MAX_HEADERS} lines")
+                raise _Failed(
+                    f"{status} {reason}, but its headers are larger than "
+                    f"{MAX_HEAD} bytes or {MAX_HEADERS} lines"
+                )
             if line[:1] in (b" ", b"\t"):  # obsolete folding: continues a value
                 continue
             name, colon, value = line.partition(b":")
@@ -238,8 +279,12 @@ def _read_head(stream, address):
 def _status_line(line):
     version, _, rest = line.partition(b" ")
     code, _, reason = rest.partition(b" ")
-    if (not version.startswith(b"HTTP/1.") or len(code) != 3 or not code.isdigit()
-            or code.startswith(b"0")):
+    if (
+        not version.startswith(b"HTTP/1.")
+        or len(code) != 3
+        or not code.isdigit()
+        or code.startswith(b"0")
+    ):
         shown = escape(line[:60].decode("latin-1")) + ("..." if len(line) > 60 else "")
         raise _Failed(f"the answer is not HTTP: it starts with '{shown}'")
     return int(code), escape(reason.strip().decode("latin-1"))
@@ -267,8 +312,10 @@ def _read_body(stream, status, headers):
     expected = int(value)
     got = stream.skip(expected)
     if got < expected:
-        raise _Failed(f"the answer was cut off: {got} of {expected} bytes of the body "
-                      "received (Content-Length)")
+        raise _Failed(
+            f"the answer was cut off: {got} of {expected} bytes of the body "
+            "received (Content-Length)"
+        )
 
 
 def _read_chunked(stream):
@@ -276,16 +323,20 @@ def _read_chunked(stream):
     while True:
         line = stream.readline("chunk-size line")
         if line is None:
-            raise _Failed(f"the answer was cut off: the connection closed in the middle "
-                          f"of a chunked body, after {received} bytes")
+            raise _Failed(
+                f"the answer was cut off: the connection closed in the middle "
+                f"of a chunked body, after {received} bytes"
+            )
         size_text = line.split(b";", 1)[0].strip()
         try:
             if not size_text or len(size_text) > 16:
                 raise ValueError
             size = int(size_text, 16)
         except ValueError:
-            raise _Failed("the answer has a bad chunk size: "
-                          f"'{escape(line[:40].decode('latin-1'))}'") from None
+            raise _Failed(
+                "the answer has a bad chunk size: "
+                f"'{escape(line[:40].decode('latin-1'))}'"
+            ) from None
         if size == 0:
             # Trailers up to an empty line; the end of the stream will do.
             while stream.readline("trailer line"):
@@ -294,8 +345,10 @@ def _read_chunked(stream):
         got = stream.skip(size)
         received += got
         if got < size or stream.readline("chunk end") is None:
-            raise _Failed(f"the answer was cut off: the connection closed in the middle "
-                          f"of a chunked body, after {received} bytes")
+            raise _Failed(
+                f"the answer was cut off: the connection closed in the middle "
+                f"of a chunked body, after {received} bytes"
+            )
 
 
 def _before_the_request(exc, stage):
@@ -304,8 +357,9 @@ def _before_the_request(exc, stage):
     request was sent.  A timeout never counts (Zope may be running it)."""
     if isinstance(exc, (ConnectionRefusedError, socket.gaierror)):
         return True
-    return isinstance(exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) \
-        and stage in ("connecting", "sending the request")
+    return isinstance(
+        exc, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)
+    ) and stage in ("connecting", "sending the request")
 
 
 def _retry_after(value):
@@ -334,10 +388,14 @@ def _error_text(exc, config, stage, job=None):
             return f"timed out after {job.timeout:g} s (the job's timeout=) {stage}"
         return f"timed out after {config.timeout:g} s (the timeout option) {stage}"
     if isinstance(exc, ConnectionRefusedError):
-        return (f"connection refused: nothing listens at {config.address} "
-                "(is the instance running?)")
+        return (
+            f"connection refused: nothing listens at {config.address} "
+            "(is the instance running?)"
+        )
     if isinstance(exc, socket.gaierror):
-        return f"cannot resolve the host of {config.address}: {escape(str(exc.strerror))}"
+        return (
+            f"cannot resolve the host of {config.address}: {escape(str(exc.strerror))}"
+        )
     if type(exc).__module__ == "ssl":
         return f"TLS error talking to {config.address}: {escape(str(exc))}"
     if isinstance(exc, ConnectionResetError):
@@ -357,27 +415,37 @@ def describe(outcome, job):
         return text
     if status == 401:
         if job.authenticated:
-            hint = (f"Zope refused the credentials of user {job.user!r}: "
-                    "check the credentials section in secret.cfg")
+            hint = (
+                f"Zope refused the credentials of user {job.user!r}: "
+                "check the credentials section in secret.cfg"
+            )
         else:
-            hint = ("the method needs a login and this job calls it anonymously: "
-                    "set credentials (a section in secret.cfg) for the part or the job")
+            hint = (
+                "the method needs a login and this job calls it anonymously: "
+                "set credentials (a section in secret.cfg) for the part or the job"
+            )
     elif 300 <= status < 400:
         location = escape(outcome.location or "(no Location header)")
         # Checked first: the confirm URL's query carries the original URL,
         # which may hold a login marker.
         if CSRF_CONFIRM_MARKER in location.split("?", 1)[0]:
-            hint = ("Plone's CSRF protection (plone.protect) aborted what this GET "
-                    "wrote and redirected to @@confirm-action: the view must call "
-                    "alsoProvides(request, IDisableCSRFProtection) (from "
-                    "plone.protect.interfaces) before it writes")
+            hint = (
+                "Plone's CSRF protection (plone.protect) aborted what this GET "
+                "wrote and redirected to @@confirm-action: the view must call "
+                "alsoProvides(request, IDisableCSRFProtection) (from "
+                "plone.protect.interfaces) before it writes"
+            )
         elif any(marker in location.lower() for marker in LOGIN_MARKERS):
             who = f"user {job.user!r}" if job.authenticated else "anonymous"
-            hint = (f"redirected to a login form ({location}): the credentials are "
-                    f"wrong or missing ({who}); check the credentials section in secret.cfg")
+            hint = (
+                f"redirected to a login form ({location}): the credentials are "
+                f"wrong or missing ({who}); check the credentials section in secret.cfg"
+            )
         else:
-            hint = (f"redirected to {location}; redirects are not followed: "
-                    "point the job's method, host or the address at the final URL")
+            hint = (
+                f"redirected to {location}; redirects are not followed: "
+                "point the job's method, host or the address at the final URL"
+            )
     elif status == 403:
         who = f"user {job.user!r}" if job.authenticated else "Anonymous"
         hint = f"{who} lacks the permission to call {escape(job.method)}"

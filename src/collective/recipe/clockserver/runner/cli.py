@@ -19,8 +19,11 @@ EXIT_CALL_FAILED = 1  # fire: the call did not answer 2xx
 EXIT_USAGE = 2  # bad config file, unknown job, bad arguments
 EXIT_TEMPFAIL = 75  # fire/exec skipped: the previous run of the name still runs
 EXIT_STATUS_UNKNOWN = 3  # status: the monitoring-plugin UNKNOWN
-FIRE_FLAGS = {"-v": "verbose", "--verbose": "verbose",  # flag -> attribute (fast path)
-              "--scheduled": "scheduled"}
+FIRE_FLAGS = {
+    "-v": "verbose",
+    "--verbose": "verbose",  # flag -> attribute (fast path)
+    "--scheduled": "scheduled",
+}
 
 
 def say(text, stream=None):
@@ -37,8 +40,10 @@ def say(text, stream=None):
 def cmd_run(config, args):
     """The clock until SIGTERM/SIGINT (recording.serve)."""
     if config.backend == "zserver":
-        say(f"{config.part}: error: ZServer calls the jobs of this part (backend = "
-            "zserver); run is for backend = runner")
+        say(
+            f"{config.part}: error: ZServer calls the jobs of this part (backend = "
+            "zserver); run is for backend = runner"
+        )
         return EXIT_USAGE
     from .recording import serve
 
@@ -60,8 +65,12 @@ def cmd_fire(config, args):
         say(escape(f"{config.part}: unknown job {args.name!r}; known jobs: {known}"))
         return EXIT_USAGE
     if config.backend == "zserver":
-        say(escape(f"{config.part}: {job.name}: ZServer calls this job itself (backend "
-                   "= zserver); fire is for the runner and cron backends"))
+        say(
+            escape(
+                f"{config.part}: {job.name}: ZServer calls this job itself (backend "
+                "= zserver); fire is for the runner and cron backends"
+            )
+        )
         return EXIT_USAGE
     from .runs import of_call
 
@@ -73,15 +82,19 @@ def cmd_fire(config, args):
         if not retries_of(config, job):
             return of_call(call(config, job), job)
         # By hand too, the next tick counts from this start.
-        return of_call(attempts(config, job, call, job.schedule.following(time.time())), job)
+        return of_call(
+            attempts(config, job, call, job.schedule.following(time.time())), job
+        )
 
     part_runs = runs_of(config, "fire")
     try:
         result = run_once(part_runs, job.name, args.scheduled, work)
         if isinstance(result, int):
             return result
-        line = escape(f"{config.part}: {job.name}: ") + \
-            f"{result.reason} ({result.duration:.3f} s)"
+        line = (
+            escape(f"{config.part}: {job.name}: ")
+            + f"{result.reason} ({result.duration:.3f} s)"
+        )
         if result.ok:
             if args.verbose:
                 say(line, sys.stdout)
@@ -96,30 +109,48 @@ def cmd_exec(config, args):
     """Run a command as the monitored run of NAME: output passes through,
     the exit status is the command's; recorded like any run."""
     from . import execute
-    from .text import escape
     from .records import valid_name
     from .runs import of_command
+    from .text import escape
 
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        say(escape(f"{config.part}: exec {args.name}: no command given "
-                   "(exec NAME -- COMMAND [ARG...])"))
+        say(
+            escape(
+                f"{config.part}: exec {args.name}: no command given "
+                "(exec NAME -- COMMAND [ARG...])"
+            )
+        )
         return EXIT_USAGE
     if not valid_name(args.name):
-        say(escape(f"{config.part}: exec: {args.name!r} is not a usable name (letters, "
-                   "digits, '.', '_' and '-')"))
+        say(
+            escape(
+                f"{config.part}: exec: {args.name!r} is not a usable name (letters, "
+                "digits, '.', '_' and '-')"
+            )
+        )
         return EXIT_USAGE
     if config.entry(args.name) is None and config.job(args.name) is None:
-        say(escape(f"{config.part}: warning: {args.name!r} is no job or entry of this "
-                   "part; recording it all the same"))
+        say(
+            escape(
+                f"{config.part}: warning: {args.name!r} is no job or entry of this "
+                "part; recording it all the same"
+            )
+        )
     # SIGTERM from the moment the run is recorded as begun: the command
     # gets it, or does not start; the run is recorded either way.
     part_runs = runs_of(config, "exec")
     with execute.Forwarding() as forwarding:
-        result = run_once(part_runs, args.name, args.scheduled, lambda: of_command(
-            execute.run(command, config.part, args.name, forwarding)))
+        result = run_once(
+            part_runs,
+            args.name,
+            args.scheduled,
+            lambda: of_command(
+                execute.run(command, config.part, args.name, forwarding)
+            ),
+        )
     part_runs.wait_for_pings()  # at most 10 s in total
     return result if isinstance(result, int) else result.exit_status
 
@@ -129,7 +160,9 @@ def runs_of(config, by):
     from . import runs
     from .text import escape
 
-    return runs.Runs(config, lambda text: say(escape(f"{config.part}: warning: {text}")), by)
+    return runs.Runs(
+        config, lambda text: say(escape(f"{config.part}: warning: {text}")), by
+    )
 
 
 def run_once(part_runs, name, scheduled, work):
@@ -183,47 +216,71 @@ def make_parser(prog):
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser(
-        "run", help="run the clock until SIGTERM/SIGINT (SIGHUP re-reads the config)",
+        "run",
+        help="run the clock until SIGTERM/SIGINT (SIGHUP re-reads the config)",
         description="Fire each job at epoch multiples of its period (3600: the top "
-                    "of each UTC hour), or at its times= in its time zone; log one "
-                    "line per call.")
-    run.add_argument("--log-file", metavar="PATH",
-                     help="append the log here instead of standard error "
-                          "(reopened when logrotate moves it)")
+        "of each UTC hour), or at its times= in its time zone; log one "
+        "line per call.",
+    )
+    run.add_argument(
+        "--log-file",
+        metavar="PATH",
+        help="append the log here instead of standard error "
+        "(reopened when logrotate moves it)",
+    )
     run.set_defaults(func=cmd_run)
     fire = commands.add_parser(
-        "fire", help="call one job now (exit 0 on a 2xx answer)",
+        "fire",
+        help="call one job now (exit 0 on a 2xx answer)",
         description="Call one job now. Exit 0 on a 2xx answer; otherwise print the "
-                    "reason on standard error and exit 1. Quiet on success, for cron.")
+        "reason on standard error and exit 1. Quiet on success, for cron.",
+    )
     fire.add_argument("name", metavar="NAME", help="the job's name (see list)")
-    fire.add_argument("-v", "--verbose", action="store_true",
-                      help="also report a successful call")
-    fire.add_argument("--scheduled", action="store_true",
-                      help="started by cron: record the tick its schedule matched")
+    fire.add_argument(
+        "-v", "--verbose", action="store_true", help="also report a successful call"
+    )
+    fire.add_argument(
+        "--scheduled",
+        action="store_true",
+        help="started by cron: record the tick its schedule matched",
+    )
     fire.set_defaults(func=cmd_fire)
     exec_ = commands.add_parser(
-        "exec", help="run a command as a monitored crontab entry",
+        "exec",
+        help="run a command as a monitored crontab entry",
         usage="%(prog)s [--scheduled] NAME -- COMMAND [ARG...]",
         description="Run COMMAND, pass its output through, record the run under NAME "
-                    "and exit with the command's status. Exit 75 without running it "
-                    "when the previous run of NAME still runs on this host.")
-    exec_.add_argument("--scheduled", action="store_true",
-                       help="started by cron: record the tick its schedule matched")
+        "and exit with the command's status. Exit 75 without running it "
+        "when the previous run of NAME still runs on this host.",
+    )
+    exec_.add_argument(
+        "--scheduled",
+        action="store_true",
+        help="started by cron: record the tick its schedule matched",
+    )
     exec_.add_argument("name", metavar="NAME", help="the entry's name (see status)")
-    exec_.add_argument("command", nargs=argparse.REMAINDER, metavar="COMMAND",
-                       help="the command and its arguments, after --")
+    exec_.add_argument(
+        "command",
+        nargs=argparse.REMAINDER,
+        metavar="COMMAND",
+        help="the command and its arguments, after --",
+    )
     exec_.set_defaults(func=cmd_exec)
     status_ = commands.add_parser(
-        "status", help="did every job run? (a Nagios/Icinga check)",
+        "status",
+        help="did every job run? (a Nagios/Icinga check)",
         description="One line in the monitoring-plugin format, then a row per job and "
-                    "entry. Exit 0 OK, 1 WARNING (failing), 2 CRITICAL (overdue, or "
-                    "failed 3 times in a row), 3 UNKNOWN (records unreadable).")
-    status_.add_argument("name", metavar="NAME", nargs="?",
-                         help="show this name's last runs")
+        "entry. Exit 0 OK, 1 WARNING (failing), 2 CRITICAL (overdue, or "
+        "failed 3 times in a row), 3 UNKNOWN (records unreadable).",
+    )
+    status_.add_argument(
+        "name", metavar="NAME", nargs="?", help="show this name's last runs"
+    )
     status_.add_argument("--json", action="store_true", help="the same data as JSON")
     status_.set_defaults(func=cmd_status)
     list_ = commands.add_parser(
-        "list", help="show the jobs, their schedules, zones and next fire times")
+        "list", help="show the jobs, their schedules, zones and next fire times"
+    )
     list_.set_defaults(func=cmd_list)
     return parser
 
@@ -235,8 +292,12 @@ def quick_fire_args(argv):
 
     if not argv or argv[0] != "fire":
         return None
-    args = SimpleNamespace(command="fire", func=cmd_fire, name=None,
-                           **dict.fromkeys(FIRE_FLAGS.values(), False))
+    args = SimpleNamespace(
+        command="fire",
+        func=cmd_fire,
+        name=None,
+        **dict.fromkeys(FIRE_FLAGS.values(), False),
+    )
     for word in argv[1:]:
         if word in FIRE_FLAGS:
             setattr(args, FIRE_FLAGS[word], True)
@@ -279,5 +340,3 @@ def main(config_path, argv=None):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         say(f"{prog}: error: cannot write the output: {exc.strerror}")
         return EXIT_CALL_FAILED
-
-

@@ -72,7 +72,9 @@ def started_line(job):
     if job.times:
         zone = f" ({job.timezone})" if job.timezone else ""
         return f'Clock server for "{job.method}" started (user: {user}, times: {job.times}{zone})'
-    return f'Clock server for "{job.method}" started (user: {user}, period: {job.period})'
+    return (
+        f'Clock server for "{job.method}" started (user: {user}, period: {job.period})'
+    )
 
 
 def no_claim(job, due):
@@ -115,8 +117,17 @@ class Clock:
     SystemTime), ``call(config, job)`` makes a job's call (an Outcome).
     """
 
-    def __init__(self, config, log=LOG, observer=None, claim=no_claim, reload=None,
-                 catch_up=None, clock=None, call=http_call):
+    def __init__(
+        self,
+        config,
+        log=LOG,
+        observer=None,
+        claim=no_claim,
+        reload=None,
+        catch_up=None,
+        clock=None,
+        call=http_call,
+    ):
         self.config = config
         self.time = clock or SystemTime()
         self.call = call
@@ -172,7 +183,9 @@ class Clock:
             self._plan(job, order, job.schedule.following(now))
             missed = self.catch_up(job) if self.catch_up else None
             if missed is not None:  # catch-up: the last tick, once, at once
-                self.log.info("%s: catching up the tick due at %s", job.name, utc(missed))
+                self.log.info(
+                    "%s: catching up the tick due at %s", job.name, utc(missed)
+                )
                 self._tick(job, missed, order)
         try:
             while True:
@@ -195,7 +208,9 @@ class Clock:
                 if self._schedule.get(name) != due:
                     continue  # removed or rescheduled by a reload
                 job = self._job(name)
-                self._plan(job, order, job.schedule.following(max(due, self.time.time())))
+                self._plan(
+                    job, order, job.schedule.following(max(due, self.time.time()))
+                )
                 self._tick(job, due, order)
         finally:
             self._finish()
@@ -240,22 +255,31 @@ class Clock:
         with self._lock:
             busy = self._in_flight.get(job.name)
             stale = None
-            if busy is not None and busy.started is None and not busy.outcomes \
-                    and busy.due < due:
+            if (
+                busy is not None
+                and busy.started is None
+                and not busy.outcomes
+                and busy.due < due
+            ):
                 # Its window closed at this tick: it never starts; this waits
                 # instead (a retry waiting for a slot is retry.py's to end).
                 self._queue.remove(busy)
                 heapq.heapify(self._queue)
                 stale, busy = busy, None
             if busy is None:
-                self._in_flight[job.name] = entry = _Call(job, due, order,
-                                                          self.time.monotonic())
+                self._in_flight[job.name] = entry = _Call(
+                    job, due, order, self.time.monotonic()
+                )
                 self._enqueue(entry)
         if stale:
             self.observer.skipped(job, stale.due, NOT_STARTED)
-            self.log.warning("%s: the call due at %s waited for a free call slot until "
-                             "the next tick (%.1f s); not calling it", job.name,
-                             utc(stale.due), self.time.monotonic() - stale.queued)
+            self.log.warning(
+                "%s: the call due at %s waited for a free call slot until "
+                "the next tick (%.1f s); not calling it",
+                job.name,
+                utc(stale.due),
+                self.time.monotonic() - stale.queued,
+            )
         if busy is None:
             return
         if busy.started is None:
@@ -263,15 +287,21 @@ class Clock:
         else:
             what, since = "running", busy.started
         self.observer.skipped(job, due, "still running")
-        self.log.warning("%s: previous call still %s (%.1f s), skipping the tick due at %s",
-                         job.name, what, self.time.monotonic() - since, utc(due))
+        self.log.warning(
+            "%s: previous call still %s (%.1f s), skipping the tick due at %s",
+            job.name,
+            what,
+            self.time.monotonic() - since,
+            utc(due),
+        )
 
     # -- the pool ------------------------------------------------------------------
 
     def _start_thread(self):
         """Called with the lock held."""
-        thread = threading.Thread(target=self._serve, daemon=True,
-                                  name=f"clock call {len(self._threads) + 1}")
+        thread = threading.Thread(
+            target=self._serve, daemon=True, name=f"clock call {len(self._threads) + 1}"
+        )
         self._threads.add(thread)
         thread.start()
 
@@ -280,7 +310,9 @@ class Clock:
         while True:
             with self._lock:
                 while not self._queue and not self._stopping:
-                    if len(self._threads) > self.config.concurrency:  # lowered by reload
+                    if (
+                        len(self._threads) > self.config.concurrency
+                    ):  # lowered by reload
                         self._threads.discard(me)
                         return
                     self._idle += 1
@@ -309,10 +341,18 @@ class Clock:
         if not entry.outcomes:  # the tick's first attempt: late? claim, start
             late = self.time.time() - due
             waited = entry.started - entry.queued
-            if late > LATE and waited > 0.05:  # a queued call (not a catch-up's at once)
-                self.log.warning("%s: started %.1f s late (due at %s; waited %.1f s for "
-                                 "one of the %d call slots, the concurrency option)",
-                                 job.name, late, utc(due), waited, concurrency)
+            if (
+                late > LATE and waited > 0.05
+            ):  # a queued call (not a catch-up's at once)
+                self.log.warning(
+                    "%s: started %.1f s late (due at %s; waited %.1f s for "
+                    "one of the %d call slots, the concurrency option)",
+                    job.name,
+                    late,
+                    utc(due),
+                    waited,
+                    concurrency,
+                )
             following = job.schedule.following(due)
             skip = self._too_late(job, due, following) or self.claim(job, due)
             if not skip:  # won; a claim that took until the next tick is lost
@@ -325,12 +365,19 @@ class Clock:
         outcome = self.call(self.config, job)
         entry.outcomes.append(outcome)
         now = self.time.time()
-        wait, note = retry.next_step(self.config, job, entry.outcomes, now,
-                                     job.schedule.following(due))
+        wait, note = retry.next_step(
+            self.config, job, entry.outcomes, now, job.schedule.following(due)
+        )
         if wait is not None:
-            self.log.warning("%s: %s (%.3f s); retry %d of %d in %g s", job.name,
-                             describe(outcome, job), outcome.duration, len(entry.outcomes),
-                             retry.retries_of(self.config, job), wait)
+            self.log.warning(
+                "%s: %s (%.3f s); retry %d of %d in %g s",
+                job.name,
+                describe(outcome, job),
+                outcome.duration,
+                len(entry.outcomes),
+                retry.retries_of(self.config, job),
+                wait,
+            )
             with self._lock:
                 heapq.heappush(self._retries, (now + wait, entry.order, entry))
             self._poke(b"r")  # the main loop plans the wait
@@ -342,11 +389,19 @@ class Clock:
         job, due, outcomes = entry.job, entry.due, entry.outcomes
         outcome = outcomes[-1]
         if len(outcomes) > 1 or note:
-            outcome = retry.combined(outcomes, job, self.time.time() - entry.first, note)
+            outcome = retry.combined(
+                outcomes, job, self.time.time() - entry.first, note
+            )
         level = logging.INFO if outcome.ok else logging.WARNING
         tries = f", {len(outcomes)} attempts" if len(outcomes) > 1 else ""
-        self.log.log(level, "%s: %s (%.3f s%s)", job.name, describe(outcome, job),
-                     outcome.duration, tries)
+        self.log.log(
+            level,
+            "%s: %s (%.3f s%s)",
+            job.name,
+            describe(outcome, job),
+            outcome.duration,
+            tries,
+        )
         if note:
             self.log.warning("%s: %s", job.name, note)
         self.observer.finished(job, due, outcome)
@@ -357,8 +412,13 @@ class Clock:
         half an interval, covers every host that may still ask)."""
         if following is None or self.time.time() < following:
             return None
-        self.log.warning("%s: the call due at %s did not start before the next tick "
-                         "(%s); not calling it", job.name, utc(due), utc(following))
+        self.log.warning(
+            "%s: the call due at %s did not start before the next tick "
+            "(%s); not calling it",
+            job.name,
+            utc(due),
+            utc(following),
+        )
         return NOT_STARTED
 
     # -- reload --------------------------------------------------------------------
@@ -370,14 +430,19 @@ class Clock:
         try:
             new = self._reload()
         except Exception as exc:  # BadConfig, or anything else: keep running
-            self.log.error("reload failed, still running the %d job(s) loaded before: %s",
-                           len(old.jobs), escape(str(exc)))
+            self.log.error(
+                "reload failed, still running the %d job(s) loaded before: %s",
+                len(old.jobs),
+                escape(str(exc)),
+            )
             return
         before = {job.name: job for job in old.jobs}
         after = {job.name: job for job in new.jobs}
         added = [name for name in after if name not in before]
         removed = [name for name in before if name not in after]
-        changed = [name for name in after if name in before and after[name] != before[name]]
+        changed = [
+            name for name in after if name in before and after[name] != before[name]
+        ]
         now = self.time.time()
         with self._lock:
             self.config = new
@@ -388,24 +453,37 @@ class Clock:
         for name in removed:
             del self._schedule[name]
         for order, job in enumerate(new.jobs):
-            if job.name in added or (job.name in changed
-                                     and job.schedule != before[job.name].schedule):
+            if job.name in added or (
+                job.name in changed and job.schedule != before[job.name].schedule
+            ):
                 self._plan(job, order, job.schedule.following(now))
         for job in new.jobs:
             if job.name in added:
                 self.log.info("%s", started_line(job))
-        settings = [f"{key} {getattr(old, key)} -> {getattr(new, key)}"
-                    for key in ("address", "timeout", "concurrency")
-                    if getattr(old, key) != getattr(new, key)]
-        parts = [f"{label} {', '.join(names)}" for label, names in (
-            ("added", added), ("removed", removed), ("changed", changed)) if names]
+        settings = [
+            f"{key} {getattr(old, key)} -> {getattr(new, key)}"
+            for key in ("address", "timeout", "concurrency")
+            if getattr(old, key) != getattr(new, key)
+        ]
+        parts = [
+            f"{label} {', '.join(names)}"
+            for label, names in (
+                ("added", added),
+                ("removed", removed),
+                ("changed", changed),
+            )
+            if names
+        ]
         parts += settings
         unchanged = len(new.jobs) - len(added) - len(changed)
         running = [name for name in removed if name in self._in_flight]
         if running:
             parts.append(f"{', '.join(running)} will stop after the call in flight")
-        self.log.info("reloaded the config: %s; %d job(s) unchanged",
-                      "; ".join(parts) or "no change", unchanged)
+        self.log.info(
+            "reloaded the config: %s; %d job(s) unchanged",
+            "; ".join(parts) or "no change",
+            unchanged,
+        )
 
     # -- the end -------------------------------------------------------------------
 
@@ -418,8 +496,9 @@ class Clock:
             threads = list(self._threads)
             self._ready.notify_all()
         if queued:
-            self.log.warning("not starting the calls still waiting for a slot: %s",
-                             ", ".join(queued))
+            self.log.warning(
+                "not starting the calls still waiting for a slot: %s", ", ".join(queued)
+            )
         retrying = [entry for _, _, entry in sorted(self._retries)]
         retrying += [entry for entry in waiting if entry.outcomes]
         for entry in retrying:  # their ticks end failed, and are recorded
@@ -431,10 +510,14 @@ class Clock:
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            abandoned = sorted(entry.job.name for entry in self._in_flight.values()
-                               if entry.started is not None)
+            abandoned = sorted(
+                entry.job.name
+                for entry in self._in_flight.values()
+                if entry.started is not None
+            )
         if abandoned:
-            self.log.warning("not waiting for calls still running: %s",
-                             ", ".join(abandoned))
+            self.log.warning(
+                "not waiting for calls still running: %s", ", ".join(abandoned)
+            )
         self._wake_r.close()
         self._wake_w.close()

@@ -23,7 +23,7 @@ REGENERATE = "; run bin/buildout to write it again"
 
 # No regular expressions: compiling them would cost fire's start-up more
 # than the checks themselves.  The rules are the recipe's (values.py).
-_CONTROL_CHARS = {code: "?" for code in (*range(0x20), *range(0x7f, 0xa0))}
+_CONTROL_CHARS = dict.fromkeys((*range(32), *range(127, 160)), "?")
 _has_control = values.has_control
 
 
@@ -38,8 +38,17 @@ class BadConfig(Exception):
 class Config:
     """The whole file: the part, where to call, the jobs."""
 
-    def __init__(self, part, address, timeout, jobs, concurrency=DEFAULT_CONCURRENCY,
-                 lock=None, retries=0, **monitoring):
+    def __init__(
+        self,
+        part,
+        address,
+        timeout,
+        jobs,
+        concurrency=DEFAULT_CONCURRENCY,
+        lock=None,
+        retries=0,
+        **monitoring,
+    ):
         self.part = part
         self.address = address  # scheme://host:port, checked; None: zserver
         self.timeout = timeout  # seconds a whole call may take (jobs may say timeout=)
@@ -86,9 +95,11 @@ class Config:
         return tuple(sorted(s for s in found if len(s) >= 4))
 
     def __repr__(self):
-        return (f"Config(part={self.part!r}, address={self.address!r}, "
-                f"timeout={self.timeout!r}, concurrency={self.concurrency!r}, "
-                f"jobs={self.jobs!r})")
+        return (
+            f"Config(part={self.part!r}, address={self.address!r}, "
+            f"timeout={self.timeout!r}, concurrency={self.concurrency!r}, "
+            f"jobs={self.jobs!r})"
+        )
 
 
 def load_config(path):
@@ -104,19 +115,27 @@ def load_config(path):
     except IsADirectoryError:
         raise BadConfig(f"{path} is not a regular file{REGENERATE}") from None
     except OSError as exc:
-        raise BadConfig(f"cannot read {path}: {exc.strerror} "
-                        "(run it as the user that ran bin/buildout)") from None
+        raise BadConfig(
+            f"cannot read {path}: {exc.strerror} "
+            "(run it as the user that ran bin/buildout)"
+        ) from None
     if len(raw) > MAX_FILE:
         raise BadConfig(f"{path} is larger than {MAX_FILE // 1048576} MB{REGENERATE}")
     try:
-        data = json.loads(raw.decode("utf-8"), parse_constant=_constant,
-                          parse_float=_float, parse_int=_int)
+        data = json.loads(
+            raw.decode("utf-8"),
+            parse_constant=_constant,
+            parse_float=_float,
+            parse_int=_int,
+        )
     except BadConfig as exc:
         raise BadConfig(f"{path} is not valid: {exc}{REGENERATE}") from None
     except RecursionError:
         raise BadConfig(f"{path} is not valid: nested too deeply{REGENERATE}") from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise BadConfig(f"{path} is not valid JSON ({_one_line(exc)}){REGENERATE}") from None
+        raise BadConfig(
+            f"{path} is not valid JSON ({_one_line(exc)}){REGENERATE}"
+        ) from None
     try:
         return parse_config(data)
     except BadConfig as exc:
@@ -163,23 +182,35 @@ def parse_config(data):
             address = "http://" + address
         split_address(address)  # raises BadConfig
     timeout = data.get("timeout", DEFAULT_TIMEOUT)
-    if (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-            or not 0 < timeout <= MAX_TIMEOUT):
-        raise BadConfig(f"timeout must be a positive number of seconds up to "
-                        f"{MAX_TIMEOUT} (365 days), not {_show(timeout)}")
+    if (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, (int, float))
+        or not 0 < timeout <= MAX_TIMEOUT
+    ):
+        raise BadConfig(
+            f"timeout must be a positive number of seconds up to "
+            f"{MAX_TIMEOUT} (365 days), not {_show(timeout)}"
+        )
     concurrency = data.get("concurrency", DEFAULT_CONCURRENCY)
     if concurrency is None:
         concurrency = DEFAULT_CONCURRENCY
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise BadConfig(f"concurrency must be a whole number of 1 or more, "
-                        f"not {_show(concurrency)}")
+    if (
+        isinstance(concurrency, bool)
+        or not isinstance(concurrency, int)
+        or concurrency < 1
+    ):
+        raise BadConfig(
+            f"concurrency must be a whole number of 1 or more, not {_show(concurrency)}"
+        )
     retries = _retries(data.get("retries"), "retries") or 0
     raw_jobs = _get(data, "jobs", list)
     jobs = tuple(_parse_job(raw, number) for number, raw in enumerate(raw_jobs, 1))
     raw_entries = data.get("entries") or []
     if not isinstance(raw_entries, list):
         raise BadConfig(f"'entries' must be a list, not {_kind(raw_entries)}")
-    entries = tuple(_parse_entry(raw, number) for number, raw in enumerate(raw_entries, 1))
+    entries = tuple(
+        _parse_entry(raw, number) for number, raw in enumerate(raw_entries, 1)
+    )
     seen = set()
     for job in jobs + entries:
         if job.name in seen:
@@ -192,32 +223,54 @@ def parse_config(data):
         raise BadConfig(f"'part' must be a name, not {_show(part)}")
     pings = data.get("pings") or {}
     if not isinstance(pings, dict) or not all(
-            isinstance(value, str) and not values.ping_url_problem(value)
-            for value in pings.values()):
+        isinstance(value, str) and not values.ping_url_problem(value)
+        for value in pings.values()
+    ):
         raise BadConfig("'pings' must map names to http(s) URLs")
     metrics_file = data.get("metrics-file") or None
     if metrics_file is not None and not (
-            isinstance(metrics_file, str) and metrics_file.endswith(".prom")):
-        raise BadConfig(f"'metrics-file' must be a path ending in .prom, not "
-                        f"{_show(metrics_file)}")
+        isinstance(metrics_file, str) and metrics_file.endswith(".prom")
+    ):
+        raise BadConfig(
+            f"'metrics-file' must be a path ending in .prom, not {_show(metrics_file)}"
+        )
     state_directory = data.get("state-directory") or None
     if state_directory is not None and not isinstance(state_directory, str):
-        raise BadConfig(f"'state-directory' must be a path, not {_kind(state_directory)}")
-    for key, path in (("state-directory", state_directory), ("metrics-file", metrics_file)):
+        raise BadConfig(
+            f"'state-directory' must be a path, not {_kind(state_directory)}"
+        )
+    for key, path in (
+        ("state-directory", state_directory),
+        ("metrics-file", metrics_file),
+    ):
         if path and values.path_problem(path):
             raise BadConfig(f"'{key}' {values.path_problem(path)}")
-    return Config(part, address and address.rstrip("/"), timeout, jobs, concurrency,
-                  _parse_lock(data, part), retries,
-                  backend=backend, state_directory=state_directory,
-                  metrics_file=metrics_file, grace=_seconds(data.get("grace"), "grace"),
-                  catch_up=data.get("catch-up") is True, entries=entries, pings=pings)
+    return Config(
+        part,
+        address and address.rstrip("/"),
+        timeout,
+        jobs,
+        concurrency,
+        _parse_lock(data, part),
+        retries,
+        backend=backend,
+        state_directory=state_directory,
+        metrics_file=metrics_file,
+        grace=_seconds(data.get("grace"), "grace"),
+        catch_up=data.get("catch-up") is True,
+        entries=entries,
+        pings=pings,
+    )
 
 
 def _seconds(value, what):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            0 <= value <= MAX_PERIOD):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (0 <= value <= MAX_PERIOD)
+    ):
         raise BadConfig(f"{what} must be a number of seconds, not {_show(value)}")
     return value
 
@@ -226,17 +279,24 @@ def _retries(value, what):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
-        raise BadConfig(f"{what} must be a whole number from 0 to 10, not {_show(value)}")
+        raise BadConfig(
+            f"{what} must be a whole number from 0 to 10, not {_show(value)}"
+        )
     return value
 
 
 def _timeout(value, what):
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            0 < value <= MAX_TIMEOUT):
-        raise BadConfig(f"{what} must be a positive number of seconds up to "
-                        f"{MAX_TIMEOUT} (365 days), not {_show(value)}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (0 < value <= MAX_TIMEOUT)
+    ):
+        raise BadConfig(
+            f"{what} must be a positive number of seconds up to "
+            f"{MAX_TIMEOUT} (365 days), not {_show(value)}"
+        )
     return value
 
 
@@ -247,8 +307,9 @@ def _zone(value, what):
     from ..zones import zone_problem
 
     if not isinstance(value, str) or zone_problem(value):
-        raise BadConfig(f"{what} must be an IANA time zone this machine knows, "
-                        f"not {_show(value)}")
+        raise BadConfig(
+            f"{what} must be an IANA time zone this machine knows, not {_show(value)}"
+        )
     return value
 
 
@@ -260,7 +321,9 @@ def _parse_entry(raw, number):
     times = _get(raw, "times", str, where)
     if _has_control(name) or _has_control(times):
         raise BadConfig(f"{where}: name and times must hold no control characters")
-    return Entry.from_json(dict(raw, grace=_seconds(raw.get("grace"), f"{where}: grace")))
+    return Entry.from_json(
+        dict(raw, grace=_seconds(raw.get("grace"), f"{where}: grace"))
+    )
 
 
 def _parse_lock(data, part):
@@ -291,20 +354,26 @@ def _parse_job(raw, number):
         raise BadConfig(f"{where}: the name {name!r} holds control characters")
     method = _get(raw, "method", str, where)
     if not method.startswith("/") or _has_control(method):
-        raise BadConfig(f"{where}: method {method!r} must start with / "
-                        "and hold no control characters")
+        raise BadConfig(
+            f"{where}: method {method!r} must start with / "
+            "and hold no control characters"
+        )
     if raw.get("period") is None and raw.get("times"):
         period = None  # '-': times= alone decides
     else:
         period = _get(raw, "period", int, where)
         if not 0 < period <= MAX_PERIOD:
-            raise BadConfig(f"{where}: period must be a positive number of seconds "
-                            f"up to {MAX_PERIOD} (365 days), not {period}")
+            raise BadConfig(
+                f"{where}: period must be a positive number of seconds "
+                f"up to {MAX_PERIOD} (365 days), not {period}"
+            )
     optional = {}
     for key in ("host", "user", "password", "times"):
         value = raw.get(key)
         if value is not None and not isinstance(value, str):
-            raise BadConfig(f"{where}: {key} must be a string or null, not {_kind(value)}")
+            raise BadConfig(
+                f"{where}: {key} must be a string or null, not {_kind(value)}"
+            )
         optional[key] = value or None
     if optional["host"]:
         problem = check_host_port(optional["host"])
@@ -315,13 +384,17 @@ def _parse_job(raw, number):
             raise BadConfig(f"{where}: the {key} holds control characters")
     if optional["times"] and _has_control(optional["times"]):
         raise BadConfig(f"{where}: times must hold no control characters")
-    return Job.from_json(dict(
-        raw, grace=_seconds(raw.get("grace"), f"{where}: grace"),
-        offset=_seconds(raw.get("offset"), f"{where}: offset"),
-        spread=_seconds(raw.get("spread"), f"{where}: spread"),
-        timeout=_timeout(raw.get("timeout"), f"{where}: timeout"),
-        retries=_retries(raw.get("retries"), f"{where}: retries"),
-        timezone=_zone(raw.get("timezone"), f"{where}: timezone")))
+    return Job.from_json(
+        dict(
+            raw,
+            grace=_seconds(raw.get("grace"), f"{where}: grace"),
+            offset=_seconds(raw.get("offset"), f"{where}: offset"),
+            spread=_seconds(raw.get("spread"), f"{where}: spread"),
+            timeout=_timeout(raw.get("timeout"), f"{where}: timeout"),
+            retries=_retries(raw.get("retries"), f"{where}: retries"),
+            timezone=_zone(raw.get("timezone"), f"{where}: timezone"),
+        )
+    )
 
 
 def _get(data, key, kind, where=None):
@@ -344,8 +417,9 @@ def _kind(value):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, float)):
         return f"the number {_show(value)}"
-    return {dict: "an object", list: "a list", str: "a string",
-            type(None): "null"}.get(type(value), type(value).__name__)
+    return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _show(value):
@@ -366,8 +440,10 @@ def split_address(address):
     if not sep or scheme not in ("http", "https"):
         raise BadConfig(f"address {_shorten(address)!r} is not http(s)://HOST:PORT")
     if "@" in rest:  # never repeat it: it may hold a password
-        raise BadConfig("the address must not hold a user or password: "
-                        "they belong in the credentials section (secret.cfg)")
+        raise BadConfig(
+            "the address must not hold a user or password: "
+            "they belong in the credentials section (secret.cfg)"
+        )
     netloc = rest[:-1] if rest.endswith("/") else rest
     if any(char in netloc for char in "/?#"):
         raise BadConfig(f"address {_shorten(address)!r} is not http(s)://HOST:PORT")
@@ -392,8 +468,9 @@ def check_host_port(text):
     if not host:
         return "has no host"
     if addresses.host_problem(host):
-        return (f"has {_shorten(host)!r}, which is neither a host name "
-                "nor an IPv4 address")
+        return (
+            f"has {_shorten(host)!r}, which is neither a host name nor an IPv4 address"
+        )
     return None
 
 
@@ -401,8 +478,8 @@ def _split_port(text):
     """'h:80' -> ('h', '80'); '[::1]:80' -> ('[::1]', '80'); 'h' -> ('h', None)."""
     if text.startswith("["):
         end = text.find("]")
-        if end != -1 and text[end + 1:].startswith(":"):
-            return text[:end + 1], text[end + 2:]
+        if end != -1 and text[end + 1 :].startswith(":"):
+            return text[: end + 1], text[end + 2 :]
         return text, None
     if ":" in text:
         host, _, port = text.rpartition(":")
@@ -413,7 +490,8 @@ def _split_port(text):
 def warn_if_exposed(path, config, stream):
     """Warn when a file holding a password is readable by group/others."""
     if not any(job.password for job in config.jobs) and not (
-            config.lock and config.lock.password):
+        config.lock and config.lock.password
+    ):
         return
     try:
         mode = os.stat(path).st_mode & 0o777
@@ -421,7 +499,10 @@ def warn_if_exposed(path, config, stream):
         return
     if mode & 0o077:
         try:
-            print(f"{config.part}: warning: {path} holds a password and is readable "
-                  f"by group/others (mode {mode:o}): chmod 600 {path}", file=stream)
+            print(
+                f"{config.part}: warning: {path} holds a password and is readable "
+                f"by group/others (mode {mode:o}): chmod 600 {path}",
+                file=stream,
+            )
         except (OSError, ValueError):  # a full or closed stderr: not worth a traceback
             pass

@@ -39,8 +39,15 @@ def ping_url(base, event, rid=None):
     query = parts.query
     if rid:
         query = f"{query}&rid={rid}" if query else f"rid={rid}"
-    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + suffix,
-                       query, parts.fragment))
+    return urlunsplit(
+        (
+            parts.scheme,
+            parts.netloc,
+            parts.path.rstrip("/") + suffix,
+            query,
+            parts.fragment,
+        )
+    )
 
 
 def final_event(ok, exit_status=None):
@@ -54,16 +61,21 @@ def final_body(reason, output=None, secrets=()):
     """The final ping's body (bytes): the reason line, then the end of the
     output, both masked, at most MAX_BODY bytes, the output cut at a line
     start."""
-    head = _utf8_prefix(mask_secrets(one_line(reason), secrets).encode("utf-8", "replace"),
-                        MAX_BODY - 1) + b"\n"
+    head = (
+        _utf8_prefix(
+            mask_secrets(one_line(reason), secrets).encode("utf-8", "replace"),
+            MAX_BODY - 1,
+        )
+        + b"\n"
+    )
     if not output:
         return head
     tail = mask_secrets(output, secrets).encode("utf-8", "replace")
     room = MAX_BODY - len(head)
     if len(tail) > room:
-        tail = tail[len(tail) - room:]
+        tail = tail[len(tail) - room :]
         start = tail.find(b"\n")
-        tail = tail[start + 1:] if start != -1 else b""
+        tail = tail[start + 1 :] if start != -1 else b""
     return head + tail
 
 

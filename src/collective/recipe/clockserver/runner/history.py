@@ -7,10 +7,32 @@ import json
 from .processes import alive
 
 RESULTS = ("ok", "failed", "skipped")
-RUN_FIELDS = ("due", "start", "duration", "result", "reason", "http_status",
-              "exit_status", "host", "by", "scheduled", "catch_up", "output")
-RUNNING_FIELDS = ("token", "host", "pid", "pid_start", "boot", "due", "start", "by",
-                  "scheduled", "catch_up")
+RUN_FIELDS = (
+    "due",
+    "start",
+    "duration",
+    "result",
+    "reason",
+    "http_status",
+    "exit_status",
+    "host",
+    "by",
+    "scheduled",
+    "catch_up",
+    "output",
+)
+RUNNING_FIELDS = (
+    "token",
+    "host",
+    "pid",
+    "pid_start",
+    "boot",
+    "due",
+    "start",
+    "by",
+    "scheduled",
+    "catch_up",
+)
 
 
 def _run_dict(row):
@@ -21,37 +43,60 @@ def _run_dict(row):
 
 
 def _interrupted(entry):
-    return {"due": entry.get("due"), "start": entry.get("start"), "duration": None,
-            "result": "failed", "reason": "interrupted", "http_status": None,
-            "exit_status": None, "host": entry.get("host"), "by": entry.get("by"),
-            "scheduled": bool(entry.get("scheduled")),
-            "catch_up": bool(entry.get("catch_up")), "output": None}
+    return {
+        "due": entry.get("due"),
+        "start": entry.get("start"),
+        "duration": None,
+        "result": "failed",
+        "reason": "interrupted",
+        "http_status": None,
+        "exit_status": None,
+        "host": entry.get("host"),
+        "by": entry.get("by"),
+        "scheduled": bool(entry.get("scheduled")),
+        "catch_up": bool(entry.get("catch_up")),
+        "output": None,
+    }
 
 
 SERVED = "(result IN ('ok', 'failed') OR reason LIKE 'claimed by%')"
-DECISIVE = ("(result IN ('ok', 'failed') OR NOT (reason = 'still running' "
-            "OR reason LIKE 'claimed by%'))")
+DECISIVE = (
+    "(result IN ('ok', 'failed') OR NOT (reason = 'still running' "
+    "OR reason LIKE 'claimed by%'))"
+)
 FINISHED = "(result != 'skipped' AND duration IS NOT NULL)"
-SELECT_RUN = ("SELECT due, start, duration, result, reason, http_status, exit_status, "
-              "host, by, scheduled, catch_up, output FROM runs")
+SELECT_RUN = (
+    "SELECT due, start, duration, result, reason, http_status, exit_status, "
+    "host, by, scheduled, catch_up, output FROM runs"
+)
 _LAST = "(SELECT id FROM runs WHERE name = ?1{} ORDER BY id DESC LIMIT 1)"
-LASTS = ("WITH wanted(k, id) AS (VALUES " + ", ".join(
-    f"({k}, {_LAST.format(' AND ' + where if where else '')})"
-    for k, where in enumerate(("", SERVED, DECISIVE, FINISHED))) + ") "
+LASTS = (
+    "WITH wanted(k, id) AS (VALUES "
+    + ", ".join(
+        f"({k}, {_LAST.format(' AND ' + where if where else '')})"
+        for k, where in enumerate(("", SERVED, DECISIVE, FINISHED))
+    )
+    + ") "
     "SELECT wanted.k, due, start, duration, result, reason, http_status, exit_status, "
-    "host, by, scheduled, catch_up, output FROM wanted JOIN runs ON runs.id = wanted.id")
+    "host, by, scheduled, catch_up, output FROM wanted JOIN runs ON runs.id = wanted.id"
+)
 
 
 def _running(conn, name):
-    rows = conn.execute("SELECT token, host, pid, pid_start, boot, due, start, by, "
-                        "scheduled, catch_up FROM running WHERE name = ? ORDER BY start",
-                        (name,)).fetchall()
+    rows = conn.execute(
+        "SELECT token, host, pid, pid_start, boot, due, start, by, "
+        "scheduled, catch_up FROM running WHERE name = ? ORDER BY start",
+        (name,),
+    ).fetchall()
     return [dict(zip(RUNNING_FIELDS, row)) for row in rows]
 
 
 def _record(conn, name, limit):
-    row = conn.execute("SELECT first_seen, consecutive_failures, ok, failed, skipped, "
-                       "last_success FROM names WHERE name = ?", (name,)).fetchone()
+    row = conn.execute(
+        "SELECT first_seen, consecutive_failures, ok, failed, skipped, "
+        "last_success FROM names WHERE name = ?",
+        (name,),
+    ).fetchone()
     if row is None:
         return None
     first_seen, failures, ok, failed, skipped, last_success = row
@@ -61,15 +106,22 @@ def _record(conn, name, limit):
         runs = [found[0]] if 0 in found else []
     else:
         query = f"{SELECT_RUN} WHERE name = ? ORDER BY id DESC"
-        rows = conn.execute(query + (" LIMIT ?" if limit else ""),
-                            (name, limit) if limit else (name,)).fetchall()
+        rows = conn.execute(
+            query + (" LIMIT ?" if limit else ""), (name, limit) if limit else (name,)
+        ).fetchall()
         runs = [_run_dict(r) for r in reversed(rows)]
-    record = {"name": name, "first_seen": first_seen, "runs": runs,
-              "consecutive_failures": failures,
-              "totals": {"ok": ok, "failed": failed, "skipped": skipped},
-              "last_success": json.loads(last_success) if last_success else None,
-              "running": [], "last_served": found.get(1), "last_decisive": found.get(2),
-              "last_finished": found.get(3)}
+    record = {
+        "name": name,
+        "first_seen": first_seen,
+        "runs": runs,
+        "consecutive_failures": failures,
+        "totals": {"ok": ok, "failed": failed, "skipped": skipped},
+        "last_success": json.loads(last_success) if last_success else None,
+        "running": [],
+        "last_served": found.get(1),
+        "last_decisive": found.get(2),
+        "last_finished": found.get(3),
+    }
     for entry in _running(conn, name):
         if alive(entry):
             entry["scheduled"] = bool(entry["scheduled"])

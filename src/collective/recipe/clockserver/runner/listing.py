@@ -35,7 +35,7 @@ def in_zone(timestamp, zone):
         from zoneinfo import ZoneInfo
 
         tz = ZoneInfo(zone)
-    except Exception:  # noqa: BLE001 - "local": the machine's, unnamed
+    except Exception:
         tz = None
     moment = datetime.fromtimestamp(timestamp, tz or timezone.utc)
     if tz is None:
@@ -58,28 +58,56 @@ def listing(config, now):
     """The lines of ``bin/<part> list``."""
     if config.backend == "zserver":
         names = ", ".join(entry.name for entry in config.entries) or "(none)"
-        return [f"{config.part}: ZServer calls the {len(config.jobs)} job(s) of this part "
-                f"itself; monitored crontab entries: {names} (see status)"]
-    rows = [("NAME", "SCHEDULE", "ZONE", "NEXT (UTC)", "NEXT (IN ZONE)", "THEN (UTC)",
-             "TIMEOUT", "RETRIES", "HOST", "USER", "METHOD")]
+        return [
+            f"{config.part}: ZServer calls the {len(config.jobs)} job(s) of this part "
+            f"itself; monitored crontab entries: {names} (see status)"
+        ]
+    rows = [
+        (
+            "NAME",
+            "SCHEDULE",
+            "ZONE",
+            "NEXT (UTC)",
+            "NEXT (IN ZONE)",
+            "THEN (UTC)",
+            "TIMEOUT",
+            "RETRIES",
+            "HOST",
+            "USER",
+            "METHOD",
+        )
+    ]
     for job in config.jobs:
         zone = zone_of(job)
         due = next_times(job, now)
-        rows.append((
-            job.name, schedule_text(job), zone if job.times else "-",
-            utc(due[0]) if due else "never",
-            in_zone(due[0], zone) if due else "-",
-            ", ".join(utc(t) for t in due[1:]) or "-",
-            f"{job.timeout or config.timeout:g}s", str(retries_of(config, job)),
-            job.host or config.netloc or "-",
-            job.user if job.authenticated else "Anonymous", job.method))
-    head = (f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
-            f"(timeout {config.timeout:g} s, retries {config.retries}, "
-            f"concurrency {config.concurrency})")
+        rows.append(
+            (
+                job.name,
+                schedule_text(job),
+                zone if job.times else "-",
+                utc(due[0]) if due else "never",
+                in_zone(due[0], zone) if due else "-",
+                ", ".join(utc(t) for t in due[1:]) or "-",
+                f"{job.timeout or config.timeout:g}s",
+                str(retries_of(config, job)),
+                job.host or config.netloc or "-",
+                job.user if job.authenticated else "Anonymous",
+                job.method,
+            )
+        )
+    head = (
+        f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
+        f"(timeout {config.timeout:g} s, retries {config.retries}, "
+        f"concurrency {config.concurrency})"
+    )
     return [head] + _rows(rows)
 
 
 def _rows(rows):
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in rows]
+    return [
+        "  ".join(
+            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in rows
+    ]

@@ -8,20 +8,41 @@ from . import status
 from .records import StoreError
 
 METRICS = (
-    ("clockserver_last_run_timestamp_seconds", "gauge",
-     "Start of the last run (any result), seconds since the epoch."),
-    ("clockserver_last_success_timestamp_seconds", "gauge",
-     "Start of the last successful run, seconds since the epoch."),
-    ("clockserver_last_duration_seconds", "gauge",
-     "How long the last finished run took."),
-    ("clockserver_consecutive_failures", "gauge",
-     "Failed runs in a row since the last success."),
-    ("clockserver_next_run_timestamp_seconds", "gauge",
-     "When the next run is due, seconds since the epoch."),
-    ("clockserver_overdue", "gauge",
-     "1 when a due run was missed (see bin/<part> status), else 0."),
-    ("clockserver_runs_total", "counter",
-     "Runs recorded, by result (ok, failed, skipped)."),
+    (
+        "clockserver_last_run_timestamp_seconds",
+        "gauge",
+        "Start of the last run (any result), seconds since the epoch.",
+    ),
+    (
+        "clockserver_last_success_timestamp_seconds",
+        "gauge",
+        "Start of the last successful run, seconds since the epoch.",
+    ),
+    (
+        "clockserver_last_duration_seconds",
+        "gauge",
+        "How long the last finished run took.",
+    ),
+    (
+        "clockserver_consecutive_failures",
+        "gauge",
+        "Failed runs in a row since the last success.",
+    ),
+    (
+        "clockserver_next_run_timestamp_seconds",
+        "gauge",
+        "When the next run is due, seconds since the epoch.",
+    ),
+    (
+        "clockserver_overdue",
+        "gauge",
+        "1 when a due run was missed (see bin/<part> status), else 0.",
+    ),
+    (
+        "clockserver_runs_total",
+        "counter",
+        "Runs recorded, by result (ok, failed, skipped).",
+    ),
 )
 
 
@@ -38,8 +59,13 @@ def metrics_text(config, infos):
         last = info["last_run"]
         success = info["last_success"]
         finished = info.get("last_finished") or next(
-            (run for run in reversed(info["runs"])
-             if run["result"] != "skipped" and run.get("duration") is not None), None)
+            (
+                run
+                for run in reversed(info["runs"])
+                if run["result"] != "skipped" and run.get("duration") is not None
+            ),
+            None,
+        )
         values = {
             "clockserver_last_run_timestamp_seconds": last and last["start"],
             "clockserver_last_success_timestamp_seconds": success and success["start"],
@@ -54,7 +80,8 @@ def metrics_text(config, infos):
         for result in ("ok", "failed", "skipped"):
             samples["clockserver_runs_total"].append(
                 f'clockserver_runs_total{{{labels},result="{result}"}} '
-                f'{info["totals"].get(result, 0)}')
+                f"{info['totals'].get(result, 0)}"
+            )
     lines = []
     for name, kind, help_text in METRICS:
         lines.append(f"# HELP {name} {help_text}")
@@ -82,8 +109,9 @@ def write(config, records, now, log):
         import fcntl
 
         fcntl.flock(lock, fcntl.LOCK_EX)  # the newest snapshot wins
-        text = metrics_text(config, status.collect(config, now=now, runs=1,
-                                                       records=records))
+        text = metrics_text(
+            config, status.collect(config, now=now, runs=1, records=records)
+        )
         files.replace(path, text.encode("utf-8"), 0o644)
     except (OSError, StoreError, ValueError) as exc:
         text = getattr(exc, "strerror", None) or str(exc)

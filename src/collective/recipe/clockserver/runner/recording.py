@@ -21,8 +21,13 @@ class ClockRecorder(Observer):
         self.config = config
         self.logger = logger
         self.now = now  # the clock's time source's time()
-        self.runs = Runs(config, lambda text: logger.warning("%s", text), "run",
-                         metrics=self._metrics_later, now=now)
+        self.runs = Runs(
+            config,
+            lambda text: logger.warning("%s", text),
+            "run",
+            metrics=self._metrics_later,
+            now=now,
+        )
         self._runs = {}  # (name, due) -> Run, from the claim to the end
         self._catch_ups = set()
         self._lock = threading.Lock()
@@ -38,8 +43,9 @@ class ClockRecorder(Observer):
 
         self.runs.seen([w.name for w in watched(self.config)])
         self.runs.write_metrics()
-        self._thread = threading.Thread(target=self._metrics_loop,
-                                        name="clock metrics", daemon=True)
+        self._thread = threading.Thread(
+            target=self._metrics_loop, name="clock metrics", daemon=True
+        )
         self._thread.start()
 
     def reloaded(self, config):
@@ -49,8 +55,14 @@ class ClockRecorder(Observer):
 
         self.config = config
         self.runs.flush()
-        self.runs = Runs(config, self.runs.log, "run", metrics=self._metrics_later,
-                         now=self.now, pinger=self.runs.pinger)
+        self.runs = Runs(
+            config,
+            self.runs.log,
+            "run",
+            metrics=self._metrics_later,
+            now=self.now,
+            pinger=self.runs.pinger,
+        )
         self.runs.seen([w.name for w in watched(config)])
         self._dirty.set()
         return config
@@ -73,7 +85,9 @@ class ClockRecorder(Observer):
         last_write = clock()
         due = False  # runs ended since the last rewrite
         while not self._stop.is_set():
-            wait = max(0.0, last_write + (METRICS_GAP if due else METRICS_EVERY) - clock())
+            wait = max(
+                0.0, last_write + (METRICS_GAP if due else METRICS_EVERY) - clock()
+            )
             if self._dirty.wait(wait) and not self._stop.is_set():
                 self._stop.wait(ENDS_GAP)
                 self._dirty.clear()
@@ -109,7 +123,9 @@ class ClockRecorder(Observer):
             return None  # nothing was due since the name was installed
         last = record.get("last_served")
         for run in record["runs"] + ([last] if last else []):
-            if served(run) and (run.get("start", 0) >= due or (run.get("due") or 0) >= due):
+            if served(run) and (
+                run.get("start", 0) >= due or (run.get("due") or 0) >= due
+            ):
                 return None
         with self._lock:
             self._catch_ups.add((job.name, due))
@@ -125,7 +141,9 @@ class ClockRecorder(Observer):
             with self._lock:
                 catch_up = (job.name, due) in self._catch_ups
             # The overlap skip is recorded when the clock reports it (skipped).
-            run, skip = self.runs.begin(job.name, due, True, catch_up, record_skip=False)
+            run, skip = self.runs.begin(
+                job.name, due, True, catch_up, record_skip=False
+            )
             if skip:
                 return skip
             reason = run.claim(lambda: inner(job, due))
@@ -204,9 +222,13 @@ def serve(config, config_path, log_file=None):
     recorder = ClockRecorder(config, LOG)
     # The recorder's gate refuses overlap on this host first, then asks the
     # cluster lock.
-    clock = Clock(config, reload=lambda: recorder.reloaded(follow(load_config(config_path))),
-                  observer=recorder, claim=recorder.gate(claim),
-                  catch_up=recorder.catch_up)
+    clock = Clock(
+        config,
+        reload=lambda: recorder.reloaded(follow(load_config(config_path))),
+        observer=recorder,
+        claim=recorder.gate(claim),
+        catch_up=recorder.catch_up,
+    )
     stopped_by = []
 
     def on_signal(signum, frame):
@@ -216,11 +238,18 @@ def serve(config, config_path, log_file=None):
     def on_hangup(signum, frame):
         clock.request_reload()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {
+        sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     try:
-        LOG.info("calling %s (timeout %g s, concurrency %d), %d job(s)", config.address,
-                 config.timeout, config.concurrency, len(config.jobs))
+        LOG.info(
+            "calling %s (timeout %g s, concurrency %d), %d job(s)",
+            config.address,
+            config.timeout,
+            config.concurrency,
+            len(config.jobs),
+        )
         for job in config.jobs:
             LOG.info("%s", started_line(job))
         recorder.start()

@@ -21,10 +21,14 @@ import threading
 import time
 
 from . import store
+from .history import (
+    RUN_FIELDS,
+    _interrupted,
+    _record,
+    _running,
+)
 from .processes import _boot_id, _my_start, alive, hostname
-from .history import (RESULTS, RUN_FIELDS, RUNNING_FIELDS, _interrupted,  # noqa: F401
-                      _record, _running)
-from .store import Refused, StoreError, Unreadable  # noqa: F401 (the API)
+from .store import Refused, StoreError, Unreadable
 from .text import mask_secrets, one_line
 
 KEEP = 20  # runs always kept per name
@@ -53,7 +57,7 @@ def tail(data, secrets=(), limit=OUTPUT_LIMIT):
     cut = encoded[-limit:].decode("utf-8", "ignore")
     newline = cut.find("\n")
     if 0 <= newline < len(cut) - 1:
-        cut = cut[newline + 1:]  # whole lines only
+        cut = cut[newline + 1 :]  # whole lines only
     return cut
 
 
@@ -65,8 +69,9 @@ class Records:
     Unreadable) and OSError; the run protocol (runs.py) logs them.
     """
 
-    def __init__(self, directory, secrets=(), now=time.time, part=None, log=None,
-                 durable=True):
+    def __init__(
+        self, directory, secrets=(), now=time.time, part=None, log=None, durable=True
+    ):
         self.directory = directory
         self.secrets = tuple(s for s in secrets if s)
         self.now = now  # the time source's time() (simulated in tests)
@@ -108,8 +113,11 @@ class Records:
                 return
             self._unsynced = False
             try:
-                fd = os.open(self.filename + "-wal", os.O_RDONLY | os.O_NOFOLLOW
-                             | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=self._dirfd)
+                fd = os.open(
+                    self.filename + "-wal",
+                    os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+                    dir_fd=self._dirfd,
+                )
             except FileNotFoundError:  # checkpointed and gone: on disk
                 return
             try:
@@ -143,16 +151,21 @@ class Records:
                 self._conn = None
                 self._known = set()
         if self._conn is None:
-            self._conn, self._identity = store.connect(self._dirfd, self.directory,
-                                                       self.filename, write, self.durable)
+            self._conn, self._identity = store.connect(
+                self._dirfd, self.directory, self.filename, write, self.durable
+            )
             self._writer = False
         if write and not self._writer:
             taken = store.ensure_schema(self._conn, self._take_over)
             self._writer = True
             for name in taken or ():
                 try:
-                    os.rename(name, name + ".taken-over", src_dir_fd=self._dirfd,
-                              dst_dir_fd=self._dirfd)
+                    os.rename(
+                        name,
+                        name + ".taken-over",
+                        src_dir_fd=self._dirfd,
+                        dst_dir_fd=self._dirfd,
+                    )
                 except OSError:
                     pass
         return self._conn
@@ -200,20 +213,27 @@ class Records:
             self._conn.close()
         self._conn = self._identity = None
         self._known = set()
-        aside = identity and store.move_aside(self._dirfd, self.directory, self.filename,
-                                              identity, self.now())
+        aside = identity and store.move_aside(
+            self._dirfd, self.directory, self.filename, identity, self.now()
+        )
         if aside:
-            self.log(f"the records store {self.path} is damaged ({exc}): moved to "
-                     f"{os.path.join(self.directory, aside)}, a new one begins")
+            self.log(
+                f"the records store {self.path} is damaged ({exc}): moved to "
+                f"{os.path.join(self.directory, aside)}, a new one begins"
+            )
 
     def _error(self, exc):
         text = str(exc)
         if "locked" in text or "busy" in text:
-            return StoreError(f"the records store {self.path} stayed locked for "
-                              f"{store.TIMEOUT:g} s (a stopped process?): record dropped")
+            return StoreError(
+                f"the records store {self.path} stayed locked for "
+                f"{store.TIMEOUT:g} s (a stopped process?): record dropped"
+            )
         if store.damaged(exc):
-            return Unreadable(f"the records store {self.path} is damaged ({text}); "
-                              "the next run moves it aside")
+            return Unreadable(
+                f"the records store {self.path} is damaged ({text}); "
+                "the next run moves it aside"
+            )
         return StoreError(f"the records store {self.path}: {text}")
 
     def _read(self, query):
@@ -222,8 +242,12 @@ class Records:
         with self._lock:
             try:
                 conn = self._open(write=False)
-                if conn is not self._tables and not conn.execute(
-                        "SELECT 1 FROM sqlite_master WHERE name = 'names'").fetchone():
+                if (
+                    conn is not self._tables
+                    and not conn.execute(
+                        "SELECT 1 FROM sqlite_master WHERE name = 'names'"
+                    ).fetchone()
+                ):
                     return None  # created, its tables not yet
                 self._tables = conn  # tables, once there, stay
                 return query(conn)
@@ -231,11 +255,13 @@ class Records:
                 return None
             except sqlite3.Error as exc:
                 error = self._error(exc)
-                raise (error if isinstance(error, Unreadable) else
-                       Unreadable(str(error))) from None
+                raise (
+                    error if isinstance(error, Unreadable) else Unreadable(str(error))
+                ) from None
             except OSError as exc:
-                raise Unreadable(f"cannot read the records store {self.path}: "
-                                 f"{exc.strerror or exc}") from None
+                raise Unreadable(
+                    f"cannot read the records store {self.path}: {exc.strerror or exc}"
+                ) from None
 
     # -- writing ---------------------------------------------------------------
 
@@ -244,8 +270,10 @@ class Records:
             return
         if not valid_name(name):
             raise ValueError(f"not a usable name: {name!r}")
-        conn.execute("INSERT OR IGNORE INTO names (name, first_seen) VALUES (?, ?)",
-                     (name, self.now()))
+        conn.execute(
+            "INSERT OR IGNORE INTO names (name, first_seen) VALUES (?, ?)",
+            (name, self.now()),
+        )
         self._pending.append(name)
 
     def _append(self, conn, name, run):
@@ -254,26 +282,38 @@ class Records:
             "INSERT INTO runs (name, due, start, duration, result, reason, http_status, "
             "exit_status, host, by, scheduled, catch_up, output) "
             "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (name, *(run[key] for key in RUN_FIELDS)))
+            (name, *(run[key] for key in RUN_FIELDS)),
+        )
         result = run["result"]
         if result == "ok":
-            conn.execute("UPDATE names SET ok = ok + 1, consecutive_failures = 0, "
-                         "last_success = ? WHERE name = ?",
-                         (json.dumps(run, separators=(",", ":")), name))
+            conn.execute(
+                "UPDATE names SET ok = ok + 1, consecutive_failures = 0, "
+                "last_success = ? WHERE name = ?",
+                (json.dumps(run, separators=(",", ":")), name),
+            )
         elif result == "failed":
-            conn.execute("UPDATE names SET failed = failed + 1, consecutive_failures = "
-                         "consecutive_failures + 1 WHERE name = ?", (name,))
+            conn.execute(
+                "UPDATE names SET failed = failed + 1, consecutive_failures = "
+                "consecutive_failures + 1 WHERE name = ?",
+                (name,),
+            )
         else:
-            conn.execute("UPDATE names SET skipped = skipped + 1 WHERE name = ?", (name,))
+            conn.execute(
+                "UPDATE names SET skipped = skipped + 1 WHERE name = ?", (name,)
+            )
         if cursor.lastrowid % PRUNE_EVERY == 0:
             self._prune(conn, name)
 
     def _prune(self, conn, name):
         """Keep the runs of the last 90 days, at least 20, at most KEEP_MAX."""
         nth = "(SELECT id FROM runs WHERE name = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"
-        conn.execute(f"DELETE FROM runs WHERE name = ?1 AND id <= {nth}", (name, KEEP_MAX))
-        conn.execute(f"DELETE FROM runs WHERE name = ?1 AND id <= {nth} AND start < ?3",
-                     (name, KEEP, self.now() - KEEP_DAYS * 86400))
+        conn.execute(
+            f"DELETE FROM runs WHERE name = ?1 AND id <= {nth}", (name, KEEP_MAX)
+        )
+        conn.execute(
+            f"DELETE FROM runs WHERE name = ?1 AND id <= {nth} AND start < ?3",
+            (name, KEEP, self.now() - KEEP_DAYS * 86400),
+        )
 
     def _reap(self, conn, name):
         """Turn this host's runs in progress whose process died into
@@ -289,9 +329,11 @@ class Records:
 
     def seen(self, names):
         """Note the first time each name was seen (kept across reinstalls)."""
+
         def change(conn):
             for name in names:
                 self._name(conn, name)
+
         self._write(change)
 
     def begin(self, name, due, by, scheduled=False, catch_up=False, record_skip=True):
@@ -304,21 +346,37 @@ class Records:
         now = self.now()
         me = hostname()
 
-        values = (token, name, me, os.getpid(), _my_start(), _boot_id(), due, now, by,
-                  int(bool(scheduled)), int(bool(catch_up)))
-        insert = ("INSERT INTO running (token, name, host, pid, pid_start, boot, due, "
-                  "start, by, scheduled, catch_up) SELECT ?,?,?,?,?,?,?,?,?,?,?")
+        values = (
+            token,
+            name,
+            me,
+            os.getpid(),
+            _my_start(),
+            _boot_id(),
+            due,
+            now,
+            by,
+            int(bool(scheduled)),
+            int(bool(catch_up)),
+        )
+        insert = (
+            "INSERT INTO running (token, name, host, pid, pid_start, boot, due, "
+            "start, by, scheduled, catch_up) SELECT ?,?,?,?,?,?,?,?,?,?,?"
+        )
 
         def change(conn):
             self._name(conn, name)
             # Nothing of this name runs (the usual case): one statement.
-            if conn.execute(insert + " WHERE NOT EXISTS (SELECT 1 FROM running WHERE "
-                            "name = ?2)", values).rowcount:
+            if conn.execute(
+                insert + " WHERE NOT EXISTS (SELECT 1 FROM running WHERE name = ?2)",
+                values,
+            ).rowcount:
                 return token
             if any(entry["host"] == me for entry in self._reap(conn, name)):
                 if record_skip:
-                    self._append(conn, name, self._skip_run(due, "still running", by,
-                                                            scheduled))
+                    self._append(
+                        conn, name, self._skip_run(due, "still running", by, scheduled)
+                    )
                 return None
             conn.execute(insert, values)
             return token
@@ -328,23 +386,46 @@ class Records:
 
     def cancel(self, name, token):
         """Forget a run begun but not called (the claim went elsewhere)."""
-        self._write(lambda conn: conn.execute("DELETE FROM running WHERE token = ?",
-                                              (token,)))
+        self._write(
+            lambda conn: conn.execute("DELETE FROM running WHERE token = ?", (token,))
+        )
 
-    def finish(self, name, token, result, duration, reason="", http_status=None,
-               exit_status=None, output=None, by=None, due=None, start=None,
-               scheduled=False, catch_up=False, later=False):
+    def finish(
+        self,
+        name,
+        token,
+        result,
+        duration,
+        reason="",
+        http_status=None,
+        exit_status=None,
+        output=None,
+        by=None,
+        due=None,
+        start=None,
+        scheduled=False,
+        catch_up=False,
+        later=False,
+    ):
         """Record the end of a run begun with ``begin`` (or one never begun).
 
         ``later``: hold it back and write it with the next transaction or
         ``flush()`` (``run``: the ends of many calls in one transaction;
         until then the run shows as running)."""
-        run = {"due": due, "start": start, "duration": duration, "result": result,
-               "reason": mask_secrets(one_line(reason), self.secrets),
-               "http_status": http_status, "exit_status": exit_status,
-               "host": hostname(), "by": by, "scheduled": bool(scheduled),
-               "catch_up": bool(catch_up),
-               "output": None if output is None else tail(output, self.secrets)}
+        run = {
+            "due": due,
+            "start": start,
+            "duration": duration,
+            "result": result,
+            "reason": mask_secrets(one_line(reason), self.secrets),
+            "http_status": http_status,
+            "exit_status": exit_status,
+            "host": hostname(),
+            "by": by,
+            "scheduled": bool(scheduled),
+            "catch_up": bool(catch_up),
+            "output": None if output is None else tail(output, self.secrets),
+        }
 
         if later:
             with self._lock:
@@ -355,26 +436,46 @@ class Records:
     def _finish(self, conn, name, token, run):
         self._name(conn, name)
         if token:
-            row = conn.execute("DELETE FROM running WHERE token = ? RETURNING due, "
-                               "start, by, scheduled, catch_up", (token,)).fetchall()
+            row = conn.execute(
+                "DELETE FROM running WHERE token = ? RETURNING due, "
+                "start, by, scheduled, catch_up",
+                (token,),
+            ).fetchall()
             if row:
                 due, start, by, scheduled, catch_up = row[0]
-                run.update(due=due, start=start, by=by, scheduled=bool(scheduled),
-                           catch_up=bool(catch_up))
+                run.update(
+                    due=due,
+                    start=start,
+                    by=by,
+                    scheduled=bool(scheduled),
+                    catch_up=bool(catch_up),
+                )
         self._append(conn, name, run)
 
     def skip(self, name, due, reason, by, scheduled=False):
         """Record a tick that was not called, and why."""
+
         def change(conn):
             self._name(conn, name)
             self._append(conn, name, self._skip_run(due, reason, by, scheduled))
+
         self._write(change)
 
     def _skip_run(self, due, reason, by, scheduled):
-        return {"due": due, "start": self.now(), "duration": None, "result": "skipped",
-                "reason": mask_secrets(one_line(reason), self.secrets), "http_status": None,
-                "exit_status": None, "host": hostname(), "by": by,
-                "scheduled": bool(scheduled), "catch_up": False, "output": None}
+        return {
+            "due": due,
+            "start": self.now(),
+            "duration": None,
+            "result": "skipped",
+            "reason": mask_secrets(one_line(reason), self.secrets),
+            "http_status": None,
+            "exit_status": None,
+            "host": hostname(),
+            "by": by,
+            "scheduled": bool(scheduled),
+            "catch_up": False,
+            "output": None,
+        }
 
     def put(self, name, record):
         """Import a whole record as the JSON files of earlier versions held
@@ -403,8 +504,9 @@ class Records:
         with self._lock:
             if self._dirfd is None:
                 self._dirfd = store.open_directory(self.directory, create=True)
-            return store.create_file(self._dirfd, self.directory,
-                                     f"{self.filename}.{what}.lock")
+            return store.create_file(
+                self._dirfd, self.directory, f"{self.filename}.{what}.lock"
+            )
 
     def damaged_stores(self):
         """The damaged stores moved aside and not yet removed (paths)."""
@@ -412,7 +514,9 @@ class Records:
             try:
                 if self._dirfd is None:
                     self._dirfd = store.open_directory(self.directory, create=False)
-                return [os.path.join(self.directory, name)
-                        for name in store.moved_aside(self._dirfd, self.filename)]
+                return [
+                    os.path.join(self.directory, name)
+                    for name in store.moved_aside(self._dirfd, self.filename)
+                ]
             except FileNotFoundError:
                 return []

@@ -43,7 +43,9 @@ def next_step(config, job, outcomes, now, next_tick):
         return None, None
     wait = wait_before(len(outcomes), last)
     if next_tick is not None and now + wait >= next_tick:
-        asked = "Retry-After asked for" if last.retry_after is not None else "the wait is"
+        asked = (
+            "Retry-After asked for" if last.retry_after is not None else "the wait is"
+        )
         return None, (f"no retry: {asked} {wait:g} s, which reaches the next tick")
     return wait, None
 
@@ -55,8 +57,16 @@ def combined(outcomes, job, duration, note=None):
     reasons = [describe(outcome, job) for outcome in outcomes]
     if note:
         reasons.append(note)
-    return Outcome(duration, last.status, last.reason, last.location, last.error,
-                   last.retryable, last.retry_after, reasons if len(reasons) > 1 else ())
+    return Outcome(
+        duration,
+        last.status,
+        last.reason,
+        last.location,
+        last.error,
+        last.retryable,
+        last.retry_after,
+        reasons if len(reasons) > 1 else (),
+    )
 
 
 def reason_with_attempts(reason, outcome):
@@ -72,7 +82,7 @@ def reason_with_attempts(reason, outcome):
 
 
 def _short(text):
-    return text if len(text) <= SHOWN else text[:SHOWN - 3] + "..."
+    return text if len(text) <= SHOWN else text[: SHOWN - 3] + "..."
 
 
 def attempts(config, job, call, next_tick, now=time.time, sleep=time.sleep):

@@ -17,6 +17,7 @@ from .records import Records, Refused, StoreError
 
 WAITING_PINGS = 100  # pings of one name waiting to be sent at most (then dropped)
 
+
 def scheduled_tick(config, name, scheduled, now):
     """The tick a cron-started run serves: the latest time <= ``now`` that
     its schedule matches; None by hand and for ``@reboot``."""
@@ -37,11 +38,26 @@ def interval_of(config, name, after):
 class Result:
     """What a run's work gave, whether a call or a command."""
 
-    __slots__ = ("ok", "duration", "reason", "http_status", "exit_status", "output",
-                 "attempts")
+    __slots__ = (
+        "ok",
+        "duration",
+        "reason",
+        "http_status",
+        "exit_status",
+        "output",
+        "attempts",
+    )
 
-    def __init__(self, ok, duration, reason, http_status=None, exit_status=None,
-                 output=None, attempts=()):
+    def __init__(
+        self,
+        ok,
+        duration,
+        reason,
+        http_status=None,
+        exit_status=None,
+        output=None,
+        attempts=(),
+    ):
         self.ok = ok
         self.duration = duration
         self.reason = reason
@@ -57,15 +73,24 @@ def of_call(outcome, job):
     from .call import describe
     from .retry import reason_with_attempts
 
-    return Result(outcome.ok, outcome.duration,
-                  reason_with_attempts(describe(outcome, job), outcome),
-                  http_status=outcome.status, attempts=outcome.attempts)
+    return Result(
+        outcome.ok,
+        outcome.duration,
+        reason_with_attempts(describe(outcome, job), outcome),
+        http_status=outcome.status,
+        attempts=outcome.attempts,
+    )
 
 
 def of_command(done):
     """A command's Done (execute.py) as a Result."""
-    return Result(done.status == 0, done.duration, done.reason,
-                  exit_status=done.status, output=done.output)
+    return Result(
+        done.status == 0,
+        done.duration,
+        done.reason,
+        exit_status=done.status,
+        output=done.output,
+    )
 
 
 class Skip:
@@ -97,9 +122,18 @@ class Runs:
         # Commits are put on disk by flush(): run's once a second, fire's
         # and exec's once, after their run's end (one fsync, not one per
         # commit).
-        self.records = Records(config.state_directory, config.secrets, now, config.part,
-                               self.log, durable=False) \
-            if config.state_directory else None
+        self.records = (
+            Records(
+                config.state_directory,
+                config.secrets,
+                now,
+                config.part,
+                self.log,
+                durable=False,
+            )
+            if config.state_directory
+            else None
+        )
         self._logged = None  # the last problem logged (logged again when it changes)
         self.metrics = metrics or self.write_metrics
         self._metrics_lock = threading.Lock()
@@ -108,8 +142,16 @@ class Runs:
         """``(Run, None)``, or ``(None, "still running")`` when a run of
         ``name`` goes on on this host (the skip recorded unless
         ``record_skip`` is false: the clock records it when it is told)."""
-        got = self._record(f"the start of {name}", "begin", name, due, self.by, scheduled,
-                           catch_up, record_skip)
+        got = self._record(
+            f"the start of {name}",
+            "begin",
+            name,
+            due,
+            self.by,
+            scheduled,
+            catch_up,
+            record_skip,
+        )
         token, skip = got or (None, None)
         if skip:
             if record_skip:
@@ -121,7 +163,9 @@ class Runs:
 
     def skipped(self, name, due, reason, scheduled):
         """Record a tick that was not run, and why (no ping)."""
-        self._record(f"the skip of {name}", "skip", name, due, reason, self.by, scheduled)
+        self._record(
+            f"the skip of {name}", "skip", name, due, reason, self.by, scheduled
+        )
         if self.by != "run":
             self.flush()
         self.metrics()
@@ -143,8 +187,10 @@ class Runs:
 
         unsent = self.pinger.wait(pings.TIMEOUT if budget is None else budget)
         for name, event in unsent:
-            self.log(f"{name}: the {event} ping was not completed: {self.by} waits at "
-                     f"most {pings.TIMEOUT:g} s in total for its pings")
+            self.log(
+                f"{name}: the {event} ping was not completed: {self.by} waits at "
+                f"most {pings.TIMEOUT:g} s in total for its pings"
+            )
 
     def flush(self, sync=True):
         """Write the ends held back and (``sync``) put the records on disk;
@@ -170,8 +216,10 @@ class Runs:
             if isinstance(exc, (Refused, PermissionError)):  # once, not per call
                 if text != self._logged:
                     self._logged = text
-                    self.log(f"not recording in {self.config.state_directory} "
-                             f"(the jobs still run): {text}")
+                    self.log(
+                        f"not recording in {self.config.state_directory} "
+                        f"(the jobs still run): {text}"
+                    )
                 return None
             self.log(f"cannot record {what} in {self.config.state_directory}: {text}")
             return None
@@ -202,15 +250,21 @@ class Pinger:
             elif len(queue) >= WAITING_PINGS:
                 dropped = self._dropped[name] = self._dropped.get(name, 0) + 1
                 if dropped % WAITING_PINGS == 1:  # the first, then one line per 100
-                    self.log(f"{name}: the {event} ping was dropped ({dropped} so far):"
-                             " "
-                             f"{len(queue)} pings of it wait for a slow ping server; "
-                             "the run is not affected")
+                    self.log(
+                        f"{name}: the {event} ping was dropped ({dropped} so far):"
+                        " "
+                        f"{len(queue)} pings of it wait for a slow ping server; "
+                        "the run is not affected"
+                    )
                 return
             queue.append((config, event, rid, body))
         if fresh:
-            threading.Thread(target=self._send_all, args=(name, queue), daemon=True,
-                             name=f"pings of {name}").start()
+            threading.Thread(
+                target=self._send_all,
+                args=(name, queue),
+                daemon=True,
+                name=f"pings of {name}",
+            ).start()
 
     def _send_all(self, name, queue):
         from . import pings
@@ -240,8 +294,11 @@ class Pinger:
                 if left <= 0:
                     break
                 self._cond.wait(left)
-            return [(name, item[1]) for name, queue in self._queues.items()
-                    for item in queue]
+            return [
+                (name, item[1])
+                for name, queue in self._queues.items()
+                for item in queue
+            ]
 
 
 class Run:
@@ -261,7 +318,9 @@ class Run:
         run is forgotten (the caller records the skip)."""
         reason = gate()
         if reason and self.token:
-            self.runs._record(f"the run of {self.name}", "cancel", self.name, self.token)
+            self.runs._record(
+                f"the run of {self.name}", "cancel", self.name, self.token
+            )
         return reason
 
     def start(self):
@@ -274,11 +333,23 @@ class Run:
         """Record the end, update the metrics, then the final ping."""
         runs = self.runs
         runs._record(
-            f"the run of {self.name}", "finish", self.name, self.token,
-            "ok" if result.ok else "failed", result.duration, result.reason,
-            result.http_status, result.exit_status, result.output, runs.by, self.due,
-            runs.now() - result.duration, self.scheduled, self.catch_up,
-            runs.by == "run")  # run: written with the next transaction or flush
+            f"the run of {self.name}",
+            "finish",
+            self.name,
+            self.token,
+            "ok" if result.ok else "failed",
+            result.duration,
+            result.reason,
+            result.http_status,
+            result.exit_status,
+            result.output,
+            runs.by,
+            self.due,
+            runs.now() - result.duration,
+            self.scheduled,
+            self.catch_up,
+            runs.by == "run",
+        )  # run: written with the next transaction or flush
         if runs.by != "run":  # fire, exec: on disk before the process ends
             runs.flush()
         runs.metrics()
@@ -288,8 +359,12 @@ class Run:
             output = result.output
             if isinstance(output, bytes):
                 output = output.decode("utf-8", "replace")
-            runs.ping(self.name, final_event(result.ok, result.exit_status), self.rid,
-                      final_body(result.reason, output, runs.config.secrets))
+            runs.ping(
+                self.name,
+                final_event(result.ok, result.exit_status),
+                self.rid,
+                final_body(result.reason, output, runs.config.secrets),
+            )
 
 
 def perform(runs, name, due, scheduled, work):
@@ -301,8 +376,10 @@ def perform(runs, name, due, scheduled, work):
     config = runs.config
     run, overlap = runs.begin(name, due, scheduled)  # due: scheduled_tick()
     if overlap:
-        return None, Skip(overlap, f"{config.part}: {name}: skipped, the previous "
-                                   "run is still running")
+        return None, Skip(
+            overlap,
+            f"{config.part}: {name}: skipped, the previous run is still running",
+        )
     if scheduled and config.lock and due is not None:
         gate = ClusterClaim(config, name, due)
         reason = run.claim(gate) or gate.too_late(run)
@@ -332,11 +409,18 @@ class ClusterClaim:
         config = self.config
         thing = config.entry(self.name) or config.job(self.name)
         keep = thing and claim_seconds(thing.schedule, self.due, time.time())
-        skip, why = claim_once(config.lock, self.name, self.due,
-                               interval_of(config, self.name, self.due), keep=keep)
+        skip, why = claim_once(
+            config.lock,
+            self.name,
+            self.due,
+            interval_of(config, self.name, self.due),
+            keep=keep,
+        )
         if skip == UNREACHABLE:
-            self.message = (f"{config.part}: {self.name}: skipped, the lock service is "
-                            f"unreachable ({config.lock['url']}: {why})")
+            self.message = (
+                f"{config.part}: {self.name}: skipped, the lock service is "
+                f"unreachable ({config.lock['url']}: {why})"
+            )
         return skip
 
     def too_late(self, run):
@@ -350,6 +434,8 @@ class ClusterClaim:
             return None
         if run.token:
             run.runs._record(f"the run of {self.name}", "cancel", self.name, run.token)
-        self.message = (f"{self.config.part}: {self.name}: skipped, the tick was not "
-                        "started before the next tick")
+        self.message = (
+            f"{self.config.part}: {self.name}: skipped, the tick was not "
+            "started before the next tick"
+        )
         return NOT_STARTED

@@ -31,11 +31,29 @@ class Watched:
     """A job or monitored entry and its schedule (a plain class: status
     and metrics are imported by fire and exec, dataclasses is slow to)."""
 
-    __slots__ = ("name", "kind", "period", "times", "grace", "catch_up", "zone", "offset",
-                 "_schedule")
+    __slots__ = (
+        "name",
+        "kind",
+        "period",
+        "times",
+        "grace",
+        "catch_up",
+        "zone",
+        "offset",
+        "_schedule",
+    )
 
-    def __init__(self, name, kind, period=None, times=None, grace=None, catch_up=False,
-                 zone=None, offset=0):
+    def __init__(
+        self,
+        name,
+        kind,
+        period=None,
+        times=None,
+        grace=None,
+        catch_up=False,
+        zone=None,
+        offset=0,
+    ):
         self.name = name
         self.kind = kind  # "job" or "entry"
         self.period = period  # epoch-aligned period (runner backend)
@@ -51,7 +69,8 @@ class Watched:
 
     def __eq__(self, other):
         return isinstance(other, Watched) and all(
-            getattr(self, key) == getattr(other, key) for key in self.__slots__[:-1])
+            getattr(self, key) == getattr(other, key) for key in self.__slots__[:-1]
+        )
 
     __hash__ = None
 
@@ -82,8 +101,18 @@ def watched(config):
     if config.backend != "zserver":
         for job in config.jobs:
             catch_up = config.catch_up if job.catch_up is None else job.catch_up
-            found.append(Watched(job.name, "job", job.period, job.times, job.grace,
-                                 catch_up, job.timezone, job.offset))
+            found.append(
+                Watched(
+                    job.name,
+                    "job",
+                    job.period,
+                    job.times,
+                    job.grace,
+                    catch_up,
+                    job.timezone,
+                    job.offset,
+                )
+            )
     for entry in config.entries:
         found.append(Watched(entry.name, "entry", None, entry.times, entry.grace))
     return found
@@ -115,49 +144,80 @@ def decisive(run):
 
 def assess(watch, record, config, now):
     """The state of one name, as a dict (the JSON of ``status``)."""
-    info = {"name": watch.name, "kind": watch.kind, "schedule": watch.schedule,
-            "state": "unknown", "critical": False, "reason": "",
-            "last_run": None, "last_success": None, "consecutive_failures": 0,
-            "next_due": watch.following(now), "first_seen": None, "running": [],
-            "runs": [], "totals": {"ok": 0, "failed": 0, "skipped": 0},
-            "grace": grace_of(watch, config, now)}
+    info = {
+        "name": watch.name,
+        "kind": watch.kind,
+        "schedule": watch.schedule,
+        "state": "unknown",
+        "critical": False,
+        "reason": "",
+        "last_run": None,
+        "last_success": None,
+        "consecutive_failures": 0,
+        "next_due": watch.following(now),
+        "first_seen": None,
+        "running": [],
+        "runs": [],
+        "totals": {"ok": 0, "failed": 0, "skipped": 0},
+        "grace": grace_of(watch, config, now),
+    }
     if isinstance(record, Unreadable):
         info["reason"] = str(record)
         return info
     if record is None:
-        info["reason"] = ("no record yet: bin/buildout creates it (or the state "
-                          "directory was removed)")
+        info["reason"] = (
+            "no record yet: bin/buildout creates it (or the state "
+            "directory was removed)"
+        )
         return info
     runs = record["runs"]
-    info.update(first_seen=record["first_seen"], runs=runs,
-                last_run=runs[-1] if runs else None,
-                last_success=record.get("last_success"),
-                consecutive_failures=record["consecutive_failures"],
-                running=record["running"], last_finished=record.get("last_finished"),
-                totals={key: record["totals"].get(key, 0) for key in ("ok", "failed", "skipped")})
+    info.update(
+        first_seen=record["first_seen"],
+        runs=runs,
+        last_run=runs[-1] if runs else None,
+        last_success=record.get("last_success"),
+        consecutive_failures=record["consecutive_failures"],
+        running=record["running"],
+        last_finished=record.get("last_finished"),
+        totals={
+            key: record["totals"].get(key, 0) for key in ("ok", "failed", "skipped")
+        },
+    )
     grace = info["grace"]
     states = set()
-    last_served = record["last_served"] if "last_served" in record else next(
-        (run for run in reversed(runs) if served(run)), None)
+    last_served = (
+        record["last_served"]
+        if "last_served" in record
+        else next((run for run in reversed(runs) if served(run)), None)
+    )
     if not watch.reboot:
         since = last_served["start"] if last_served else record["first_seen"]
         tick = watch.following(since)
         interval = watch.interval(now)
         # A run in progress that started on time serves its tick: the
         # name is running, not overdue, until one interval plus grace.
-        on_time = [entry for entry in record["running"]
-                   if tick is not None and entry.get("start") is not None
-                   and since < entry["start"] <= tick + grace]
+        on_time = [
+            entry
+            for entry in record["running"]
+            if tick is not None
+            and entry.get("start") is not None
+            and since < entry["start"] <= tick + grace
+        ]
         if tick is not None and now > tick + grace and not on_time:
             states.add("overdue")
             info["reason"] = f"the tick due at {table_time(tick)} UTC did not run"
         for entry in record["running"]:
             if interval and now - entry.get("start", now) > interval + grace:
                 states.add("overdue")
-                info["reason"] = (f"a run started at {table_time(entry['start'])} UTC "
-                                  "is still going on")
-    last_decisive = record["last_decisive"] if "last_decisive" in record else next(
-        (run for run in reversed(runs) if decisive(run)), None)
+                info["reason"] = (
+                    f"a run started at {table_time(entry['start'])} UTC "
+                    "is still going on"
+                )
+    last_decisive = (
+        record["last_decisive"]
+        if "last_decisive" in record
+        else next((run for run in reversed(runs) if decisive(run)), None)
+    )
     if last_decisive is not None and last_decisive["result"] != "ok":
         states.add("failing")
         if not info["reason"]:
@@ -168,8 +228,9 @@ def assess(watch, record, config, now):
         states.add("waiting")
     state = next((s for s in PRECEDENCE if s in states), "ok")
     info["state"] = state
-    info["critical"] = ("overdue" in states
-                        or info["consecutive_failures"] >= CRITICAL_FAILURES)
+    info["critical"] = (
+        "overdue" in states or info["consecutive_failures"] >= CRITICAL_FAILURES
+    )
     return info
 
 
@@ -185,7 +246,9 @@ def collect(config, names=None, now=None, runs=KEEP, records=None):
     if not directory:
         raise Unreadable("the config file names no state directory; run bin/buildout")
     if not os.path.lexists(directory):
-        raise Unreadable(f"the state directory {directory} does not exist; run bin/buildout")
+        raise Unreadable(
+            f"the state directory {directory} does not exist; run bin/buildout"
+        )
     mine = records is None
     if mine:
         records = Records(directory, config.secrets, part=config.part)
@@ -198,11 +261,14 @@ def collect(config, names=None, now=None, runs=KEEP, records=None):
     except Refused as exc:
         raise Unreadable(f"not reading the records: {exc}") from None
     except PermissionError:
-        raise Unreadable(f"cannot read the state directory {directory} "
-                         "(run it as the user that runs the jobs)") from None
+        raise Unreadable(
+            f"cannot read the state directory {directory} "
+            "(run it as the user that runs the jobs)"
+        ) from None
     except OSError as exc:
-        raise Unreadable(f"cannot read the state directory {directory}: "
-                         f"{exc.strerror or exc}") from None
+        raise Unreadable(
+            f"cannot read the state directory {directory}: {exc.strerror or exc}"
+        ) from None
     finally:
         if mine:
             records.close()
@@ -287,29 +353,53 @@ def short_result(run):
 
 def _rows(rows):
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-            for row in rows]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+        for row in rows
+    ]
 
 
 def table(infos):
-    rows = [("NAME", "SCHEDULE", "LAST RUN (UTC)", "RESULT", "DURATION",
-             "LAST SUCCESS", "NEXT DUE", "STATE")]
+    rows = [
+        (
+            "NAME",
+            "SCHEDULE",
+            "LAST RUN (UTC)",
+            "RESULT",
+            "DURATION",
+            "LAST SUCCESS",
+            "NEXT DUE",
+            "STATE",
+        )
+    ]
     for info in infos:
         last = info["last_run"]
         success = info["last_success"]
-        rows.append(tuple(plugin_text(cell) or "-" for cell in (
-            info["name"], info["schedule"], table_time(last and last["start"]),
-            short_result(last), format_duration(last and last["duration"]),
-            table_time(success and success["start"]), table_time(info["next_due"]),
-            info["state"])))
+        rows.append(
+            tuple(
+                plugin_text(cell) or "-"
+                for cell in (
+                    info["name"],
+                    info["schedule"],
+                    table_time(last and last["start"]),
+                    short_result(last),
+                    format_duration(last and last["duration"]),
+                    table_time(success and success["start"]),
+                    table_time(info["next_due"]),
+                    info["state"],
+                )
+            )
+        )
     return _rows(rows)
 
 
 def reasons(infos):
     """Why each name that is not fine is in its state (after the table)."""
-    lines = [f"{info['name']}: {info['state']}: {plugin_text(info['reason'])}"
-             for info in infos
-             if info["state"] in ("overdue", "failing", "unknown") and info["reason"]]
+    lines = [
+        f"{info['name']}: {info['state']}: {plugin_text(info['reason'])}"
+        for info in infos
+        if info["state"] in ("overdue", "failing", "unknown") and info["reason"]
+    ]
     return [""] + lines if lines else []
 
 
@@ -329,46 +419,81 @@ def runs_table(info):
     lines = []
     rows = [("START (UTC)", "DUE (UTC)", "BY", "RESULT", "DURATION", "HOST", "REASON")]
     for run in reversed(info["runs"]):
-        rows.append(tuple(plugin_text(cell) or "-" for cell in (
-            table_time(run.get("start")), table_time(run.get("due")), label(run),
-            run["result"], format_duration(run.get("duration")), run.get("host") or "-",
-            run.get("reason") or "")))
+        rows.append(
+            tuple(
+                plugin_text(cell) or "-"
+                for cell in (
+                    table_time(run.get("start")),
+                    table_time(run.get("due")),
+                    label(run),
+                    run["result"],
+                    format_duration(run.get("duration")),
+                    run.get("host") or "-",
+                    run.get("reason") or "",
+                )
+            )
+        )
     for entry in info["running"]:
-        rows.append(tuple(plugin_text(cell) or "-" for cell in (
-            table_time(entry.get("start")), table_time(entry.get("due")),
-            label(entry), "running", "-", entry.get("host") or "-",
-            f"pid {entry.get('pid')}")))
+        rows.append(
+            tuple(
+                plugin_text(cell) or "-"
+                for cell in (
+                    table_time(entry.get("start")),
+                    table_time(entry.get("due")),
+                    label(entry),
+                    "running",
+                    "-",
+                    entry.get("host") or "-",
+                    f"pid {entry.get('pid')}",
+                )
+            )
+        )
     lines.append("")
     if len(rows) == 1:
         lines.append(f"{info['name']}: no runs recorded yet")
     else:
         lines.extend(_rows(rows))
-        durations = sorted(run["duration"] for run in info["runs"]
-                           if run["result"] != "skipped" and run.get("duration") is not None)
+        durations = sorted(
+            run["duration"]
+            for run in info["runs"]
+            if run["result"] != "skipped" and run.get("duration") is not None
+        )
         if durations:
             lines.append("")
-            lines.append(f"{len(info['runs'])} run(s) kept; duration p50 "
-                         f"{format_duration(durations[(len(durations) - 1) // 2])}, max "
-                         f"{format_duration(durations[-1])} (of {len(durations)} finished)")
+            lines.append(
+                f"{len(info['runs'])} run(s) kept; duration p50 "
+                f"{format_duration(durations[(len(durations) - 1) // 2])}, max "
+                f"{format_duration(durations[-1])} (of {len(durations)} finished)"
+            )
     if info["reason"]:
         lines.append("")
         lines.append(f"{info['state']}: {plugin_text(info['reason'])}")
     latest = next((run for run in reversed(info["runs"]) if run.get("output")), None)
     if latest:
         lines.append("")
-        lines.append(f"output of the run started {table_time(latest['start'])} UTC "
-                     "(last lines):")
-        lines.extend("    " + output_line(line)
-                     for line in latest["output"].splitlines())
+        lines.append(
+            f"output of the run started {table_time(latest['start'])} UTC (last lines):"
+        )
+        lines.extend(
+            "    " + output_line(line) for line in latest["output"].splitlines()
+        )
     return lines
 
 
 def as_json(config, infos):
     code = exit_status(infos)
-    return json.dumps({
-        "part": config.part, "status": LABELS[code], "exit_status": code,
-        "summary": plugin_line(infos), "counts": counts(infos), "names": infos,
-    }, indent=2, sort_keys=True)
+    return json.dumps(
+        {
+            "part": config.part,
+            "status": LABELS[code],
+            "exit_status": code,
+            "summary": plugin_line(infos),
+            "counts": counts(infos),
+            "names": infos,
+        },
+        indent=2,
+        sort_keys=True,
+    )
 
 
 # -- the commands ------------------------------------------------------------------
@@ -381,8 +506,12 @@ def report(config, name=None, json_output=False):
     if name:
         known = [w.name for w in watched(config)]
         if name not in known:
-            return [unknown_line(f"{name!r} is no monitored job or entry of {config.part}; "
-                                 "known: " + (", ".join(known) or "(none)"))], UNKNOWN
+            return [
+                unknown_line(
+                    f"{name!r} is no monitored job or entry of {config.part}; "
+                    "known: " + (", ".join(known) or "(none)")
+                )
+            ], UNKNOWN
         names = [name]
     try:
         infos = collect(config, names, runs=None if names else KEEP)
@@ -390,8 +519,12 @@ def report(config, name=None, json_output=False):
         return [unknown_line(str(exc))], UNKNOWN
     aside = damaged_stores(config)
     if aside:
-        return [unknown_line(f"the damaged records store was moved to {aside[0]} (a new "
-                             "one began): look at it, then remove it")], UNKNOWN
+        return [
+            unknown_line(
+                f"the damaged records store was moved to {aside[0]} (a new "
+                "one began): look at it, then remove it"
+            )
+        ], UNKNOWN
     if json_output:
         return [as_json(config, infos)], exit_status(infos)
     lines = [plugin_line(infos)] + table(infos)
@@ -405,13 +538,25 @@ def listing(config, now):
 
     if config.backend == "zserver":
         names = ", ".join(entry.name for entry in config.entries) or "(none)"
-        return [f"{config.part}: ZServer calls the {len(config.jobs)} job(s) of this part "
-                f"itself; monitored crontab entries: {names} (see status)"]
+        return [
+            f"{config.part}: ZServer calls the {len(config.jobs)} job(s) of this part "
+            f"itself; monitored crontab entries: {names} (see status)"
+        ]
     rows = [("NAME", "PERIOD", "NEXT (UTC)", "NEXT (LOCAL)", "HOST", "USER", "METHOD")]
     for job in config.jobs:
         due = next_due(job.period, now)
-        rows.append((job.name, f"{job.period} ({format_period(job.period)})", utc(due),
-                     local(due), job.host or config.netloc,
-                     job.user if job.authenticated else "Anonymous", job.method))
-    return [f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
-            f"(timeout {config.timeout:g} s, concurrency {config.concurrency})"] + _rows(rows)
+        rows.append(
+            (
+                job.name,
+                f"{job.period} ({format_period(job.period)})",
+                utc(due),
+                local(due),
+                job.host or config.netloc,
+                job.user if job.authenticated else "Anonymous",
+                job.method,
+            )
+        )
+    return [
+        f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
+        f"(timeout {config.timeout:g} s, concurrency {config.concurrency})"
+    ] + _rows(rows)

@@ -72,8 +72,10 @@ def _problem(st, path, directory=False):
     if not directory and not stat.S_ISREG(st.st_mode):
         return f"{path} is not a regular file"
     if st.st_uid not in (os.geteuid(), 0):
-        return (f"{path} is owned by uid {st.st_uid}, not by the user running "
-                f"bin/<part> (uid {os.geteuid()}) or root")
+        return (
+            f"{path} is owned by uid {st.st_uid}, not by the user running "
+            f"bin/<part> (uid {os.geteuid()}) or root"
+        )
     if st.st_mode & 0o022:
         return f"{path} is writable by group or others (mode {stat.S_IMODE(st.st_mode):04o})"
     return None
@@ -95,8 +97,9 @@ def open_directory(path, create):
     except OSError as exc:
         if exc.errno in (40, 20):  # ELOOP, ENOTDIR: a symlink or a file
             st = os.lstat(path)
-            raise Refused(_problem(st, path, directory=True) or
-                          f"{path} is not a directory") from None
+            raise Refused(
+                _problem(st, path, directory=True) or f"{path} is not a directory"
+            ) from None
         raise
     problem = _problem(os.fstat(fd), path, directory=True)
     if problem:
@@ -126,8 +129,12 @@ def check_files(dirfd, directory, names):
 def create_file(dirfd, directory, name, mode=0o600):
     """Create (or open) ``name`` in the checked directory, never through a
     symlink; returns its descriptor, checked."""
-    fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-                 | os.O_NONBLOCK, mode, dir_fd=dirfd)
+    fd = os.open(
+        name,
+        os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK,
+        mode,
+        dir_fd=dirfd,
+    )
     problem = _problem(os.fstat(fd), os.path.join(directory, name))
     if problem:
         os.close(fd)
@@ -145,11 +152,20 @@ def connect(dirfd, directory, filename, create, durable=True):
             raise FileNotFoundError(filename)
         os.close(create_file(dirfd, directory, filename))
         found = check_files(dirfd, directory, [filename])
-    path = os.path.join(os.readlink(f"/proc/self/fd/{dirfd}")
-                        if os.path.exists(f"/proc/self/fd/{dirfd}") else directory, filename)
-    uri = "file:" + path.replace("?", "%3f").replace("#", "%23") + ("" if create else "?mode=rw")
-    conn = sqlite3.connect(uri, timeout=TIMEOUT, isolation_level=None,
-                           check_same_thread=False, uri=True)
+    path = os.path.join(
+        os.readlink(f"/proc/self/fd/{dirfd}")
+        if os.path.exists(f"/proc/self/fd/{dirfd}")
+        else directory,
+        filename,
+    )
+    uri = (
+        "file:"
+        + path.replace("?", "%3f").replace("#", "%23")
+        + ("" if create else "?mode=rw")
+    )
+    conn = sqlite3.connect(
+        uri, timeout=TIMEOUT, isolation_level=None, check_same_thread=False, uri=True
+    )
     try:
         st = os.stat(path)
         if (st.st_dev, st.st_ino) != found[filename]:
@@ -203,8 +219,12 @@ def move_aside(dirfd, directory, filename, identity, now):
         aside = f"{filename}.damaged-{int(now)}"
         for suffix in SUFFIXES:
             try:
-                os.rename(filename + suffix, aside + suffix, src_dir_fd=dirfd,
-                          dst_dir_fd=dirfd)
+                os.rename(
+                    filename + suffix,
+                    aside + suffix,
+                    src_dir_fd=dirfd,
+                    dst_dir_fd=dirfd,
+                )
             except FileNotFoundError:
                 pass
         return aside
@@ -215,5 +235,8 @@ def move_aside(dirfd, directory, filename, identity, now):
 def moved_aside(dirfd, filename):
     """The damaged stores moved aside and not yet removed."""
     prefix = filename + ".damaged-"
-    return sorted(name for name in os.listdir(dirfd)
-                  if name.startswith(prefix) and not name.endswith(("-wal", "-shm")))
+    return sorted(
+        name
+        for name in os.listdir(dirfd)
+        if name.startswith(prefix) and not name.endswith(("-wal", "-shm"))
+    )

@@ -10,7 +10,7 @@ MASK = "*****"
 
 # Control characters (C0, DEL, C1) and the Unicode line separators: a
 # server's text must never start a new log line or move the cursor.
-_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7f, 0xa0))}
+_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
 _ESCAPES.update({0x2028: "\\u2028", 0x2029: "\\u2029"})
 
 
@@ -53,23 +53,43 @@ def mask_secrets(text, secrets):
 
 # -- ping URLs: the secret part, not what identifies the check ------------------
 
-_SECRET_KEYS = {"key", "token", "secret", "password", "pass", "pwd", "auth", "apikey",
-                "api_key", "api-key", "access_token", "ping_key", "signature", "sig",
-                "uuid", "code", "hash"}
+_SECRET_KEYS = {
+    "key",
+    "token",
+    "secret",
+    "password",
+    "pass",
+    "pwd",
+    "auth",
+    "apikey",
+    "api_key",
+    "api-key",
+    "access_token",
+    "ping_key",
+    "signature",
+    "sig",
+    "uuid",
+    "code",
+    "hash",
+}
 _HEX = set("0123456789abcdefABCDEF")
 
 
 def _uuid_like(text):
     groups = text.split("-")
     return [len(g) for g in groups] == [8, 4, 4, 4, 12] and all(
-        set(g) <= _HEX for g in groups)
+        set(g) <= _HEX for g in groups
+    )
 
 
 def _token_like(segment):
     """A path segment that may be a key: a UUID, or not a plain word
     (digits or capitals in it, or long)."""
-    return _uuid_like(segment) or len(segment) >= 24 or any(
-        c.isdigit() or c.isupper() for c in segment)
+    return (
+        _uuid_like(segment)
+        or len(segment) >= 24
+        or any(c.isdigit() or c.isupper() for c in segment)
+    )
 
 
 def ping_secrets(url):
@@ -95,8 +115,11 @@ def ping_secrets(url):
     first = segments[0] if segments else ""
     if len(segments) == 1 and (_token_like(first) or len(first) >= 8):
         found.append(first)  # the UUID (or token)
-    elif len(segments) == 2 and (_token_like(first) or len(first) >= 16) \
-            and not _uuid_like(segments[1]):
+    elif (
+        len(segments) == 2
+        and (_token_like(first) or len(first) >= 16)
+        and not _uuid_like(segments[1])
+    ):
         found.append(first)  # the ping key; the slug identifies
     else:
         found.extend(s for s in segments if _token_like(s))

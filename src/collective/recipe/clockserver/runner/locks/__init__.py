@@ -23,7 +23,13 @@ import time
 from urllib.parse import quote
 
 from ...lockurl import (  # noqa: F401  (the names engines and tests import)
-    ENGINES, FORMS, BadLockURL, LockURL, mask, parse_url)
+    ENGINES,
+    FORMS,
+    BadLockURL,
+    LockURL,
+    mask,
+    parse_url,
+)
 from ...model import Lock
 
 KEEP_MIN = 60  # seconds a claim is kept at least (see claim_seconds)
@@ -61,8 +67,13 @@ def open_lock(url, user=None, password=None, namespace="clock", host=None):
     if isinstance(url, str):
         url = parse_url(url)
     module = importlib.import_module(f"{__name__}.{url.engine}")
-    return module.Lock(url, user=user, password=password, namespace=namespace,
-                       holder=host or socket.gethostname())
+    return module.Lock(
+        url,
+        user=user,
+        password=password,
+        namespace=namespace,
+        holder=host or socket.gethostname(),
+    )
 
 
 def keep_seconds(interval):
@@ -91,8 +102,9 @@ def claim_seconds(schedule, due, now):
     if following is None:
         return KEEP_MIN
     after = schedule.following(following)
-    gaps = [gap for gap in (following - due, after and after - following)
-            if gap and gap > 0]
+    gaps = [
+        gap for gap in (following - due, after and after - following) if gap and gap > 0
+    ]
     shortest = min(gaps) if gaps else 0
     return max(KEEP_MIN, int(math.ceil(following + shortest / 2.0 - now)))
 
@@ -117,8 +129,9 @@ class ClaimGate:
         self._down_skipped = 0
 
     def __call__(self, job, due):
-        return self.claim(job.name, due, job.period,
-                          claim_seconds(schedule_of(job), due, self.now()))
+        return self.claim(
+            job.name, due, job.period, claim_seconds(schedule_of(job), due, self.now())
+        )
 
     def claim(self, name, due, interval, keep=None):
         """Claim the tick ``due`` of ``name`` for ``keep`` seconds (default:
@@ -135,8 +148,9 @@ class ClaimGate:
         self._reachable()
         if won:
             return None
-        self.log.info("%s: the tick due at %s was claimed by %s", name,
-                      _utc(due), holder)
+        self.log.info(
+            "%s: the tick due at %s was claimed by %s", name, _utc(due), holder
+        )
         return f"claimed by {holder}"
 
     def _unreachable(self, name, due, reason):
@@ -151,12 +165,22 @@ class ClaimGate:
                 self._down_logged = now
             skipped = self._down_skipped
         if first:
-            self.log.error("lock service %s unreachable (%s): not calling %s "
-                           "for the tick due at %s, nor any tick until it is "
-                           "back", self.url, reason, name, _utc(due))
+            self.log.error(
+                "lock service %s unreachable (%s): not calling %s "
+                "for the tick due at %s, nor any tick until it is "
+                "back",
+                self.url,
+                reason,
+                name,
+                _utc(due),
+            )
         elif due_log:
-            self.log.error("lock service %s still unreachable (%s): %d tick(s) "
-                           "not called so far", self.url, reason, skipped)
+            self.log.error(
+                "lock service %s still unreachable (%s): %d tick(s) not called so far",
+                self.url,
+                reason,
+                skipped,
+            )
 
     def _reachable(self):
         if self._down_since is None:
@@ -165,9 +189,13 @@ class ClaimGate:
             since, skipped = self._down_since, self._down_skipped
             self._down_since, self._down_skipped = None, 0
         if since is not None:
-            self.log.info("lock service %s reachable again after %.0f s; %d "
-                          "tick(s) were not called", self.url,
-                          time.monotonic() - since, skipped)
+            self.log.info(
+                "lock service %s reachable again after %.0f s; %d "
+                "tick(s) were not called",
+                self.url,
+                time.monotonic() - since,
+                skipped,
+            )
 
     def close(self):
         try:
@@ -205,8 +233,7 @@ class ClusterGate:
             return
         new = gate_for(settings, self.log, self.now) if settings else None
         old, self.gate = self.gate, new
-        self.log.info("lock: %s -> %s", _describe(self.settings),
-                      _describe(settings))
+        self.log.info("lock: %s -> %s", _describe(self.settings), _describe(settings))
         self.settings = settings
         if old is not None:
             old.close()
@@ -223,13 +250,15 @@ def claim_once(settings, name, due, interval, host=None, keep=None):
     ``settings``: the config's model.Lock (or a mapping with its keys)."""
     settings = Lock.from_json(settings)
     try:
-        lock = open_lock(settings.url, settings.user, settings.password,
-                         settings.namespace, host)
+        lock = open_lock(
+            settings.url, settings.user, settings.password, settings.namespace, host
+        )
     except LockUnavailable as exc:  # the client library is missing
         return UNREACHABLE, str(exc)
     try:
-        won, holder = lock.claim(name, int(due),
-                                 keep_seconds(interval) if keep is None else keep)
+        won, holder = lock.claim(
+            name, int(due), keep_seconds(interval) if keep is None else keep
+        )
     except LockUnavailable as exc:
         return UNREACHABLE, str(exc)
     except Exception as exc:  # a client library's surprise: never call
@@ -252,8 +281,7 @@ def gate_for(settings, log, now=time.time):
     """The claim gate for a config's ``lock`` (a model.Lock, or a mapping
     with its keys: url, user, password, namespace)."""
     settings = Lock.from_json(settings)
-    lock = open_lock(settings.url, settings.user, settings.password,
-                     settings.namespace)
+    lock = open_lock(settings.url, settings.user, settings.password, settings.namespace)
     return ClaimGate(lock, log, display(settings.url), now)
 
 
