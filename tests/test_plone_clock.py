@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from localserver import free_port
 from plonesite import (
     PLONE_VENV,
     SITE_ID,
@@ -32,7 +33,7 @@ from plonesite import (
     plone_available,
     plone_required,
 )
-from zeoserver import free_port, start_zeo, stop_zeo
+from zeoserver import start_zeo, stop_zeo
 from zopeinstance import (
     access_log_entries,
     process_exists,

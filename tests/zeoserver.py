@@ -14,9 +14,7 @@ import os
 import subprocess
 import time
 
-from localserver import (
-    listening,
-)  # free_port: test_plone_clock imports it here
+from localserver import listening
 from zopeinstance import stop_process
 
 

@@ -21,8 +21,10 @@ import threading
 import time
 
 from . import store
-from .history import (
+from .history import (  # noqa: F401 (the API: takeover.py)
+    RESULTS,
     RUN_FIELDS,
+    RUNNING_FIELDS,
     _interrupted,
     _record,
     _running,
