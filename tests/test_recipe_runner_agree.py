@@ -23,8 +23,8 @@ from collective.recipe.clockserver import settings as settingslib
 from collective.recipe.clockserver import values
 from collective.recipe.clockserver.errors import ConfigError
 from collective.recipe.clockserver.runner.config import parse_config
+from collective.recipe.clockserver.runner.listing import listing
 from collective.recipe.clockserver.runner.records import valid_name
-from collective.recipe.clockserver.runner.status import listing
 
 ODD = st.sampled_from(
     [

@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from ..schedule import Schedule
 from .records import KEEP, Records, Refused, StoreError, Unreadable
 from .text import output_line, plugin_text
-from .timefmt import format_period
 
 STATES = ("overdue", "failing", "running", "waiting", "unknown", "ok")
 PRECEDENCE = ("overdue", "failing", "running", "waiting", "ok")
@@ -530,33 +529,3 @@ def report(config, name=None, json_output=False):
     lines = [plugin_line(infos)] + table(infos)
     lines += runs_table(infos[0]) if names else reasons(infos)
     return lines, exit_status(infos)
-
-
-def listing(config, now):
-    """``bin/<part> list``: the jobs and when each fires next (never a password)."""
-    from .timefmt import local, next_due, utc
-
-    if config.backend == "zserver":
-        names = ", ".join(entry.name for entry in config.entries) or "(none)"
-        return [
-            f"{config.part}: ZServer calls the {len(config.jobs)} job(s) of this part "
-            f"itself; monitored crontab entries: {names} (see status)"
-        ]
-    rows = [("NAME", "PERIOD", "NEXT (UTC)", "NEXT (LOCAL)", "HOST", "USER", "METHOD")]
-    for job in config.jobs:
-        due = next_due(job.period, now)
-        rows.append(
-            (
-                job.name,
-                f"{job.period} ({format_period(job.period)})",
-                utc(due),
-                local(due),
-                job.host or config.netloc,
-                job.user if job.authenticated else "Anonymous",
-                job.method,
-            )
-        )
-    return [
-        f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
-        f"(timeout {config.timeout:g} s, concurrency {config.concurrency})"
-    ] + _rows(rows)
