@@ -16,24 +16,24 @@ NAME_CHARS = frozenset(
 )
 # C0 controls, DEL and the C1 controls; and the Unicode line separators
 # (str.splitlines() breaks lines there).
-CONTROL = frozenset(
-    [
-        chr(c) if str is not bytes else unichr(c)  # noqa: F821
-        for c in list(range(0x20)) + list(range(0x7F, 0xA0))
-    ]
-)
-SEPARATORS = frozenset(["\u2028", "\u2029"])
-_TABLE = {ord(c): "?" for c in CONTROL}
+# Text characters by code point on both Pythons: no u"" literals, which
+# ruff format would strip (Python 2 reads a plain literal as bytes).
+_char = chr if str is not bytes else unichr  # noqa: F821
+TEXT = type(_char(0x20))  # str on Python 3, unicode on Python 2
+EMPTY = _char(0x20)[:0]
+CONTROL = frozenset(_char(c) for c in list(range(0x20)) + list(range(0x7F, 0xA0)))
+SEPARATORS = frozenset([_char(0x2028), _char(0x2029)])
+_TABLE = {ord(c): _char(0x3F) for c in CONTROL}
 
 
 def has_control(text):
     """True when ``text`` holds a control character (C0, DEL or C1)."""
-    if isinstance(text, type("")):
+    if isinstance(text, TEXT):
         return text.translate(_TABLE) != text
     return any(char in CONTROL for char in text)  # Python 2 bytes
 
 
-def stray(text, allowed=""):
+def stray(text, allowed=EMPTY):
     """The first control character or line separator in ``text`` that is
     not in ``allowed``, or None."""
     for char in text:
@@ -42,12 +42,12 @@ def stray(text, allowed=""):
     return None
 
 
-def shown(text, allowed=""):
+def shown(text, allowed=EMPTY):
     """``text`` with control characters (but ``allowed``) written as
     escapes (``\\x01``), safe to print in a message."""
     if stray(text, allowed) is None:
         return text
-    data = not isinstance(text, type(""))  # Python 2 bytes
+    data = not isinstance(text, TEXT)  # Python 2 bytes
     if data:
         text = text.decode("utf-8", "replace")
     out = []
@@ -57,7 +57,7 @@ def shown(text, allowed=""):
             out.append("\\x%02x" % code if code < 0x100 else "\\u%04x" % code)
         else:
             out.append(char)
-    return "".join(out).encode("utf-8") if data else "".join(out)
+    return EMPTY.join(out).encode("utf-8") if data else EMPTY.join(out)
 
 
 def char_name(char):
