@@ -511,5 +511,11 @@ def test_a_part_without_jobs_needs_no_address():
         )
         assert config.address is None and config.jobs == ()
         assert [e.name for e in config.entries] == ["zeopack"]
+        # bin/<part> list says so (it used to print "calling None").
+        from collective.recipe.clockserver.runner.listing import listing
+
+        [line] = listing(config, 0)
+        assert line.endswith(": no jobs (crontab entries only: see status)")
+        assert "None" not in line
         with pytest.raises(BadConfig):  # jobs need it
             parse_config(json.loads(with_(backend=backend, address=None)))

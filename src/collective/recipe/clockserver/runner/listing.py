@@ -95,6 +95,8 @@ def listing(config, now):
                 job.method,
             )
         )
+    if not config.jobs:  # a part of crontab entries only (no address)
+        return [f"{config.part}: no jobs (crontab entries only: see status)"]
     head = (
         f"{config.part}: {len(config.jobs)} job(s) calling {config.address} "
         f"(timeout {config.timeout:g} s, retries {config.retries}, "

@@ -243,13 +243,16 @@ def serve(config, config_path, log_file=None):
     }
     previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, on_hangup)
     try:
-        LOG.info(
-            "calling %s (timeout %g s, concurrency %d), %d job(s)",
-            config.address,
-            config.timeout,
-            config.concurrency,
-            len(config.jobs),
-        )
+        if config.jobs:
+            LOG.info(
+                "calling %s (timeout %g s, concurrency %d), %d job(s)",
+                config.address,
+                config.timeout,
+                config.concurrency,
+                len(config.jobs),
+            )
+        else:  # a part of crontab entries only: run has nothing to call
+            LOG.info("no jobs to call (this part has crontab entries only)")
         for job in config.jobs:
             LOG.info("%s", started_line(job))
         recorder.start()
