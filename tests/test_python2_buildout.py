@@ -27,7 +27,7 @@ import time
 
 import pytest
 
-from test_wheel import tracked_files
+from test_wheel import copy_checkout
 
 pytestmark = [pytest.mark.slow, pytest.mark.python2]
 
@@ -214,31 +214,7 @@ def release(tmp_path_factory):
     pytest.importorskip("build")
     work = tmp_path_factory.mktemp("py2-release")
     source = work / "source"
-    files = tracked_files()
-    if files is None:
-        shutil.copytree(
-            TOP,
-            str(source),
-            ignore=shutil.ignore_patterns(
-                ".venv*",
-                ".git",
-                "build",
-                "dist",
-                "*.egg-info",
-                "__pycache__",
-                "*.pyc",
-                "secret.cfg",
-                "bin",
-                "parts",
-                "eggs",
-                "develop-eggs",
-                "var",
-            ),
-        )
-    else:
-        for name in files:
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(os.path.join(TOP, name), str(source / name))
+    copy_checkout(source)
     out = work / "dist"
     checked([sys.executable, "-m", "build", "-o", out, source])
     found = {}

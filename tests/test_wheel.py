@@ -65,13 +65,9 @@ def tracked_files():
     }
 
 
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory):
-    """sdist and wheel, as `python -m build` makes them: the sdist from a
-    copy of the checkout, the wheel from the unpacked sdist."""
-    pytest.importorskip("build")
-    work = tmp_path_factory.mktemp("release")
-    source = work / "source"
+def copy_checkout(source):
+    """The files git tracks (or, outside git, the checkout less what a
+    checkout makes) copied to ``source``: what a release is built from."""
     files = tracked_files()
     if files is None:
         shutil.copytree(
@@ -84,6 +80,7 @@ def dist(tmp_path_factory):
                 "dist",
                 "*.egg-info",
                 "__pycache__",
+                "*.pyc",
                 "secret.cfg",
                 "bin",
                 "parts",
@@ -92,10 +89,20 @@ def dist(tmp_path_factory):
                 "var",
             ),
         )
-    else:
-        for name in files:
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(os.path.join(TOP, name), source / name)
+        return
+    for name in files:
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(os.path.join(TOP, name), source / name)
+
+
+@pytest.fixture(scope="module")
+def dist(tmp_path_factory):
+    """sdist and wheel, as `python -m build` makes them: the sdist from a
+    copy of the checkout, the wheel from the unpacked sdist."""
+    pytest.importorskip("build")
+    work = tmp_path_factory.mktemp("release")
+    source = work / "source"
+    copy_checkout(source)
     out = work / "dist"
     run(sys.executable, "-m", "build", "-o", str(out), str(source))
     (sdist,) = out.glob("*.tar.gz")
