@@ -355,7 +355,7 @@ def simulated_clock(config, start, until, records_now=None):
 def test_catch_up_after_a_stop_across_a_tick(tmp_path):
     """In simulated time: stopped across a tick, the clock calls it once at
     start for a job with catch-up, not for one without."""
-    from collective.recipe.clockserver.runner import status
+    from collective.recipe.clockserver.runner import status, statusview
     from collective.recipe.clockserver.runner.config import parse_config
 
     period = 3
@@ -391,7 +391,7 @@ def test_catch_up_after_a_stop_across_a_tick(tmp_path):
     # At T0 + 5, nothing is overdue; status NAME shows the catch-up.
     [info] = status.collect(config, ["eager"], now=T0 + 5)
     assert info["state"] == "ok"
-    assert any("run (catch-up)" in line for line in status.runs_table(info))
+    assert any("run (catch-up)" in line for line in statusview.runs_table(info))
     # A restart with nothing missed catches nothing up.
     text = simulated_clock(config, T0 + 5.5, T0 + 5.9)
     assert "catching up" not in text

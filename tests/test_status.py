@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collective.recipe.clockserver.runner import crontimes, metrics, status
+from collective.recipe.clockserver.runner import crontimes, metrics, status, statusview
 from collective.recipe.clockserver.runner.config import parse_config
 from collective.recipe.clockserver.runner.records import Records
 
@@ -108,11 +108,11 @@ def test_the_contract_example_line(tmp_path, utc):
         "d": "ok",
     }
     assert (
-        status.plugin_line(infos)
+        statusview.plugin_line(infos)
         == "CLOCK CRITICAL - 1 overdue, 1 failing, 4 ok | overdue=1 failing=1 ok=4"
     )
     assert status.exit_status(infos) == 2
-    rows = status.table(infos)
+    rows = statusview.table(infos)
     assert rows[0].split()[:2] == ["NAME", "SCHEDULE"] and rows[0].endswith("STATE")
     table = {row.split()[0]: row for row in rows[1:]}
     assert list(table) == ["feed", "a", "b", "c", "d", "backup"]  # jobs, then entries
@@ -178,7 +178,7 @@ def test_failing_warning_and_three_in_a_row_critical(tmp_path):
     )
     found, infos = states(cfg, now)
     assert found == {"j": "failing"} and status.exit_status(infos) == 1
-    assert status.plugin_line(infos) == "CLOCK WARNING - 1 failing | failing=1"
+    assert statusview.plugin_line(infos) == "CLOCK WARNING - 1 failing | failing=1"
     write(
         tmp_path,
         "j",
@@ -192,7 +192,7 @@ def test_failing_warning_and_three_in_a_row_critical(tmp_path):
     found, infos = states(cfg, now)
     assert found == {"j": "failing"} and infos[0]["consecutive_failures"] == 3
     assert status.exit_status(infos) == 2
-    assert status.plugin_line(infos).startswith("CLOCK CRITICAL - 1 failing")
+    assert statusview.plugin_line(infos).startswith("CLOCK CRITICAL - 1 failing")
 
 
 def test_skips_claimed_by_another_host_count_as_served(tmp_path):
@@ -291,7 +291,7 @@ def test_reboot_entries_are_never_overdue(tmp_path):
     found, infos = states(cfg, T0 + 400 * 86400)
     assert found == {"boot": "waiting"}
     assert infos[0]["next_due"] is None
-    assert status.table(infos)[1].split()[-2] == "-"
+    assert statusview.table(infos)[1].split()[-2] == "-"
 
 
 def test_zserver_status_covers_entries_only(tmp_path):
@@ -322,8 +322,8 @@ def test_no_bar_in_rows_and_metrics_labels_escaped(tmp_path):
     cfg = config(tmp_path, entries=[{"name": "e", "times": "0 3 * * *"}])
     write(tmp_path, "e", T0, [(T0 + 3 * HOUR, "failed", 'a | b "quoted"')])
     infos = status.collect(cfg, now=T0 + 3 * HOUR + 5)
-    assert all("|" not in row for row in status.table(infos))
-    assert all("|" not in line for line in status.runs_table(infos[0]))
+    assert all("|" not in row for row in statusview.table(infos))
+    assert all("|" not in line for line in statusview.runs_table(infos[0]))
     text = metrics.metrics_text(cfg, infos)
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -353,7 +353,7 @@ def test_control_characters_never_reach_the_terminal(tmp_path):
         start=T0,
     )
     [info] = status.collect(cfg, now=T0 + 5)
-    lines = status.reasons([info]) + status.runs_table(info)
+    lines = statusview.reasons([info]) + statusview.runs_table(info)
     assert not [line for line in lines if "\x1b" in line or "\x07" in line]
     assert "e: failing: bad\\x1b[2J news next" in lines
     assert "    one     tab / bar" in lines
