@@ -360,6 +360,67 @@ def test_control_characters_never_reach_the_terminal(tmp_path):
     assert "    \\x1b]0;title\\x07two" in lines
 
 
+def test_result_shows_the_attempts_after_retries(tmp_path):
+    """DESIGN "Retries": after retries ``status`` shows the last result with
+    ``(N attempts)``, in the table and in status NAME's history (the
+    columns widen); one attempt, or none recorded, shows nothing more.
+    A record as Records.read() gives it, assessed and shown (no store)."""
+    cfg = config(tmp_path, jobs=[{"name": "feed", "period": HOUR}])
+    [watch] = status.watched(cfg)
+
+    def run(start, result, http_status, **extra):
+        return dict(
+            {
+                "due": start,
+                "start": start,
+                "duration": 3.021,
+                "result": result,
+                "reason": "why",
+                "http_status": http_status,
+                "exit_status": None,
+                "host": "h",
+                "by": "run",
+                "scheduled": True,
+                "catch_up": False,
+                "output": None,
+            },
+            **extra,
+        )
+
+    runs = [
+        run(T0, "ok", 200),
+        run(T0 + HOUR, "ok", 200, attempts=1),
+        run(T0 + 2 * HOUR, "ok", 200, attempts=2),
+        run(T0 + 3 * HOUR, "failed", 503, attempts=3),
+    ]
+    record = {
+        "name": "feed",
+        "first_seen": T0 - 1,
+        "runs": runs,
+        "last_success": runs[2],
+        "consecutive_failures": 1,
+        "totals": {"ok": 3, "failed": 1, "skipped": 0},
+        "running": [],
+    }
+    info = status.assess(watch, record, cfg, T0 + 3 * HOUR + 5)
+    header, row = statusview.table([info])
+    assert row[header.index("RESULT") :].startswith("503 (3 attempts)  3.021s")
+    assert header.index("DURATION") == row.index("3.021s")
+    history = statusview.runs_table(info)
+    start = history.index(next(line for line in history if "RESULT" in line))
+    header, *rows = history[start : start + 5]
+    results = [line[header.index("RESULT") : header.index("DURATION")] for line in rows]
+    assert [cell.rstrip() for cell in results] == [
+        "failed (3 attempts)",
+        "ok (2 attempts)",
+        "ok",
+        "ok",
+    ]
+    assert all(line[header.index("DURATION") :].startswith("3.021s") for line in rows)
+    assert statusview.short_result(runs[0]) == "ok"
+    assert statusview.short_result(dict(runs[3], attempts=None)) == "503"
+
+
 @pytest.mark.parametrize(
     "times, previous, following",
     [

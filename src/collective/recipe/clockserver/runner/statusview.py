@@ -43,10 +43,23 @@ def format_duration(seconds):
     return f"{hours}h{minutes:02d}m{rest:02d}s" if hours else f"{minutes}m{rest:02d}s"
 
 
+def attempts_note(run):
+    """`` (3 attempts)`` for a run whose tick took retries; else nothing."""
+    attempts = run.get("attempts") or 1
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 2:
+        return ""
+    return f" ({attempts} attempts)"
+
+
 def short_result(run):
-    """What the RESULT column shows for a run."""
+    """What the RESULT column shows for a run (``503 (3 attempts)``
+    after retries)."""
     if run is None:
         return "-"
+    return _short_result(run) + attempts_note(run)
+
+
+def _short_result(run):
     if run["result"] != "failed":
         return run["result"]
     if run.get("http_status") is not None:
@@ -133,7 +146,7 @@ def runs_table(info):
                     table_time(run.get("start")),
                     table_time(run.get("due")),
                     label(run),
-                    run["result"],
+                    run["result"] + attempts_note(run),
                     format_duration(run.get("duration")),
                     run.get("host") or "-",
                     run.get("reason") or "",
