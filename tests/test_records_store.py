@@ -14,11 +14,8 @@ import time
 
 import pytest
 
-import test_monitoring_runner
 from collective.recipe.clockserver.runner.records import Records
-from test_monitoring_runner import Part, wait_for
-
-part_factory = test_monitoring_runner.part_factory  # the fixture
+from runnerparts import Part, wait_for
 
 JOB = [{"name": "j", "method": "/j", "period": 60}]
 
