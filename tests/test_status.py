@@ -195,43 +195,43 @@ def test_failing_warning_and_three_in_a_row_critical(tmp_path):
     assert statusview.plugin_line(infos).startswith("CLOCK CRITICAL - 1 failing")
 
 
-def test_skips_claimed_by_another_host_count_as_served(tmp_path):
+@pytest.mark.parametrize(
+    "runs, state",
+    [
+        pytest.param(
+            [
+                (T0 + 3 * HOUR, "ok", ""),
+                (T0 + 4 * HOUR, "skipped", "claimed by web2"),
+                (T0 + 5 * HOUR, "skipped", "claimed by web2"),
+            ],
+            "ok",
+            id="claimed-by-another-host-serves",
+        ),
+        # Overlap skips serve nothing: overdue once the grace passed.
+        pytest.param(
+            [
+                (T0 + 3 * HOUR, "ok", ""),
+                (T0 + 4 * HOUR, "skipped", "still running"),
+                (T0 + 5 * HOUR, "skipped", "still running"),
+            ],
+            "overdue",
+            id="still-running-serves-nothing",
+        ),
+        # An unreachable lock service makes it failing.
+        pytest.param(
+            [
+                (T0 + 4 * HOUR, "ok", ""),
+                (T0 + 5 * HOUR, "skipped", "lock service unreachable"),
+            ],
+            "failing",
+            id="lock-service-unreachable-fails",
+        ),
+    ],
+)
+def test_only_skips_claimed_by_another_host_serve_a_tick(tmp_path, runs, state):
     cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR}])
-    now = T0 + 5 * HOUR + 10
-    write(
-        tmp_path,
-        "j",
-        T0,
-        [
-            (T0 + 3 * HOUR, "ok", ""),
-            (T0 + 4 * HOUR, "skipped", "claimed by web2"),
-            (T0 + 5 * HOUR, "skipped", "claimed by web2"),
-        ],
-    )
-    assert states(cfg, now)[0] == {"j": "ok"}
-    # Overlap skips serve nothing: overdue once the grace passed.
-    write(
-        tmp_path,
-        "j",
-        T0,
-        [
-            (T0 + 3 * HOUR, "ok", ""),
-            (T0 + 4 * HOUR, "skipped", "still running"),
-            (T0 + 5 * HOUR, "skipped", "still running"),
-        ],
-    )
-    assert states(cfg, now)[0] == {"j": "overdue"}
-    # An unreachable lock service makes it failing.
-    write(
-        tmp_path,
-        "j",
-        T0,
-        [
-            (T0 + 4 * HOUR, "ok", ""),
-            (T0 + 5 * HOUR, "skipped", "lock service unreachable"),
-        ],
-    )
-    assert states(cfg, now)[0] == {"j": "failing"}
+    write(tmp_path, "j", T0, runs)
+    assert states(cfg, T0 + 5 * HOUR + 10)[0] == {"j": state}
 
 
 def test_running_and_running_too_long(tmp_path):
