@@ -18,6 +18,7 @@ import zopeinstance
 
 # Buildout too for the tests that still import it from here.
 from buildouts import FORKER, Buildout, FakeCrontab, RealCrontab
+from runnerparts import Part
 
 # PostgreSQL, Redis and ZEO servers for the lock tests (session fixtures).
 pytest_plugins = ["lockservices"]
@@ -54,6 +55,22 @@ def private_lock_directory(tmp_path_factory, monkeypatch):
 def server():
     """A local HTTP server (localserver.py) for one test."""
     yield from localserver.serve()
+
+
+@pytest.fixture
+def part_factory(tmp_path):
+    """Makes hand-written bin/<part> configs (runnerparts.Part); kills
+    their processes still running at the end."""
+    made = []
+
+    def make(address, jobs, **extra):
+        part = Part(tmp_path, address, jobs, **extra)
+        made.append(part)
+        return part
+
+    yield make
+    for part in made:
+        part.cleanup()
 
 
 @pytest.fixture

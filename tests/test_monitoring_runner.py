@@ -11,110 +11,9 @@ import sys
 import time
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-
 from collective.recipe.clockserver.runner.records import Records
 from localserver import free_port as closed_port
-
-SECRET = "pa55-Wort-s3cret"
-
-
-class Part:
-    """A hand-written runner config and its state directory."""
-
-    def __init__(self, tmp_path, address, jobs, **extra):
-        self.dir = tmp_path
-        self.state = str(tmp_path / "var" / "clock")
-        self.config = str(tmp_path / "parts" / "clock" / "clock.json")
-        os.makedirs(os.path.dirname(self.config), exist_ok=True)
-        data = {
-            "part": "clock",
-            "address": address,
-            "timeout": 5,
-            "state-directory": self.state,
-            "backend": "runner",
-            "jobs": [
-                dict({"host": None, "user": "zopeuser", "password": SECRET}, **job)
-                for job in jobs
-            ],
-        }
-        data.update(extra)
-        with open(self.config, "w") as f:
-            json.dump(data, f)
-        os.chmod(self.config, 0o600)
-        self.processes = []
-
-    def command(self, *args):
-        return [
-            sys.executable,
-            "-m",
-            "collective.recipe.clockserver.runner",
-            self.config,
-            *args,
-        ]
-
-    def run(self, *args, timeout=60):
-        return subprocess.run(
-            self.command(*args), capture_output=True, text=True, timeout=timeout
-        )
-
-    def start(self):
-        process = subprocess.Popen(
-            self.command("run"),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.processes.append(process)
-        return process
-
-    def stop(self, process, sig=signal.SIGTERM):
-        process.send_signal(sig)
-        out, _ = process.communicate(timeout=30)
-        return out
-
-    def status(self, *args):
-        result = self.run("status", *args)
-        return result
-
-    def states(self):
-        result = self.run("status", "--json")
-        data = json.loads(result.stdout)
-        assert data["exit_status"] == result.returncode
-        return {n["name"]: n for n in data["names"]}, result.returncode
-
-    def record(self, name):
-        return Records(self.state).read(name)
-
-    def cleanup(self):
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait(10)
-
-
-@pytest.fixture
-def part_factory(tmp_path):
-    made = []
-
-    def make(address, jobs, **extra):
-        part = Part(tmp_path, address, jobs, **extra)
-        made.append(part)
-        return part
-
-    yield make
-    for part in made:
-        part.cleanup()
-
-
-def wait_for(predicate, what, timeout=40):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
+from runnerparts import SECRET, wait_for
 
 
 def runs(part, name, result=None):
@@ -355,7 +254,7 @@ def simulated_clock(config, start, until, records_now=None):
 def test_catch_up_after_a_stop_across_a_tick(tmp_path):
     """In simulated time: stopped across a tick, the clock calls it once at
     start for a job with catch-up, not for one without."""
-    from collective.recipe.clockserver.runner import status
+    from collective.recipe.clockserver.runner import status, statusview
     from collective.recipe.clockserver.runner.config import parse_config
 
     period = 3
@@ -391,7 +290,7 @@ def test_catch_up_after_a_stop_across_a_tick(tmp_path):
     # At T0 + 5, nothing is overdue; status NAME shows the catch-up.
     [info] = status.collect(config, ["eager"], now=T0 + 5)
     assert info["state"] == "ok"
-    assert any("run (catch-up)" in line for line in status.runs_table(info))
+    assert any("run (catch-up)" in line for line in statusview.runs_table(info))
     # A restart with nothing missed catches nothing up.
     text = simulated_clock(config, T0 + 5.5, T0 + 5.9)
     assert "catching up" not in text

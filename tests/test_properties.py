@@ -487,7 +487,7 @@ def test_crontab_file_keeps_every_byte_outside_the_block(data, entries):
 # the recipe accepts, the runner must accept too, or a built part would
 # refuse to start.
 
-from collective.recipe.clockserver.runner import config as runner_config  # noqa: E402
+from collective.recipe.clockserver.runner import configvalue  # noqa: E402
 
 
 @MANY
@@ -509,9 +509,9 @@ def test_runner_accepts_every_host_the_recipe_accepts(text):
         recipe_ok = False
     else:
         recipe_ok = True
-    runner_ok = runner_config.check_host_port(text) is None
+    runner_ok = configvalue.check_host_port(text) is None
     if recipe_ok:
-        assert runner_ok, runner_config.check_host_port(text)
+        assert runner_ok, configvalue.check_host_port(text)
     if text and runner_ok:  # and the other way round
         assert recipe_ok, text
 
@@ -530,7 +530,7 @@ def test_runner_accepts_every_address_the_recipe_writes(text):
         address = parse_address(text)
     except ConfigError:
         return
-    scheme, host, port, netloc = runner_config.split_address(address)
+    scheme, host, port, netloc = configvalue.split_address(address)
     assert "%s://%s" % (scheme, netloc) == address
 
 

@@ -14,11 +14,8 @@ import time
 
 import pytest
 
-import test_monitoring_runner
 from collective.recipe.clockserver.runner.records import Records
-from test_monitoring_runner import Part, wait_for
-
-part_factory = test_monitoring_runner.part_factory  # the fixture
+from runnerparts import Part, wait_for
 
 JOB = [{"name": "j", "method": "/j", "period": 60}]
 
@@ -308,7 +305,19 @@ def hourly_tick():
     return now - now % 3600
 
 
-def test_a_run_in_progress_that_started_on_time_is_running_not_overdue(part_factory):
+@pytest.mark.parametrize(
+    "late, due, by, scheduled, state, code",
+    [
+        # On time (this test process is the run's process: it is alive).
+        pytest.param(0.5, True, "run", True, "running", 0, id="on-time-running"),
+        pytest.param(3, False, "fire", False, "overdue", 2, id="late-overdue"),
+    ],
+)
+def test_a_run_in_progress_is_running_if_it_started_on_time_else_overdue(
+    part_factory, late, due, by, scheduled, state, code
+):
+    """A run in progress that started on time serves its tick (running);
+    one that started late, after grace, does not (overdue)."""
     part = part_factory(
         "http://127.0.0.1:1",
         [{"name": "backup", "method": "/b", "period": 3600, "grace": 1}],
@@ -319,26 +328,11 @@ def test_a_run_in_progress_that_started_on_time_is_running_not_overdue(part_fact
     records.finish(
         "backup", None, "ok", 1.0, by="run", start=tick - 3600, scheduled=True
     )
-    # On time (this test process is the run's process: it is alive).
-    Records(part.state, now=lambda: tick + 0.5).begin("backup", tick, "run", True)
-    names, code = part.states()
-    assert names["backup"]["state"] == "running" and code == 0
-
-
-def test_a_run_that_started_late_is_overdue(part_factory):
-    part = part_factory(
-        "http://127.0.0.1:1",
-        [{"name": "backup", "method": "/b", "period": 3600, "grace": 1}],
+    Records(part.state, now=lambda: tick + late).begin(
+        "backup", tick if due else None, by, scheduled
     )
-    tick = hourly_tick()
-    records = Records(part.state, now=lambda: tick - 7200)
-    records.seen(["backup"])
-    records.finish(
-        "backup", None, "ok", 1.0, by="run", start=tick - 3600, scheduled=True
-    )
-    Records(part.state, now=lambda: tick + 3).begin("backup", None, "fire", False)
-    names, code = part.states()
-    assert names["backup"]["state"] == "overdue" and code == 2
+    names, found = part.states()
+    assert names["backup"]["state"] == state and found == code
 
 
 def test_status_name_labels_each_kind_of_run_and_shows_durations(server, part_factory):

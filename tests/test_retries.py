@@ -11,7 +11,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-import test_monitoring_runner
 from collective.recipe.clockserver.model import Job
 from collective.recipe.clockserver.runner import call as calls
 from collective.recipe.clockserver.runner import retry
@@ -22,8 +21,6 @@ from collective.recipe.clockserver.runner.runs import of_call
 from faultserver import FaultServer
 from simtime import FakeTime, ListLog
 from test_runner_clock import T0, Recorder, write_config
-
-part_factory = test_monitoring_runner.part_factory  # the fixture
 
 
 class Scripted(BaseHTTPRequestHandler):

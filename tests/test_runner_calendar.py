@@ -7,16 +7,13 @@ import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-import test_monitoring_runner
 from collective.recipe.clockserver.runner.clock import Clock
 from collective.recipe.clockserver.runner.config import load_config
 from collective.recipe.clockserver.runner.status import watched
 from collective.recipe.clockserver.schedule import Schedule
+from runnerparts import wait_for
 from simtime import FakeTime, ListLog
-from test_monitoring_runner import wait_for
 from test_runner_clock import Recorder, write_config
-
-part_factory = test_monitoring_runner.part_factory  # the fixture
 
 
 def at(text, zone):

@@ -14,11 +14,10 @@ from hypothesis import strategies as st
 from collective.recipe.clockserver.runner import main
 from collective.recipe.clockserver.runner.config import (
     BadConfig,
-    Config,
-    check_host_port,
     load_config,
     parse_config,
 )
+from collective.recipe.clockserver.runner.configvalue import Config, check_host_port
 
 GOOD_JOB = {"name": "a", "method": "/a", "period": 60}
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collective.recipe.clockserver.runner import crontimes, metrics, status
+from collective.recipe.clockserver.runner import crontimes, metrics, status, statusview
 from collective.recipe.clockserver.runner.config import parse_config
 from collective.recipe.clockserver.runner.records import Records
 
@@ -108,11 +108,11 @@ def test_the_contract_example_line(tmp_path, utc):
         "d": "ok",
     }
     assert (
-        status.plugin_line(infos)
+        statusview.plugin_line(infos)
         == "CLOCK CRITICAL - 1 overdue, 1 failing, 4 ok | overdue=1 failing=1 ok=4"
     )
     assert status.exit_status(infos) == 2
-    rows = status.table(infos)
+    rows = statusview.table(infos)
     assert rows[0].split()[:2] == ["NAME", "SCHEDULE"] and rows[0].endswith("STATE")
     table = {row.split()[0]: row for row in rows[1:]}
     assert list(table) == ["feed", "a", "b", "c", "d", "backup"]  # jobs, then entries
@@ -178,7 +178,7 @@ def test_failing_warning_and_three_in_a_row_critical(tmp_path):
     )
     found, infos = states(cfg, now)
     assert found == {"j": "failing"} and status.exit_status(infos) == 1
-    assert status.plugin_line(infos) == "CLOCK WARNING - 1 failing | failing=1"
+    assert statusview.plugin_line(infos) == "CLOCK WARNING - 1 failing | failing=1"
     write(
         tmp_path,
         "j",
@@ -192,46 +192,46 @@ def test_failing_warning_and_three_in_a_row_critical(tmp_path):
     found, infos = states(cfg, now)
     assert found == {"j": "failing"} and infos[0]["consecutive_failures"] == 3
     assert status.exit_status(infos) == 2
-    assert status.plugin_line(infos).startswith("CLOCK CRITICAL - 1 failing")
+    assert statusview.plugin_line(infos).startswith("CLOCK CRITICAL - 1 failing")
 
 
-def test_skips_claimed_by_another_host_count_as_served(tmp_path):
+@pytest.mark.parametrize(
+    "runs, state",
+    [
+        pytest.param(
+            [
+                (T0 + 3 * HOUR, "ok", ""),
+                (T0 + 4 * HOUR, "skipped", "claimed by web2"),
+                (T0 + 5 * HOUR, "skipped", "claimed by web2"),
+            ],
+            "ok",
+            id="claimed-by-another-host-serves",
+        ),
+        # Overlap skips serve nothing: overdue once the grace passed.
+        pytest.param(
+            [
+                (T0 + 3 * HOUR, "ok", ""),
+                (T0 + 4 * HOUR, "skipped", "still running"),
+                (T0 + 5 * HOUR, "skipped", "still running"),
+            ],
+            "overdue",
+            id="still-running-serves-nothing",
+        ),
+        # An unreachable lock service makes it failing.
+        pytest.param(
+            [
+                (T0 + 4 * HOUR, "ok", ""),
+                (T0 + 5 * HOUR, "skipped", "lock service unreachable"),
+            ],
+            "failing",
+            id="lock-service-unreachable-fails",
+        ),
+    ],
+)
+def test_only_skips_claimed_by_another_host_serve_a_tick(tmp_path, runs, state):
     cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR}])
-    now = T0 + 5 * HOUR + 10
-    write(
-        tmp_path,
-        "j",
-        T0,
-        [
-            (T0 + 3 * HOUR, "ok", ""),
-            (T0 + 4 * HOUR, "skipped", "claimed by web2"),
-            (T0 + 5 * HOUR, "skipped", "claimed by web2"),
-        ],
-    )
-    assert states(cfg, now)[0] == {"j": "ok"}
-    # Overlap skips serve nothing: overdue once the grace passed.
-    write(
-        tmp_path,
-        "j",
-        T0,
-        [
-            (T0 + 3 * HOUR, "ok", ""),
-            (T0 + 4 * HOUR, "skipped", "still running"),
-            (T0 + 5 * HOUR, "skipped", "still running"),
-        ],
-    )
-    assert states(cfg, now)[0] == {"j": "overdue"}
-    # An unreachable lock service makes it failing.
-    write(
-        tmp_path,
-        "j",
-        T0,
-        [
-            (T0 + 4 * HOUR, "ok", ""),
-            (T0 + 5 * HOUR, "skipped", "lock service unreachable"),
-        ],
-    )
-    assert states(cfg, now)[0] == {"j": "failing"}
+    write(tmp_path, "j", T0, runs)
+    assert states(cfg, T0 + 5 * HOUR + 10)[0] == {"j": state}
 
 
 def test_running_and_running_too_long(tmp_path):
@@ -291,7 +291,7 @@ def test_reboot_entries_are_never_overdue(tmp_path):
     found, infos = states(cfg, T0 + 400 * 86400)
     assert found == {"boot": "waiting"}
     assert infos[0]["next_due"] is None
-    assert status.table(infos)[1].split()[-2] == "-"
+    assert statusview.table(infos)[1].split()[-2] == "-"
 
 
 def test_zserver_status_covers_entries_only(tmp_path):
@@ -322,8 +322,8 @@ def test_no_bar_in_rows_and_metrics_labels_escaped(tmp_path):
     cfg = config(tmp_path, entries=[{"name": "e", "times": "0 3 * * *"}])
     write(tmp_path, "e", T0, [(T0 + 3 * HOUR, "failed", 'a | b "quoted"')])
     infos = status.collect(cfg, now=T0 + 3 * HOUR + 5)
-    assert all("|" not in row for row in status.table(infos))
-    assert all("|" not in line for line in status.runs_table(infos[0]))
+    assert all("|" not in row for row in statusview.table(infos))
+    assert all("|" not in line for line in statusview.runs_table(infos[0]))
     text = metrics.metrics_text(cfg, infos)
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -353,11 +353,72 @@ def test_control_characters_never_reach_the_terminal(tmp_path):
         start=T0,
     )
     [info] = status.collect(cfg, now=T0 + 5)
-    lines = status.reasons([info]) + status.runs_table(info)
+    lines = statusview.reasons([info]) + statusview.runs_table(info)
     assert not [line for line in lines if "\x1b" in line or "\x07" in line]
     assert "e: failing: bad\\x1b[2J news next" in lines
     assert "    one     tab / bar" in lines
     assert "    \\x1b]0;title\\x07two" in lines
+
+
+def test_result_shows_the_attempts_after_retries(tmp_path):
+    """DESIGN "Retries": after retries ``status`` shows the last result with
+    ``(N attempts)``, in the table and in status NAME's history (the
+    columns widen); one attempt, or none recorded, shows nothing more.
+    A record as Records.read() gives it, assessed and shown (no store)."""
+    cfg = config(tmp_path, jobs=[{"name": "feed", "period": HOUR}])
+    [watch] = status.watched(cfg)
+
+    def run(start, result, http_status, **extra):
+        return dict(
+            {
+                "due": start,
+                "start": start,
+                "duration": 3.021,
+                "result": result,
+                "reason": "why",
+                "http_status": http_status,
+                "exit_status": None,
+                "host": "h",
+                "by": "run",
+                "scheduled": True,
+                "catch_up": False,
+                "output": None,
+            },
+            **extra,
+        )
+
+    runs = [
+        run(T0, "ok", 200),
+        run(T0 + HOUR, "ok", 200, attempts=1),
+        run(T0 + 2 * HOUR, "ok", 200, attempts=2),
+        run(T0 + 3 * HOUR, "failed", 503, attempts=3),
+    ]
+    record = {
+        "name": "feed",
+        "first_seen": T0 - 1,
+        "runs": runs,
+        "last_success": runs[2],
+        "consecutive_failures": 1,
+        "totals": {"ok": 3, "failed": 1, "skipped": 0},
+        "running": [],
+    }
+    info = status.assess(watch, record, cfg, T0 + 3 * HOUR + 5)
+    header, row = statusview.table([info])
+    assert row[header.index("RESULT") :].startswith("503 (3 attempts)  3.021s")
+    assert header.index("DURATION") == row.index("3.021s")
+    history = statusview.runs_table(info)
+    start = history.index(next(line for line in history if "RESULT" in line))
+    header, *rows = history[start : start + 5]
+    results = [line[header.index("RESULT") : header.index("DURATION")] for line in rows]
+    assert [cell.rstrip() for cell in results] == [
+        "failed (3 attempts)",
+        "ok (2 attempts)",
+        "ok",
+        "ok",
+    ]
+    assert all(line[header.index("DURATION") :].startswith("3.021s") for line in rows)
+    assert statusview.short_result(runs[0]) == "ok"
+    assert statusview.short_result(dict(runs[3], attempts=None)) == "503"
 
 
 @pytest.mark.parametrize(

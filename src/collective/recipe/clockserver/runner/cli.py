@@ -187,8 +187,8 @@ def run_once(part_runs, name, scheduled, work):
 
 
 def cmd_status(config, args):
-    """The plugin line, then one row per job and entry (status.report)."""
-    from .status import report
+    """The plugin line, then one row per job and entry (statusview.report)."""
+    from .statusview import report
 
     lines, code = report(config, args.name, args.json)
     for line in lines:
