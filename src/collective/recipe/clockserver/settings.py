@@ -13,6 +13,7 @@ only bin/<part> uses.  Python 2.7 and 3.
 
 from __future__ import absolute_import, division, print_function
 
+import json
 import os
 import sys
 
@@ -117,6 +118,34 @@ class Settings(object):
         return self.enabled and (
             self.backend != "zserver" or bool(self.monitor and self.named_entries)
         )
+
+    def outputs(self):
+        """The options the recipe sets for other parts to read (DESIGN.md,
+        Outputs), as (name, value) pairs."""
+        pairs = [
+            ("location", self.part_dir),
+            ("script", self.script),
+            ("crontab-identifier", self.crontab_identifier),
+        ]
+        if self.crontab_file:
+            pairs.append(("crontab-file", self.crontab_file))
+        return pairs + [
+            ("zope-conf-additional", self.zope_conf_additional),
+            ("crontab-entries", "\n".join(self.entries)),
+            ("state-directory", self.state_directory),
+        ]
+
+    def private_files(self):
+        """The mode-0600 files of the part's directory, as (path, text):
+        the include file of the blocks, bin/<part>'s config file."""
+        found = []
+        if self.backend == "zserver" and self.calls and not self.inline:
+            found.append((self.include_file, self.blocks))
+        if self.needs_script:
+            found.append(
+                (self.config_file, json.dumps(self.to_json(), indent=2) + "\n")
+            )
+        return found
 
     def to_json(self):
         """What bin/<part> reads (runner/config.py): address, timeout, the
