@@ -75,6 +75,7 @@ class Settings(object):
         self.calls = []  # [(Job, Credentials)]: anonymous until read
         self.entries = []  # the crontab lines (no secrets in them)
         self.named_entries = []  # model.Entry: zeopack and crontab
+        self.monitored = False  # entries wrapped in bin/<part> exec (enabled or not)
         self.crontab_file = None
         self.lock = None  # model.Lock
         self.monitor = True
@@ -113,20 +114,27 @@ class Settings(object):
         return jobs + [e.name for e in self.named_entries]
 
     @property
+    def has_script(self):
+        """Whether the part has a bin/<part> (``${part:script}``, DESIGN.md
+        Outputs): runner and cron, and zserver whose crontab entries are
+        monitored; also with enabled = false, so that what other parts
+        say about it stays valid.  Never on Python 2: runneronly.py refuses
+        all of these there."""
+        return self.backend != "zserver" or self.monitored
+
+    @property
     def needs_script(self):
-        """runner/cron, and zserver whose crontab entries are monitored."""
-        return self.enabled and (
-            self.backend != "zserver" or bool(self.monitor and self.named_entries)
-        )
+        """Whether this run writes bin/<part>: it has one and is enabled."""
+        return self.enabled and self.has_script
 
     def outputs(self):
         """The options the recipe sets for other parts to read (DESIGN.md,
-        Outputs), as (name, value) pairs."""
-        pairs = [
-            ("location", self.part_dir),
-            ("script", self.script),
-            ("crontab-identifier", self.crontab_identifier),
-        ]
+        Outputs), as (name, value) pairs; ``script`` only where the part has
+        a bin/<part>."""
+        pairs = [("location", self.part_dir)]
+        if self.has_script:
+            pairs.append(("script", self.script))
+        pairs.append(("crontab-identifier", self.crontab_identifier))
         if self.crontab_file:
             pairs.append(("crontab-file", self.crontab_file))
         return pairs + [
@@ -252,6 +260,7 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
     lines, named = entrylib.read(
         options, jobs, backend, s.monitor, s.script, s.zeopack_command
     )
+    s.monitored = bool(s.monitor and named)
     if enabled:
         s.entries, s.named_entries = lines, named
     # A host with enabled = false needs no lock-credentials section, but
