@@ -177,7 +177,11 @@ class Forker:
             }
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
-            started = self._answer(time.monotonic() + 60)
+            deadline = time.monotonic() + 60
+            started = self._answer(deadline)
+            while started and "id" not in started:  # an earlier run ended first
+                self.ended[started["pid"]] = started["status"]
+                started = self._answer(deadline)
             assert started and started.get("id") == self.requests, started
         return Run(self, argv, started["pid"], output)
 

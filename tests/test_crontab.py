@@ -405,6 +405,22 @@ def test_crontab_file_missing_directory(tmp_path):
     assert not path.parent.exists()
 
 
+def test_install_crontab_makes_the_missing_directory(tmp_path):
+    """What the recipe installs with: the directories of a crontab-file
+    are made first; one that cannot be made says what to do."""
+    path = tmp_path / "var" / "cron" / "clock.cron"
+    assert crontab_store.install_crontab(IDENT, ENTRIES, str(path)) is True
+    assert path.read_text() == join_lines([START] + ENTRIES + [END])
+    (tmp_path / "afile").write_text("")
+    blocked = tmp_path / "afile" / "clock.cron"
+    with pytest.raises(CrontabError) as info:
+        crontab_store.install_crontab(IDENT, ENTRIES, str(blocked))
+    assert str(info.value).startswith("cannot create the directory of crontab-file: ")
+    assert str(info.value).endswith(
+        "; set crontab-file to a path in a directory that exists or can be created"
+    )
+
+
 def test_crontab_file_unusable(tmp_path):
     """A path that cannot even be looked at (here a symlink loop)."""
     path = tmp_path / "loop.cron"

@@ -381,6 +381,7 @@ def test_the_password_stays_in_secret_cfg_and_the_include_file(site):
         "zope.conf and .installed.cfg"
     ) in site.output
     assert not os.path.exists(site.path("bin", "clock"))  # no bin/<part> on 2
+    assert "\nscript = " not in installed  # so no ${clock:script} either
 
 
 def test_a_rerun_changes_nothing_and_removing_the_part_cleans_the_crontab_file(site):

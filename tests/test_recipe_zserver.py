@@ -62,6 +62,8 @@ def test_production_scenario_blocks(buildout):
     options = buildout.installed_options("clock")
     assert options["zope-conf-additional"] == "%include " + include
     assert buildout.mode("parts", "clock", "clock-server.conf") == 0o600
+    # No monitored crontab entries: no bin/clock, so no ${clock:script}.
+    assert "script" not in options and not buildout.exists("bin", "clock")
 
     auth = {"user": "zopeuser", "password": "s3cr3t-Pa55"}
     assert parse_zope_conf(include) == [
@@ -221,6 +223,8 @@ def test_disabled_part_emits_nothing(buildout):
     options = buildout.installed_options("clock")
     assert options["zope-conf-additional"] == ""
     assert options["crontab-entries"] == ""
+    # Its monitored entries would call bin/clock: ${clock:script} names it.
+    assert options["script"] == buildout.path("bin", "clock")
     assert not buildout.exists("parts", "clock")
     assert not buildout.exists("var", "crontab")
 

@@ -769,6 +769,34 @@ def test_runner_part_reads_to_one_settings_value(tmp_path):
     assert "secret" not in repr(found)
 
 
+# (part options, whether ${clock:script} is set): DESIGN.md, Outputs.
+SCRIPT_OUTPUT = [
+    ("backend = runner\naddress = 8080\njobs = /a 1h\n", True),
+    ("backend = cron\naddress = 8080\njobs = /a 1h\n", True),
+    ("backend = runner\nenabled = false\naddress = 8080\njobs = /a 1h\n", True),
+    ("backend = zserver\njobs = /a 1h\n", False),
+    ("backend = zserver\njobs = /a 1h\nzeopack = 0 1 * * 6\n", True),
+    ("backend = zserver\nenabled = false\ncrontab = @daily /bin/backup\n", True),
+    ("backend = zserver\nmonitor = false\ncrontab = @daily /bin/backup\n", False),
+    ("backend = zserver\nenabled = false\n", False),
+]
+
+
+@pytest.mark.parametrize("options, script", SCRIPT_OUTPUT)
+def test_script_is_an_output_only_where_the_part_has_a_bin_part(
+    tmp_path, options, script
+):
+    found = read(tmp_path, options)
+    outputs = dict(found.outputs())
+    assert found.has_script is script
+    assert outputs.get("script") == (
+        str(tmp_path / "bin" / "clock") if script else None
+    )
+    assert found.needs_script is (script and found.enabled)
+    assert outputs["location"] == str(tmp_path / "parts" / "clock")
+    assert outputs["state-directory"] == str(tmp_path / "var" / "clock")
+
+
 def test_deferred_secrets_are_read_in_a_second_step(tmp_path):
     """``bin/buildout -vv``: the sections must exist, their values are read
     when installing."""
@@ -890,6 +918,9 @@ def test_on_python_2_zserver_is_the_default_and_nothing_is_monitored(tmp_path):
         "@daily /bin/backup",
     ]
     assert "user zopeuser" in found.blocks and found.warnings == []
+    # No bin/<part> on Python 2, so no ${clock:script} to point at one.
+    assert not found.has_script
+    assert "script" not in dict(found.outputs())
 
 
 # Each set to its default is accepted on Python 2.

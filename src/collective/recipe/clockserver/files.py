@@ -2,8 +2,9 @@
 one, never half, and after a crash the one that was there last.
 
 The one writer of the package: the recipe's mode-0600 files (the include
-file, bin/<part>'s config), a ``crontab-file``, the run records and the
-metrics file.  Python 2.7 and 3 (``%`` formatting, ``os.rename``).
+file, bin/<part>'s config, in the part's mode-0700 directory), a
+``crontab-file``, the run records and the metrics file.  Python 2.7 and 3
+(``%`` formatting, ``os.rename``).
 """
 
 from __future__ import absolute_import
@@ -56,3 +57,18 @@ def sync_directory(directory):
         pass
     finally:
         os.close(fd)
+
+
+def private_directory(path):
+    """Create the directory ``path`` (and its parents) when missing; mode
+    0700 either way."""
+    if not os.path.isdir(path):
+        os.makedirs(path)
+    os.chmod(path, 0o700)
+
+
+def write_private(path, text):
+    """Write ``text`` to ``path`` readable by the owner only (mode 0600)."""
+    if not isinstance(text, bytes):  # Python 2: native strings are UTF-8 bytes
+        text = text.encode("utf-8")
+    replace(path, text, 0o600)

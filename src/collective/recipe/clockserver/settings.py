@@ -6,40 +6,49 @@
 Settings or raises ConfigError.  With ``defer_secrets`` (``bin/buildout
 -vv`` prints every section read so far) the credentials, ping URLs and
 lock password are only checked to exist; ``read_secrets`` reads them when
-installing.  Python 2.7 and 3.
+installing.  The single options are read in partoptions.py, the
+monitoring ones in monitoring.py; runneronly.py refuses on Python 2 what
+only bin/<part> uses.  Python 2.7 and 3.
 """
 
 from __future__ import absolute_import, division, print_function
 
+import json
 import os
-import re
 import sys
 
-from . import cluster, jobtimes, optionnames, schedule
+from . import (
+    cluster,
+    jobtimes,
+    monitoring,
+    optionnames,
+    partoptions,
+    runneronly,
+    schedule,
+)
 from . import credentials as creds
 from . import jobs as joblib
-from . import pings as pinglib
 from . import values as rules
-from .address import check_host, parse_address
+from .address import check_host
 from .crontab import block as cronblock
 from .crontab import entries as entrylib
 from .crontab import store as cronstore
 from .crontab.times import validate_times
 from .errors import ConfigError
-from .lockurl import mask
+from .partoptions import DEFAULT_CONCURRENCY, DEFAULT_TIMEOUT
 
-BACKENDS = ("zserver", "runner", "cron")
 # bin/<part> runs on Python 3 only; on Python 2 (ZServer sites, zc.buildout
 # 2.13) the part writes <clock-server> blocks and plain crontab entries.
 PYTHON2 = sys.version_info[0] < 3
 ZSERVER_MIN_PERIOD = 30
 INCLUDE_FILE = "clock-server.conf"
 CONFIG_FILE = "clock.json"
-DEFAULT_TIMEOUT = 300
-DEFAULT_CONCURRENCY = 4
-BOOLEANS = {"true": True, "false": False}
-BOOLEAN_FIX = "Write true or false."
-_CONCURRENCY = re.compile(r"[0-9]{1,6}\Z")
+ZSERVER_ON_PYTHON3 = (
+    "backend = zserver writes <clock-server> blocks, which only a ZServer "
+    "(Python 2) Zope accepts: Zope 2.13, or Zope 4 with wsgi = off. A WSGI "
+    "Zope (Zope 5 and later, Plone 6) refuses them and does not start; "
+    "there use backend = runner with address = ${client1:http-address}"
+)
 
 
 class Settings(object):
@@ -66,6 +75,7 @@ class Settings(object):
         self.calls = []  # [(Job, Credentials)]: anonymous until read
         self.entries = []  # the crontab lines (no secrets in them)
         self.named_entries = []  # model.Entry: zeopack and crontab
+        self.monitored = False  # entries wrapped in bin/<part> exec (enabled or not)
         self.crontab_file = None
         self.lock = None  # model.Lock
         self.monitor = True
@@ -104,11 +114,46 @@ class Settings(object):
         return jobs + [e.name for e in self.named_entries]
 
     @property
+    def has_script(self):
+        """Whether the part has a bin/<part> (``${part:script}``, DESIGN.md
+        Outputs): runner and cron, and zserver whose crontab entries are
+        monitored; also with enabled = false, so that what other parts
+        say about it stays valid.  Never on Python 2: runneronly.py refuses
+        all of these there."""
+        return self.backend != "zserver" or self.monitored
+
+    @property
     def needs_script(self):
-        """runner/cron, and zserver whose crontab entries are monitored."""
-        return self.enabled and (
-            self.backend != "zserver" or bool(self.monitor and self.named_entries)
-        )
+        """Whether this run writes bin/<part>: it has one and is enabled."""
+        return self.enabled and self.has_script
+
+    def outputs(self):
+        """The options the recipe sets for other parts to read (DESIGN.md,
+        Outputs), as (name, value) pairs; ``script`` only where the part has
+        a bin/<part>."""
+        pairs = [("location", self.part_dir)]
+        if self.has_script:
+            pairs.append(("script", self.script))
+        pairs.append(("crontab-identifier", self.crontab_identifier))
+        if self.crontab_file:
+            pairs.append(("crontab-file", self.crontab_file))
+        return pairs + [
+            ("zope-conf-additional", self.zope_conf_additional),
+            ("crontab-entries", "\n".join(self.entries)),
+            ("state-directory", self.state_directory),
+        ]
+
+    def private_files(self):
+        """The mode-0600 files of the part's directory, as (path, text):
+        the include file of the blocks, bin/<part>'s config file."""
+        found = []
+        if self.backend == "zserver" and self.calls and not self.inline:
+            found.append((self.include_file, self.blocks))
+        if self.needs_script:
+            found.append(
+                (self.config_file, json.dumps(self.to_json(), indent=2) + "\n")
+            )
+        return found
 
     def to_json(self):
         """What bin/<part> reads (runner/config.py): address, timeout, the
@@ -144,30 +189,11 @@ class Settings(object):
         return config
 
 
-def boolean(options, name, default):
-    value = options.get(name)
-    if value is None:
-        return default
-    text = value.strip()
-    if text not in BOOLEANS:
-        raise ConfigError(name, value, "%r is not a boolean" % text, BOOLEAN_FIX)
-    return BOOLEANS[text]
-
-
-def path_option(options, name, directory):
-    """A path option: ``~`` expanded, relative to the buildout directory."""
-    text = options.get(name, "").strip()
-    if not text:
-        return None
-    rules.check_path(name, text)
-    return os.path.normpath(os.path.join(directory, os.path.expanduser(text)))
-
-
 def read(sections, part, defer_secrets=False, python2=PYTHON2):
     """The options of ``part`` in ``sections`` -> Settings (see the module).
 
     ``python2``: buildout runs on Python 2, where bin/<part> cannot run
-    (the default backend is zserver there, see RUNNER_ONLY)."""
+    (the default backend is zserver there, see runneronly.py)."""
     options = sections[part]
     if rules.has_control(part):  # bin/<part> refuses it in its config file
         raise ConfigError(
@@ -181,27 +207,18 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
     s.zeopack_command = options.get("zeopack-command", s.zeopack_command)
     rules.check_path("zeopack-command", s.zeopack_command)
     if python2:
-        check_runner_only(options, part)
-    given = options.get("backend", "").strip()
-    s.backend = backend = given or ("zserver" if python2 else "runner")
-    if backend not in BACKENDS:
-        raise ConfigError(
-            "backend",
-            backend,
-            "unknown backend %r" % backend,
-            "Use zserver (<clock-server> blocks, ZServer/Python 2), "
-            "runner (bin/%s run, WSGI Zope) or cron (crontab entries "
-            "calling bin/%s fire NAME)." % (part, part),
-        )
+        runneronly.check_options(options, part)
+    given, backend = partoptions.backend(options, part, python2)
+    s.backend = backend
     s.warnings.extend(
         optionnames.warning(part, name, guess)
         for name, guess in optionnames.suggestions(options.keys())
     )
-    s.enabled = enabled = boolean(options, "enabled", True)
-    s.inline = boolean(options, "inline", False)
-    s.timeout = _timeout(options)
-    s.concurrency = _concurrency(options)
-    s.address = _address(options)
+    s.enabled = enabled = partoptions.boolean(options, "enabled", True)
+    s.inline = partoptions.boolean(options, "inline", False)
+    s.timeout = partoptions.timeout(options)
+    s.concurrency = partoptions.concurrency(options)
+    s.address = partoptions.address(options)
     default_host = options.get("host", "").strip() or None
     if default_host:
         check_host(default_host, "host", default_host)
@@ -209,7 +226,7 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
     # (normalised), used by cron.
     parsed = joblib.parse_jobs(options.get("jobs", ""))
     if python2:
-        check_runner_only_keys(parsed, part)
+        runneronly.check_keys(parsed, part)
     s.jobs = jobs = [
         j.replace(
             host=j.host or default_host,
@@ -218,9 +235,9 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
         for j in parsed
     ]
     if jobs and not s.address:
-        _require_address(backend, given, part)
+        partoptions.require_address(backend, given, part)
     s.jobs = jobs = jobtimes.calendar(s, options, jobs)
-    _monitoring(s, options, python2)
+    monitoring.read(s, options, python2)
     warnings = s.warnings
     if enabled and jobs and given == "zserver" and not python2:
         warnings.append(ZSERVER_ON_PYTHON3)
@@ -243,6 +260,7 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
     lines, named = entrylib.read(
         options, jobs, backend, s.monitor, s.script, s.zeopack_command
     )
+    s.monitored = bool(s.monitor and named)
     if enabled:
         s.entries, s.named_entries = lines, named
     # A host with enabled = false needs no lock-credentials section, but
@@ -263,10 +281,10 @@ def read(sections, part, defer_secrets=False, python2=PYTHON2):
         s.crontab_file = cronstore.expand_path(written, s.directory)
         cronstore.check_file(s.crontab_file, written)
     if enabled and s.pings_section:
-        if s.deferred:  # the URLs are secrets: kept out of -vv's dump too
-            pinglib.check_defined(sections, s.pings_section, _names(s))
+        if s.deferred:
+            monitoring.check_pings(s, sections)
         else:
-            warnings.extend(_read_pings(s, sections))
+            warnings.extend(monitoring.read_pings(s, sections))
     s.zope_conf_additional = zope_conf(s)
     return s
 
@@ -280,7 +298,7 @@ def read_secrets(s, sections):
     s.calls = creds.pair(sections, s.jobs, s.part_credentials, s.backend, warnings)
     zope_conf(s)  # the blocks, now with credentials
     if s.pings_section:
-        warnings.extend(_read_pings(s, sections))
+        warnings.extend(monitoring.read_pings(s, sections))
     if s.lock_deferred:
         s.lock = cluster.read(sections, s.part, sections[s.part], warnings)
     return warnings
@@ -309,221 +327,9 @@ def zope_conf(s):
     return s.blocks
 
 
-# -- Python 2: what only bin/<part> uses --------------------------------------------
-
-
-def _default_timeout(text):
-    try:
-        return joblib.parse_period(text) == DEFAULT_TIMEOUT
-    except ValueError:
-        return False
-
-
-# The options only bin/<part> (Python 3) uses, each with the test of its
-# default value (None: any value is a setting).  On Python 2 anything else
-# is refused (check_runner_only).  An unknown backend or a bad boolean is
-# left to the option's own check.
-RUNNER_ONLY = (
-    ("backend", lambda text: text not in ("runner", "cron")),
-    ("monitor", lambda text: text != "true"),
-    ("lock", None),
-    ("pings", None),
-    ("metrics-file", None),
-    ("timezone", None),
-    ("spread", lambda text: text == "0"),
-    ("retries", lambda text: text == "0"),
-    ("timeout", _default_timeout),
-    ("grace", None),
-    ("catch-up", lambda text: text != "true"),
-)
-# The job keys only bin/<part> uses: (key, the model.Job attribute, the
-# values that mean "not given").
-RUNNER_ONLY_KEYS = (
-    ("times", "times", (None,)),
-    ("grace", "grace", (None,)),
-    ("catch-up", "catch_up", (None, False)),
-    ("timeout", "timeout", (None,)),
-    ("retries", "retries", (None, 0)),
-    ("timezone", "timezone", (None,)),
-    ("spread", "spread", (None, 0)),
-)
-PYTHON3_FIX = (
-    "This buildout runs on Python 2 (a ZServer site): there the part writes "
-    "<clock-server> blocks (backend = zserver, the default) and plain "
-    "crontab entries. Leave %s out, or run buildout on Python 3.10+, where "
-    "bin/%s runs."
-)
-ZSERVER_ON_PYTHON3 = (
-    "backend = zserver writes <clock-server> blocks, which only a ZServer "
-    "(Python 2) Zope accepts: Zope 2.13, or Zope 4 with wsgi = off. A WSGI "
-    "Zope (Zope 5 and later, Plone 6) refuses them and does not start; "
-    "there use backend = runner with address = ${client1:http-address}"
-)
-
-
-def check_runner_only(options, part):
-    """Python 2: refuse every option of RUNNER_ONLY set to other than its
-    default, saying it needs Python 3."""
-    for option, is_default in RUNNER_ONLY:
-        text = options.get(option, "").strip()
-        if not text or (is_default and is_default(text)):
-            continue
-        shown = text if option != "lock" else mask(text)
-        setting = (
-            "%s = %s" % (option, shown)
-            if option in ("backend", "monitor", "catch-up")
-            else option
-        )
-        raise ConfigError(
-            option,
-            shown,
-            "%s needs Python 3: only bin/%s uses it, and "
-            "bin/%s runs on Python 3.10+" % (setting, part, part),
-            PYTHON3_FIX % (option, part),
-        )
-
-
-def check_runner_only_keys(jobs, part):
-    """Python 2: refuse the job keys of RUNNER_ONLY_KEYS."""
-    for job in jobs:
-        for key, attribute, unset in RUNNER_ONLY_KEYS:
-            if getattr(job, attribute, None) in unset:
-                continue
-            raise ConfigError(
-                "jobs",
-                job.line,
-                "%s= needs Python 3: only bin/%s uses it, "
-                "and bin/%s runs on Python 3.10+" % (key, part, part),
-                PYTHON3_FIX % ("%s=" % key, part)
-                + " ZServer calls a job every PERIOD seconds.",
-            )
-
-
-# -- single options ---------------------------------------------------------------
-
-
 def _config_times(job, backend):
     """The times bin/<part> evaluates: cron's line, the runner's ``times=``
     (a period and times: the times), none on zserver (it uses the period)."""
     if backend == "cron":
         return schedule.cron_times(job)
     return job.times if backend == "runner" else None
-
-
-def _address(options):
-    """``address``: checked on every backend (so that switching backend
-    finds no surprise); required by runner and cron when there are jobs."""
-    text = options.get("address", "").strip()
-    return parse_address(text) if text else None
-
-
-def _require_address(backend, given, part):
-    """runner and cron call the jobs: they need ``address``."""
-    if backend == "zserver":
-        return
-    if not given:  # a part written when zserver was the default
-        raise ConfigError(
-            "address",
-            None,
-            "the default backend is now runner (bin/%s run calls the jobs "
-            "of a WSGI Zope), and it needs the address of the Zope instance" % part,
-            "Set address = ${client1:http-address} (the instance to call), "
-            "or backend = zserver to keep writing <clock-server> blocks for "
-            "a ZServer (Python 2) Zope.",
-        )
-    raise ConfigError(
-        "address",
-        None,
-        "the %s backend needs the address of the Zope instance" % backend,
-        "Set address = ${instance:http-address} (PORT, HOST:PORT "
-        "or http(s)://HOST:PORT).",
-    )
-
-
-def _timeout(options):
-    text = options.get("timeout", str(DEFAULT_TIMEOUT)).strip()
-    try:
-        return joblib.parse_period(text)
-    except ValueError:
-        raise ConfigError(
-            "timeout",
-            text,
-            "bad timeout %r" % text,
-            "Write the seconds a call may take, e.g. timeout = 300 "
-            "(units s m h work too: 5m).",
-        )
-
-
-def _concurrency(options):
-    """``concurrency``: checked on every backend, used by runner."""
-    text = options.get("concurrency", str(DEFAULT_CONCURRENCY)).strip()
-    if not (_CONCURRENCY.match(text) and int(text) >= 1):
-        raise ConfigError(
-            "concurrency",
-            text,
-            "bad concurrency %r" % text,
-            "Write the most calls in flight at once, a whole number "
-            "from 1 to 999999, e.g. concurrency = 4 (the default).",
-        )
-    return int(text)
-
-
-def _monitoring(s, options, python2=False):
-    """``monitor``, ``catch-up``, ``grace``, ``state-directory``,
-    ``metrics-file``, ``pings``."""
-    part, directory = s.part, s.directory
-    # Python 2: nothing runs bin/<part>, so nothing is monitored.
-    s.monitor = boolean(options, "monitor", not python2)
-    s.catch_up = boolean(options, "catch-up", False)
-    if options.get("grace", "").strip():
-        s.grace = joblib.grace(options["grace"], "grace")
-    state = path_option(options, "state-directory", directory) or os.path.join(
-        directory, "var", part
-    )
-    if os.path.exists(state) and not os.path.isdir(state):
-        raise ConfigError(
-            "state-directory",
-            state,
-            "%s exists and is not a directory" % state,
-            "Point state-directory at a directory (it is created when missing), "
-            "e.g. state-directory = ${buildout:directory}/var/%s." % part,
-        )
-    s.state_directory = state
-    metrics = path_option(options, "metrics-file", directory)
-    if metrics is not None:
-        if not metrics.endswith(".prom"):
-            raise ConfigError(
-                "metrics-file",
-                options["metrics-file"].strip(),
-                "the file name does not end in .prom; node_exporter's textfile "
-                "collector reads only *.prom files",
-                "Name it e.g. /var/lib/node_exporter/textfile/%s.prom." % part,
-            )
-        if os.path.isdir(metrics):
-            raise ConfigError(
-                "metrics-file",
-                metrics,
-                "%s is a directory" % metrics,
-                "Name a file in it, e.g. %s." % os.path.join(metrics, part + ".prom"),
-            )
-    s.metrics_file = metrics
-    s.pings_section = options.get("pings", "").strip() or None
-
-
-# -- secrets -------------------------------------------------------------------------
-
-
-def _names(s):
-    return [j.name for j in s.jobs] + [e.name for e in s.named_entries]
-
-
-def _read_pings(s, sections):
-    """Read the ping URLs into ``s``; return the warnings."""
-    s.pings = pinglib.read(sections, s.pings_section, _names(s))
-    if s.backend != "zserver":
-        return []
-    return [
-        "pings: ZServer calls %s itself; nothing records or pings it" % name
-        for name in sorted(s.pings)
-        if name not in s.watched
-    ]

@@ -35,6 +35,7 @@ except ImportError:  # Python 2
 from .. import files
 from ..errors import ConfigError
 from .block import (
+    PREPEND,
     CrontabError,
     join_lines,
     purge_blocks,
@@ -298,3 +299,51 @@ def purge_from_crontab(ident, path=None):
     """Remove every line of ``ident``'s block(s), broken or not (see
     ``purge_blocks``); return whether anything was removed."""
     return _edit(path, lambda lines: purge_blocks(lines, ident))
+
+
+def install_crontab(ident, entries, path=None):
+    """``update_crontab``, the directory of a ``crontab-file`` created first
+    when missing."""
+    if path is not None:
+        _make_directory(os.path.dirname(path))
+    return update_crontab(ident, entries, path)
+
+
+def _make_directory(path):
+    """The directory of ``crontab-file``, created when missing."""
+    if os.path.isdir(path):
+        return
+    try:
+        os.makedirs(path)
+    except OSError as e:
+        if os.path.isdir(path):  # made by another process meanwhile
+            return
+        raise CrontabError(
+            "cannot create the directory of crontab-file: %s; set crontab-file "
+            "to a path in a directory that exists or can be created" % e
+        )
+
+
+def purge_after_failure(ident, path, script, updating):
+    """After a failed install (or update, ``updating``) of the part whose
+    bin/<part> is ``script``: take every line of its block(s) out of the
+    crontab, since buildout removes the files they call.  The note for the
+    error that says so, or None when there was nothing to say."""
+    block = PREPEND % ident
+    try:
+        purged = purge_from_crontab(ident, path)
+    except CrontabError as e:
+        if not updating:  # nothing of ours was there to clean
+            return None
+        return (
+            "\nThe crontab could not be cleaned either (%s). If it holds "
+            "the block %r, remove it by hand: its lines call %s, which "
+            "buildout removes after this error." % (e, block, script)
+        )
+    if not purged:
+        return None
+    return (
+        "\nThe block %r was taken out of the crontab, so that "
+        "nothing calls files that buildout removes after this "
+        "error; the next successful run puts it back." % block
+    )
