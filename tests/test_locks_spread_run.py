@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from buildouts import Buildout
+from buildouts import Buildout, clock_part
 from collective.recipe.clockserver.spread import spread_offset
-from test_locks_run import lock_of, read, records_of, stop, wait_until
+from lockhosts import lock_of, read, records_of, stop, wait_until
 
 pytestmark = pytest.mark.slow  # two bin/buildout runs, waits on the real clock
 
@@ -26,14 +26,8 @@ PERIOD = 4  # seconds: a few ticks of the period job in a short window
 SPREAD = 60  # seconds (spread = 1m): the minute job's offset is in [0, 60)
 MARGIN = 12  # seconds from choosing the names to the minute job's tick
 
-SITE = """
-[buildout]
-extends = secret.cfg
-parts = clock
-
-[clock]
-recipe = collective.recipe.clockserver
-backend = runner
+SITE = clock_part(
+    """backend = runner
 address = {address}
 spread = 1m
 timezone = Asia/Kolkata
@@ -43,6 +37,7 @@ jobs =
     /spread/period  {period}s  name={period_name}
     /spread/minute  -  times='* * * * *'  name={minute_name}
 """
+)
 
 # The hosts' own zones (neither is the jobs' Asia/Kolkata, +05:30).
 HOSTS = (("web1", "UTC"), ("web2", "Asia/Tokyo"))
