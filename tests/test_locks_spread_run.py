@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow  # two bin/buildout runs, waits on the real clock
 PERIOD = 4  # seconds: a few ticks of the period job in a short window
 SPREAD = 60  # seconds (spread = 1m): the minute job's offset is in [0, 60)
 MARGIN = 12  # seconds from choosing the names to the minute job's tick
+LATE = 3.0  # seconds a call may start after its tick on a busy machine (< PERIOD)
 
 SITE = clock_part(
     """backend = runner
@@ -193,7 +194,7 @@ def test_two_hosts_with_spread_and_a_lock_call_each_tick_once(
             stop(process)
     assert [p.returncode for p in processes.values()] == [0, 0]
 
-    calls = [(t, path) for t, path in list(server.requests)]
+    calls = list(server.requests)
     for name, period, offset in (
         (period_name, PERIOD, period_offset),
         (minute_name, 60, minute_offset),
@@ -209,9 +210,7 @@ def test_two_hosts_with_spread_and_a_lock_call_each_tick_once(
                 assert run["due"] % period == offset, (host, run)
                 if run["result"] == "ok":
                     ok.setdefault(run["due"], []).append(host)
-                    assert (
-                        run["due"] - 0.05 <= run["start"] < run["due"] + period / 2
-                    ), run
+                    assert run["due"] - 0.05 <= run["start"] < run["due"] + LATE, run
                 else:
                     assert run["result"] == "skipped", run
                     assert run["reason"].startswith("claimed by "), run
@@ -229,8 +228,8 @@ def test_two_hosts_with_spread_and_a_lock_call_each_tick_once(
         arrived = sorted(t for t, path in calls if path == method)
         assert len(arrived) == len(ok), (arrived, sorted(ok))
         for due, when in zip(sorted(ok), arrived, strict=True):
-            assert due - 0.05 <= when < due + period / 2, (name, due, when)
-    # Both hosts took part (each saw the other's claim at least once).
+            assert due - 0.05 <= when < due + LATE, (name, due, when)
+    # The hosts met in the lock: a tick's loser recorded it as claimed.
     skipped = {
         host
         for host, (b, host_env, _) in hosts.items()
