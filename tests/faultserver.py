@@ -1,15 +1,28 @@
-"""An HTTP server on 127.0.0.1 that misbehaves on purpose, one way per path.
+"""Servers on 127.0.0.1 for the tests of calls and pings: one that
+misbehaves on purpose, one way per path, and a well-behaved HTTPS one.
 
-The first path segment picks the behaviour (``/hang``, ``/trickle``,
-``/truncate`` ...); everything is written on a raw socket so that the
-answer can be wrong in any way.  Each connection runs in its own thread;
-``stop()`` closes the listener and every connection still open.
+FaultServer: the first path segment picks the behaviour (``/hang``,
+``/trickle``, ``/truncate`` ...); everything is written on a raw socket so
+that the answer can be wrong in any way.  ``FaultServer("trickle-tls")``
+gives every connection one behaviour at once, before any request is read
+(a TLS client waits for the server's handshake).  Each connection runs in
+its own thread; ``stop()`` closes the listener and every connection still
+open.
+
+TLSServer: HTTPS with a self-signed certificate for 127.0.0.1 (openssl),
+``200 ok`` to every GET and POST.
 """
 
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 LONG = 60  # seconds a "forever" behaviour lasts at most (a guard, never reached)
 
@@ -26,9 +39,9 @@ def _reset(conn):
     conn.close()
 
 
-def _trickle(conn, data, stop):
+def _trickle(conn, data, stop, pause=0.2):
     for byte in data:
-        if stop.wait(0.2):
+        if stop.wait(pause):
             return
         conn.sendall(bytes([byte]))
 
@@ -44,6 +57,12 @@ def trickle(conn, stop):
 
 def trickle_headers(conn, stop):
     _trickle(conn, b"HTTP/1.1 200 OK\r\n" + b"X-Slow: yes\r\n" * 10000, stop)
+
+
+def trickle_tls(conn, stop):
+    """A TLS handshake record's header (16 KiB), then its body byte by byte."""
+    conn.sendall(b"\x16\x03\x03\x40\x00")
+    _trickle(conn, bytes(0x4000), stop, pause=0.1)
 
 
 def truncate(conn, stop):
@@ -143,20 +162,22 @@ def slow_ok(conn, stop):
     conn.sendall(_headers("200 OK", "Content-Length: 2") + b"ok")
 
 
+# Every public function above (and only those: keep the rest below).
 BEHAVIOURS = {
     name.replace("_", "-"): function
     for name, function in list(globals().items())
     if callable(function)
     and not name.startswith("_")
-    and function.__module__ == __name__
-    and name not in ("FaultServer",)
+    and getattr(function, "__module__", None) == __name__
 }
 
 
 class FaultServer:
-    def __init__(self):
+    def __init__(self, every=None):
+        self.every = BEHAVIOURS[every] if every else None
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
-        self.address = "http://127.0.0.1:%d" % self.listener.getsockname()[1]
+        self.port = self.listener.getsockname()[1]
+        self.address = "http://127.0.0.1:%d" % self.port
         self.paths = []  # request paths in arrival order
         self._stop = threading.Event()
         self._conns = []
@@ -176,6 +197,9 @@ class FaultServer:
 
     def _serve(self, conn):
         try:
+            if self.every:
+                self.every(conn, self._stop)
+                return
             request = b""
             while b"\r\n\r\n" not in request:
                 data = conn.recv(65536)
@@ -209,3 +233,77 @@ class FaultServer:
                 except OSError:
                     pass
         self._thread.join(5)
+
+
+# -- HTTPS ---------------------------------------------------------------------------
+
+
+def self_signed_certificate(directory):
+    """(certificate, key) files for 127.0.0.1 in ``directory``, made by
+    openssl; the test is skipped without it."""
+    if shutil.which("openssl") is None:
+        pytest.skip("no openssl command to make a certificate")
+    cert, key = "%s/cert.pem" % directory, "%s/key.pem" % directory
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
+
+
+class _OK(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.server.paths.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    do_POST = do_GET  # pings
+
+    def log_message(self, *args):
+        pass
+
+
+class TLSServer(ThreadingHTTPServer):
+    """HTTPS on 127.0.0.1 with a self-signed certificate made in
+    ``directory``: ``cert`` is its file (for SSL_CERT_FILE), ``paths`` the
+    request paths in arrival order; ``stop()`` ends it."""
+
+    daemon_threads = True
+
+    def __init__(self, directory):
+        self.cert, key = self_signed_certificate(str(directory))
+        super().__init__(("127.0.0.1", 0), _OK)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, key)
+        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.paths = []
+        self.address = "https://127.0.0.1:%d" % self.server_address[1]
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    def handle_error(self, request, client_address):
+        pass  # a client that does not trust the certificate, as tested
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()

@@ -25,6 +25,18 @@ PG_BIN_DIRS = ["/usr/lib/postgresql/%d/bin" % v for v in range(20, 11, -1)]
 START_TIMEOUT = 60
 
 
+def stop_process(process, sig=signal.SIGTERM, patience=20):
+    """Stop a child by its PID: ``sig``, then SIGKILL after ``patience``
+    seconds; wait for it."""
+    if process.poll() is None:
+        process.send_signal(sig)
+        try:
+            process.wait(patience)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
 def find_program(name, extra_dirs=()):
     for directory in extra_dirs:
         path = os.path.join(directory, name)
@@ -101,6 +113,13 @@ class Service:
             self.stop()
             raise
 
+    def configure(self, name, text):
+        """Write the server's file ``name`` in its directory; its path."""
+        path = os.path.join(self.directory, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
     def ready(self):
         """Wait until the service answers (beyond listening)."""
 
@@ -119,15 +138,12 @@ class Service:
 
     def stop(self):
         process, self.process = self.process, None
-        if process is None:
-            return
-        if process.poll() is None:
-            process.send_signal(self.stop_signal)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+        if process is not None:
+            stop_process(process, self.stop_signal, patience=30)
+
+    def close(self):
+        """Stop for good (at the end of the session)."""
+        self.stop()
 
 
 # -- PostgreSQL -----------------------------------------------------------------
@@ -312,20 +328,17 @@ class Redis(Service):
     CLOCK_PASSWORD = "redis-Cl0ck-pa55"
 
     def __init__(self, directory):
-        self.program = find_program("redis-server")
-        if not self.program:
-            unavailable(
-                "redis-server is not installed; .ci/run installs Debian's redis-server"
-            )
+        self.program = find_program("redis-server") or unavailable(
+            "redis-server is not installed; .ci/run installs Debian's redis-server"
+        )
         super().__init__(directory)
-        self.config = os.path.join(directory, "redis.conf")
-        with open(self.config, "w") as f:
-            f.write(
-                f"port {self.port}\nbind 127.0.0.1\nprotected-mode yes\n"
-                f'save ""\nappendonly no\ndir {directory}\n'
-                f"daemonize no\nrequirepass {self.PASSWORD}\n"
-                f"user clock on >{self.CLOCK_PASSWORD} ~* +@all\n"
-            )
+        self.config = self.configure(
+            "redis.conf",
+            f"port {self.port}\nbind 127.0.0.1\nprotected-mode yes\n"
+            f'save ""\nappendonly no\ndir {directory}\n'
+            f"daemonize no\nrequirepass {self.PASSWORD}\n"
+            f"user clock on >{self.CLOCK_PASSWORD} ~* +@all\n",
+        )
         self.start()
 
     def command(self):
@@ -344,9 +357,6 @@ class Redis(Service):
     def url(self, db=0):
         return f"redis://127.0.0.1:{self.port}/{db}"
 
-    def close(self):
-        self.stop()
-
 
 # -- ZEO ----------------------------------------------------------------------------
 
@@ -357,21 +367,20 @@ class Zeo(Service):
     name = "zeo"
 
     def __init__(self, directory):
-        self.program = find_program("runzeo", [os.path.dirname(sys.executable)])
-        if not self.program:
-            unavailable(
-                "ZEO's runzeo is not installed in the test environment "
-                "(tests/requirements.txt has ZEO)"
-            )
+        self.program = find_program(
+            "runzeo", [os.path.dirname(sys.executable)]
+        ) or unavailable(
+            "ZEO's runzeo is not installed in the test environment "
+            "(tests/requirements.txt has ZEO)"
+        )
         super().__init__(directory)
-        self.config = os.path.join(directory, "zeo.conf")
-        with open(self.config, "w") as f:
-            f.write(
-                f"<zeo>\n  address 127.0.0.1:{self.port}\n</zeo>\n"
-                f"<filestorage 1>\n  path {directory}/Data.fs\n</filestorage>\n"
-                f"<filestorage locks>\n  path {directory}/locks.fs\n"
-                f"</filestorage>\n"
-            )
+        self.config = self.configure(
+            "zeo.conf",
+            f"<zeo>\n  address 127.0.0.1:{self.port}\n</zeo>\n"
+            f"<filestorage 1>\n  path {directory}/Data.fs\n</filestorage>\n"
+            f"<filestorage locks>\n  path {directory}/locks.fs\n"
+            f"</filestorage>\n",
+        )
         self.start()
 
     def command(self):
@@ -379,9 +388,6 @@ class Zeo(Service):
 
     def url(self, storage="locks"):
         return f"zeo://127.0.0.1:{self.port}/{storage}"
-
-    def close(self):
-        self.stop()
 
 
 # -- fixtures (a plugin of conftest.py: one server of each per session) ----------

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from localserver import serve
-from test_locks_run import (
+from lockhosts import (
     lock_of,
     read,
     records_of,

@@ -6,37 +6,29 @@ tick is logged and recorded as "lock service unreachable", and the calls
 resume on time once the service answers again.
 """
 
-import subprocess
-import sys
 import time
 
 import pytest
 
 from collective.recipe.clockserver.runner.locks.deadline import CLAIM_TIMEOUT
-from localserver import serve
-from test_locks import unique
-from test_locks_hung import SLACK, frozen
-from test_locks_run import (
-    FIRE,
+from lockhosts import (
     cron_hosts,
     lock_of,
     read,
     records_of,
+    run_clock,
     start_run,
     stop,
     wait_until,
     write_config,
 )
-
-
-@pytest.fixture
-def http_server():
-    yield from serve()
+from test_locks import unique
+from test_locks_hung import SLACK, frozen
 
 
 @pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
 def test_run_skips_while_frozen_logs_it_and_calls_on_time_after(
-    engine_name, request, http_server, tmp_path
+    engine_name, request, server, tmp_path
 ):
     lock, service = lock_of(engine_name, request, unique("run-frozen"))
     state = str(tmp_path / "state")
@@ -46,14 +38,14 @@ def test_run_skips_while_frozen_logs_it_and_calls_on_time_after(
     ]
     config = write_config(
         str(tmp_path / "host"),
-        http_server.address,
+        server.address,
         jobs,
         lock,
         **{"state-directory": state},
     )
     log = str(tmp_path / "run.log")
     methods = {job["method"] for job in jobs}
-    calls = lambda: [t for t, p in list(http_server.requests) if p in methods]  # noqa
+    calls = lambda: [t for t, p in list(server.requests) if p in methods]  # noqa
     process = start_run(config, log)
     try:
         assert wait_until(lambda: len(calls()) >= 3), read(log)
@@ -90,24 +82,19 @@ def test_run_skips_while_frozen_logs_it_and_calls_on_time_after(
 
 @pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
 def test_cron_started_fire_with_the_service_frozen_exits_75_in_time(
-    engine_name, request, http_server, tmp_path
+    engine_name, request, server, tmp_path
 ):
     lock, service = lock_of(engine_name, request, unique("fire-frozen"))
-    [(config, state)] = cron_hosts(tmp_path, http_server, lock, count=1)
+    [(config, state)] = cron_hosts(tmp_path, server, lock, count=1)
     with frozen(service):
         start = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, "-c", FIRE, config, "fire", "--scheduled", "feeds"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run_clock(config, "fire", "--scheduled", "feeds")
         took = time.monotonic() - start
     assert result.returncode == 75, result.stderr
     assert took < CLAIM_TIMEOUT + 8, took  # the bound plus a Python start-up
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "unreachable" in lines[0], lines
     assert "Traceback" not in result.stderr
-    assert [p for _, p in http_server.requests if p == "/cron/feeds"] == []
+    assert [p for _, p in server.requests if p == "/cron/feeds"] == []
     [run] = records_of(state, "feeds")
     assert (run["result"], run["reason"]) == ("skipped", "lock service unreachable")

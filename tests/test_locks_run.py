@@ -1,93 +1,25 @@
 """bin/<part> run with ``lock``: real processes, real lock services."""
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from lockservices import free_port
-
-RUNNER = (
-    "import sys; from collective.recipe.clockserver.runner import main; "
-    "sys.exit(main(sys.argv[1], sys.argv[2:]))"
+from lockhosts import (
+    clock_command,
+    cron_hosts,
+    lock_of,
+    read,
+    records_of,
+    run_clock,
+    start_run,
+    stop,
+    wait_until,
+    write_config,
 )
-
-
-def lock_of(engine_name, request, namespace):
-    """The config's lock object for one engine (as the recipe writes it)."""
-    if engine_name == "postgresql":
-        pg = request.getfixturevalue("postgres")
-        return {
-            "url": pg.url(),
-            "user": "clock",
-            "password": pg.CLOCK_PASSWORD,
-            "namespace": namespace,
-        }, pg
-    if engine_name == "redis":
-        rs = request.getfixturevalue("redis_server")
-        return {
-            "url": rs.url(),
-            "user": None,
-            "password": rs.PASSWORD,
-            "namespace": namespace,
-        }, rs
-    zs = request.getfixturevalue("zeo_server")
-    return {"url": zs.url(), "user": None, "password": None, "namespace": namespace}, zs
-
-
-def write_config(directory, address, jobs, lock, **extra):
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "clock.json")
-    data = {
-        "part": "clock",
-        "address": address,
-        "timeout": 5,
-        "jobs": [
-            dict({"host": None, "user": None, "password": None}, **job) for job in jobs
-        ],
-        "lock": lock,
-    }
-    data.update(extra)
-    with open(path, "w") as f:
-        json.dump(data, f)
-    os.chmod(path, 0o600)
-    return path
-
-
-def start_run(config, log):
-    return subprocess.Popen(
-        [sys.executable, "-c", RUNNER, config, "run"],
-        stdout=subprocess.DEVNULL,
-        stderr=open(log, "w"),
-    )
-
-
-def stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
-def read(path):
-    with open(path) as f:
-        return f.read()
-
-
-def wait_until(condition, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+from lockservices import free_port
 
 
 @pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
@@ -153,12 +85,8 @@ def test_run_without_the_client_library_says_so(tmp_path, server):
         [{"name": "tick", "method": "/nolib", "period": 1}],
         {"url": "redis://127.0.0.1:1/0", "namespace": "x"},
     )
-    hide = "import sys; sys.modules['redis'] = None; " + RUNNER
-    result = subprocess.run(
-        [sys.executable, "-c", hide, config, "run"],
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = run_clock(
+        config, "run", before="import sys; sys.modules['redis'] = None; "
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -184,12 +112,7 @@ def test_damaged_lock_in_the_config_file(tmp_path, lock, problem):
         [{"name": "tick", "method": "/x", "period": 60}],
         lock,
     )
-    result = subprocess.run(
-        [sys.executable, "-c", RUNNER, config, "list"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_clock(config, "list")
     assert result.returncode == 2
     assert problem in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -226,14 +149,6 @@ def test_reload_adds_and_removes_the_lock(tmp_path, server, redis_server):
     text = read(log)
     assert "Traceback" not in text
     assert redis_server.PASSWORD not in text
-
-
-def records_of(state, name):
-    """The runs recorded for ``name`` in a state directory."""
-    from collective.recipe.clockserver.runner.records import Records
-
-    record = Records(state, part="clock").read(name)
-    return record["runs"] if record else []
 
 
 @pytest.mark.parametrize("engine_name", ["postgresql", "redis", "zeo"])
@@ -314,34 +229,6 @@ def test_three_hosts_call_each_tick_once_and_survive_a_kill(
             assert lock["password"] not in text
 
 
-FIRE = (
-    "import sys; from collective.recipe.clockserver.runner import main; "
-    "sys.exit(main(sys.argv[1], sys.argv[2:]))"
-)
-
-
-def cron_hosts(tmp_path, server, lock, count=4, **extra):
-    configs = []
-    for number in range(count):
-        directory = str(tmp_path / f"host{number}")
-        state = os.path.join(directory, "state")
-        jobs = [{"name": "feeds", "method": "/cron/feeds", "period": 3600}]
-        configs.append(
-            (
-                write_config(
-                    directory,
-                    server.address,
-                    jobs,
-                    lock,
-                    **{"state-directory": state},
-                    **extra,
-                ),
-                state,
-            )
-        )
-    return configs
-
-
 def ticks_served_once(runs, period):
     """The ticks the processes' runs served, each called by exactly one of
     them (the others skipped it as claimed).  Processes started together
@@ -372,7 +259,7 @@ def test_cron_started_fire_on_four_hosts_calls_once(
     hosts = cron_hosts(tmp_path, server, lock)
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", FIRE, config, "fire", "--scheduled", "feeds"],
+            clock_command(config, "fire", "--scheduled", "feeds"),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -393,12 +280,7 @@ def test_cron_started_fire_on_four_hosts_calls_once(
     ] * ticks
     # By hand, fire takes no claim: it calls although the tick is taken.
     config, _ = hosts[0]
-    by_hand = subprocess.run(
-        [sys.executable, "-c", FIRE, config, "fire", "feeds"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    by_hand = run_clock(config, "fire", "feeds")
     assert by_hand.returncode == 0, by_hand.stderr
     assert len([p for _, p in server.requests if p == "/cron/feeds"]) == ticks + 1
 
@@ -414,10 +296,7 @@ def test_cron_started_exec_on_four_hosts_runs_once(
     output = tmp_path / "ran"
     processes = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                FIRE,
+            clock_command(
                 config,
                 "exec",
                 "--scheduled",
@@ -426,7 +305,7 @@ def test_cron_started_exec_on_four_hosts_runs_once(
                 "/bin/sh",
                 "-c",
                 f"echo ran >> {output}",
-            ],
+            ),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -468,12 +347,7 @@ def test_cron_started_run_with_the_service_down_exits_75(tmp_path, server, comma
         if command == "fire"
         else ["exec", "--scheduled", "backup", "--", "/bin/sh", "-c", f"touch {marker}"]
     )
-    result = subprocess.run(
-        [sys.executable, "-c", FIRE, config, *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_clock(config, *argv)
     assert result.returncode == 75
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "lock service" in lines[0] and "unreachable" in lines[0]
@@ -484,12 +358,7 @@ def test_cron_started_run_with_the_service_down_exits_75(tmp_path, server, comma
     name = "feeds" if command == "fire" else "backup"
     [run] = records_of(state, name)
     assert (run["result"], run["reason"]) == ("skipped", "lock service unreachable")
-    status = subprocess.run(
-        [sys.executable, "-c", FIRE, config, "status", name],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    status = run_clock(config, "status", name)
     assert "lock service unreachable" in status.stdout
 
 
@@ -516,12 +385,7 @@ def test_reboot_entries_and_runs_by_hand_take_no_claim(tmp_path, server):
         ["fire", "feeds"],
     ]
     for argv in runs:
-        result = subprocess.run(
-            [sys.executable, "-c", FIRE, config, *argv],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        result = run_clock(config, *argv)
         assert result.returncode == 0, result.stderr
         assert "unreachable" not in result.stderr
     assert marker.read_text() == "x\nx\n"

@@ -1,7 +1,7 @@
 """A ping's whole exchange, connect to last byte, ends at its deadline.
 
-Servers that answer byte by byte (tests/faultserver.py), hang, or trickle
-a TLS handshake; the deadline is injected (``timeout=``) so the tests do
+Servers that answer byte by byte, hang, or trickle a TLS handshake
+(tests/faultserver.py); the deadline is injected (``timeout=``) so the tests do
 not wait the real 10 s.
 """
 
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from collective.recipe.clockserver.runner import pings
-from faultserver import FaultServer
+from faultserver import FaultServer, TLSServer
 
 SLACK = 1.5  # seconds of scheduling noise on a busy test machine
 SECRET = "0b5e55ed-ping-key"
@@ -106,35 +106,8 @@ def test_errors_are_still_told_apart(faults):
     assert took < 1 + SLACK
 
 
-class TrickledTLS:
-    """Accepts, then sends a TLS record header and its body byte by byte."""
-
-    def __init__(self):
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.stop = threading.Event()
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
-        with conn:
-            try:
-                conn.sendall(b"\x16\x03\x03\x40\x00")  # a 16 KiB handshake record
-                while not self.stop.wait(0.1):
-                    conn.sendall(b"\x00")
-            except OSError:  # the client cut the connection: as wanted
-                pass
-
-    def close(self):
-        self.stop.set()
-        self.listener.close()
-
-
 def test_a_trickled_tls_handshake_is_cut_off_too():
-    server = TrickledTLS()
+    server = FaultServer("trickle-tls")
     try:
         ok, took, lines = timed_ping(f"https://127.0.0.1:{server.port}/{SECRET}", 1.5)
         assert ok is False
@@ -143,71 +116,20 @@ def test_a_trickled_tls_handshake_is_cut_off_too():
         assert SECRET not in lines[0]
         assert ping_threads_end()
     finally:
-        server.close()
+        server.stop()
 
 
 @pytest.fixture
 def tls_server(tmp_path, monkeypatch):
-    """An HTTPS server on 127.0.0.1 with a self-signed certificate that the
-    default context trusts (SSL_CERT_FILE)."""
-    import http.server
-    import shutil
-    import ssl
-    import subprocess
-
-    if not shutil.which("openssl"):
-        pytest.skip("openssl is not installed")
-    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            key,
-            "-out",
-            cert,
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    monkeypatch.setenv("SSL_CERT_FILE", cert)
-    paths = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):
-            paths.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"OK")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.paths = paths
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    """An HTTPS server whose certificate the default context trusts."""
+    server = TLSServer(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", server.cert)
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 def test_an_https_ping_goes_through_the_deadline_wrapper(tls_server):
-    url = f"https://127.0.0.1:{tls_server.server_address[1]}/ping/{SECRET}"
+    url = f"{tls_server.address}/ping/{SECRET}"
     ok, took, lines = timed_ping(url, 5, "success")
     assert (ok, lines) == (True, [])
     assert tls_server.paths == [f"/ping/{SECRET}"]

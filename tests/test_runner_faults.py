@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from faultserver import FaultServer
+from faultserver import FaultServer, TLSServer
 
 TIMEOUT = 1  # the timeout option of these configs, in seconds
 
@@ -237,66 +237,9 @@ def test_run_against_faulty_servers(tmp_path, faults):
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
     """A local https server with a self-signed certificate for 127.0.0.1."""
-    import shutil
-    import ssl
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    if shutil.which("openssl") is None:
-        pytest.skip("no openssl command to make a certificate")
-    directory = tmp_path_factory.mktemp("tls")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            pass
-
-    class Server(ThreadingHTTPServer):
-        daemon_threads = True
-
-        def handle_error(self, request, client_address):
-            pass
-
-    server = Server(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    server.address = "https://127.0.0.1:%d" % server.server_address[1]
-    server.cert = str(cert)
+    server = TLSServer(tmp_path_factory.mktemp("tls"))
     yield server
-    server.shutdown()
-    server.server_close()
+    server.stop()
 
 
 @pytest.mark.parametrize("trusted", [True, False])
