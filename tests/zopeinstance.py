@@ -64,7 +64,7 @@ user = {user}:{password}
 http-address = 127.0.0.1:{port}
 # Plain Zope 5+ ships no temporary storage (Products.TemporaryFolder), and
 # plone.recipe.zope2instance 9.1 still configures one by default: without
-# this the instance does not start (the README's quick start says so too).
+# this the instance does not start (the README's Troubleshooting says so too).
 zodb-temporary-storage = off
 {instance_options}
 """

@@ -2,7 +2,7 @@
 
 A GET that writes is what plone.protect's automatic CSRF protection stops:
 the clock sends no CSRF token, so without the opt-out below Plone aborts the
-transaction (see "Writing a view for the clock" in the README).
+transaction (see "Writing a view for the clock" in docs/plone.rst).
 """
 
 from plone.protect.interfaces import IDisableCSRFProtection
