@@ -17,7 +17,6 @@ import time
 import pytest
 
 from collective.recipe.clockserver.runner import pings, runs
-from faultserver import FaultServer
 from localserver import serve
 
 RUNNER = (
@@ -25,19 +24,6 @@ RUNNER = (
     "sys.exit(main(sys.argv[1], sys.argv[2:]))"
 )
 SLACK = 3.0  # seconds of scheduling noise on a busy test machine
-
-
-@pytest.fixture(scope="module")
-def fault_server():
-    server = FaultServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def faults(fault_server):
-    del fault_server.paths[:]
-    return fault_server
 
 
 @pytest.fixture

@@ -14,16 +14,9 @@ import time
 
 import pytest
 
-from faultserver import FaultServer, TLSServer
+from faultserver import TLSServer
 
 TIMEOUT = 1  # the timeout option of these configs, in seconds
-
-
-@pytest.fixture(scope="module")
-def faults():
-    server = FaultServer()
-    yield server
-    server.stop()
 
 
 def write_config(tmp_path, address, jobs, timeout=TIMEOUT, **extra):
