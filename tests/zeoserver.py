@@ -9,12 +9,11 @@ Plone site's, a lock service's):
 - ``stop_zeo(server)``: SIGTERM by PID, SIGKILL after a timeout, reaped.
 """
 
-import dataclasses
 import os
 import subprocess
 import time
 
-from localserver import listening
+from localserver import ServerProcess, listening
 from zopeinstance import stop_process
 
 
@@ -22,27 +21,8 @@ class ZeoError(RuntimeError):
     """The ZEO server did not start; the message has its output."""
 
 
-@dataclasses.dataclass
-class ZeoServer:
-    process: subprocess.Popen
-    host: str
-    port: int
-    output_path: str
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    @property
-    def address(self):
-        return "%s:%d" % (self.host, self.port)
-
-    def output(self):
-        try:
-            with open(self.output_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+class ZeoServer(ServerProcess):
+    """A running ZEO server."""
 
 
 def start_zeo(argv, address, cwd=None, output_path=None, env=None, timeout=30):

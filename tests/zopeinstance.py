@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 
-from localserver import free_port
+from localserver import ServerProcess, free_port
 
 BIN = os.path.dirname(sys.executable)
 BUILDOUT = os.path.join(BIN, "buildout")
@@ -194,32 +194,15 @@ def instance_address(buildout_dir, part="instance"):
 
 
 @dataclasses.dataclass
-class Instance:
+class Instance(ServerProcess):
     """A running ``bin/<part> console``."""
 
-    process: subprocess.Popen
     buildout_dir: str
     part: str
-    host: str
-    port: int
-    output_path: str
-
-    @property
-    def pid(self):
-        return self.process.pid
 
     @property
     def url(self):
         return "http://%s:%d" % (self.host, self.port)
-
-    @property
-    def address(self):
-        return "%s:%d" % (self.host, self.port)
-
-    def output(self):
-        """What the instance printed (stdout and stderr) so far."""
-        with open(self.output_path, errors="replace") as f:
-            return f.read()
 
     def get(self, path, user=None, password=None, host_header=None, timeout=30):
         """``http_get`` on this instance."""
@@ -287,7 +270,7 @@ def start_instance(buildout_dir, part="instance", timeout=60, env=None):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    instance = Instance(process, buildout_dir, part, host, port, output_path)
+    instance = Instance(process, host, port, output_path, buildout_dir, part)
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
