@@ -92,6 +92,22 @@ class ServerProcess:
     port: int
     output_path: str
 
+    @classmethod
+    def start(cls, argv, host, port, output_path, cwd=None, env=None, **fields):
+        """``argv`` in a session of its own, its stdout and stderr appended
+        to ``output_path``; ``fields`` are a subclass's own."""
+        with open(output_path, "ab") as output:
+            process = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return cls(process, host, port, output_path, **fields)
+
     @property
     def pid(self):
         return self.process.pid

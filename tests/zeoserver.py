@@ -10,7 +10,6 @@ Plone site's, a lock service's):
 """
 
 import os
-import subprocess
 import time
 
 from localserver import ServerProcess, listening
@@ -35,17 +34,10 @@ def start_zeo(argv, address, cwd=None, output_path=None, env=None, timeout=30):
     """
     host, _, port = address.rpartition(":")
     output_path = output_path or os.path.join(cwd or os.getcwd(), "zeo.out")
-    with open(output_path, "ab") as output:
-        process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = ZeoServer(process, host or "127.0.0.1", int(port), output_path)
+    server = ZeoServer.start(
+        argv, host or "127.0.0.1", int(port), output_path, cwd=cwd, env=env
+    )
+    process = server.process
     deadline = time.monotonic() + timeout
     while not listening(server.host, server.port):
         if process.poll() is not None:

@@ -86,6 +86,17 @@ def zope_available():
     return not missing_distributions() and os.path.exists(BUILDOUT)
 
 
+def zope_missing():
+    """Why the Zope tests cannot run here (what to install), or None."""
+    if zope_available():
+        return None
+    return (
+        "Zope test stack not installed (missing: %s); run: pip install -c "
+        "tests/zope-constraints.txt Zope plone.recipe.zope2instance"
+        % ", ".join(missing_distributions() or ["bin/buildout"])
+    )
+
+
 def missing_distributions():
     """Names of the Zope test distributions this venv lacks."""
     missing = []
@@ -260,17 +271,17 @@ def start_instance(buildout_dir, part="instance", timeout=60, env=None):
     log_dir = os.path.join(buildout_dir, "var", "log")
     os.makedirs(log_dir, exist_ok=True)
     output_path = os.path.join(log_dir, "%s-console.out" % part)
-    with open(output_path, "ab") as output:
-        process = subprocess.Popen(
-            [os.path.join(buildout_dir, "bin", part), "console"],
-            cwd=buildout_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    instance = Instance(process, host, port, output_path, buildout_dir, part)
+    instance = Instance.start(
+        [os.path.join(buildout_dir, "bin", part), "console"],
+        host,
+        port,
+        output_path,
+        cwd=buildout_dir,
+        env=env,
+        buildout_dir=buildout_dir,
+        part=part,
+    )
+    process = instance.process
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
