@@ -329,18 +329,17 @@ def stop_process(process, timeout=20):
 
 def process_exists(pid):
     """True while a process (or an unreaped zombie) with ``pid`` exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return _signal_0_finds(os.kill, pid)
 
 
 def process_group_exists(pgid):
+    """True while a process of the group ``pgid`` exists."""
+    return _signal_0_finds(os.killpg, pgid)
+
+
+def _signal_0_finds(kill, number):
     try:
-        os.killpg(pgid, 0)
+        kill(number, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
