@@ -7,6 +7,7 @@ Plain helpers, no pytest: conftest.py makes fixtures of them.
 import configparser
 import dataclasses
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -89,6 +90,37 @@ FOREIGN_BYTES = (
     b"15 3 * * *\t/usr/local/bin/nightly   >/dev/null 2>&1  \n"
     b"# caf\xc3\xa9, and a Latin-1 byte: \xe9\n"
 )
+
+
+def copy_checkout(destination):
+    """A copy of this checkout at ``destination``, without what building,
+    testing or running it made (virtualenvs, parts, eggs, caches, logs,
+    secret.cfg)."""
+    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    shutil.copytree(
+        top,
+        destination,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv*",
+            "bin",
+            "parts",
+            "eggs",
+            "develop-eggs",
+            "var",
+            ".installed.cfg",
+            "secret.cfg",
+            "build",
+            "dist",
+            "*.egg-info",
+            "__pycache__",
+            ".pytest_cache",
+            ".hypothesis",
+            "*.log",
+        ),
+    )
+    return destination
 
 
 def clock_part(options, extends="secret.cfg"):

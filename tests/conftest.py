@@ -18,6 +18,7 @@ import zopeinstance
 
 # Buildout too for the tests that still import it from here.
 from buildouts import FORKER, Buildout, FakeCrontab, RealCrontab
+from faultserver import FaultServer
 from runnerparts import Part
 
 # PostgreSQL, Redis and ZEO servers for the lock tests (session fixtures).
@@ -55,6 +56,21 @@ def private_lock_directory(tmp_path_factory, monkeypatch):
 def server():
     """A local HTTP server (localserver.py) for one test."""
     yield from localserver.serve()
+
+
+@pytest.fixture(scope="module")
+def fault_server():
+    """One misbehaving server (faultserver.py) for a test module."""
+    server = FaultServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def faults(fault_server):
+    """The module's fault server with its list of request paths emptied."""
+    del fault_server.paths[:]
+    return fault_server
 
 
 @pytest.fixture

@@ -7,9 +7,13 @@ status (default 200), ``?location=URL`` adds a Location header.
 ``server.requests`` holds ``(time, path with query)`` per request in
 arrival order, ``server.seen`` the same as dicts with the request line and
 headers too; ``server.most`` is the most requests ever in flight at once.
+``ServerProcess``: a server run as a process (ZEO, a Zope instance) that
+listens on ``host:port`` and writes its output to a file.
 """
 
+import dataclasses
 import socket
+import subprocess
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -77,6 +81,48 @@ class Server(ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         pass
+
+
+@dataclasses.dataclass
+class ServerProcess:
+    """A server process listening on ``host:port``, its output in a file."""
+
+    process: subprocess.Popen
+    host: str
+    port: int
+    output_path: str
+
+    @classmethod
+    def start(cls, argv, host, port, output_path, cwd=None, env=None, **fields):
+        """``argv`` in a session of its own, its stdout and stderr appended
+        to ``output_path``; ``fields`` are a subclass's own."""
+        with open(output_path, "ab") as output:
+            process = subprocess.Popen(
+                argv,
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return cls(process, host, port, output_path, **fields)
+
+    @property
+    def pid(self):
+        return self.process.pid
+
+    @property
+    def address(self):
+        return "%s:%d" % (self.host, self.port)
+
+    def output(self):
+        """What the process printed (stdout and stderr) so far."""
+        try:
+            with open(self.output_path, errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
 
 
 def serve():

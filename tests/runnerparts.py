@@ -16,6 +16,21 @@ from collective.recipe.clockserver.runner.records import Records
 SECRET = "pa55-Wort-s3cret"
 
 
+def runner_command(config, *argv):
+    """``bin/<part> ARGV`` of the config ``config``: the runner as a module."""
+    return [sys.executable, "-m", "collective.recipe.clockserver.runner", config, *argv]
+
+
+def start_clock(config, stderr, *options):
+    """``bin/<part> run OPTIONS`` in the background, its stderr to ``stderr``."""
+    return subprocess.Popen(
+        runner_command(config, "run", *options),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
 class Part:
     """A hand-written runner config and its state directory."""
 
@@ -42,13 +57,7 @@ class Part:
         self.processes = []
 
     def command(self, *args):
-        return [
-            sys.executable,
-            "-m",
-            "collective.recipe.clockserver.runner",
-            self.config,
-            *args,
-        ]
+        return runner_command(self.config, *args)
 
     def run(self, *args, timeout=60):
         return subprocess.run(

@@ -64,12 +64,23 @@ class Events(Observer):
             self.skips.append((job.name, due - T0, reason))
 
 
-def other_host_claims(store, job, ticks):
-    """web1 claims each tick at its due time, through the real gate."""
+def other_host_claims(tmp_path, ticks):
+    """A store in which web1 claimed each of ``ticks`` of 'queued' at its
+    due time, through the real gate."""
+    store = Store()
+    config = load_config(
+        write_config(
+            tmp_path / "other.json",
+            "http://127.0.0.1:1",
+            [{"name": "queued", "method": "/queued", "period": 10}],
+        )
+    )
+    job = config.job("queued")
     for tick in ticks:
         at = lambda tick=tick: tick  # noqa: E731
         gate = ClaimGate(FakeLock(store, "web1", at), ListLog(), "fake", now=at)
         assert gate(job, tick) is None
+    return store
 
 
 def run_second_host(tmp_path, store, until, slow=65, period=10):
@@ -103,15 +114,7 @@ def test_a_queued_call_never_claims_a_tick_another_host_called(tmp_path):
     its due time.  web2 never calls one of them: the ticks whose window
     closed while waiting are not started, the one it reaches in time is
     still claimed by web1 (the claim outlives the 60 s minimum)."""
-    store = Store()
-    config = load_config(
-        write_config(
-            tmp_path / "other.json",
-            "http://127.0.0.1:1",
-            [{"name": "queued", "method": "/queued", "period": 10}],
-        )
-    )
-    other_host_claims(store, config.job("queued"), range(T0, T0 + 100, 10))
+    store = other_host_claims(tmp_path, range(T0, T0 + 100, 10))
     _, calls, skips, text = run_second_host(tmp_path, store, T0 + 95)
     assert [name for name, _ in calls if name == "queued"] == []
     queued = [(due, why) for name, due, why in skips if name == "queued"]
@@ -123,15 +126,7 @@ def test_a_queued_call_never_claims_a_tick_another_host_called(tmp_path):
 def test_a_queued_call_reached_in_time_is_called_once(tmp_path):
     """web1 died after T0 + 50: web2 calls the tick due at T0 + 60 when
     its slot frees at T0 + 65, before the next tick; no tick twice."""
-    store = Store()
-    config = load_config(
-        write_config(
-            tmp_path / "other.json",
-            "http://127.0.0.1:1",
-            [{"name": "queued", "method": "/queued", "period": 10}],
-        )
-    )
-    other_host_claims(store, config.job("queued"), range(T0, T0 + 60, 10))
+    store = other_host_claims(tmp_path, range(T0, T0 + 60, 10))
     _, calls, skips, _ = run_second_host(tmp_path, store, T0 + 69)
     assert [(name, start - T0) for name, start in calls if name == "queued"] == [
         ("queued", 65)

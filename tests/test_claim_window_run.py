@@ -10,9 +10,6 @@ a second time.  About 80 s.
 import os
 import time
 
-import pytest
-
-from localserver import serve
 from lockhosts import (
     lock_of,
     read,
@@ -25,11 +22,6 @@ from lockhosts import (
 
 PERIOD = 10
 SLOW = 65  # seconds: longer than the 60 s a claim was kept at least
-
-
-@pytest.fixture
-def server():
-    yield from serve()
 
 
 def test_a_queued_call_is_not_called_again_on_a_second_host(request, server, tmp_path):

@@ -249,27 +249,36 @@ def test_fake_crontab_none_yet(fake):
     assert fake.calls()[-1] == "-"
 
 
-def test_fake_crontab_write_fails(fake, monkeypatch):
+@pytest.mark.parametrize(
+    "how, fragments, calls",
+    [
+        (
+            "write",
+            [
+                "{command} - failed with exit status 2",
+                "bad minute",
+                "errors in crontab file, can't install.",
+            ],
+            ["-l", "-"],
+        ),
+        (
+            "read",
+            ["{command} -l failed with exit status 1", "UID isn't in the passwd file"],
+            ["-l"],  # nothing written
+        ),
+    ],
+)
+def test_fake_crontab_fails_and_the_crontab_stays(
+    fake, monkeypatch, how, fragments, calls
+):
     fake.write_bytes(store(FOREIGN))
-    fail(monkeypatch, "write")
+    fail(monkeypatch, how)
     with pytest.raises(CrontabError) as info:
         update_crontab(IDENT, ENTRIES)
     message = str(info.value)
-    assert "%s - failed with exit status 2" % fake.command in message
-    assert "bad minute" in message
-    assert "errors in crontab file, can't install." in message
-    assert fake.read_bytes() == store(FOREIGN)
-
-
-def test_fake_crontab_read_fails(fake, monkeypatch):
-    fake.write_bytes(store(FOREIGN))
-    fail(monkeypatch, "read")
-    with pytest.raises(CrontabError) as info:
-        update_crontab(IDENT, ENTRIES)
-    message = str(info.value)
-    assert "%s -l failed with exit status 1" % fake.command in message
-    assert "UID isn't in the passwd file" in message
-    assert fake.calls() == ["-l"]  # nothing written
+    for fragment in fragments:
+        assert fragment.format(command=fake.command) in message
+    assert fake.calls() == calls
     assert fake.read_bytes() == store(FOREIGN)
 
 

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from buildouts import copy_checkout
 from test_recipe_zserver import ZSERVER_WARNING, parse_zope_conf
 
 EXAMPLE = os.path.join(
@@ -71,29 +72,7 @@ def test_production_cfg_extends_secret_cfg(buildout, fake_crontab):
 @pytest.mark.slow  # ./run-example makes the copy's .venv
 def test_run_example_script(tmp_path):
     """./run-example works from a copy of the checkout and shows its output."""
-    top = os.path.dirname(EXAMPLE)
-    copy = tmp_path / "checkout"
-    shutil.copytree(
-        top,
-        copy,
-        symlinks=True,
-        ignore=shutil.ignore_patterns(
-            ".git",
-            ".venv",
-            ".venv-plone",
-            ".venv-py2",
-            "bin",
-            "parts",
-            "eggs",
-            "develop-eggs",
-            "var",
-            ".installed.cfg",
-            "secret.cfg",
-            "*.egg-info",
-            "__pycache__",
-            ".pytest_cache",
-        ),
-    )
+    copy = copy_checkout(tmp_path / "checkout")
     result = subprocess.run(
         [str(copy / "run-example")],
         stdout=subprocess.PIPE,

@@ -326,21 +326,28 @@ def test_cron_started_exec_on_four_hosts_runs_once(
     assert output.read_text() == "ran\n" * ticks_served_once(runs, 60)
 
 
-@pytest.mark.parametrize("command", ["fire", "exec"])
-def test_cron_started_run_with_the_service_down_exits_75(tmp_path, server, command):
+def host_with_the_service_down(tmp_path, server, namespace, entry, times="* * * * *"):
+    """One cron host whose lock service (Redis on a free port) is down, with
+    the job 'feeds' and the crontab entry ``entry``: (config, state)."""
     lock = {
         "url": "redis://127.0.0.1:%d/0" % free_port(),
         "user": None,
         "password": "never-Sh0wn",
-        "namespace": "down",
+        "namespace": namespace,
     }
     [(config, state)] = cron_hosts(
         tmp_path,
         server,
         lock,
         count=1,
-        entries=[{"name": "backup", "times": "* * * * *"}],
+        entries=[{"name": entry, "times": times}],
     )
+    return config, state
+
+
+@pytest.mark.parametrize("command", ["fire", "exec"])
+def test_cron_started_run_with_the_service_down_exits_75(tmp_path, server, command):
+    config, state = host_with_the_service_down(tmp_path, server, "down", "backup")
     marker = tmp_path / "ran"
     argv = (
         ["fire", "--scheduled", "feeds"]
@@ -365,18 +372,8 @@ def test_cron_started_run_with_the_service_down_exits_75(tmp_path, server, comma
 def test_reboot_entries_and_runs_by_hand_take_no_claim(tmp_path, server):
     """No tick to claim: an ``@reboot`` entry started by cron, and ``exec`` or
     ``fire`` by hand, run even with the lock service down (never asked)."""
-    lock = {
-        "url": "redis://127.0.0.1:%d/0" % free_port(),
-        "user": None,
-        "password": "never-Sh0wn",
-        "namespace": "reboot",
-    }
-    [(config, state)] = cron_hosts(
-        tmp_path,
-        server,
-        lock,
-        count=1,
-        entries=[{"name": "warmup", "times": "@reboot"}],
+    config, state = host_with_the_service_down(
+        tmp_path, server, "reboot", "warmup", "@reboot"
     )
     marker = tmp_path / "ran"
     runs = [

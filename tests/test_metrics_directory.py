@@ -16,13 +16,6 @@ import tempfile
 
 import pytest
 
-from localserver import serve
-
-
-@pytest.fixture
-def zope():
-    yield from serve()
-
 
 @pytest.fixture
 def shared():
@@ -67,13 +60,13 @@ def read_as_nobody(path):
     return result.stdout
 
 
-def test_created_directories_are_0755_under_umask_077(buildout, shared, zope):
+def test_created_directories_are_0755_under_umask_077(buildout, shared, server):
     metrics = os.path.join(shared, "node_exporter", "textfile", "clock.prom")
     buildout.write(
         "buildout.cfg",
         part(
             "address = %s\njobs = /feeds 1h\nmetrics-file = %s\n"
-            % (zope.address, metrics)
+            % (server.address, metrics)
         ),
     )
     result = with_umask(0o077, buildout.run)

@@ -139,18 +139,15 @@ def test_exec_records_the_output_with_the_key_masked(tmp_path):
         capture_output=True,
         timeout=60,
     )
-    status = subprocess.run(
-        [sys.executable, "-c", runner, str(path), "status", "backup"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    as_json = subprocess.run(
-        [sys.executable, "-c", runner, str(path), "status", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
+    status, as_json = (
+        subprocess.run(
+            [sys.executable, "-c", runner, str(path), "status", argument],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        for argument in ("backup", "--json")
+    )
     for text in (status, as_json):
         assert key not in text and "0b5e55ed-1f0c" not in text
     assert f"https://hc-ping.com/*****/{slug}" in status

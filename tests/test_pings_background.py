@@ -17,32 +17,12 @@ import time
 import pytest
 
 from collective.recipe.clockserver.runner import pings, runs
-from faultserver import FaultServer
-from localserver import serve
 
 RUNNER = (
     "import sys; from collective.recipe.clockserver.runner import main; "
     "sys.exit(main(sys.argv[1], sys.argv[2:]))"
 )
 SLACK = 3.0  # seconds of scheduling noise on a busy test machine
-
-
-@pytest.fixture(scope="module")
-def fault_server():
-    server = FaultServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def faults(fault_server):
-    del fault_server.paths[:]
-    return fault_server
-
-
-@pytest.fixture
-def zope():
-    yield from serve()
 
 
 def write_config(tmp_path, address, ping_url, period=60, **extra):
@@ -132,13 +112,15 @@ def test_pings_waiting_for_a_hung_server_are_bounded(monkeypatch):
 
 @pytest.mark.parametrize("behaviour", ["hang", "trickle"])
 def test_fire_calls_zope_at_once_and_waits_at_most_10_s_for_its_pings(
-    tmp_path, faults, zope, behaviour
+    tmp_path, faults, server, behaviour
 ):
-    config = write_config(tmp_path, zope.address, f"{faults.address}/{behaviour}/uuid")
+    config = write_config(
+        tmp_path, server.address, f"{faults.address}/{behaviour}/uuid"
+    )
     started = time.time()
     result, took = bin_part(config, "fire", "feeds")
     assert result.returncode == 0, result.stderr
-    [called] = [t for t, path in zope.requests if path == "/feeds"]
+    [called] = [t for t, path in server.requests if path == "/feeds"]
     assert called - started < SLACK  # Zope was called before the start ping ended
     assert pings.TIMEOUT - 1 < took < pings.TIMEOUT + SLACK + 2
     assert "Traceback" not in result.stderr
@@ -157,8 +139,8 @@ def test_fire_calls_zope_at_once_and_waits_at_most_10_s_for_its_pings(
     assert "CRITICAL" not in status.stdout
 
 
-def test_fire_sends_the_final_ping_after_the_start_ping(tmp_path, faults, zope):
-    config = write_config(tmp_path, zope.address, f"{faults.address}/slow-ok/uuid")
+def test_fire_sends_the_final_ping_after_the_start_ping(tmp_path, faults, server):
+    config = write_config(tmp_path, server.address, f"{faults.address}/slow-ok/uuid")
     result, took = bin_part(config, "fire", "feeds")
     assert result.returncode == 0, result.stderr
     assert [p.split("?")[0] for p in faults.paths] == [
@@ -170,8 +152,8 @@ def test_fire_sends_the_final_ping_after_the_start_ping(tmp_path, faults, zope):
     assert result.stderr == ""
 
 
-def test_exec_runs_the_command_at_once_behind_a_hanging_ping(tmp_path, faults, zope):
-    config = write_config(tmp_path, zope.address, f"{faults.address}/hang/uuid")
+def test_exec_runs_the_command_at_once_behind_a_hanging_ping(tmp_path, faults, server):
+    config = write_config(tmp_path, server.address, f"{faults.address}/hang/uuid")
     stamp = tmp_path / "ran"
     started = time.time()
     result, took = bin_part(
@@ -194,10 +176,10 @@ def test_exec_runs_the_command_at_once_behind_a_hanging_ping(tmp_path, faults, z
 
 @pytest.mark.parametrize("behaviour", ["hang", "trickle"])
 def test_run_keeps_its_schedule_behind_a_hanging_ping_server(
-    tmp_path, faults, zope, behaviour
+    tmp_path, faults, server, behaviour
 ):
     config = write_config(
-        tmp_path, zope.address, f"{faults.address}/{behaviour}/uuid", period=1
+        tmp_path, server.address, f"{faults.address}/{behaviour}/uuid", period=1
     )
     log = tmp_path / "run.log"
     process = subprocess.Popen(
@@ -211,7 +193,7 @@ def test_run_keeps_its_schedule_behind_a_hanging_ping_server(
         process.send_signal(signal.SIGTERM)
         process.wait(20)
     text = log.read_text()
-    calls = [t for t, path in zope.requests if path == "/feeds"]
+    calls = [t for t, path in server.requests if path == "/feeds"]
     assert len(calls) >= 5, text  # every second, not one per 10 s ping
     assert "still running" not in text
     assert "Traceback" not in text

@@ -23,19 +23,6 @@ class Config:
         self.pings = {"job": url}
 
 
-@pytest.fixture(scope="module")
-def fault_server():
-    server = FaultServer()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def faults(fault_server):
-    del fault_server.paths[:]
-    return fault_server
-
-
 def timed_ping(url, timeout, event="start"):
     lines = []
     start = time.monotonic()

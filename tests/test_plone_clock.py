@@ -11,7 +11,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import stat
 import subprocess
@@ -19,6 +18,7 @@ import time
 
 import pytest
 
+from buildouts import copy_checkout
 from localserver import free_port
 from plonesite import (
     PLONE_VENV,
@@ -382,33 +382,6 @@ def test_credentials_only_in_secret_cfg_and_0600_files(site):
 
 
 # -- the documented command: ./run-example --live ------------------------------
-
-
-def copy_checkout(destination):
-    top = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    shutil.copytree(
-        top,
-        destination,
-        symlinks=True,
-        ignore=shutil.ignore_patterns(
-            ".git",
-            ".venv",
-            ".venv-plone",
-            "bin",
-            "parts",
-            "eggs",
-            "develop-eggs",
-            "var",
-            ".installed.cfg",
-            "secret.cfg",
-            "*.egg-info",
-            "__pycache__",
-            ".pytest_cache",
-            ".hypothesis",
-            "*.log",
-        ),
-    )
-    return destination
 
 
 def stopped_pids(output):

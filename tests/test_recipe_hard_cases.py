@@ -431,30 +431,38 @@ def test_reference_to_a_missing_section_is_reported_as_buildout_does(
     assert buildout.installed_options("clock") is None
 
 
-def test_hygiene_warning_names_the_file_that_really_holds_the_password(buildout):
-    """secret.cfg (private) only refers to a password in a world-readable
-    file: the warning is about that file, not secret.cfg."""
-    buildout.write("world.cfg", "[world]\npassword = w0rld-Pa55\n", mode=0o644)
-    buildout.write("base.cfg", "[base]\nuser = zopeuser\n", mode=0o644)
-    buildout.write(
-        "secret.cfg",
-        "[buildout]\nextends = world.cfg base.cfg\n\n"
-        "[clock-credentials]\nuser = ${base:user}\n"
-        "password = ${world:password}\n",
-        mode=0o600,
-    )
+def warns_about_world_cfg(buildout, secret, mode):
+    """A private secret.cfg ``secret`` whose password comes from world.cfg:
+    bin/buildout succeeds and warns about world.cfg (``mode`` is what
+    follows "(mode "), not about secret.cfg."""
+    buildout.write("secret.cfg", secret, mode=0o600)
     buildout.write(
         "buildout.cfg",
         clock("backend = zserver\ncredentials = clock-credentials\njobs = /a 1h\n"),
     )
     result = buildout.run()
     assert result.ok, result.output
-    world = buildout.path("world.cfg")
     assert (
-        "%s holds a password and is readable by group or others (mode "
-        "644); run: chmod 600 %s" % (world, world)
+        "%s holds a password and is readable by group or others (mode %s"
+        % (buildout.path("world.cfg"), mode)
     ) in result.output
     assert "secret.cfg holds a password" not in result.output
+    return result
+
+
+def test_hygiene_warning_names_the_file_that_really_holds_the_password(buildout):
+    """secret.cfg (private) only refers to a password in a world-readable
+    file: the warning is about that file, not secret.cfg."""
+    buildout.write("world.cfg", "[world]\npassword = w0rld-Pa55\n", mode=0o644)
+    buildout.write("base.cfg", "[base]\nuser = zopeuser\n", mode=0o644)
+    world = buildout.path("world.cfg")
+    result = warns_about_world_cfg(
+        buildout,
+        "[buildout]\nextends = world.cfg base.cfg\n\n"
+        "[clock-credentials]\nuser = ${base:user}\n"
+        "password = ${world:password}\n",
+        "644); run: chmod 600 %s" % world,
+    )
     assert "base.cfg holds a password" not in result.output  # the user only
 
     # Once world.cfg is private, no warning; a password written in
@@ -547,23 +555,11 @@ def test_hygiene_warning_follows_a_macro(buildout):
     buildout.write(
         "world.cfg", "[world]\nuser = zopeuser\npassword = w0rld-Pa55\n", mode=0o604
     )
-    buildout.write(
-        "secret.cfg",
+    warns_about_world_cfg(
+        buildout,
         "[buildout]\nextends = world.cfg\n\n[clock-credentials]\n<= world\n",
-        mode=0o600,
+        "604)",
     )
-    buildout.write(
-        "buildout.cfg",
-        clock("backend = zserver\ncredentials = clock-credentials\njobs = /a 1h\n"),
-    )
-    result = buildout.run()
-    assert result.ok, result.output
-    world = buildout.path("world.cfg")
-    assert (
-        "%s holds a password and is readable by group or others (mode "
-        "604)" % world in result.output
-    )
-    assert "secret.cfg holds a password" not in result.output
 
 
 LOCK_PART = (

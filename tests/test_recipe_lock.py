@@ -7,22 +7,19 @@ import types
 
 import pytest
 
+from buildouts import clock_part
 from collective.recipe.clockserver import cluster
 from collective.recipe.clockserver.recipe import script_eggs
 
-SITE = """
-[buildout]
-extends = secret.cfg
-parts = clock
-
-[clock]
-recipe = collective.recipe.clockserver
+SITE = clock_part(
+    """\
 backend = runner
 address = 127.0.0.1:8080
 jobs =
     /site/@@update-feeds  15m
 {extra}
 """
+)
 
 SECRET = """
 [lock-credentials]

@@ -6,17 +6,12 @@ import subprocess
 
 import pytest
 
-from buildouts import SECRET
+from buildouts import SECRET, clock_part
 from collective.recipe.clockserver.address import parse_address
 from collective.recipe.clockserver.errors import ConfigError
 
-SITE = """
-[buildout]
-extends = secret.cfg
-parts = clock
-
-[clock]
-recipe = collective.recipe.clockserver
+SITE = clock_part(
+    """\
 backend = {backend}
 address = 127.0.0.1:8080
 credentials = clock-credentials
@@ -25,6 +20,7 @@ jobs =
     /site/@@update-feeds  15m
     /site/@@cleanup       1d   host=other.example.org  name=cleanup
 """
+)
 
 
 def site(b, backend="runner", extra=""):

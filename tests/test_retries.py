@@ -18,7 +18,6 @@ from collective.recipe.clockserver.runner.call import Outcome, call
 from collective.recipe.clockserver.runner.clock import Clock
 from collective.recipe.clockserver.runner.config import load_config, parse_config
 from collective.recipe.clockserver.runner.runs import of_call
-from faultserver import FaultServer
 from simtime import FakeTime, ListLog
 from test_runner_clock import T0, Recorder, write_config
 
@@ -126,23 +125,19 @@ def test_answers_that_are_retried(servers, status, headers, retryable, after):
     )
 
 
-def test_refused_and_unresolvable_are_retried_timeouts_and_cut_offs_never():
+def test_refused_and_unresolvable_are_retried_timeouts_and_cut_offs_never(faults):
     refused = call(config_for("http://127.0.0.1:%d" % free_port()), Job("j", "/j", 60))
     assert refused.retryable and "connection refused" in refused.error
-    faults = FaultServer()
-    try:
-        for path, timeout in (
-            ("/hang", 1),
-            ("/truncate", 5),
-            ("/reset", 5),
-            ("/close", 5),
-            ("/reset-body", 5),
-        ):
-            config = config_for(faults.address, timeout=timeout)
-            outcome = call(config, Job("j", path, 60))
-            assert not outcome.ok and not outcome.retryable, (path, outcome)
-    finally:
-        faults.stop()
+    for path, timeout in (
+        ("/hang", 1),
+        ("/truncate", 5),
+        ("/reset", 5),
+        ("/close", 5),
+        ("/reset-body", 5),
+    ):
+        config = config_for(faults.address, timeout=timeout)
+        outcome = call(config, Job("j", path, 60))
+        assert not outcome.ok and not outcome.retryable, (path, outcome)
 
 
 def test_name_not_resolved_is_retried(monkeypatch):
@@ -177,22 +172,18 @@ def test_reset_before_the_request_was_sent_is_retried(monkeypatch):
     )
 
 
-def test_the_job_s_timeout_bounds_each_attempt():
-    faults = FaultServer()
-    try:
-        config = parse_config(
-            {
-                "part": "clock",
-                "address": faults.address,
-                "timeout": 300,
-                "jobs": [{"name": "j", "method": "/j", "period": 60, "timeout": 1}],
-            }
-        )
-        outcome = call(config, config.jobs[0].replace(method="/hang"))
-        assert "timed out after 1 s (the job's timeout=)" in outcome.error
-        assert outcome.duration < 5
-    finally:
-        faults.stop()
+def test_the_job_s_timeout_bounds_each_attempt(faults):
+    config = parse_config(
+        {
+            "part": "clock",
+            "address": faults.address,
+            "timeout": 300,
+            "jobs": [{"name": "j", "method": "/j", "period": 60, "timeout": 1}],
+        }
+    )
+    outcome = call(config, config.jobs[0].replace(method="/hang"))
+    assert "timed out after 1 s (the job's timeout=)" in outcome.error
+    assert outcome.duration < 5
 
 
 # -- the waits ------------------------------------------------------------------------

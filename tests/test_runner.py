@@ -7,8 +7,6 @@ import os
 import signal
 import socket
 import stat
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,6 +14,8 @@ import pytest
 from collective.recipe.clockserver.runner import main
 from collective.recipe.clockserver.runner.timefmt import format_period, next_due
 from localserver import serve
+from runnerparts import start_clock
+from test_runner_clock import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -300,29 +300,6 @@ def test_bad_arguments_exit_2(tmp_path, capsys):
 
 
 # -- run --------------------------------------------------------------------------
-
-
-def start_clock(config, stderr, *options):
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "collective.recipe.clockserver.runner",
-            config,
-            "run",
-            *options,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-    )
-
-
-def wait_for(condition, timeout):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.02)
 
 
 def stop(proc, signum):

@@ -111,22 +111,24 @@ def test_clock_calls_a_repeated_hour_once_or_twice(tmp_path):
     ]
 
 
-def test_status_next_due_of_a_calendar_job_is_its_utc_instant(tmp_path):
-    path = write_config(
-        tmp_path / "clock.json",
-        "http://127.0.0.1:1",
-        [
-            {
-                "name": "night",
-                "method": "/n",
-                "period": None,
-                "times": "0 3 * * *",
-                "timezone": "Asia/Kolkata",
-                "offset": 90,
-            }
-        ],
+def kolkata_night(tmp_path, **keys):
+    """The config of one job 'night' due at 03:00 Asia/Kolkata time."""
+    night = {
+        "name": "night",
+        "method": "/n",
+        "period": None,
+        "times": "0 3 * * *",
+        "timezone": "Asia/Kolkata",
+    }
+    return load_config(
+        write_config(
+            tmp_path / "clock.json", "http://127.0.0.1:1", [dict(night, **keys)]
+        )
     )
-    [watch] = watched(load_config(path))
+
+
+def test_status_next_due_of_a_calendar_job_is_its_utc_instant(tmp_path):
+    [watch] = watched(kolkata_night(tmp_path, offset=90))
     now = at("2026-07-01 12:00", "UTC")
     assert watch.following(now) == at("2026-07-02 03:00", "Asia/Kolkata") + 90
     assert watch.previous(now) == at("2026-07-01 03:00", "Asia/Kolkata") + 90
@@ -303,21 +305,7 @@ def test_overdue_of_a_calendar_job_counts_from_its_utc_tick(tmp_path):
     within grace, overdue after it, and the reason names the UTC tick."""
     from collective.recipe.clockserver.runner.status import assess
 
-    config = load_config(
-        write_config(
-            tmp_path / "clock.json",
-            "http://127.0.0.1:1",
-            [
-                {
-                    "name": "night",
-                    "method": "/n",
-                    "period": None,
-                    "times": "0 3 * * *",
-                    "timezone": "Asia/Kolkata",
-                }
-            ],
-        )
-    )
+    config = kolkata_night(tmp_path)
     [watch] = watched(config)
     tick = at("2026-07-02 03:00", "Asia/Kolkata")
     record = {

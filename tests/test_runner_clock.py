@@ -8,7 +8,6 @@ import json
 import math
 import signal
 import subprocess
-import sys
 import threading
 import time
 from urllib.parse import urlsplit
@@ -17,6 +16,7 @@ import pytest
 
 from collective.recipe.clockserver.runner.clock import Clock, Observer
 from collective.recipe.clockserver.runner.config import load_config
+from runnerparts import runner_command, start_clock
 from simtime import FakeTime, ListLog
 
 
@@ -54,20 +54,7 @@ class Run:
         self.stderr_path = tmp_path / "stderr"
         args = ["--log-file", str(self.log_path)] if log_file else []
         with open(self.stderr_path, "w") as stderr:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "collective.recipe.clockserver.runner",
-                    config,
-                    "run",
-                    *args,
-                    *options,
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-            )
+            self.proc = start_clock(config, stderr, *args, *options)
 
     def log(self):
         return self.log_path.read_text() if self.log_path.exists() else ""
@@ -307,20 +294,7 @@ def test_log_file_on_a_full_disk(server, tmp_path):
     )
     stderr_path = tmp_path / "stderr"
     with open(stderr_path, "w") as stderr:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "collective.recipe.clockserver.runner",
-                config,
-                "run",
-                "--log-file",
-                "/dev/full",
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
+        proc = start_clock(config, stderr, "--log-file", "/dev/full")
     try:
         wait_for(lambda: len(arrivals(server, "/full")) >= 2, 10, "two calls")
         wait_for(lambda: "tick: 200 OK" in stderr_path.read_text(), 5, "a logged call")
@@ -345,15 +319,9 @@ def test_log_file_on_a_full_disk(server, tmp_path):
 def test_log_file_that_cannot_be_opened(tmp_path):
     config = write_config(tmp_path / "clock" / "clock.json", "http://127.0.0.1:1", [])
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collective.recipe.clockserver.runner",
-            config,
-            "run",
-            "--log-file",
-            str(tmp_path / "no" / "such" / "clock.log"),
-        ],
+        runner_command(
+            config, "run", "--log-file", str(tmp_path / "no" / "such" / "clock.log")
+        ),
         capture_output=True,
         text=True,
         timeout=30,
@@ -374,15 +342,7 @@ def test_fire_with_standard_error_on_a_full_disk(server, tmp_path, method, statu
     )
     with open("/dev/full", "w") as full:
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "collective.recipe.clockserver.runner",
-                config,
-                "fire",
-                "-v",
-                "job",
-            ],
+            runner_command(config, "fire", "-v", "job"),
             stdout=full,
             stderr=full,
             timeout=30,

@@ -5,7 +5,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +17,7 @@ from collective.recipe.clockserver.runner.config import (
     parse_config,
 )
 from collective.recipe.clockserver.runner.configvalue import Config, check_host_port
+from runnerparts import runner_command
 
 GOOD_JOB = {"name": "a", "method": "/a", "period": 60}
 
@@ -229,13 +229,7 @@ def test_damaged_config_real_process(tmp_path, command, case):
     content = {c[0]: c[1] for c in CASES}[case]
     config = config_text(tmp_path, content)
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "collective.recipe.clockserver.runner",
-            config,
-            *command,
-        ],
+        runner_command(config, *command),
         capture_output=True,
         text=True,
         timeout=30,

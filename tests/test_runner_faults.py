@@ -9,21 +9,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from faultserver import FaultServer, TLSServer
+from faultserver import TLSServer
+from runnerparts import runner_command as runner
 
 TIMEOUT = 1  # the timeout option of these configs, in seconds
-
-
-@pytest.fixture(scope="module")
-def faults():
-    server = FaultServer()
-    yield server
-    server.stop()
 
 
 def write_config(tmp_path, address, jobs, timeout=TIMEOUT, **extra):
@@ -39,10 +32,6 @@ def write_config(tmp_path, address, jobs, timeout=TIMEOUT, **extra):
     )
     path.chmod(0o600)
     return str(path)
-
-
-def runner(config, *args, **kwargs):
-    return [sys.executable, "-m", "collective.recipe.clockserver.runner", config, *args]
 
 
 def fire(tmp_path, faults, path, *options):

@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from buildouts import copy_checkout
+
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -115,27 +117,7 @@ def test_checkout_buildout_makes_bin_test_offline(tmp_path):
     buildout = os.path.join(os.path.dirname(sys.executable), "buildout")
     if not os.path.exists(buildout):
         pytest.skip("no bin/buildout beside %s" % sys.executable)
-    checkout = tmp_path / "checkout"
-    shutil.copytree(
-        TOP,
-        checkout,
-        ignore=shutil.ignore_patterns(
-            ".git",
-            ".venv*",
-            "bin",
-            "parts",
-            "eggs",
-            "develop-eggs",
-            "var",
-            ".installed.cfg",
-            "secret.cfg",
-            "build",
-            "dist",
-            "__pycache__",
-            ".pytest_cache",
-            ".hypothesis",
-        ),
-    )
+    checkout = copy_checkout(tmp_path / "checkout")
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env["PIP_NO_INDEX"] = "1"
     result = subprocess.run(

@@ -11,22 +11,18 @@ import pytest
 from zopeinstance import (
     ADMIN_USER,
     access_log_entries,
-    missing_distributions,
     start_instance,
     stop_instance,
     wait_for_access,
-    zope_available,
+    zope_missing,
 )
 
 pytestmark = pytest.mark.zope
 
-if not zope_available():
-    reason = "Zope test stack not installed (missing: %s)" % ", ".join(
-        missing_distributions() or ["bin/buildout"]
-    )
+if zope_missing():  # ./run-tests and CI: a failure, never a silent skip
     if os.environ.get("CLOCKSERVER_REQUIRE_ZOPE"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
+        pytest.fail(zope_missing(), pytrace=False)
+    pytest.skip(zope_missing(), allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,10 @@ Plone site's, a lock service's):
 - ``stop_zeo(server)``: SIGTERM by PID, SIGKILL after a timeout, reaped.
 """
 
-import dataclasses
 import os
-import subprocess
 import time
 
-from localserver import listening
+from localserver import ServerProcess, listening
 from zopeinstance import stop_process
 
 
@@ -22,27 +20,8 @@ class ZeoError(RuntimeError):
     """The ZEO server did not start; the message has its output."""
 
 
-@dataclasses.dataclass
-class ZeoServer:
-    process: subprocess.Popen
-    host: str
-    port: int
-    output_path: str
-
-    @property
-    def pid(self):
-        return self.process.pid
-
-    @property
-    def address(self):
-        return "%s:%d" % (self.host, self.port)
-
-    def output(self):
-        try:
-            with open(self.output_path, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+class ZeoServer(ServerProcess):
+    """A running ZEO server."""
 
 
 def start_zeo(argv, address, cwd=None, output_path=None, env=None, timeout=30):
@@ -55,17 +34,10 @@ def start_zeo(argv, address, cwd=None, output_path=None, env=None, timeout=30):
     """
     host, _, port = address.rpartition(":")
     output_path = output_path or os.path.join(cwd or os.getcwd(), "zeo.out")
-    with open(output_path, "ab") as output:
-        process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    server = ZeoServer(process, host or "127.0.0.1", int(port), output_path)
+    server = ZeoServer.start(
+        argv, host or "127.0.0.1", int(port), output_path, cwd=cwd, env=env
+    )
+    process = server.process
     deadline = time.monotonic() + timeout
     while not listening(server.host, server.port):
         if process.poll() is not None:

@@ -37,7 +37,7 @@ import subprocess
 import sys
 import time
 
-from localserver import free_port
+from localserver import ServerProcess, free_port
 
 BIN = os.path.dirname(sys.executable)
 BUILDOUT = os.path.join(BIN, "buildout")
@@ -84,6 +84,17 @@ class ZopeError(RuntimeError):
 def zope_available():
     """True when Zope and plone.recipe.zope2instance are in this venv."""
     return not missing_distributions() and os.path.exists(BUILDOUT)
+
+
+def zope_missing():
+    """Why the Zope tests cannot run here (what to install), or None."""
+    if zope_available():
+        return None
+    return (
+        "Zope test stack not installed (missing: %s); run: pip install -c "
+        "tests/zope-constraints.txt Zope plone.recipe.zope2instance"
+        % ", ".join(missing_distributions() or ["bin/buildout"])
+    )
 
 
 def missing_distributions():
@@ -194,32 +205,15 @@ def instance_address(buildout_dir, part="instance"):
 
 
 @dataclasses.dataclass
-class Instance:
+class Instance(ServerProcess):
     """A running ``bin/<part> console``."""
 
-    process: subprocess.Popen
     buildout_dir: str
     part: str
-    host: str
-    port: int
-    output_path: str
-
-    @property
-    def pid(self):
-        return self.process.pid
 
     @property
     def url(self):
         return "http://%s:%d" % (self.host, self.port)
-
-    @property
-    def address(self):
-        return "%s:%d" % (self.host, self.port)
-
-    def output(self):
-        """What the instance printed (stdout and stderr) so far."""
-        with open(self.output_path, errors="replace") as f:
-            return f.read()
 
     def get(self, path, user=None, password=None, host_header=None, timeout=30):
         """``http_get`` on this instance."""
@@ -277,17 +271,17 @@ def start_instance(buildout_dir, part="instance", timeout=60, env=None):
     log_dir = os.path.join(buildout_dir, "var", "log")
     os.makedirs(log_dir, exist_ok=True)
     output_path = os.path.join(log_dir, "%s-console.out" % part)
-    with open(output_path, "ab") as output:
-        process = subprocess.Popen(
-            [os.path.join(buildout_dir, "bin", part), "console"],
-            cwd=buildout_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    instance = Instance(process, buildout_dir, part, host, port, output_path)
+    instance = Instance.start(
+        [os.path.join(buildout_dir, "bin", part), "console"],
+        host,
+        port,
+        output_path,
+        cwd=buildout_dir,
+        env=env,
+        buildout_dir=buildout_dir,
+        part=part,
+    )
+    process = instance.process
     deadline = time.monotonic() + timeout
     while True:
         if process.poll() is not None:
@@ -335,18 +329,17 @@ def stop_process(process, timeout=20):
 
 def process_exists(pid):
     """True while a process (or an unreaped zombie) with ``pid`` exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return _signal_0_finds(os.kill, pid)
 
 
 def process_group_exists(pgid):
+    """True while a process of the group ``pgid`` exists."""
+    return _signal_0_finds(os.killpg, pgid)
+
+
+def _signal_0_finds(kill, number):
     try:
-        os.killpg(pgid, 0)
+        kill(number, 0)
     except ProcessLookupError:
         return False
     except PermissionError:

@@ -114,9 +114,16 @@ def _ip_problem(version, text):
     if version == 4 and _plain_ip_problem(4, text) is None:
         return None  # the common case, without importing ipaddress
     try:
-        import ipaddress  # Python 3 (Python 2: a separate distribution)
+        return _ipaddress_problem(version, text)
     except ImportError:
         return _plain_ip_problem(version, text)
+
+
+def _ipaddress_problem(version, text):
+    """The ipaddress module's verdict on ``text``: its words, or None.
+    ImportError where there is no ipaddress (Python 2 without it)."""
+    import ipaddress  # Python 3 (Python 2: a separate distribution)
+
     kind = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
     try:
         kind(text)

@@ -12,13 +12,14 @@ import time
 from . import values
 from .buildoutcompat import annotated
 from .errors import ConfigError
+from .slotvalue import SlotValue
 
 # Python 2's base64.encodestring wraps after 76 characters, i.e. 57 bytes
 # of input: ZServer's clock server then sends a broken Authorization header.
 ZSERVER_MAX_AUTH_BYTES = 57
 
 
-class Credentials(object):
+class Credentials(SlotValue):
     """A user and password, or neither (anonymous).  Treat as immutable."""
 
     __slots__ = ("user", "password", "section", "source", "sources")
@@ -29,18 +30,6 @@ class Credentials(object):
         self.section = section
         self.source = source  # the file that holds the password, if known
         self.sources = sources  # every file that holds part of it (references)
-
-    def _key(self):
-        return (self.user, self.password, self.section, self.source, self.sources)
-
-    def __eq__(self, other):
-        return isinstance(other, Credentials) and self._key() == other._key()
-
-    def __ne__(self, other):
-        return not self == other
-
-    def __hash__(self):
-        return hash(self._key())
 
     def __repr__(self):  # never show the password in a traceback or log
         return "Credentials(user=%r, section=%r)" % (self.user, self.section)

@@ -264,15 +264,7 @@ def parse_jobs(text):
 
 def grace(text, option, line=None):
     """A ``grace`` (the part's, or a job's ``grace=``) -> seconds."""
-    try:
-        return parse_period(text)
-    except ValueError as e:
-        raise ConfigError(
-            option,
-            line if line is not None else text,
-            "bad grace %r: %s" % (text.strip(), e),
-            GRACE_FIX,
-        )
+    return duration(text, option, "grace", line)
 
 
 def job_grace(keys, line):
@@ -295,8 +287,8 @@ def job_catch_up(keys, line):
 
 
 def duration(text, option, what, line=None):
-    """A ``timeout`` or ``spread`` (the part's, or a job's key) -> seconds.
-    A spread may be 0 (none); a timeout may not."""
+    """A ``timeout``, ``spread`` or ``grace`` (the part's, or a job's key)
+    -> seconds. A spread may be 0 (none); the others may not."""
     text = text.strip()
     if what == "spread" and text == "0":
         return 0
@@ -307,7 +299,7 @@ def duration(text, option, what, line=None):
             option,
             line if line is not None else text,
             "bad %s %r: %s" % (what, text, e),
-            SPREAD_FIX if what == "spread" else TIMEOUT_FIX,
+            {"spread": SPREAD_FIX, "grace": GRACE_FIX}.get(what, TIMEOUT_FIX),
         )
 
 

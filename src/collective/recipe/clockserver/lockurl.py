@@ -16,6 +16,7 @@ except ImportError:  # Python 2
     from urlparse import parse_qsl, urlsplit
 
 from .address import host_problem
+from .slotvalue import SlotValue
 
 ENGINES = {
     "postgresql": "postgresql",
@@ -70,7 +71,7 @@ class BadLockURL(ValueError):
         self.fix = fix
 
 
-class LockURL(object):
+class LockURL(SlotValue):
     """A parsed lock URL; ``text`` is the URL as written (no password)."""
 
     __slots__ = ("engine", "host", "port", "database", "user", "parameters", "text")
@@ -83,18 +84,6 @@ class LockURL(object):
         self.user = user  # PostgreSQL/Redis: from the URL
         self.parameters = tuple(parameters)  # PostgreSQL: libpq key/values
         self.text = text
-
-    def _key(self):
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other):
-        return isinstance(other, LockURL) and self._key() == other._key()
-
-    def __ne__(self, other):
-        return not self == other
-
-    def __hash__(self):
-        return hash(self._key())
 
     def __repr__(self):
         return "LockURL(%r)" % self.text

@@ -11,26 +11,15 @@ dataclasses).  No ``repr`` shows a password.
 from __future__ import absolute_import, division, print_function
 
 from .schedule import Schedule
+from .slotvalue import SlotValue
 
 MAX_PERIOD = 365 * 86400  # the longest period, timeout and grace (seconds)
 
 
-class _Value(object):
+class _Value(SlotValue):
     """Equality and ``replace`` over ``__slots__``; treat as immutable."""
 
     __slots__ = ()
-
-    def _key(self):
-        return tuple(getattr(self, name) for name in self.__slots__)
-
-    def __eq__(self, other):
-        return type(other) is type(self) and self._key() == other._key()
-
-    def __ne__(self, other):
-        return not self == other
-
-    def __hash__(self):
-        return hash(self._key())
 
     def replace(self, **changes):
         """A copy with ``changes`` applied."""

@@ -23,12 +23,13 @@ offset and shifted cron times: spread.py.
 from __future__ import absolute_import, division, print_function
 
 from .errors import ConfigError
+from .slotvalue import SlotValue
 
 MINUTE, HOUR, DAY, WEEK = 60, 3600, 86400, 604800
 UNITS = (("w", WEEK), ("d", DAY), ("h", HOUR), ("m", MINUTE), ("s", 1))
 
 
-class Schedule(object):
+class Schedule(SlotValue):
     """A period in seconds or cron ``times`` (the times win when both are
     given), read in ``zone``, every tick shifted by ``offset`` seconds.
     Treat as immutable."""
@@ -40,18 +41,6 @@ class Schedule(object):
         self.times = times or None
         self.zone = zone or None  # the IANA zone of ``times`` (None: the machine's)
         self.offset = offset or 0  # seconds every tick is shifted (spread)
-
-    def __eq__(self, other):
-        return isinstance(other, Schedule) and self._key() == other._key()
-
-    def __ne__(self, other):
-        return not self == other
-
-    def __hash__(self):
-        return hash(self._key())
-
-    def _key(self):
-        return (self.period, self.times, self.zone, self.offset)
 
     def __repr__(self):
         extra = ""

@@ -191,41 +191,40 @@ def parse_config(data):
     )
 
 
-def _seconds(value, what):
+def _number(value, what, kinds, within, expected):
+    """``value`` when it is None or a number of ``kinds`` (never a bool)
+    for which ``within`` holds; else BadConfig: what ``what`` must be."""
     if value is None:
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (0 <= value <= MAX_PERIOD)
-    ):
-        raise BadConfig(f"{what} must be a number of seconds, not {_show(value)}")
+    if isinstance(value, bool) or not isinstance(value, kinds) or not within(value):
+        raise BadConfig(f"{what} must be {expected}, not {_show(value)}")
     return value
+
+
+def _seconds(value, what):
+    return _number(
+        value,
+        what,
+        (int, float),
+        lambda v: 0 <= v <= MAX_PERIOD,
+        "a number of seconds",
+    )
 
 
 def _retries(value, what):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10:
-        raise BadConfig(
-            f"{what} must be a whole number from 0 to 10, not {_show(value)}"
-        )
-    return value
+    return _number(
+        value, what, int, lambda v: 0 <= v <= 10, "a whole number from 0 to 10"
+    )
 
 
 def _timeout(value, what):
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not (0 < value <= MAX_TIMEOUT)
-    ):
-        raise BadConfig(
-            f"{what} must be a positive number of seconds up to "
-            f"{MAX_TIMEOUT} (365 days), not {_show(value)}"
-        )
-    return value
+    return _number(
+        value,
+        what,
+        (int, float),
+        lambda v: 0 < v <= MAX_TIMEOUT,
+        f"a positive number of seconds up to {MAX_TIMEOUT} (365 days)",
+    )
 
 
 def _zone(value, what):

@@ -3,6 +3,7 @@
 from datetime import datetime, timezone
 
 from .retry import retries_of
+from .text import columns
 from .timefmt import format_period, utc
 
 SHOWN = 3  # next times per job
@@ -102,14 +103,4 @@ def listing(config, now):
         f"(timeout {config.timeout:g} s, retries {config.retries}, "
         f"concurrency {config.concurrency})"
     )
-    return [head] + _rows(rows)
-
-
-def _rows(rows):
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(
-            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
-        ).rstrip()
-        for row in rows
-    ]
+    return [head] + columns(rows)

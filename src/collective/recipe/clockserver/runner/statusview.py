@@ -15,7 +15,7 @@ from .status import (
     table_time,
     watched,
 )
-from .text import output_line, plugin_text
+from .text import columns, output_line, plugin_text
 
 
 def plugin_line(infos):
@@ -71,12 +71,9 @@ def _short_result(run):
     return "failed"
 
 
-def _rows(rows):
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-        for row in rows
-    ]
+def _row(cells):
+    """A table's row: each cell one safe line, "-" where it is empty."""
+    return tuple(plugin_text(cell) or "-" for cell in cells)
 
 
 def table(infos):
@@ -96,9 +93,8 @@ def table(infos):
         last = info["last_run"]
         success = info["last_success"]
         rows.append(
-            tuple(
-                plugin_text(cell) or "-"
-                for cell in (
+            _row(
+                (
                     info["name"],
                     info["schedule"],
                     table_time(last and last["start"]),
@@ -110,7 +106,7 @@ def table(infos):
                 )
             )
         )
-    return _rows(rows)
+    return columns(rows)
 
 
 def reasons(infos):
@@ -134,45 +130,41 @@ def label(run):
     return by
 
 
+def _run_row(run, result, duration, reason):
+    """A row of ``status NAME``: a run kept, or one in progress."""
+    return _row(
+        (
+            table_time(run.get("start")),
+            table_time(run.get("due")),
+            label(run),
+            result,
+            duration,
+            run.get("host") or "-",
+            reason,
+        )
+    )
+
+
 def runs_table(info):
     """``status NAME``: the last runs, newest first, then runs in progress."""
     lines = []
     rows = [("START (UTC)", "DUE (UTC)", "BY", "RESULT", "DURATION", "HOST", "REASON")]
     for run in reversed(info["runs"]):
         rows.append(
-            tuple(
-                plugin_text(cell) or "-"
-                for cell in (
-                    table_time(run.get("start")),
-                    table_time(run.get("due")),
-                    label(run),
-                    run["result"] + attempts_note(run),
-                    format_duration(run.get("duration")),
-                    run.get("host") or "-",
-                    run.get("reason") or "",
-                )
+            _run_row(
+                run,
+                run["result"] + attempts_note(run),
+                format_duration(run.get("duration")),
+                run.get("reason") or "",
             )
         )
     for entry in info["running"]:
-        rows.append(
-            tuple(
-                plugin_text(cell) or "-"
-                for cell in (
-                    table_time(entry.get("start")),
-                    table_time(entry.get("due")),
-                    label(entry),
-                    "running",
-                    "-",
-                    entry.get("host") or "-",
-                    f"pid {entry.get('pid')}",
-                )
-            )
-        )
+        rows.append(_run_row(entry, "running", "-", f"pid {entry.get('pid')}"))
     lines.append("")
     if len(rows) == 1:
         lines.append(f"{info['name']}: no runs recorded yet")
     else:
-        lines.extend(_rows(rows))
+        lines.extend(columns(rows))
         durations = sorted(
             run["duration"]
             for run in info["runs"]

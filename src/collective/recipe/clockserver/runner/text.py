@@ -1,5 +1,5 @@
 """Text that leaves the runner: escaped for a log line or a terminal, made
-one line, secrets masked.
+one line, secrets masked, tables aligned.
 
 A server's answer, a command's output or a hand-edited config file may
 hold any character; what reaches a log, stderr, a record or ``status``
@@ -132,3 +132,14 @@ def ping_secrets(url):
 def mask_ping_url(url):
     """A ping URL as it may be shown: its secrets (ping_secrets) masked."""
     return mask_secrets(url, ping_secrets(url))
+
+
+def columns(rows):
+    """Rows of cells as lines, each column as wide as its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(
+            cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+        ).rstrip()
+        for row in rows
+    ]
