@@ -177,7 +177,13 @@ class Forker:
             }
             self.process.stdin.write((json.dumps(request) + "\n").encode())
             self.process.stdin.flush()
-            started = self._answer(time.monotonic() + 60)
+            deadline = time.monotonic() + 60
+            started = self._answer(deadline)
+            # A run started before may end before this one starts (runs at
+            # once): its end comes first, kept for its wait().
+            while started is not None and "id" not in started:
+                self.ended[started["pid"]] = started["status"]
+                started = self._answer(deadline)
             assert started and started.get("id") == self.requests, started
         return Run(self, argv, started["pid"], output)
 
