@@ -179,7 +179,9 @@ class Forker:
             self.process.stdin.flush()
             deadline = time.monotonic() + 60
             started = self._answer(deadline)
-            while started and "id" not in started:  # an earlier run ended first
+            # A run started before may end before this one starts (runs at
+            # once): its end comes first, kept for its wait().
+            while started is not None and "id" not in started:
                 self.ended[started["pid"]] = started["status"]
                 started = self._answer(deadline)
             assert started and started.get("id") == self.requests, started

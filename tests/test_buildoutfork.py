@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import time
 
 import pytest
 
@@ -79,3 +80,24 @@ def test_a_run_past_its_timeout_is_killed(buildout, tmp_path):
     # The server goes on serving.
     buildout.write("buildout.cfg", "[buildout]\nparts =\n")
     assert buildout.run().ok
+
+
+def test_a_run_that_ends_before_the_next_one_starts(buildout, tmp_path):
+    """Runs at once: the end of one may come before the start of the next
+    (the server answers both in turn); each run keeps its own exit status."""
+    if not FORKER.enabled:
+        pytest.skip("CLOCKSERVER_TEST_BUILDOUT=exec")
+    failing = Buildout(tmp_path / "failing", buildout.env)
+    failing.write("buildout.cfg", "[buildout]\nparts = nosuch\n")
+    buildout.write("buildout.cfg", "[buildout]\nparts =\n")
+    first = failing.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # until the server has reaped it
+        try:
+            os.kill(first.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    second = buildout.start()
+    assert second.wait(timeout=300) == 0
+    assert first.wait(timeout=300) != 0

@@ -228,6 +228,50 @@ def test_february_29_in_a_leap_year_with_last_day_schedules():
     assert shown(found, "America/New_York") == ["02-28 23:30-0500", "02-29 23:30-0500"]
 
 
+# Day fields: often days no short month has, and the short months.
+DAY_SETS = st.one_of(
+    st.sets(st.integers(29, 31), min_size=1),
+    st.sets(st.integers(1, 31), min_size=1, max_size=3),
+    st.just(None),
+)
+MONTH_SETS = st.one_of(
+    st.sets(st.sampled_from([2, 4, 6, 9, 11]), min_size=1, max_size=2),
+    st.sets(st.integers(1, 12), min_size=1, max_size=2),
+)
+WEEKDAY_SETS = st.one_of(
+    st.sets(st.integers(0, 7), min_size=1, max_size=2), st.just(None)
+)
+
+
+def field(numbers):
+    return ",".join(str(n) for n in sorted(numbers)) if numbers else "*"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(days=DAY_SETS, months=MONTH_SETS, weekdays=WEEKDAY_SETS)
+def test_day_of_month_or_weekday_as_debian_cron_reads_them(days, months, weekdays):
+    """Both day fields restricted: either matches (``0 0 31 2 mon`` is every
+    Monday of February), else both must; the same on cronsim 2.7 (Python
+    3.10), which refuses a day-of-month no month given has, and 2.8."""
+    times = "0 0 %s %s %s" % (field(days), field(months), field(weekdays))
+    start = at("2027-01-01 00:00") - 60
+    end = at("2028-12-31 23:59")
+    expected = []
+    date = datetime(2027, 1, 1, tzinfo=UTC)
+    while date.timestamp() < end:
+        by_day = days is None or date.day in days
+        by_weekday = weekdays is None or date.isoweekday() % 7 in {
+            w % 7 for w in weekdays
+        }
+        either = days is not None and weekdays is not None
+        if date.month in months and (
+            (by_day or by_weekday) if either else (by_day and by_weekday)
+        ):
+            expected.append(date.timestamp())
+        date += timedelta(days=1)
+    assert ticks(Schedule(times=times, zone="UTC"), start, end) == expected
+
+
 # -- the spread's offset -------------------------------------------------------------
 
 

@@ -11,6 +11,8 @@ import subprocess
 import pytest
 import z3c.recipe.usercrontab.usercrontab
 
+from collective.recipe.clockserver.crontab.times import NEVER
+
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
 PACKAGE = os.path.join(SRC, "collective", "recipe", "clockserver")
 PYTHON27 = os.path.expanduser(
@@ -85,6 +87,8 @@ for text in ("0 25 * * *", "0 0 * foo *", u"0 0 * foo *", "5-1 * * * *",
         problems.append([e.problem, e.message("clock").splitlines()[0]])
 found["problems"] = problems
 found["expression"] = [times.expression(t) for t in ("@Weekly", "@reboot", "0 1 * * 6")]
+found["evaluable"] = [times.evaluable(t) for t in ("0 0 31 2 mon", "0 0 31 2 *", "@reboot")]
+found["never"] = [times.never_comes(t) for t in ("0 0 31 2 mon", "0 0 31 2 *")]
 
 # entries
 found["entries"] = entries.parse_entries(
@@ -216,6 +220,8 @@ def test_the_crontab_package_runs_on_python27(python27, fake_crontab, tmp_path):
         ],
     ]
     assert found["expression"] == ["0 0 * * 0", None, "0 1 * * 6"]
+    assert found["evaluable"] == ["0 0 * 2 mon", "0 0 31 2 *", None]
+    assert found["never"] == [None, NEVER]
 
     assert found["entries"] == ["30 2 * * * /srv/bin/backup  -q", "@daily date +\\%F"]
     assert "environment assignments are not allowed" in found["assignment"]

@@ -16,7 +16,9 @@ from collective.recipe.clockserver.crontab.entries import (
 from collective.recipe.clockserver.crontab.times import (
     SHORTCUTS,
     SPECIAL_TIMES,
+    evaluable,
     expression,
+    never_comes,
     validate_times,
 )
 from collective.recipe.clockserver.errors import ConfigError
@@ -207,6 +209,32 @@ def test_one_table_of_shortcuts():
             assert validate_times(fields) == fields
     assert expression("@reboot") is None
     assert expression(" 0  1 * * 6 ") == "0 1 * * 6"
+
+
+@pytest.mark.parametrize(
+    "times, fields",
+    [
+        # Either day field (both restricted): a day no month given has adds
+        # no day, so the weekdays alone are the schedule.
+        ("0 0 31 2 mon", "0 0 * 2 mon"),
+        ("0  0 30,31 Feb 1-5", "0 0 * Feb 1-5"),
+        ("15 3 31 4,6,9,11 0", "15 3 * 4,6,9,11 0"),
+        # Any day that comes keeps the fields as written.
+        ("0 0 29-31 2 mon", "0 0 29-31 2 mon"),
+        ("0 0 31 * mon", "0 0 31 * mon"),
+        ("0 0 31 2,3 mon", "0 0 31 2,3 mon"),
+        # Never comes (both must match): left for never_comes to refuse.
+        ("0 0 31 2 *", "0 0 31 2 *"),
+        ("0 0 31 2 */2", "0 0 31 2 */2"),
+        ("@yearly", "0 0 1 1 *"),
+        ("@reboot", None),
+    ],
+)
+def test_evaluable_reads_a_day_no_month_has_as_cron_does(times, fields):
+    assert evaluable(times) == fields
+    if fields is not None:
+        assert validate_times(fields) == fields
+        assert never_comes(fields) == never_comes(times)
 
 
 def test_the_runner_uses_the_same_table():

@@ -162,20 +162,49 @@ def test_a_schedule_of_cron_times_is_evaluated_by_cronsim(monkeypatch):
         time.tzset()
 
 
-def test_never_matching_days_under_an_older_cronsim(monkeypatch):
+def test_a_day_no_month_has_with_a_weekday_under_an_older_cronsim(monkeypatch):
     """cronsim before 2.8 (the last for Python 3.10) refuses a day-of-month
-    no month has even with a day-of-week, which cron reads as "either":
-    that is said as it is, never called "never matches"."""
+    no month has even with a day-of-week, which cron reads as "either": the
+    schedule is evaluated as its weekdays (crontab.times.evaluable), so it
+    is accepted and ticks the same on every cronsim; without a day-of-week
+    it is still refused as never matching."""
+    import calendar
+    import datetime
+
     import cronsim
 
-    from collective.recipe.clockserver.schedule import problem
+    from collective.recipe.clockserver.schedule import Schedule, problem
 
-    class OldCronSim:
+    real = cronsim.CronSim
+
+    class OldCronSim(real):
         def __init__(self, expr, start, reverse=False):
-            raise cronsim.CronSimError("Bad day-of-month")
+            fields = expr.split()
+            if fields[2] == "31" and fields[3] in ("2", "feb"):  # 2.7's refusal
+                raise cronsim.CronSimError("Bad day-of-month")
+            real.__init__(self, expr, start, reverse)
 
     monkeypatch.setattr(cronsim, "CronSim", OldCronSim)
     assert problem("0 0 31 2 *").startswith("never matches a date")
-    found = problem("0 0 31 2 mon")
-    assert "cannot be evaluated by this cronsim" in found
-    assert "Python 3.11+" in found
+    assert problem("0 0 31 2 mon") is None
+    assert problem("0 0 31 feb mon") is None
+    start = calendar.timegm((2027, 1, 1, 0, 0, 0))
+    ticks, due = [], start
+    schedule = Schedule(times="0 0 31 2 mon", zone="UTC")
+    for _ in range(5):
+        due = schedule.following(due)
+        ticks.append(
+            datetime.datetime.fromtimestamp(due, datetime.timezone.utc)
+            .date()
+            .isoformat()
+        )
+    assert ticks == [
+        "2027-02-01",
+        "2027-02-08",
+        "2027-02-15",
+        "2027-02-22",
+        "2028-02-07",
+    ]
+    assert schedule.previous(calendar.timegm((2027, 6, 1, 0, 0, 0))) == (
+        calendar.timegm((2027, 2, 22, 0, 0, 0))
+    )

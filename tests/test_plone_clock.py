@@ -41,13 +41,25 @@ from zopeinstance import (
     stop_instance,
 )
 
-pytestmark = [pytest.mark.plone, pytest.mark.zope]
+pytestmark = [
+    pytest.mark.plone,
+    pytest.mark.zope,
+    pytest.mark.usefixtures("plone_stack"),
+]
 
-if not plone_available():
-    reason = "Plone test stack not installed in %s (run tools/plone-venv)" % PLONE_VENV
-    if plone_required():  # CI, ./run-tests: a failure, never a silent skip
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason, allow_module_level=True)
+MISSING = "Plone test stack not installed in %s (run tools/plone-venv)" % PLONE_VENV
+if not plone_available() and not plone_required():
+    pytest.skip(MISSING, allow_module_level=True)
+
+
+@pytest.fixture(scope="session")
+def plone_stack():
+    """In CI and under ./run-tests a missing Plone stack fails every test
+    here, never a silent skip; at setup, not at import, so that a leg that
+    deselects them (``-m "not plone"``) is not failed by them."""
+    if not plone_available():
+        pytest.fail(MISSING, pytrace=False)
+
 
 USER = "clockuser"
 CSRF_LOG_LINE = "aborting transaction due to no CSRF protection"

@@ -424,3 +424,63 @@ def test_replace_is_atomic_durable_and_keeps_no_temporary(tmp_path, monkeypatch)
     with pytest.raises(OSError):
         files.replace(str(path), b"newer", 0o644)
     assert path.read_text() == "new" and os.listdir(tmp_path) == ["metrics.prom"]
+
+
+# -- the end of bin/<part> with a thread still busy ------------------------------------
+
+BUSY_AT_EXIT = """
+import sys, threading, time, urllib.request
+from collective.recipe.clockserver import runner
+from collective.recipe.clockserver.runner import cli
+
+def busy():  # as a ping that fire or exec stopped waiting for
+    while True:
+        urllib.request.build_opener()
+
+def command(config_path, argv):
+    threading.Thread(target=busy, daemon=True).start()
+    time.sleep(0.01)  # it runs
+    print("done", flush=False)
+    return 7
+
+cli.main = command
+sys.exit(runner.main("clock.json", []))
+"""
+
+
+def test_a_thread_still_busy_at_the_end_does_not_change_the_exit_status():
+    """CPython 3.12 and 3.13 can crash (SIGSEGV) when a daemon thread runs
+    during the interpreter's shutdown; bin/<part> ends before it, with its
+    status and its output."""
+    for _ in range(20):
+        result = subprocess.run(
+            [sys.executable, "-c", BUSY_AT_EXIT],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (result.returncode, result.stdout) == (7, "done\n"), result.stderr
+
+
+def test_main_in_a_process_with_threads_of_its_own_returns(monkeypatch):
+    """Called by a program that runs threads already (a test runner), main
+    returns its status and leaves the process alone."""
+    import threading
+
+    from collective.recipe.clockserver.runner import cli
+
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait, daemon=True)
+    other.start()
+    started = []
+
+    def command(config_path, argv):
+        started.append(threading.Thread(target=stop.wait, daemon=True))
+        started[0].start()
+        return 7
+
+    monkeypatch.setattr(cli, "main", command)
+    try:
+        assert main("clock.json", []) == 7
+    finally:
+        stop.set()

@@ -128,16 +128,25 @@ def expression(times):
     return expression(times)
 
 
+def evaluable(times):
+    """The five fields cronsim evaluates for ``times``, the same ticks on
+    every cronsim (crontab/times.py: ``0 0 31 2 mon`` is read as
+    ``0 0 * 2 mon``, which cronsim 2.7 accepts); None for ``@reboot``."""
+    from .crontab.times import evaluable
+
+    return evaluable(times)
+
+
 def problem(times):
     """Why ``times`` can never be evaluated or never matches, or None.
 
     ``0 0 31 2 *`` (the 31st of February) is valid field by field but
     never comes; cron would silently never run it.
     """
-    expr = expression(times)
+    expr = evaluable(times)
     if expr is None:
         return None
-    from .crontab.times import never_comes
+    from .crontab.times import NEVER, never_comes
 
     found = never_comes(expr)  # the one check, Python 2 too
     if found:
@@ -153,16 +162,7 @@ def problem(times):
         next(iter(CronSim(expr, datetime.now())))
     except CronSimError as exc:
         if "day-of-month" in str(exc):
-            if expr.split()[4] != "*":
-                # cron reads DOM and DOW restricted together as "either";
-                # cronsim before 2.8 (the last for Python 3.10) refuses it.
-                return (
-                    "cannot be evaluated by this cronsim (%s): a day-of-month "
-                    "no month given has, with a day-of-week; Python 3.11+ "
-                    "(cronsim 2.8) evaluates it, or leave the day-of-month "
-                    "out" % exc
-                )
-            return "never matches a date: no month given has that day-of-month"
+            return NEVER
         return "cannot be evaluated (%s)" % exc
     except StopIteration:
         return "never matches a date"
@@ -189,7 +189,7 @@ def _cron_following(times, zone, now):
     Otherwise ``_matching_from`` (cronsim's own zone-aware stepping jumps
     a whole hour per hour, which misses ticks where a 30-minute shift
     ends, as on Lord Howe Island)."""
-    expr = expression(times)
+    expr = evaluable(times)
     if expr is None:
         return None
     from cronsim import CronSim, CronSimError
@@ -267,7 +267,7 @@ def _cron_previous(times, zone, now, depth=0):
     hour it may answer the first instant after the gap (later than now),
     in a repeated hour an earlier day; the answer is mended with forward
     steps from a safe earlier start."""
-    expr = expression(times)
+    expr = evaluable(times)
     if expr is None:
         return None
     from cronsim import CronSim, CronSimError

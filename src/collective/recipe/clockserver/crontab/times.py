@@ -2,7 +2,8 @@
 
 Pure, and written for Python 2.7 and 3: the recipe checks ``times=`` and
 crontab entries with ``validate_times``; the runner spells a shortcut out
-with ``expression`` before it evaluates a schedule.
+with ``evaluable`` (``expression``, one day rule of cron applied) before it
+evaluates a schedule.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -95,19 +96,44 @@ def never_comes(times):
     day fields are restricted (neither starts with ``*``) either may match,
     and the day-of-week always comes."""
     fields = (expression(times) or "").split()
-    if len(fields) != 5:
+    if len(fields) != 5 or _either_day(fields):
         return None
-    day, month, weekday = fields[2], fields[3], fields[4]
-    if not (day.startswith("*") or weekday.startswith("*")):
-        return None
+    return NEVER if _no_such_day(fields) else None
+
+
+def evaluable(times):
+    """The five fields to evaluate checked ``times`` by (``expression``'s),
+    or None for ``@reboot``.
+
+    When both day fields are restricted, cron runs on either; a day-of-month
+    that none of the months has then adds no day, and it is written ``*``:
+    ``0 0 31 2 mon`` is ``0 0 * 2 mon``, the Mondays of February.  The same
+    ticks on any cronsim: 2.7 (the last for Python 3.10) refuses the first
+    form, 2.8 reads both alike.  The crontab line keeps the form given."""
+    expr = expression(times)
+    fields = (expr or "").split()
+    if len(fields) == 5 and _either_day(fields) and _no_such_day(fields):
+        fields[2] = "*"
+        return " ".join(fields)
+    return expr
+
+
+def _either_day(fields):
+    """Whether cron runs on the day-of-month OR the day-of-week: both are
+    restricted (neither starts with ``*``)."""
+    return not (fields[2].startswith("*") or fields[4].startswith("*"))
+
+
+def _no_such_day(fields):
+    """Whether checked fields name only days-of-month none of their months has."""
     try:
-        days = _values(day, *FIELDS[2][1:])
-        months = _values(month, *FIELDS[3][1:])
+        days = _values(fields[2], *FIELDS[2][1:])
+        months = _values(fields[3], *FIELDS[3][1:])
     except (AttributeError, KeyError, IndexError):  # not checked: not ours to say
-        return None
-    if days and months and min(days) > max(DAYS_IN_MONTH[m - 1] for m in months):
-        return NEVER
-    return None
+        return False
+    return bool(days and months) and min(days) > max(
+        DAYS_IN_MONTH[m - 1] for m in months
+    )
 
 
 def _values(field, low, high, names):
