@@ -20,6 +20,7 @@ RUN_FIELDS = (
     "scheduled",
     "catch_up",
     "output",
+    "attempts",
 )
 RUNNING_FIELDS = (
     "token",
@@ -56,6 +57,7 @@ def _interrupted(entry):
         "scheduled": bool(entry.get("scheduled")),
         "catch_up": bool(entry.get("catch_up")),
         "output": None,
+        "attempts": 1,
     }
 
 
@@ -65,21 +67,29 @@ DECISIVE = (
     "OR reason LIKE 'claimed by%'))"
 )
 FINISHED = "(result != 'skipped' AND duration IS NOT NULL)"
-SELECT_RUN = (
-    "SELECT due, start, duration, result, reason, http_status, exit_status, "
-    "host, by, scheduled, catch_up, output FROM runs"
+COLUMNS = (
+    "due, start, duration, result, reason, http_status, exit_status, "
+    "host, by, scheduled, catch_up, output, {attempts}"
 )
 _LAST = "(SELECT id FROM runs WHERE name = ?1{} ORDER BY id DESC LIMIT 1)"
-LASTS = (
-    "WITH wanted(k, id) AS (VALUES "
-    + ", ".join(
-        f"({k}, {_LAST.format(' AND ' + where if where else '')})"
-        for k, where in enumerate(("", SERVED, DECISIVE, FINISHED))
+
+
+def _queries(attempts):
+    """The SELECTs of runs; ``attempts``: the store has that column (a
+    store not yet opened by a writer of this version has not: 1)."""
+    columns = COLUMNS.format(attempts="attempts" if attempts else "1")
+    lasts = (
+        "WITH wanted(k, id) AS (VALUES "
+        + ", ".join(
+            f"({k}, {_LAST.format(' AND ' + where if where else '')})"
+            for k, where in enumerate(("", SERVED, DECISIVE, FINISHED))
+        )
+        + f") SELECT wanted.k, {columns} FROM wanted JOIN runs ON runs.id = wanted.id"
     )
-    + ") "
-    "SELECT wanted.k, due, start, duration, result, reason, http_status, exit_status, "
-    "host, by, scheduled, catch_up, output FROM wanted JOIN runs ON runs.id = wanted.id"
-)
+    return f"SELECT {columns} FROM runs", lasts
+
+
+QUERIES = {True: _queries(True), False: _queries(False)}
 
 
 def _running(conn, name):
@@ -91,7 +101,7 @@ def _running(conn, name):
     return [dict(zip(RUNNING_FIELDS, row)) for row in rows]
 
 
-def _record(conn, name, limit):
+def _record(conn, name, limit, attempts=True):
     row = conn.execute(
         "SELECT first_seen, consecutive_failures, ok, failed, skipped, "
         "last_success FROM names WHERE name = ?",
@@ -101,11 +111,12 @@ def _record(conn, name, limit):
         return None
     first_seen, failures, ok, failed, skipped, last_success = row
     # The last run, and the last that served, decided and finished: one query.
-    found = {key: _run_dict(found) for key, *found in conn.execute(LASTS, (name,))}
+    select_run, lasts = QUERIES[attempts]
+    found = {key: _run_dict(found) for key, *found in conn.execute(lasts, (name,))}
     if limit == 1:
         runs = [found[0]] if 0 in found else []
     else:
-        query = f"{SELECT_RUN} WHERE name = ? ORDER BY id DESC"
+        query = f"{select_run} WHERE name = ? ORDER BY id DESC"
         rows = conn.execute(
             query + (" LIMIT ?" if limit else ""), (name, limit) if limit else (name,)
         ).fetchall()

@@ -6,7 +6,7 @@ import threading
 import time
 
 from .clock import Observer, no_claim
-from .records import KEEP, StoreError
+from .records import BEGIN_GAP, KEEP, StoreError
 from .runs import Runs, of_call
 
 METRICS_EVERY = 60  # seconds: `run` rewrites metrics-file at least this often
@@ -54,7 +54,7 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.config = config
-        self.runs.flush()
+        self.runs.flush(begins=True)  # the calls in flight end in the new Runs
         self.runs = Runs(
             config,
             self.runs.log,
@@ -72,29 +72,34 @@ class ClockRecorder(Observer):
         self._dirty.set()
         if self._thread is not None:
             self._thread.join(5)
-        self.runs.flush()
+        self.runs.flush(begins=True)  # calls abandoned show as interrupted
         self.runs.write_metrics()
 
     def _metrics_loop(self):
         """Write the ends of the calls held back (those that end within
-        ENDS_GAP share one transaction), put them on disk and rewrite
-        metrics-file at most once a second (a hundred jobs ending in the
-        same second cost one rewrite), and at least once a minute, so
-        clockserver_overdue stays current."""
+        ENDS_GAP share one transaction) and the rows of calls going on for
+        BEGIN_GAP, put them on disk and rewrite metrics-file at most once
+        a second (a hundred jobs ending in the same second cost one
+        rewrite), and at least once a minute, so clockserver_overdue stays
+        current."""
         clock = time.monotonic
         last_write = clock()
         due = False  # runs ended since the last rewrite
         while not self._stop.is_set():
             wait = max(
-                0.0, last_write + (METRICS_GAP if due else METRICS_EVERY) - clock()
+                0.0,
+                min(
+                    last_write + (METRICS_GAP if due else METRICS_EVERY) - clock(),
+                    BEGIN_GAP,  # a call going on that long gets its row
+                ),
             )
             if self._dirty.wait(wait) and not self._stop.is_set():
                 self._stop.wait(ENDS_GAP)
                 self._dirty.clear()
-                self.runs.flush(sync=False)
                 due = True
             if self._stop.is_set():
                 return
+            self.runs.flush(sync=False)
             now = clock()
             if now - last_write >= (METRICS_GAP if due else METRICS_EVERY):
                 self.runs.flush()

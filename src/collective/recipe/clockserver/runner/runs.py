@@ -66,6 +66,16 @@ class Result:
         self.output = output
         self.attempts = tuple(attempts)  # each attempt's reason, after retries
 
+    @property
+    def attempt_count(self):
+        """How many times the work was tried (notes such as "no retry:
+        ..." are no attempts)."""
+        if not self.attempts:
+            return 1
+        from .retry import attempt_count
+
+        return attempt_count(self.attempts)
+
 
 def of_call(outcome, job):
     """A call's Outcome (call.py) as a Result; after retries the reason ends
@@ -141,18 +151,24 @@ class Runs:
     def begin(self, name, due, scheduled, catch_up=False, record_skip=True):
         """``(Run, None)``, or ``(None, "still running")`` when a run of
         ``name`` goes on on this host (the skip recorded unless
-        ``record_skip`` is false: the clock records it when it is told)."""
-        got = self._record(
-            f"the start of {name}",
-            "begin",
-            name,
-            due,
-            self.by,
-            scheduled,
-            catch_up,
-            record_skip,
-        )
-        token, skip = got or (None, None)
+        ``record_skip`` is false: the clock records it when it is told;
+        then nothing is written now either: Records.begin_soon)."""
+        if record_skip:
+            got = self._record(
+                f"the start of {name}", "begin", name, due, self.by, scheduled, catch_up
+            )
+            token, skip = got or (None, None)
+        else:
+            token = self._record(
+                f"the start of {name}",
+                "begin_soon",
+                name,
+                due,
+                self.by,
+                scheduled,
+                catch_up,
+            )
+            skip = "still running" if token is False else None
         if skip:
             if record_skip:
                 if self.by != "run":
@@ -192,10 +208,10 @@ class Runs:
                 f"most {pings.TIMEOUT:g} s in total for its pings"
             )
 
-    def flush(self, sync=True):
-        """Write the ends held back and (``sync``) put the records on disk;
-        never raises."""
-        self._record("the records", "flush", sync)
+    def flush(self, sync=True, begins=False):
+        """Write what was held back (``begins``: also the rows of all calls
+        in progress) and (``sync``) put the records on disk; never raises."""
+        self._record("the records", "flush", sync, begins)
 
     def write_metrics(self):
         """Rewrite metrics-file (metrics.py); never raises."""
@@ -223,7 +239,7 @@ class Runs:
                 return None
             self.log(f"cannot record {what} in {self.config.state_directory}: {text}")
             return None
-        if method in ("begin", "skip", "seen"):  # written now (not held back)
+        if method in ("begin", "begin_soon", "skip", "seen"):  # the store is usable
             self._logged = None
         return got
 
@@ -348,8 +364,9 @@ class Run:
             runs.now() - result.duration,
             self.scheduled,
             self.catch_up,
-            runs.by == "run",
-        )  # run: written with the next transaction or flush
+            runs.by == "run",  # run: written with the next transaction or flush
+            result.attempt_count,
+        )
         if runs.by != "run":  # fire, exec: on disk before the process ends
             runs.flush()
         runs.metrics()
