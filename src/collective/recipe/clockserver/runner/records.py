@@ -28,6 +28,7 @@ from .history import (  # noqa: F401 (the API)
     RESULTS,
     RUN_FIELDS,
     RUNNING_FIELDS,
+    _last_records,
     _record,
 )
 from .ledger import KEEP, OUTPUT_LIMIT, tail, valid_name  # noqa: F401 (the API)
@@ -517,11 +518,14 @@ class Records:
 
     def read_many(self, names, runs=None):
         """``read`` of each of ``names`` in one go: {name: record or None}."""
-        found = self._read(
-            lambda conn: {
-                name: _record(conn, name, runs, self._attempts) for name in names
-            }
-        )
+
+        def query(conn):
+            if runs == 1:  # the metrics file: three queries for all
+                found = _last_records(conn, names, self._attempts)
+                return {name: found.get(name) for name in names}
+            return {name: _record(conn, name, runs, self._attempts) for name in names}
+
+        found = self._read(query)
         return found if found is not None else dict.fromkeys(names)
 
     def lock_file(self, what):

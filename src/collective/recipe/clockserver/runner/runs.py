@@ -340,10 +340,11 @@ class Run:
         return reason
 
     def start(self):
-        from .hcprotocol import run_id
+        if self.runs.config.pings.get(self.name):  # else no run id is needed
+            from .hcprotocol import run_id
 
-        self.rid = run_id()
-        self.runs.ping(self.name, "start", self.rid)
+            self.rid = run_id()
+            self.runs.ping(self.name, "start", self.rid)
 
     def finish(self, result):
         """Record the end, update the metrics, then the final ping."""
