@@ -147,12 +147,12 @@ def _last_records(conn, names, attempts=True):
             rows[name] = row
     ids = sorted({i for row in rows.values() for i in row[6:] if i is not None})
     select_run = QUERIES[attempts][0].replace("SELECT ", "SELECT id, ", 1)
-    runs = {}
+    runs = {}  # id -> run dict, one per run (the lasts of a name often agree)
     for at in range(0, len(ids), CHUNK):
         chunk = ids[at : at + CHUNK]
         query = f"{select_run} WHERE id IN ({','.join('?' * len(chunk))})"
         for id_, *run in conn.execute(query, chunk):
-            runs[id_] = run
+            runs[id_] = _run_dict(run)
     running = {}
     for name, *entry in conn.execute(
         RUNNING.replace("SELECT ", "SELECT name, ", 1) + " ORDER BY start"
@@ -162,7 +162,7 @@ def _last_records(conn, names, attempts=True):
     found = {}
     for name, row in rows.items():
         lasts = {
-            key: _run_dict(runs[id_])
+            key: runs[id_]
             for key, id_ in enumerate(row[6:])
             if id_ is not None and id_ in runs
         }

@@ -81,12 +81,16 @@ def of_call(outcome, job):
     """A call's Outcome (call.py) as a Result; after retries the reason ends
     with ``(N attempts: ...)``."""
     from .call import describe
-    from .retry import reason_with_attempts
 
+    reason = describe(outcome, job)
+    if outcome.attempts:
+        from .retry import reason_with_attempts
+
+        reason = reason_with_attempts(reason, outcome)
     return Result(
         outcome.ok,
         outcome.duration,
-        reason_with_attempts(describe(outcome, job), outcome),
+        reason,
         http_status=outcome.status,
         attempts=outcome.attempts,
     )
