@@ -529,3 +529,42 @@ def test_read_many_gives_what_read_gives(tmp_path):
         assert records.read_many(names, runs) == {
             name: records.read(name, runs) for name in names
         }
+
+
+def test_a_call_in_flight_across_a_reload_ends_and_frees_its_name(tmp_path):
+    """run's begins are written in batches: a SIGHUP while a call is in
+    flight hands it to the new config's records, which end it and free
+    the name for the next tick."""
+    import logging
+
+    from collective.recipe.clockserver.runner.call import Outcome
+    from collective.recipe.clockserver.runner.clock import no_claim
+    from collective.recipe.clockserver.runner.config import parse_config
+    from collective.recipe.clockserver.runner.recording import ClockRecorder
+
+    config = parse_config(
+        {
+            "part": "clock",
+            "address": "http://127.0.0.1:1",
+            "state-directory": str(tmp_path / "state"),
+            "jobs": [{"name": "j", "method": "/j", "period": 60}],
+        }
+    )
+    recorder = ClockRecorder(config, logging.getLogger("test-reload"))
+    [job] = config.jobs
+    gate = recorder.gate(no_claim)
+    assert gate(job, 60.0) is None
+    recorder.started(job, 60.0)
+    assert gate(job, 120.0) == "still running"  # the call of 60 goes on
+    recorder.reloaded(config)
+    recorder.finished(job, 60.0, Outcome(0.1, 200, "OK"))
+    assert gate(job, 120.0) is None
+    recorder.started(job, 120.0)
+    recorder.finished(job, 120.0, Outcome(0.1, 200, "OK"))
+    recorder.runs.flush()
+    runs = Records(config.state_directory, part="clock").read("j")
+    assert [(run["due"], run["result"]) for run in runs["runs"]] == [
+        (60.0, "ok"),
+        (120.0, "ok"),
+    ]
+    assert runs["running"] == []

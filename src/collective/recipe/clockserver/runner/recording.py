@@ -55,7 +55,8 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.config = config
-        self.runs.flush(begins=True)  # the calls in flight end in the new Runs
+        old = self.runs
+        old.flush(begins=True)  # the calls in flight end in the new Runs
         self.runs = Runs(
             config,
             self.runs.log,
@@ -64,6 +65,8 @@ class ClockRecorder(Observer):
             now=self.now,
             pinger=self.runs.pinger,
         )
+        if self.runs.records is not None and old.records is not None:
+            self.runs.records.adopt(old.records)  # the calls in flight end here
         self.runs.seen([w.name for w in watched(config)])
         self._dirty.set()
         return config

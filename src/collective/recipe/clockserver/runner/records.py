@@ -131,6 +131,17 @@ class Records(Connection):
             self._held[token] = (name, locks)
         return token
 
+    def adopt(self, other):
+        """Take over the runs ``other`` (a Records of the config before a
+        reload) began and did not end: they end here, and free their names."""
+        if other is self:
+            return
+        other.flush(sync=False, begins=True)  # rows written: they end by token
+        with other._memory:
+            held, other._held = other._held, {}
+        with self._memory:
+            self._held.update(held)
+
     def _release(self, token):
         with self._memory:
             held = self._held.pop(token, None)
