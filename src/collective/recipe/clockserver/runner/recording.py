@@ -37,7 +37,8 @@ class ClockRecorder(Observer):
         self._thread = None
 
     def _metrics_later(self):
-        self._dirty.set()
+        if not self._dirty.is_set():  # a hundred ends in a burst: one set()
+            self._dirty.set()
 
     def start(self):
         from .status import watched
