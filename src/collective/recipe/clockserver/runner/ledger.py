@@ -18,6 +18,7 @@ KEEP_MAX = 10000  # ...but no more than this many per name
 PRUNE_EVERY = 64  # prune a name's runs when the new run's id is a multiple
 OUTPUT_LIMIT = 2048  # bytes of a command's last output kept in a record
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+_JSON = json.JSONEncoder(separators=(",", ":")).encode  # made once, not per run
 
 INSERT_RUN = (
     f"INSERT INTO runs (name, {', '.join(RUN_FIELDS)}) "
@@ -106,7 +107,7 @@ def append(conn, name, run, now):
     cursor = conn.execute(INSERT_RUN, (name, *[run[key] for key in RUN_FIELDS]))
     result = run["result"]
     if result == "ok":
-        conn.execute(COUNT["ok"], (json.dumps(run, separators=(",", ":")), name))
+        conn.execute(COUNT["ok"], (_JSON(run), name))
     else:
         conn.execute(COUNT.get(result, COUNT["skipped"]), (name,))
     if cursor.lastrowid % PRUNE_EVERY == 0:
