@@ -568,3 +568,44 @@ def test_a_call_in_flight_across_a_reload_ends_and_frees_its_name(tmp_path):
         (120.0, "ok"),
     ]
     assert runs["running"] == []
+
+
+def test_fire_and_exec_by_hand_skip_while_run_calls_the_name(server, part_factory):
+    """run writes nothing when a call begins: fire and exec see the call
+    from the name's lock (running.py), and run's next tick sees theirs."""
+    part = part_factory(
+        server.address, [{"name": "slow", "method": "/slow?sleep=4", "period": 2}]
+    )
+    process = part.start()
+    wait_for(lambda: calls(server, "/slow?sleep=4") >= 1, "run's call")
+    fired = part.run("fire", "slow")
+    executed = part.run("exec", "slow", "--", "true")
+    out = part.stop(process)
+    assert fired.returncode == 75, fired.stderr
+    assert fired.stderr.strip().endswith("skipped, the previous run is still running")
+    assert executed.returncode == 75, executed.stderr
+    skips = [
+        run["by"]
+        for run in part.record("slow")["runs"]
+        if run["result"] == "skipped" and run["reason"] == "still running"
+    ]
+    assert "fire" in skips and "exec" in skips, (skips, out)
+
+
+def test_run_skips_its_ticks_while_a_fire_by_hand_calls_the_name(server, part_factory):
+    part = part_factory(
+        server.address, [{"name": "slow", "method": "/slow?sleep=4", "period": 1}]
+    )
+    fire = subprocess.Popen(part.command("fire", "slow"))
+    part.processes.append(fire)
+    wait_for(lambda: calls(server, "/slow?sleep=4") >= 1, "the fire's call")
+    process = part.start()
+    wait_for(
+        lambda: any(
+            run["by"] == "run" and run["reason"] == "still running"
+            for run in (part.record("slow") or {"runs": []})["runs"]
+        ),
+        "a tick of run skipped",
+    )
+    part.stop(process)
+    assert fire.wait(30) == 0
