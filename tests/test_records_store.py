@@ -609,3 +609,22 @@ def test_run_skips_its_ticks_while_a_fire_by_hand_calls_the_name(server, part_fa
     )
     part.stop(process)
     assert fire.wait(30) == 0
+
+
+def test_a_call_of_run_killed_shows_running_then_interrupted(server, part_factory):
+    """The row of a call of run is written once the call went on for a
+    second: status shows it running, and after a SIGKILL interrupted."""
+    part = part_factory(
+        server.address, [{"name": "slow", "method": "/slow?sleep=30", "period": 2}]
+    )
+    os.makedirs(part.state, mode=0o700)
+    Records(part.state).seen(["slow"])
+    process = part.start()
+    wait_for(lambda: calls(server, "/slow?sleep=30") >= 1, "run's call")
+    wait_for(lambda: part.record("slow")["running"], "the row of the call in progress")
+    assert part.states()[0]["slow"]["state"] == "running"
+    process.kill()
+    process.wait(10)
+    [run] = [r for r in part.record("slow")["runs"] if r["result"] != "skipped"]
+    assert run["result"] == "failed" and run["reason"] == "interrupted"
+    assert run["by"] == "run" and run["due"] % 2 == 0
