@@ -615,7 +615,8 @@ def test_a_call_of_run_killed_shows_running_then_interrupted(server, part_factor
     """The row of a call of run is written once the call went on for a
     second: status shows it running, and after a SIGKILL interrupted."""
     part = part_factory(
-        server.address, [{"name": "slow", "method": "/slow?sleep=30", "period": 2}]
+        server.address,
+        [{"name": "slow", "method": "/slow?sleep=30", "period": 2, "grace": 60}],
     )
     os.makedirs(part.state, mode=0o700)
     Records(part.state).seen(["slow"])
