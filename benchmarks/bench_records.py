@@ -11,12 +11,17 @@ in one run, against one local server.  Linux only (reads /proc).
    3.11 (BackgroundScheduler, interval jobs doing the same http.client
    GET) with thread pools of 4 and 10.  Two rounds, interleaved
    (A B C D, then D C B A), pooled.
+   1b (--breakdown): where ``run``'s CPU per call goes (the same window
+   with the metrics file off, then the records off too).
 2. 40 cron-style ``exec --scheduled`` processes started at once while
    ``run`` records its own 100 jobs: records lost (must be 0).
-   1b: where ``run``'s CPU per call goes (the same window with the
-   metrics file off, then the records off too).
-3. ``fire`` start-up (a plain config with a state directory): wall and
-   CPU time per call against ``python -c pass``.
+3. ``fire`` start-up (a plain config with a state directory and a
+   metrics file; the package byte-compiled, as installed): wall and CPU
+   time per call against ``python -c pass``.
+
+About 4 minutes (8 windows of 20 s plus start-up and stop of each row);
+--breakdown adds about 80 s.  Other work on the machine shows in every
+row: compare the rows of one run, and CPU per call more than lateness.
 
 APScheduler is no dependency of the package or its tests: give this
 script a Python that has it (a separate benchmark venv)::
@@ -35,8 +40,8 @@ import tempfile
 import threading
 import time
 
-import bench_runner as base
-from bench_runner import HttpServer, merge, percentile, scheduler_row, stop
+import benchlib as base
+from benchlib import HttpServer, merge, percentile, scheduler_row, stop
 
 print = functools.partial(print, flush=True)  # noqa: A001 - progress shows in a log
 PYTHON = sys.executable
@@ -254,6 +259,7 @@ def lost_records(server, script, config, jobs, execs=40):
 
 
 def startup(server, script, config):
+    base.compile_package()  # as installed: byte-compiled
     base.write_runner_config(
         config, server.address, [{"name": "job", "method": "/startup", "period": 60}], 4
     )
@@ -272,14 +278,25 @@ def startup(server, script, config):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument(
         "--apscheduler-python",
         required=True,
-        help="a Python with APScheduler 3.11 installed",
+        metavar="PYTHON",
+        help="a Python with APScheduler 3.11 installed (a venv of its own)",
     )
-    parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--jobs", type=int, default=100, help="jobs at 1 s (100)")
+    parser.add_argument(
+        "--seconds", type=float, default=20, help="each row's window (20 s)"
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also 1b: run's CPU without the metrics file, then without "
+        "records (3 more windows)",
+    )
     args = parser.parse_args()
     print(
         f"bench_records: python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
@@ -301,7 +318,8 @@ def main():
                 args.seconds,
             )
             print_punctuality(rows, args.jobs, args.seconds)
-            breakdown(server, script, config, args.jobs, args.seconds)
+            if args.breakdown:
+                breakdown(server, script, config, args.jobs, args.seconds)
             lost_records(server, script, config, args.jobs)
             startup(server, script, config)
         finally:

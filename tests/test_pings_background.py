@@ -1,6 +1,6 @@
 """Pings never sit in front of a call or a record (issue 17).
 
-A background sender (runs.Pinger) sends the start and final pings; a
+A background sender (pinger.Pinger) sends the start and final pings; a
 name's pings go in order; ``fire``/``exec`` wait at most 10 s in total for
 theirs before exiting.  Against real servers that hang or trickle
 (tests/faultserver.py), with real ``bin/<part> fire``, ``exec`` and ``run``.
@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from collective.recipe.clockserver.runner import pings, runs
+from collective.recipe.clockserver.runner import pinger as pinger_module
+from collective.recipe.clockserver.runner import pings
 
 RUNNER = (
     "import sys; from collective.recipe.clockserver.runner import main; "
@@ -74,7 +75,7 @@ def test_a_names_pings_go_in_order_and_names_do_not_wait_for_each_other(monkeypa
 
     monkeypatch.setattr(pings, "ping", fake_ping)
     lines = []
-    pinger = runs.Pinger(lines.append)
+    pinger = pinger_module.Pinger(lines.append)
     config = Config("slow", "quick")
     pinger.send(config, "slow", "start")
     pinger.send(config, "slow", "success")
@@ -95,8 +96,8 @@ def test_pings_waiting_for_a_hung_server_are_bounded(monkeypatch):
     release = threading.Event()
     monkeypatch.setattr(pings, "ping", lambda *a, **k: release.wait(5))
     lines = []
-    pinger = runs.Pinger(lines.append)
-    for _ in range(3 * runs.WAITING_PINGS + 5):
+    pinger = pinger_module.Pinger(lines.append)
+    for _ in range(3 * pinger_module.WAITING_PINGS + 5):
         pinger.send(Config("job"), "job", "start")
     # 100 wait (the first of them in flight), the rest are dropped: one line
     # for the first dropped, then one per 100.

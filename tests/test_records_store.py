@@ -446,3 +446,180 @@ def test_ends_held_back_are_dropped_not_piled_up_when_the_store_is_refused(tmp_p
     records.finish("j", None, "ok", 0.1, by="run", start=60, later=True)
     records.flush()
     assert records.read("j")["totals"]["ok"] == 1
+
+
+# -- the attempts of each run (a column added to older stores) -------------------------
+
+OLD_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE names (
+    name TEXT PRIMARY KEY, first_seen REAL NOT NULL,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    ok INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0, last_success TEXT);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL, due REAL, start REAL,
+    duration REAL, result TEXT NOT NULL, reason TEXT, http_status INTEGER,
+    exit_status INTEGER, host TEXT, by TEXT, scheduled INTEGER NOT NULL DEFAULT 0,
+    catch_up INTEGER NOT NULL DEFAULT 0, output TEXT);
+CREATE INDEX runs_by_name ON runs (name, id);
+CREATE TABLE running (
+    token TEXT PRIMARY KEY, name TEXT NOT NULL, host TEXT, pid INTEGER,
+    pid_start INTEGER, boot TEXT, due REAL, start REAL, by TEXT,
+    scheduled INTEGER NOT NULL DEFAULT 0, catch_up INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX running_by_name ON running (name);
+INSERT INTO meta VALUES ('version', '1');
+INSERT INTO names (name, first_seen, ok) VALUES ('j', 1000, 1);
+INSERT INTO runs (name, due, start, duration, result, reason, http_status, host, by)
+    VALUES ('j', 1000, 1000, 0.5, 'ok', '200 OK', 200, 'old', 'fire');
+"""
+
+
+def test_a_store_of_version_1_gets_the_attempts_column(server, part_factory):
+    part = part_factory(server.address, JOB)
+    os.makedirs(part.state, mode=0o700)
+    conn = sqlite3.connect(store_of(part))
+    conn.executescript(OLD_SCHEMA)
+    conn.close()
+    os.chmod(store_of(part), 0o600)
+    # A reader does not change the store: status reads it as it is.
+    [old] = part.record("j")["runs"]
+    assert old["attempts"] == 1 and old["host"] == "old"
+    assert part.states()[0]["j"]["totals"]["ok"] == 1
+    conn = sqlite3.connect(store_of(part))
+    assert "attempts" not in [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+    conn.close()
+    # The first writer adds the column; the old run counts 1 attempt.
+    assert part.run("fire", "j").returncode == 0
+    conn = sqlite3.connect(store_of(part))
+    assert "attempts" in [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+    assert conn.execute("SELECT value FROM meta").fetchone() == ("2",)
+    conn.close()
+    runs = part.record("j")["runs"]
+    assert [(run["host"], run["attempts"]) for run in runs][0] == ("old", 1)
+    assert runs[-1]["attempts"] == 1 and part.record("j")["totals"]["ok"] == 2
+
+
+def test_json_records_taken_over_count_one_attempt(part_factory):
+    part = part_factory("http://127.0.0.1:1", JOB)
+    records = Records(part.state)
+    records.put("j", old_record("j", 3))
+    [run] = records.read("j")["runs"]
+    assert run["attempts"] == 1
+
+
+def test_read_many_gives_what_read_gives(tmp_path):
+    records = Records(str(tmp_path / "clock"))
+    records.seen(["a", "b", "c", "d"])
+    records.finish("a", None, "ok", 1.0, by="run", start=1, attempts=2)
+    records.finish("a", None, "failed", 1.0, by="run", start=2)
+    records.skip("a", 3, "claimed by web2", "run")
+    records.skip("a", 4, "still running", "run")
+    records.finish("b", None, "ok", 1.0, by="fire", start=1)
+    records.begin("c", 5, "fire")
+    records.finish("d", None, "failed", None, by="run", start=1, reason="x")
+    names = ["a", "b", "c", "d", "never"]
+    for runs in (1, None):
+        assert records.read_many(names, runs) == {
+            name: records.read(name, runs) for name in names
+        }
+
+
+def test_a_call_in_flight_across_a_reload_ends_and_frees_its_name(tmp_path):
+    """run's begins are written in batches: a SIGHUP while a call is in
+    flight hands it to the new config's records, which end it and free
+    the name for the next tick."""
+    import logging
+
+    from collective.recipe.clockserver.runner.call import Outcome
+    from collective.recipe.clockserver.runner.clock import no_claim
+    from collective.recipe.clockserver.runner.config import parse_config
+    from collective.recipe.clockserver.runner.recording import ClockRecorder
+
+    config = parse_config(
+        {
+            "part": "clock",
+            "address": "http://127.0.0.1:1",
+            "state-directory": str(tmp_path / "state"),
+            "jobs": [{"name": "j", "method": "/j", "period": 60}],
+        }
+    )
+    recorder = ClockRecorder(config, logging.getLogger("test-reload"))
+    [job] = config.jobs
+    gate = recorder.gate(no_claim)
+    assert gate(job, 60.0) is None
+    recorder.started(job, 60.0)
+    assert gate(job, 120.0) == "still running"  # the call of 60 goes on
+    recorder.reloaded(config)
+    recorder.finished(job, 60.0, Outcome(0.1, 200, "OK"))
+    assert gate(job, 120.0) is None
+    recorder.started(job, 120.0)
+    recorder.finished(job, 120.0, Outcome(0.1, 200, "OK"))
+    recorder.runs.flush()
+    runs = Records(config.state_directory, part="clock").read("j")
+    assert [(run["due"], run["result"]) for run in runs["runs"]] == [
+        (60.0, "ok"),
+        (120.0, "ok"),
+    ]
+    assert runs["running"] == []
+
+
+def test_fire_and_exec_by_hand_skip_while_run_calls_the_name(server, part_factory):
+    """run writes nothing when a call begins: fire and exec see the call
+    from the name's lock (running.py), and run's next tick sees theirs."""
+    part = part_factory(
+        server.address, [{"name": "slow", "method": "/slow?sleep=4", "period": 2}]
+    )
+    process = part.start()
+    wait_for(lambda: calls(server, "/slow?sleep=4") >= 1, "run's call")
+    fired = part.run("fire", "slow")
+    executed = part.run("exec", "slow", "--", "true")
+    out = part.stop(process)
+    assert fired.returncode == 75, fired.stderr
+    assert fired.stderr.strip().endswith("skipped, the previous run is still running")
+    assert executed.returncode == 75, executed.stderr
+    skips = [
+        run["by"]
+        for run in part.record("slow")["runs"]
+        if run["result"] == "skipped" and run["reason"] == "still running"
+    ]
+    assert "fire" in skips and "exec" in skips, (skips, out)
+
+
+def test_run_skips_its_ticks_while_a_fire_by_hand_calls_the_name(server, part_factory):
+    part = part_factory(
+        server.address, [{"name": "slow", "method": "/slow?sleep=4", "period": 1}]
+    )
+    fire = subprocess.Popen(part.command("fire", "slow"))
+    part.processes.append(fire)
+    wait_for(lambda: calls(server, "/slow?sleep=4") >= 1, "the fire's call")
+    process = part.start()
+    wait_for(
+        lambda: any(
+            run["by"] == "run" and run["reason"] == "still running"
+            for run in (part.record("slow") or {"runs": []})["runs"]
+        ),
+        "a tick of run skipped",
+    )
+    part.stop(process)
+    assert fire.wait(30) == 0
+
+
+def test_a_call_of_run_killed_shows_running_then_interrupted(server, part_factory):
+    """The row of a call of run is written once the call went on for a
+    second: status shows it running, and after a SIGKILL interrupted."""
+    part = part_factory(
+        server.address,
+        [{"name": "slow", "method": "/slow?sleep=30", "period": 2, "grace": 60}],
+    )
+    os.makedirs(part.state, mode=0o700)
+    Records(part.state).seen(["slow"])
+    process = part.start()
+    wait_for(lambda: calls(server, "/slow?sleep=30") >= 1, "run's call")
+    wait_for(lambda: part.record("slow")["running"], "the row of the call in progress")
+    assert part.states()[0]["slow"]["state"] == "running"
+    process.kill()
+    process.wait(10)
+    [run] = [r for r in part.record("slow")["runs"] if r["result"] != "skipped"]
+    assert run["result"] == "failed" and run["reason"] == "interrupted"
+    assert run["by"] == "run" and run["due"] % 2 == 0

@@ -5,6 +5,7 @@ outcome per tick.  Real HTTP against local servers; the waits in
 simulated time (no wall-clock waiting but one 1-second Retry-After in the
 real ``fire``)."""
 
+import re
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -357,3 +358,33 @@ def test_fire_retries_and_records_one_run(servers, part_factory):
     )
     states, _ = part.states()
     assert states["j"]["totals"] == {"ok": 1, "failed": 0, "skipped": 0}
+
+
+def test_fire_records_the_number_of_attempts(servers, part_factory):
+    server = scripted([(503, {"Retry-After": "1"}), (503, {"Retry-After": "1"})])
+    servers.append(server)
+    part = part_factory(
+        "http://127.0.0.1:%d" % server.server_port,
+        [{"name": "j", "method": "/j", "period": 3600, "retries": 3}],
+    )
+    assert part.run("fire", "j").returncode == 0
+    assert part.run("fire", "j").returncode == 0  # a 200 at once: one attempt
+    assert len(server.paths) == 4
+    first, second = part.record("j")["runs"]
+    assert first["result"] == "ok" and first["attempts"] == 3
+    assert second["result"] == "ok" and second["attempts"] == 1
+    assert part.record("j")["last_success"]["attempts"] == 1
+
+
+def test_a_refused_call_given_up_counts_its_attempts_not_the_note(part_factory):
+    part = part_factory(
+        "http://127.0.0.1:%d" % free_port(),
+        [{"name": "j", "method": "/j", "period": 2, "retries": 5}],
+    )
+    # Waits of 1 s, then 2 s: one of them reaches the next tick (2 s away
+    # at most), which ends the run with a note that is no attempt.
+    assert part.run("fire", "j").returncode == 1
+    [run] = part.record("j")["runs"]
+    assert run["result"] == "failed" and "; no retry: " in run["reason"]
+    counted = re.search(r"\((\d) attempts?: ", run["reason"])
+    assert run["attempts"] == int(counted.group(1)) in (1, 2)

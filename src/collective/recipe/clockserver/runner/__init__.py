@@ -8,14 +8,17 @@ writes the jobs to a mode-0600 JSON file and generates::
 
 Modules, one job each: ``cli`` (the command line), ``config`` (the JSON
 file), ``runs`` (the run protocol of run, fire and exec), ``call`` (one
-HTTP call), ``execute`` (one command), ``clock`` (the tick loop, on an
-injectable time source), ``recording`` (``run``: the clock with its log,
-signals and records), ``records`` (the store), ``status`` and ``metrics``
-(what the records say), ``pings``, ``locks`` (one call per tick across
-hosts), ``logfile``, ``files`` (atomic writes), ``text`` (escaping,
-masking), ``timefmt`` and ``crontimes`` (times).  This module stays empty
-apart from ``main`` (and its exit) so that ``fire`` imports only what one
-call needs.
+HTTP call) and ``outcome`` (what it gave and means), ``execute`` (one
+command), ``clock`` (the tick loop, on an injectable time source),
+``recording`` (``run``: the clock with its log, signals and records),
+``records`` (the store's API) on ``connection``, ``store``, ``ledger``
+(its writes), ``history`` (its reads) and ``running`` (the names in
+progress, by lock), ``status`` and ``metrics`` (what the records say),
+``pings`` and ``pinger``, ``locks`` (one call per tick across hosts),
+``logfile``, ``files`` (atomic writes), ``text`` (escaping, masking),
+``timefmt`` and ``crontimes`` (times).  This module stays empty apart
+from ``main`` (and its exit) so that ``fire`` imports only what one call
+needs.
 """
 
 

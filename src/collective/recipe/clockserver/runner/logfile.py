@@ -12,6 +12,8 @@ answer cannot forge a log line.
 import logging
 import os
 import sys
+import time
+from collections.abc import Mapping
 
 from .text import escape
 
@@ -73,6 +75,10 @@ class LineHandler(logging.Handler):
             line = f"(unprintable log record: {escape(str(record.msg))})\n".encode(
                 "utf-8", "backslashreplace"
             )
+        self.write_line(line)
+
+    def write_line(self, line):
+        """Write one encoded line (call with the handler's lock held)."""
         if self.path is None:
             self._stderr(line)
             return
@@ -128,3 +134,70 @@ class LineHandler(logging.Handler):
         except OSError:
             pass
         super().close()
+
+
+class LineLog:
+    """The clock's logger in ``run``: the lines LineHandler writes for a
+    logging record, made without one (a call's log line is on the hot
+    path).  Anything unusual (exc_info, extra, a mapping as the only
+    argument, another handler added) goes through ``logger`` itself."""
+
+    def __init__(self, logger, handler, part):
+        self.logger = logger
+        self.handler = handler
+        self.suffix = f" [{part}] "
+        self._second = None
+        self._stamp = ""
+
+    def isEnabledFor(self, level):
+        return self.logger.isEnabledFor(level)
+
+    def log(self, level, msg, *args, **kwargs):
+        logger = self.logger
+        if not logger.isEnabledFor(level):
+            return
+        if (
+            kwargs
+            or logger.handlers != [self.handler]
+            or (len(args) == 1 and isinstance(args[0], Mapping) and args[0])
+        ):
+            logger.log(level, msg, *args, **kwargs)
+            return
+        try:
+            text = escape(str(msg) % args if args else str(msg))
+        except Exception:  # a bad format: as logging reports it
+            logger.log(level, msg, *args)
+            return
+        created = time.time()
+        second = int(created)
+        if second != self._second:  # asctime as logging.Formatter writes it
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(created))
+            self._second = second
+        line = (
+            f"{self._stamp},{int((created - second) * 1000):03d} "
+            f"{logging.getLevelName(level)}{self.suffix}{text}\n"
+        ).encode("utf-8", "backslashreplace")
+        handler = self.handler
+        handler.acquire()
+        try:
+            handler.write_line(line)
+        finally:
+            handler.release()
+
+    def debug(self, msg, *args, **kwargs):
+        self.log(logging.DEBUG, msg, *args, **kwargs)
+
+    def info(self, msg, *args, **kwargs):
+        self.log(logging.INFO, msg, *args, **kwargs)
+
+    def warning(self, msg, *args, **kwargs):
+        self.log(logging.WARNING, msg, *args, **kwargs)
+
+    def error(self, msg, *args, **kwargs):
+        self.log(logging.ERROR, msg, *args, **kwargs)
+
+    def critical(self, msg, *args, **kwargs):
+        self.log(logging.CRITICAL, msg, *args, **kwargs)
+
+    def exception(self, msg, *args, exc_info=True, **kwargs):
+        self.logger.error(msg, *args, exc_info=exc_info, **kwargs)

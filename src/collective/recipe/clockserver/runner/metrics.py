@@ -54,8 +54,9 @@ def _label(value):
 def metrics_text(config, infos):
     """The Prometheus text exposition of ``infos`` (labels part and name)."""
     samples = {name: [] for name, _, _ in METRICS}
+    part = _label(config.part)
     for info in infos:
-        labels = f'part="{_label(config.part)}",name="{_label(info["name"])}"'
+        labels = f'part="{part}",name="{_label(info["name"])}"'
         last = info["last_run"]
         success = info["last_success"]
         finished = info.get("last_finished") or next(
@@ -91,11 +92,33 @@ def metrics_text(config, infos):
 
 
 def _number(value):
+    kind = type(value)  # the usual cases first: this runs for every sample
+    if kind is int:
+        return str(value)
+    if kind is float:
+        return str(int(value)) if value.is_integer() else repr(value)
     if isinstance(value, bool):
         return str(int(value))
     if isinstance(value, int) or float(value).is_integer():
         return str(int(value))
     return repr(float(value))
+
+
+class Snapshot:
+    """The records of every watched name, read in one go the first time
+    status.collect asks for one of them (inside its error handling)."""
+
+    def __init__(self, records, names):
+        self.records = records
+        self.names = names
+        self.found = None
+
+    def read(self, name, runs=None):
+        if self.found is None:
+            self.found = self.records.read_many(self.names, runs)
+        if name in self.found:
+            return self.found[name]
+        return self.records.read(name, runs)
 
 
 def write(config, records, now, log):
@@ -109,8 +132,10 @@ def write(config, records, now, log):
         import fcntl
 
         fcntl.flock(lock, fcntl.LOCK_EX)  # the newest snapshot wins
+        names = [watch.name for watch in status.watched(config)]
         text = metrics_text(
-            config, status.collect(config, now=now, runs=1, records=records)
+            config,
+            status.collect(config, now=now, runs=1, records=Snapshot(records, names)),
         )
         files.replace(path, text.encode("utf-8"), 0o644)
     except (OSError, StoreError, ValueError) as exc:

@@ -6,12 +6,13 @@ import threading
 import time
 
 from .clock import Observer, no_claim
-from .records import KEEP, StoreError
+from .records import BEGIN_GAP, KEEP, StoreError
 from .runs import Runs, of_call
 
 METRICS_EVERY = 60  # seconds: `run` rewrites metrics-file at least this often
 METRICS_GAP = 1.0  # seconds between two rewrites: runs ending together share one
-ENDS_GAP = 0.05  # seconds the ends of calls are held back, to be written together
+ENDS_GAP = 0.05  # seconds without a call ending before the ends are written
+ENDS_WAIT = 1.0  # ...but the ends wait at most this long
 
 
 class ClockRecorder(Observer):
@@ -36,7 +37,8 @@ class ClockRecorder(Observer):
         self._thread = None
 
     def _metrics_later(self):
-        self._dirty.set()
+        if not self._dirty.is_set():  # a hundred ends in a burst: one set()
+            self._dirty.set()
 
     def start(self):
         from .status import watched
@@ -54,7 +56,8 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.config = config
-        self.runs.flush()
+        old = self.runs
+        old.flush(begins=True)  # the calls in flight end in the new Runs
         self.runs = Runs(
             config,
             self.runs.log,
@@ -63,6 +66,8 @@ class ClockRecorder(Observer):
             now=self.now,
             pinger=self.runs.pinger,
         )
+        if self.runs.records is not None and old.records is not None:
+            self.runs.records.adopt(old.records)  # the calls in flight end here
         self.runs.seen([w.name for w in watched(config)])
         self._dirty.set()
         return config
@@ -72,29 +77,39 @@ class ClockRecorder(Observer):
         self._dirty.set()
         if self._thread is not None:
             self._thread.join(5)
-        self.runs.flush()
+        self.runs.flush(begins=True)  # calls abandoned show as interrupted
         self.runs.write_metrics()
 
     def _metrics_loop(self):
-        """Write the ends of the calls held back (those that end within
-        ENDS_GAP share one transaction), put them on disk and rewrite
-        metrics-file at most once a second (a hundred jobs ending in the
-        same second cost one rewrite), and at least once a minute, so
-        clockserver_overdue stays current."""
+        """Write the ends of the calls held back and the rows of calls going
+        on for BEGIN_GAP, put them on disk and rewrite metrics-file at most
+        once a second (a hundred jobs ending in the same second cost one
+        transaction and one rewrite), and at least once a minute, so
+        clockserver_overdue stays current.  The ends are written once no
+        call ended for ENDS_GAP (at most ENDS_WAIT after the first): after
+        a burst of calls, not in the middle of it."""
         clock = time.monotonic
         last_write = clock()
         due = False  # runs ended since the last rewrite
         while not self._stop.is_set():
             wait = max(
-                0.0, last_write + (METRICS_GAP if due else METRICS_EVERY) - clock()
+                0.0,
+                min(
+                    last_write + (METRICS_GAP if due else METRICS_EVERY) - clock(),
+                    BEGIN_GAP,  # a call going on that long gets its row
+                ),
             )
-            if self._dirty.wait(wait) and not self._stop.is_set():
-                self._stop.wait(ENDS_GAP)
+            if self._dirty.wait(wait):
+                first = clock()
+                while not self._stop.wait(ENDS_GAP):
+                    if not self._dirty.is_set() or clock() - first >= ENDS_WAIT:
+                        break
+                    self._dirty.clear()  # more ended: wait for the burst's end
                 self._dirty.clear()
-                self.runs.flush(sync=False)
                 due = True
             if self._stop.is_set():
                 return
+            self.runs.flush(sync=False)
             now = clock()
             if now - last_write >= (METRICS_GAP if due else METRICS_EVERY):
                 self.runs.flush()
@@ -200,7 +215,7 @@ def serve(config, config_path, log_file=None):
 
     from .clock import LOG, Clock, started_line
     from .config import load_config
-    from .logfile import LineHandler
+    from .logfile import LineHandler, LineLog
 
     try:
         handler = LineHandler(log_file, config.part)
@@ -219,11 +234,13 @@ def serve(config, config_path, log_file=None):
         handler.close()
         return str(exc)
     follow = getattr(claim, "follow", lambda new: new)  # a reload may change lock
-    recorder = ClockRecorder(config, LOG)
+    log = LineLog(LOG, handler, config.part)  # the same lines, made cheaper
+    recorder = ClockRecorder(config, log)
     # The recorder's gate refuses overlap on this host first, then asks the
     # cluster lock.
     clock = Clock(
         config,
+        log=log,
         reload=lambda: recorder.reloaded(follow(load_config(config_path))),
         observer=recorder,
         claim=recorder.gate(claim),

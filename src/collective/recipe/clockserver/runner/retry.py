@@ -69,6 +69,12 @@ def combined(outcomes, job, duration, note=None):
     )
 
 
+def attempt_count(attempts):
+    """The number of real attempts in an outcome's ``attempts`` (1 when
+    there were no retries)."""
+    return max(1, sum(1 for a in attempts if not a.startswith("no retry:")))
+
+
 def reason_with_attempts(reason, outcome):
     """A run's reason, followed by ``(N attempts: ...)`` after retries."""
     attempts = [a for a in outcome.attempts if not a.startswith("no retry:")]

@@ -9,13 +9,11 @@ metrics file that cannot be written is logged, and the run goes ahead.
 Imports stay lazy: cron starts ``fire`` once per call.
 """
 
-import collections
 import threading
 import time
 
+from .pinger import Pinger
 from .records import Records, Refused, StoreError
-
-WAITING_PINGS = 100  # pings of one name waiting to be sent at most (then dropped)
 
 
 def scheduled_tick(config, name, scheduled, now):
@@ -66,17 +64,31 @@ class Result:
         self.output = output
         self.attempts = tuple(attempts)  # each attempt's reason, after retries
 
+    @property
+    def attempt_count(self):
+        """How many times the work was tried (notes such as "no retry:
+        ..." are no attempts)."""
+        if not self.attempts:
+            return 1
+        from .retry import attempt_count
+
+        return attempt_count(self.attempts)
+
 
 def of_call(outcome, job):
     """A call's Outcome (call.py) as a Result; after retries the reason ends
     with ``(N attempts: ...)``."""
     from .call import describe
-    from .retry import reason_with_attempts
 
+    reason = describe(outcome, job)
+    if outcome.attempts:
+        from .retry import reason_with_attempts
+
+        reason = reason_with_attempts(reason, outcome)
     return Result(
         outcome.ok,
         outcome.duration,
-        reason_with_attempts(describe(outcome, job), outcome),
+        reason,
         http_status=outcome.status,
         attempts=outcome.attempts,
     )
@@ -141,18 +153,24 @@ class Runs:
     def begin(self, name, due, scheduled, catch_up=False, record_skip=True):
         """``(Run, None)``, or ``(None, "still running")`` when a run of
         ``name`` goes on on this host (the skip recorded unless
-        ``record_skip`` is false: the clock records it when it is told)."""
-        got = self._record(
-            f"the start of {name}",
-            "begin",
-            name,
-            due,
-            self.by,
-            scheduled,
-            catch_up,
-            record_skip,
-        )
-        token, skip = got or (None, None)
+        ``record_skip`` is false: the clock records it when it is told;
+        then nothing is written now either: Records.begin_soon)."""
+        if record_skip:
+            got = self._record(
+                f"the start of {name}", "begin", name, due, self.by, scheduled, catch_up
+            )
+            token, skip = got or (None, None)
+        else:
+            token = self._record(
+                f"the start of {name}",
+                "begin_soon",
+                name,
+                due,
+                self.by,
+                scheduled,
+                catch_up,
+            )
+            skip = "still running" if token is False else None
         if skip:
             if record_skip:
                 if self.by != "run":
@@ -183,6 +201,8 @@ class Runs:
         """``fire``/``exec`` before exiting: wait at most ``budget``
         seconds (the ping deadline, 10 s) in total for the pings queued;
         one line says which were not sent."""
+        if not self.pinger.waiting():
+            return  # no ping queued: pings.py (http.client, ssl...) stays unloaded
         from . import pings
 
         unsent = self.pinger.wait(pings.TIMEOUT if budget is None else budget)
@@ -192,10 +212,10 @@ class Runs:
                 f"most {pings.TIMEOUT:g} s in total for its pings"
             )
 
-    def flush(self, sync=True):
-        """Write the ends held back and (``sync``) put the records on disk;
-        never raises."""
-        self._record("the records", "flush", sync)
+    def flush(self, sync=True, begins=False):
+        """Write what was held back (``begins``: also the rows of all calls
+        in progress) and (``sync``) put the records on disk; never raises."""
+        self._record("the records", "flush", sync, begins)
 
     def write_metrics(self):
         """Rewrite metrics-file (metrics.py); never raises."""
@@ -223,82 +243,9 @@ class Runs:
                 return None
             self.log(f"cannot record {what} in {self.config.state_directory}: {text}")
             return None
-        if method in ("begin", "skip", "seen"):  # written now (not held back)
+        if method in ("begin", "begin_soon", "skip", "seen"):  # the store is usable
             self._logged = None
         return got
-
-
-class Pinger:
-    """Sends pings in the background, so that a slow or hanging ping server
-    never sits in front of a call, a tick or a record: one daemon thread
-    per name while it has pings waiting, so a name's pings go in order
-    (the final ping after the start ping) and one name's slow server does
-    not hold up the others'.  Each ping is bounded by pings.TIMEOUT."""
-
-    def __init__(self, log):
-        self.log = log
-        self._cond = threading.Condition()
-        self._queues = {}  # name -> deque of (config, event) still to send
-        self._dropped = {}  # name -> pings dropped while its queue was full
-
-    def send(self, config, name, event, rid=None, body=b""):
-        with self._cond:
-            queue = self._queues.get(name)
-            fresh = queue is None
-            if fresh:
-                queue = self._queues[name] = collections.deque()
-            elif len(queue) >= WAITING_PINGS:
-                dropped = self._dropped[name] = self._dropped.get(name, 0) + 1
-                if dropped % WAITING_PINGS == 1:  # the first, then one line per 100
-                    self.log(
-                        f"{name}: the {event} ping was dropped ({dropped} so far):"
-                        " "
-                        f"{len(queue)} pings of it wait for a slow ping server; "
-                        "the run is not affected"
-                    )
-                return
-            queue.append((config, event, rid, body))
-        if fresh:
-            threading.Thread(
-                target=self._send_all,
-                args=(name, queue),
-                daemon=True,
-                name=f"pings of {name}",
-            ).start()
-
-    def _send_all(self, name, queue):
-        from . import pings
-
-        while True:
-            with self._cond:
-                if not queue:
-                    del self._queues[name]
-                    self._cond.notify_all()
-                    return
-                config, event, rid, body = queue[0]
-            try:
-                pings.ping(config, name, event, self.log, rid=rid, body=body)
-            except Exception as exc:  # never: ping() does not raise
-                self.log(f"{name}: the {event} ping failed ({type(exc).__name__})")
-            finally:
-                with self._cond:
-                    queue.popleft()
-
-    def wait(self, budget):
-        """Wait until every queued ping was sent, at most ``budget``
-        seconds; the (name, event) pairs still unsent."""
-        deadline = time.monotonic() + budget
-        with self._cond:
-            while self._queues:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._cond.wait(left)
-            return [
-                (name, item[1])
-                for name, queue in self._queues.items()
-                for item in queue
-            ]
 
 
 class Run:
@@ -324,10 +271,11 @@ class Run:
         return reason
 
     def start(self):
-        from .hcprotocol import run_id
+        if self.runs.config.pings.get(self.name):  # else no run id is needed
+            from .hcprotocol import run_id
 
-        self.rid = run_id()
-        self.runs.ping(self.name, "start", self.rid)
+            self.rid = run_id()
+            self.runs.ping(self.name, "start", self.rid)
 
     def finish(self, result):
         """Record the end, update the metrics, then the final ping."""
@@ -348,8 +296,9 @@ class Run:
             runs.now() - result.duration,
             self.scheduled,
             self.catch_up,
-            runs.by == "run",
-        )  # run: written with the next transaction or flush
+            runs.by == "run",  # run: written with the next transaction or flush
+            result.attempt_count,
+        )
         if runs.by != "run":  # fire, exec: on disk before the process ends
             runs.flush()
         runs.metrics()

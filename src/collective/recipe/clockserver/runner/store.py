@@ -34,14 +34,15 @@ CREATE TABLE runs (
     id INTEGER PRIMARY KEY, name TEXT NOT NULL, due REAL, start REAL,
     duration REAL, result TEXT NOT NULL, reason TEXT, http_status INTEGER,
     exit_status INTEGER, host TEXT, by TEXT, scheduled INTEGER NOT NULL DEFAULT 0,
-    catch_up INTEGER NOT NULL DEFAULT 0, output TEXT);
+    catch_up INTEGER NOT NULL DEFAULT 0, output TEXT,
+    attempts INTEGER NOT NULL DEFAULT 1);
 CREATE INDEX runs_by_name ON runs (name, id);
 CREATE TABLE running (
     token TEXT PRIMARY KEY, name TEXT NOT NULL, host TEXT, pid INTEGER,
     pid_start INTEGER, boot TEXT, due REAL, start REAL, by TEXT,
     scheduled INTEGER NOT NULL DEFAULT 0, catch_up INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX running_by_name ON running (name);
-INSERT INTO meta VALUES ('version', '1');
+INSERT INTO meta VALUES ('version', '2');
 """
 
 
@@ -183,24 +184,45 @@ def connect(dirfd, directory, filename, create, durable=True):
 
 def ensure_schema(conn, take_over):
     """Create the tables unless they exist; ``take_over(conn)`` runs in the
-    same transaction (the JSON records).  Returns what it returned, or None."""
+    same transaction (the JSON records).  Returns what it returned, or None.
+    A store of version 1 gets the ``attempts`` column of its runs (1 each)."""
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
+        if not has_attempts(conn):
+            _transaction(conn, _add_attempts)
         return None
+    return _transaction(conn, lambda conn: _create(conn, take_over))
+
+
+def has_attempts(conn):
+    """Whether the runs table has its ``attempts`` column (version 2)."""
+    return any(row[1] == "attempts" for row in conn.execute("PRAGMA table_info(runs)"))
+
+
+def _transaction(conn, change):
     conn.execute("BEGIN IMMEDIATE")
     try:
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
-            conn.execute("ROLLBACK")
-            return None
-        for statement in SCHEMA.strip().split(";"):
-            if statement.strip():
-                conn.execute(statement)
-        done = take_over(conn)
+        done = change(conn)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
     return done
+
+
+def _create(conn, take_over):
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
+        return None  # another writer was first
+    for statement in SCHEMA.strip().split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    return take_over(conn)
+
+
+def _add_attempts(conn):
+    if not has_attempts(conn):  # another writer may have been first
+        conn.execute("ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1")
+        conn.execute("UPDATE meta SET value = '2' WHERE key = 'version'")
 
 
 def move_aside(dirfd, directory, filename, identity, now):

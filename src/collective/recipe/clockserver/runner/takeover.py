@@ -7,7 +7,8 @@ import os
 import sqlite3
 import stat
 
-from .records import RESULTS, RUN_FIELDS, RUNNING_FIELDS, valid_name
+from .history import RESULTS, RUN_FIELDS, RUNNING_FIELDS
+from .ledger import INSERT_RUN, valid_name
 from .store import StoreError, _problem
 
 MAX_JSON = 4 * 1024 * 1024  # an older JSON record larger than this is not one
@@ -33,12 +34,10 @@ def import_record(conn, name, record):
         run = {key: _plain(run.get(key)) for key in RUN_FIELDS}
         run["scheduled"] = int(bool(run["scheduled"]))
         run["catch_up"] = int(bool(run["catch_up"]))
-        conn.execute(
-            "INSERT INTO runs (name, due, start, duration, result, reason, http_status, "
-            "exit_status, host, by, scheduled, catch_up, output) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (name, *(run[key] for key in RUN_FIELDS)),
-        )
+        attempts = run["attempts"]  # records of earlier versions: 1
+        if not isinstance(attempts, int) or isinstance(attempts, bool) or attempts < 1:
+            run["attempts"] = 1
+        conn.execute(INSERT_RUN, (name, *(run[key] for key in RUN_FIELDS)))
     for entry in record.get("running") or ():
         if isinstance(entry, dict) and entry.get("token"):
             conn.execute(
