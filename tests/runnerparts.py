@@ -16,6 +16,17 @@ from collective.recipe.clockserver.runner.records import Records
 SECRET = "pa55-Wort-s3cret"
 
 
+def make_store(state):
+    """Create the store in ``state`` and close it at once: a Records left to
+    the garbage collector closes its last connection later, and SQLite then
+    removes the ``-wal`` and ``-shm`` files (whatever a test put there)."""
+    records = Records(state)
+    try:
+        records.make()
+    finally:
+        records.close()
+
+
 def runner_command(config, *argv):
     """``bin/<part> ARGV`` of the config ``config``: the runner as a module."""
     return [sys.executable, "-m", "collective.recipe.clockserver.runner", config, *argv]

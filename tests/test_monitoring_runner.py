@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from collective.recipe.clockserver.runner.records import Records
 from localserver import free_port as closed_port
-from runnerparts import SECRET, wait_for
+from runnerparts import SECRET, make_store, wait_for
 
 
 def runs(part, name, result=None):
@@ -728,7 +728,7 @@ def test_sighup_reload_records_added_jobs(server, part_factory):
 
 def test_a_fifo_in_place_of_the_store_does_not_hang(server, part_factory):
     part = part_factory(server.address, [{"name": "j", "method": "/j", "period": 60}])
-    Records(part.state).make()
+    make_store(part.state)
     os.remove(os.path.join(part.state, "clock.sqlite"))
     os.mkfifo(os.path.join(part.state, "clock.sqlite"))
     result = part.run("status", timeout=30)

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from collective.recipe.clockserver.runner.records import Records
-from runnerparts import Part, wait_for
+from runnerparts import Part, make_store, wait_for
 
 JOB = [{"name": "j", "method": "/j", "period": 60}]
 
@@ -139,7 +139,7 @@ def test_a_store_locked_by_a_stopped_process_drops_the_record_not_the_run(
 
 def test_status_of_an_unreadable_store_is_unknown_not_a_traceback(part_factory):
     part = part_factory("http://127.0.0.1:1", JOB)
-    Records(part.state).make()
+    make_store(part.state)
     os.remove(store_of(part))
     os.mkdir(store_of(part))  # a directory in the store's place
     result = part.status()
@@ -176,7 +176,7 @@ def test_a_symlink_in_place_of_a_store_file_is_never_followed(
     server, part_factory, tmp_path, target
 ):
     part = part_factory(server.address, JOB)
-    Records(part.state).make()
+    make_store(part.state)
     for suffix in ("-wal", "-shm"):
         if os.path.exists(store_of(part) + suffix):
             os.remove(store_of(part) + suffix)
@@ -192,7 +192,7 @@ def test_a_symlink_in_place_of_a_store_file_is_never_followed(
 
 def test_a_group_writable_state_directory_is_refused(server, part_factory):
     part = part_factory(server.address, JOB)
-    Records(part.state).make()
+    make_store(part.state)
     assert oct(os.stat(part.state).st_mode & 0o777) == oct(0o700)
     os.chmod(part.state, 0o770)
     result = part.run("fire", "j")
