@@ -10,6 +10,8 @@ a second time.  About 80 s.
 import os
 import time
 
+import pytest
+
 from lockhosts import (
     lock_of,
     read,
@@ -24,6 +26,9 @@ PERIOD = 10
 SLOW = 65  # seconds: longer than the 60 s a claim was kept at least
 
 
+# Redis is asked for by name (lockhosts.lock_of), which conftest cannot see.
+@pytest.mark.services
+@pytest.mark.slow
 def test_a_queued_call_is_not_called_again_on_a_second_host(request, server, tmp_path):
     lock, _ = lock_of("redis", request, f"window-{os.getpid()}")
     queued = {"name": "queued", "method": "/window/queued", "period": PERIOD}
