@@ -71,7 +71,7 @@ COLUMNS = (
     "due, start, duration, result, reason, http_status, exit_status, "
     "host, by, scheduled, catch_up, output, {attempts}"
 )
-_LAST = "(SELECT id FROM runs WHERE name = ?1{} ORDER BY id DESC LIMIT 1)"
+_LAST = "(SELECT id FROM runs WHERE name = :name{} ORDER BY id DESC LIMIT 1)"
 
 
 def _queries(attempts):
@@ -106,7 +106,7 @@ LAST_IDS = (
     "SELECT name, first_seen, consecutive_failures, ok, failed, skipped, "
     "last_success, "
     + ", ".join(
-        _LAST.replace("?1", "names.name").format(" AND " + where if where else "")
+        _LAST.replace(":name", "names.name").format(" AND " + where if where else "")
         for where in ("", SERVED, DECISIVE, FINISHED)
     )
     + " FROM names"
@@ -125,7 +125,9 @@ def _record(conn, name, limit, attempts=True):
         return None
     # The last run, and the last that served, decided and finished: one query.
     select_run, lasts = QUERIES[attempts]
-    found = {key: _run_dict(found) for key, *found in conn.execute(lasts, (name,))}
+    found = {
+        key: _run_dict(found) for key, *found in conn.execute(lasts, {"name": name})
+    }
     if limit == 1:
         runs = [found[0]] if 0 in found else []
     else:

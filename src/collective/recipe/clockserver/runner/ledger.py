@@ -116,11 +116,16 @@ def append(conn, name, run, now):
 
 def prune(conn, name, now):
     """Keep the runs of the last 90 days, at least 20, at most KEEP_MAX."""
-    nth = "(SELECT id FROM runs WHERE name = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)"
-    conn.execute(f"DELETE FROM runs WHERE name = ?1 AND id <= {nth}", (name, KEEP_MAX))
+    nth = (
+        "(SELECT id FROM runs WHERE name = :name ORDER BY id DESC LIMIT 1 OFFSET :keep)"
+    )
     conn.execute(
-        f"DELETE FROM runs WHERE name = ?1 AND id <= {nth} AND start < ?3",
-        (name, KEEP, now - KEEP_DAYS * 86400),
+        f"DELETE FROM runs WHERE name = :name AND id <= {nth}",
+        {"name": name, "keep": KEEP_MAX},
+    )
+    conn.execute(
+        f"DELETE FROM runs WHERE name = :name AND id <= {nth} AND start < :before",
+        {"name": name, "keep": KEEP, "before": now - KEEP_DAYS * 86400},
     )
 
 

@@ -198,8 +198,8 @@ class Records(Connection):
                 values
                 and conn.execute(
                     ledger.INSERT_RUNNING
-                    + " WHERE NOT EXISTS (SELECT 1 FROM running WHERE name = ?2)",
-                    values,
+                    + " WHERE NOT EXISTS (SELECT 1 FROM running WHERE name = ?)",
+                    (*values, name),
                 ).rowcount
             ):
                 return token
