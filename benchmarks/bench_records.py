@@ -77,10 +77,7 @@ def punctuality(server, script, config, workdir, aps_python, jobs, seconds, roun
         base.write_runner_config(
             config,
             server.address,
-            [
-                {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
-                for i in range(jobs)
-            ],
+            base.every_second(jobs, prefix),
             concurrency,
         )
         return scheduler_row(
@@ -98,10 +95,7 @@ def punctuality(server, script, config, workdir, aps_python, jobs, seconds, roun
         base.write_runner_config(
             aps_config,
             server.address,
-            [
-                {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
-                for i in range(jobs)
-            ],
+            base.every_second(jobs, prefix),
             workers,
         )
         return scheduler_row(
@@ -173,10 +167,7 @@ def breakdown(server, script, config, jobs, seconds):
             base.write_runner_config(
                 config,
                 server.address,
-                [
-                    {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
-                    for i in range(jobs)
-                ],
+                base.every_second(jobs, prefix),
                 10,
             )
             rows.append(
@@ -209,7 +200,7 @@ def lost_records(server, script, config, jobs, execs=40):
     base.write_runner_config(
         config,
         server.address,
-        [{"name": f"job{i}", "method": f"/lost/{i}", "period": 1} for i in range(jobs)],
+        base.every_second(jobs, "/lost/"),
         10,
     )
     with open(config) as f:

@@ -160,10 +160,7 @@ def punctuality(target, name, script, config, workdir, jobs, seconds, rounds=2):
             write_runner_config(
                 config,
                 target.address,
-                [
-                    {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
-                    for i in range(jobs)
-                ],
+                benchlib.every_second(jobs, prefix),
                 concurrency,
             )
             return scheduler_row(label, [script, "run"], target, prefix, jobs, seconds)
@@ -177,10 +174,7 @@ def punctuality(target, name, script, config, workdir, jobs, seconds, rounds=2):
             write_runner_config(
                 aps_config,
                 target.address,
-                [
-                    {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1}
-                    for i in range(jobs)
-                ],
+                benchlib.every_second(jobs, prefix),
                 workers,
             )
             return scheduler_row(

@@ -193,6 +193,13 @@ class HttpServer:
 BASE = {}  # the recipe's own clock.json (state directory...): kept in every config
 
 
+def every_second(jobs, prefix):
+    """``jobs`` jobs called every second, ``job0`` at ``PREFIX0`` and so on."""
+    return [
+        {"name": f"job{i}", "method": f"{prefix}{i}", "period": 1} for i in range(jobs)
+    ]
+
+
 def write_runner_config(path, address, jobs, concurrency, timeout=30):
     with open(path, "w") as f:
         json.dump(
