@@ -141,6 +141,45 @@ def test_waiting_then_overdue_from_first_seen_and_grace(tmp_path):
     assert "did not run" in infos[0]["reason"]
 
 
+def test_while_run_goes_on_its_records_may_lag_held_back(tmp_path):
+    # run writes the ends of calls (and the rows of calls going on) a little
+    # later, in batches; while a run of the part holds the clock byte,
+    # status waits HELD_BACK more before it calls a tick missed.
+    import subprocess
+    import sys
+
+    cfg = config(tmp_path, jobs=[{"name": "j", "period": HOUR, "grace": 600}])
+    write(tmp_path, "j", T0 + 10)
+    past_grace = T0 + HOUR + 601
+    assert states(cfg, past_grace)[0] == {"j": "overdue"}  # no run: no lag
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys\n"
+            "from collective.recipe.clockserver.runner.records import Records\n"
+            "records = Records(sys.argv[1], part='clock')\n"
+            "assert records.hold_clock()\n"
+            "print('held', flush=True)\n"
+            "sys.stdin.read()\n",
+            str(tmp_path / "state"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert status.HELD_BACK > 1
+        assert states(cfg, past_grace)[0] == {"j": "waiting"}
+        lagging = T0 + HOUR + 600 + status.HELD_BACK + 1
+        assert states(cfg, lagging)[0] == {"j": "overdue"}
+    finally:
+        holder.communicate("")
+    assert holder.returncode == 0
+    assert states(cfg, past_grace)[0] == {"j": "overdue"}  # the lock went
+
+
 def test_default_grace_is_one_interval_at_most_an_hour(tmp_path):
     cfg = config(
         tmp_path,

@@ -120,6 +120,9 @@ class Snapshot:
             return self.found[name]
         return self.records.read(name, runs)
 
+    def clock_running(self):
+        return self.records.clock_running()
+
 
 def write(config, records, now, log):
     """Rewrite ``metrics-file`` (mode 0644: node_exporter runs as another

@@ -6,13 +6,13 @@ import threading
 import time
 
 from .clock import Observer, no_claim
-from .records import BEGIN_GAP, KEEP, StoreError
+from .records import BEGIN_GAP, ENDS_WAIT, KEEP, StoreError
 from .runs import Runs, of_call
 
 METRICS_EVERY = 60  # seconds: `run` rewrites metrics-file at least this often
 METRICS_GAP = 1.0  # seconds between two rewrites: runs ending together share one
 ENDS_GAP = 0.05  # seconds without a call ending before the ends are written
-ENDS_WAIT = 1.0  # ...but the ends wait at most this long
+# (but at most ENDS_WAIT, records.py)
 
 
 class ClockRecorder(Observer):
@@ -44,6 +44,7 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.runs.seen([w.name for w in watched(self.config)])
+        self._clock(hold=True)
         self.runs.write_metrics()
         self._thread = threading.Thread(
             target=self._metrics_loop, name="clock metrics", daemon=True
@@ -78,7 +79,19 @@ class ClockRecorder(Observer):
         if self._thread is not None:
             self._thread.join(5)
         self.runs.flush(begins=True)  # calls abandoned show as interrupted
+        self._clock(hold=False)
         self.runs.write_metrics()
+
+    def _clock(self, hold):
+        """Hold (or let go) the byte that tells status a run goes on and its
+        records may lag (records.HELD_BACK)."""
+        records = self.runs.records
+        if records is None:
+            return
+        try:
+            records.hold_clock() if hold else records.release_clock()
+        except (StoreError, OSError):
+            pass  # the records say so elsewhere; status then allows no lag
 
     def _metrics_loop(self):
         """Write the ends of the calls held back and the rows of calls going

@@ -35,6 +35,11 @@ from .processes import _boot_id, _my_start, hostname
 from .store import Refused, StoreError, Unreadable  # noqa: F401 (the API)
 
 BEGIN_GAP = 1.0  # seconds a call of run goes on before its row is written
+ENDS_WAIT = 1.0  # seconds run may hold the ends of calls to write them together
+# The longest the store lags behind a run that goes on: a call's row is
+# written within two BEGIN_GAPs of its start, its end within ENDS_WAIT (and
+# a little) of its end.  status allows for it while run goes on.
+HELD_BACK = 2 * BEGIN_GAP + ENDS_WAIT
 
 
 class Records(Connection):
@@ -130,6 +135,33 @@ class Records(Connection):
         with self._memory:
             self._held[token] = (name, locks)
         return token
+
+    def hold_clock(self):
+        """``run`` starts: hold the CLOCK byte until release_clock (False:
+        another run of this part goes on on this host)."""
+        return self._lock_file().hold(running.CLOCK)
+
+    def release_clock(self):
+        self._lock_file().release(running.CLOCK)
+
+    def clock_running(self):
+        """Whether a ``run`` of this part goes on on this host (True when the
+        lock file cannot be opened: then its records may lag, as far as
+        anyone can tell)."""
+        try:
+            os.stat(
+                self.filename + ".running.lock",
+                dir_fd=self._directory(False),
+                follow_symlinks=False,
+            )
+        except FileNotFoundError:
+            return False  # no run ever ran here (and status creates nothing)
+        except (Refused, OSError):
+            return True
+        try:
+            return self._lock_file().in_use(running.CLOCK)
+        except (Refused, OSError):
+            return True
 
     def adopt(self, other):
         """Take over the runs ``other`` (a Records of the config before a

@@ -9,6 +9,9 @@ process that dies, so a killed run never holds its name.  Within one
 process (``run``'s calls, or a test) a table of the names held answers
 instead, since a process never conflicts with its own locks.
 
+``run`` itself holds the byte of CLOCK while it runs: status knows from
+it that the records of ``run`` may lag behind its calls (records.HELD_BACK).
+
 POSIX locks belong to the process and the file: closing any descriptor
 of the file drops them all.  So each lock file is opened once per process
 and kept open (``_files``), and every Records of the same store shares it.
@@ -25,9 +28,15 @@ _guard = threading.Lock()
 OFFSETS = 1 << 62  # lock offsets stay within a positive off_t
 
 
+CLOCK = ""  # never a job's name: run holds this one while it runs
+
+
 def offset_of(name, _cache={}):  # noqa: B006 - a per-process cache on purpose
     """The byte of ``name`` in the lock file: FNV-1a (64 bits) of its
-    UTF-8 bytes, so two names of a part practically never share one."""
+    UTF-8 bytes, so two names of a part practically never share one; the
+    byte of CLOCK lies beyond them all."""
+    if name == CLOCK:
+        return OFFSETS
     found = _cache.get(name)
     if found is None:
         value = 0xCBF29CE484222325
@@ -58,6 +67,19 @@ class LockFile:
                 return False
             self.held.add(name)
             return True
+
+    def in_use(self, name):
+        """Whether a run of ``name`` goes on (in this process or another of
+        this host), without taking it."""
+        with self._lock:
+            if name in self.held:
+                return True
+            try:
+                fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset_of(name))
+            except (BlockingIOError, PermissionError):
+                return True
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, offset_of(name))
+            return False
 
     def release(self, name):
         with self._lock:

@@ -4,7 +4,8 @@ same states into the metrics file).
 
 States, in order of precedence: ``overdue`` (the first tick after the last
 run that served it, or after the name was first seen, is more than grace
-in the past; or a run goes on longer than one interval plus grace),
+in the past; or a run goes on longer than one interval plus grace; both
+allow HELD_BACK more while ``run`` goes on, as its records may lag so much),
 ``failing`` (the last run failed), ``running``, ``waiting`` (never ran,
 nothing due yet), ``ok``; ``unknown`` when the record cannot be read.
 Exit statuses follow the monitoring-plugin convention: 0 OK, 1 WARNING
@@ -14,7 +15,7 @@ Exit statuses follow the monitoring-plugin convention: 0 OK, 1 WARNING
 from datetime import datetime, timezone
 
 from ..schedule import Schedule
-from .records import KEEP, Records, Refused, StoreError, Unreadable
+from .records import HELD_BACK, KEEP, Records, Refused, StoreError, Unreadable
 
 STATES = ("overdue", "failing", "running", "waiting", "unknown", "ok")
 PRECEDENCE = ("overdue", "failing", "running", "waiting", "ok")
@@ -139,8 +140,9 @@ def decisive(run):
     return not (reason == "still running" or reason.startswith("claimed by"))
 
 
-def assess(watch, record, config, now):
-    """The state of one name, as a dict (the JSON of ``status``)."""
+def assess(watch, record, config, now, lag=0):
+    """The state of one name, as a dict (the JSON of ``status``); ``lag``:
+    the seconds by which the record may lag behind the runs."""
     info = {
         "name": watch.name,
         "kind": watch.kind,
@@ -200,11 +202,11 @@ def assess(watch, record, config, now):
             and entry.get("start") is not None
             and since < entry["start"] <= tick + grace
         ]
-        if tick is not None and now > tick + grace and not on_time:
+        if tick is not None and now > tick + grace + lag and not on_time:
             states.add("overdue")
             info["reason"] = f"the tick due at {table_time(tick)} UTC did not run"
         for entry in record["running"]:
-            if interval and now - entry.get("start", now) > interval + grace:
+            if interval and now - entry.get("start", now) > interval + grace + lag:
                 states.add("overdue")
                 info["reason"] = (
                     f"a run started at {table_time(entry['start'])} UTC "
@@ -251,10 +253,12 @@ def collect(config, names=None, now=None, runs=KEEP, records=None):
         records = Records(directory, config.secrets, part=config.part)
     found = []
     try:
+        lag = HELD_BACK if records.clock_running() else 0
         for watch in watched(config):
             if names is not None and watch.name not in names:
                 continue
-            found.append(assess(watch, records.read(watch.name, runs), config, now))
+            record = records.read(watch.name, runs)
+            found.append(assess(watch, record, config, now, lag))
     except Refused as exc:
         raise Unreadable(f"not reading the records: {exc}") from None
     except PermissionError:
