@@ -26,13 +26,8 @@ import tempfile
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEPENDENCIES = ["zc.buildout", "zc.recipe.egg", "z3c.recipe.usercrontab", "ZConfig"]
-ZOPE = [
-    "-c",
-    os.path.join(TOP, "tests", "zope-constraints.txt"),
-    "Zope",
-    "plone.recipe.zope2instance",
-]
+CONSTRAINTS = ["-c", os.path.join(TOP, "tests", "zope-constraints.txt")]
+ZOPE = ["Zope", "plone.recipe.zope2instance"]
 
 BASE = """
 [buildout]
@@ -114,10 +109,9 @@ def install_from_wheel(root, name, extra=()):
         )
     subprocess.run([sys.executable, "-m", "venv", venv], **quiet)
     pip = [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q"]
-    subprocess.run(pip + DEPENDENCIES + list(extra), **quiet)
-    subprocess.run(
-        pip + ["--no-deps", os.path.join(dist, os.listdir(dist)[0])], **quiet
-    )
+    # The wheel with the dependencies it declares, as a user installs it.
+    wheel = os.path.join(dist, os.listdir(dist)[0])
+    subprocess.run(pip + CONSTRAINTS + [wheel] + list(extra), **quiet)
     return os.path.join(venv, "bin", "buildout")
 
 

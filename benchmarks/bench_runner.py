@@ -5,7 +5,7 @@ Set-up (once; APScheduler only goes into the development venv, it is no
 dependency of the package)::
 
     tools/venv tests/requirements.txt benchmarks/requirements.txt
-    .venv/bin/python benchmarks/bench_runner.py            # about 9 minutes
+    .venv/bin/python benchmarks/bench_runner.py            # about 11 minutes
 
 The run records' own benchmark (issue 16: runner at concurrency 4 and 10
 against APScheduler 3.11 pools of 4 and 10, records lost under 40
