@@ -115,13 +115,16 @@ class Records(Connection):
 
     # -- runs in progress -------------------------------------------------------
 
+    @property
+    def running_lock(self):
+        """The file name of the store's running.lock (running.py)."""
+        return self.filename + ".running.lock"
+
     def _lock_file(self):
         if self._locks is None:
             with self._lock:
                 self._locks = running.lock_file(
-                    self._directory(True),
-                    self.directory,
-                    self.filename + ".running.lock",
+                    self._directory(True), self.directory, self.running_lock
                 )
         return self._locks
 
@@ -150,7 +153,7 @@ class Records(Connection):
         anyone can tell)."""
         try:
             os.stat(
-                self.filename + ".running.lock",
+                self.running_lock,
                 dir_fd=self._directory(False),
                 follow_symlinks=False,
             )

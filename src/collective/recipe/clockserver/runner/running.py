@@ -71,15 +71,10 @@ class LockFile:
     def in_use(self, name):
         """Whether a run of ``name`` goes on (in this process or another of
         this host), without taking it."""
-        with self._lock:
-            if name in self.held:
-                return True
-            try:
-                fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset_of(name))
-            except (BlockingIOError, PermissionError):
-                return True
-            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, offset_of(name))
-            return False
+        if not self.hold(name):
+            return True
+        self.release(name)
+        return False
 
     def release(self, name):
         with self._lock:
