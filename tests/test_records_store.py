@@ -564,6 +564,45 @@ def test_a_call_in_flight_across_a_reload_ends_and_frees_its_name(tmp_path):
     assert runs["running"] == []
 
 
+def test_the_clock_byte_follows_run_to_a_new_store_and_goes_at_stop(tmp_path):
+    """run holds its store's clock byte (status allows for its batched
+    records while it is held); a SIGHUP to another state directory moves
+    it there, and stopping lets it go."""
+    import logging
+
+    from collective.recipe.clockserver.runner.config import parse_config
+    from collective.recipe.clockserver.runner.recording import ClockRecorder
+
+    def config(state):
+        return parse_config(
+            {
+                "part": "clock",
+                "address": "http://127.0.0.1:1",
+                "state-directory": str(tmp_path / state),
+                "jobs": [{"name": "j", "method": "/j", "period": 60}],
+            }
+        )
+
+    def held(state):
+        records = Records(str(tmp_path / state), part="clock")
+        try:
+            return records.clock_running()
+        finally:
+            records.close()
+
+    recorder = ClockRecorder(config("one"), logging.getLogger("test-clock-byte"))
+    recorder.start()
+    try:
+        assert held("one")
+        recorder.reloaded(config("one"))  # the same store: still held
+        assert held("one")
+        recorder.reloaded(config("two"))
+        assert held("two") and not held("one")
+    finally:
+        recorder.stop()
+    assert not held("two")
+
+
 def test_fire_and_exec_by_hand_skip_while_run_calls_the_name(server, part_factory):
     """run writes nothing when a call begins: fire and exec see the call
     from the name's lock (running.py), and run's next tick sees theirs."""

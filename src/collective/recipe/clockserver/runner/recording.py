@@ -44,7 +44,7 @@ class ClockRecorder(Observer):
         from .status import watched
 
         self.runs.seen([w.name for w in watched(self.config)])
-        self._clock(hold=True)
+        self._clock(self.runs.records, hold=True)
         self.runs.write_metrics()
         self._thread = threading.Thread(
             target=self._metrics_loop, name="clock metrics", daemon=True
@@ -69,6 +69,10 @@ class ClockRecorder(Observer):
         )
         if self.runs.records is not None and old.records is not None:
             self.runs.records.adopt(old.records)  # the calls in flight end here
+        # The clock byte moves to the new store (the same one: let go, held
+        # again at once).
+        self._clock(old.records, hold=False)
+        self._clock(self.runs.records, hold=True)
         self.runs.seen([w.name for w in watched(config)])
         self._dirty.set()
         return config
@@ -79,17 +83,20 @@ class ClockRecorder(Observer):
         if self._thread is not None:
             self._thread.join(5)
         self.runs.flush(begins=True)  # calls abandoned show as interrupted
-        self._clock(hold=False)
+        self._clock(self.runs.records, hold=False)
         self.runs.write_metrics()
 
-    def _clock(self, hold):
-        """Hold (or let go) the byte that tells status a run goes on and its
-        records may lag (records.HELD_BACK)."""
-        records = self.runs.records
+    @staticmethod
+    def _clock(records, hold):
+        """Hold (or let go) the byte of ``records``' store that tells status
+        a run goes on and its records may lag (records.HELD_BACK)."""
         if records is None:
             return
         try:
-            records.hold_clock() if hold else records.release_clock()
+            if hold:
+                records.hold_clock()
+            else:
+                records.release_clock()
         except (StoreError, OSError):
             pass  # the records say so elsewhere; status then allows no lag
 
